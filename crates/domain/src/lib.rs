@@ -1,0 +1,25 @@
+//! Cognate's domain: identity pools, identities and logins, and the rules
+//! Amazon Cognito Identity applies to them.
+//!
+//! This crate has no HTTP framework, no SQL driver and no crypto: it holds
+//! the rules and the use-case services, and it talks to the outside world
+//! only through the narrow traits in [`ports`]. Each service method owns its
+//! transaction: it begins one through [`ports::Store`], does all its reads
+//! and writes through the [`ports::Tx`] it got, and commits once.
+//!
+//! # Layout
+//! - [`ids`] — parsed identifiers (`<region>:<uuid>` ids, account ids, ARNs).
+//! - [`pool`] — the identity-pool configuration and the rules on it.
+//! - [`error`] — the error every service returns, one variant per AWS code.
+//! - [`ports`] — storage and clock traits implemented by other crates.
+//! - [`service`] — the use cases, one module per area.
+//! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
+
+pub mod error;
+pub mod ids;
+pub mod pool;
+pub mod ports;
+pub mod service;
+pub mod token;
+
+pub use error::{DomainError, DomainResult};
