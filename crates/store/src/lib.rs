@@ -1,0 +1,134 @@
+//! PostgreSQL storage for Cognate: the implementation of the domain's
+//! storage ports with sqlx, and the refinery migrations.
+//!
+//! All SQL of the project lives in this crate. Queries are runtime-checked
+//! (`sqlx::query`), and every test runs them against a real PostgreSQL.
+//!
+//! # Layout
+//! - [`migrate`] — applies `migrations/V{n}__{name}.sql` with refinery.
+//! - `pools`: identity pools, tags, roles, principal-tag maps.
+//! - `keys`: signing keys.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cognate_domain::ports::{Store, StoreError, Tx};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+
+mod keys;
+pub mod migrate;
+mod pools;
+
+/// How long a statement waits for a row lock before the use case gives up
+/// with `ConcurrentModificationException`.
+const LOCK_TIMEOUT: &str = "5s";
+
+/// Connection-pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most open connections.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// A store over `url`. Connections are opened lazily, so the service
+    /// starts (and answers `/readyz` with failure) while the database is
+    /// down, and recovers by itself when it returns.
+    pub fn connect_lazy(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        let connect: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::Other(Box::new(e)))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        format!(
+                            "SET lock_timeout = '{LOCK_TIMEOUT}'; SET statement_timeout = '30s'"
+                        )
+                        .as_str(),
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(connect);
+        Ok(PgStore { pool })
+    }
+
+    /// The underlying sqlx pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// A transaction on the store: implements every repository port.
+#[derive(Debug)]
+pub struct PgTx {
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        let tx = self.pool.begin().await.map_err(map_err)?;
+        Ok(Box::new(PgTx { tx }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(map_err)
+    }
+}
+
+/// Classify a sqlx error for the domain.
+pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("23505") => {
+                StoreError::UniqueViolation(db.constraint().unwrap_or_default().to_owned())
+            }
+            // lock_not_available, serialization_failure, deadlock_detected
+            Some("55P03") | Some("40001") | Some("40P01") => StoreError::Contention,
+            // admin shutdown, cannot connect now, connection failures
+            Some(code) if code.starts_with("08") || code == "57P01" || code == "57P03" => {
+                StoreError::Unavailable(err.to_string())
+            }
+            _ => StoreError::Other(Box::new(err)),
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(err.to_string()),
+        _ => StoreError::Other(Box::new(err)),
+    }
+}

@@ -1,0 +1,247 @@
+//! Identity-pool rows.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use cognate_domain::ids::AccountId;
+use cognate_domain::pool::{IdentityPool, PoolSettings, PoolSummary, PrincipalTagMap};
+use cognate_domain::ports::{PoolRepo, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::Row;
+
+use crate::{map_err, PgTx};
+
+const POOL_COLUMNS: &str = "id, account_id, name, allow_unauthenticated, allow_classic_flow, \
+    developer_provider_name, supported_login_providers, openid_connect_provider_arns, \
+    cognito_identity_providers, saml_provider_arns, tags, roles, role_mappings, created_at, updated_at";
+
+fn bad_row(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Other(Box::new(err))
+}
+
+fn pool_from_row(row: &PgRow) -> Result<IdentityPool, StoreError> {
+    let account: String = row.try_get("account_id").map_err(map_err)?;
+    let settings = PoolSettings {
+        name: row.try_get("name").map_err(map_err)?,
+        allow_unauthenticated: row.try_get("allow_unauthenticated").map_err(map_err)?,
+        allow_classic_flow: row.try_get("allow_classic_flow").map_err(map_err)?,
+        supported_login_providers: row
+            .try_get::<Json<BTreeMap<String, String>>, _>("supported_login_providers")
+            .map_err(map_err)?
+            .0,
+        developer_provider_name: row.try_get("developer_provider_name").map_err(map_err)?,
+        openid_connect_provider_arns: row
+            .try_get::<Json<Vec<String>>, _>("openid_connect_provider_arns")
+            .map_err(map_err)?
+            .0,
+        cognito_identity_providers: row
+            .try_get::<Json<_>, _>("cognito_identity_providers")
+            .map_err(map_err)?
+            .0,
+        saml_provider_arns: row
+            .try_get::<Json<Vec<String>>, _>("saml_provider_arns")
+            .map_err(map_err)?
+            .0,
+    };
+    Ok(IdentityPool {
+        id: row.try_get("id").map_err(map_err)?,
+        account_id: AccountId::parse(&account).map_err(|e| bad_row(std::io::Error::other(e)))?,
+        settings,
+        tags: row.try_get::<Json<_>, _>("tags").map_err(map_err)?.0,
+        roles: row.try_get::<Json<_>, _>("roles").map_err(map_err)?.0,
+        role_mappings: row
+            .try_get::<Json<_>, _>("role_mappings")
+            .map_err(map_err)?
+            .0,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        updated_at: row.try_get("updated_at").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl PoolRepo for PgTx {
+    async fn lock_account(&mut self, account: &AccountId) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('account:' || $1, 0))")
+            .bind(account.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn count_pools(&mut self, account: &AccountId) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM identity_pools WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn insert_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
+        let s = &pool.settings;
+        sqlx::query(
+            "INSERT INTO identity_pools (id, account_id, name, allow_unauthenticated, allow_classic_flow, \
+             developer_provider_name, supported_login_providers, openid_connect_provider_arns, \
+             cognito_identity_providers, saml_provider_arns, tags, roles, role_mappings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&pool.id)
+        .bind(pool.account_id.as_str())
+        .bind(&s.name)
+        .bind(s.allow_unauthenticated)
+        .bind(s.allow_classic_flow)
+        .bind(&s.developer_provider_name)
+        .bind(Json(&s.supported_login_providers))
+        .bind(Json(&s.openid_connect_provider_arns))
+        .bind(Json(&s.cognito_identity_providers))
+        .bind(Json(&s.saml_provider_arns))
+        .bind(Json(&pool.tags))
+        .bind(Json(&pool.roles))
+        .bind(Json(&pool.role_mappings))
+        .bind(pool.created_at)
+        .bind(pool.updated_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_pool(
+        &mut self,
+        account: &AccountId,
+        pool_id: &str,
+        lock: bool,
+    ) -> Result<Option<IdentityPool>, StoreError> {
+        let sql = format!(
+            "SELECT {POOL_COLUMNS} FROM identity_pools WHERE id = $1 AND account_id = $2{}",
+            if lock { " FOR UPDATE" } else { "" }
+        );
+        let row = sqlx::query(&sql)
+            .bind(pool_id)
+            .bind(account.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(pool_from_row).transpose()
+    }
+
+    async fn save_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
+        let s = &pool.settings;
+        sqlx::query(
+            "UPDATE identity_pools SET name = $2, allow_unauthenticated = $3, allow_classic_flow = $4, \
+             developer_provider_name = $5, supported_login_providers = $6, openid_connect_provider_arns = $7, \
+             cognito_identity_providers = $8, saml_provider_arns = $9, tags = $10, roles = $11, \
+             role_mappings = $12, updated_at = $13 WHERE id = $1",
+        )
+        .bind(&pool.id)
+        .bind(&s.name)
+        .bind(s.allow_unauthenticated)
+        .bind(s.allow_classic_flow)
+        .bind(&s.developer_provider_name)
+        .bind(Json(&s.supported_login_providers))
+        .bind(Json(&s.openid_connect_provider_arns))
+        .bind(Json(&s.cognito_identity_providers))
+        .bind(Json(&s.saml_provider_arns))
+        .bind(Json(&pool.tags))
+        .bind(Json(&pool.roles))
+        .bind(Json(&pool.role_mappings))
+        .bind(pool.updated_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_pool(
+        &mut self,
+        account: &AccountId,
+        pool_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM identity_pools WHERE id = $1 AND account_id = $2")
+            .bind(pool_id)
+            .bind(account.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_pools(
+        &mut self,
+        account: &AccountId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, PoolSummary)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, id, name FROM identity_pools WHERE account_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(account.as_str())
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("seq").map_err(map_err)?,
+                    PoolSummary {
+                        id: row.try_get("id").map_err(map_err)?,
+                        name: row.try_get("name").map_err(map_err)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn find_principal_tag_map(
+        &mut self,
+        pool_id: &str,
+        provider: &str,
+    ) -> Result<Option<PrincipalTagMap>, StoreError> {
+        let row = sqlx::query(
+            "SELECT use_defaults, principal_tags FROM principal_tag_maps \
+             WHERE pool_id = $1 AND provider_name = $2",
+        )
+        .bind(pool_id)
+        .bind(provider)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.map(|row| {
+            Ok(PrincipalTagMap {
+                provider_name: provider.to_owned(),
+                use_defaults: row.try_get("use_defaults").map_err(map_err)?,
+                principal_tags: row
+                    .try_get::<Json<BTreeMap<String, String>>, _>("principal_tags")
+                    .map_err(map_err)?
+                    .0,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_principal_tag_map(
+        &mut self,
+        pool_id: &str,
+        map: &PrincipalTagMap,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO principal_tag_maps (pool_id, provider_name, use_defaults, principal_tags) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (pool_id, provider_name) \
+             DO UPDATE SET use_defaults = EXCLUDED.use_defaults, principal_tags = EXCLUDED.principal_tags",
+        )
+        .bind(pool_id)
+        .bind(&map.provider_name)
+        .bind(map.use_defaults)
+        .bind(Json(&map.principal_tags))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+}
