@@ -1,0 +1,65 @@
+//! The AWS JSON 1.1 protocol of Amazon Cognito Identity, on actix-web.
+//!
+//! A request is `POST /` with `X-Amz-Target: AWSCognitoIdentityService.<Op>`.
+//! [`protocol`] reads it (bounded body, request id, SigV4 for the signed
+//! operations, model-driven validation) and hands the parsed JSON to the
+//! operation's module in [`ops`], which calls one domain service and
+//! serialises the answer. Every response, errors included, is
+//! `application/x-amz-json-1.1` with an `x-amzn-RequestId`.
+//!
+//! # Layout
+//! - [`protocol`] — the `POST /` handler: target, body, auth, validation, dispatch, metrics.
+//! - [`ops`] — one module per operation (parse → domain → serialise).
+//! - [`sigv4`] — Signature Version 4 verification.
+//! - [`validation`] — request validation interpreted from the embedded service model.
+//! - [`error`] — the one mapping from failures to AWS error codes.
+//! - [`metrics`] — Prometheus counters and latency histogram.
+//! - [`wellknown`] — `/healthz`, `/readyz`, `/metrics` and the token documents.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use cognate_domain::ports::Store;
+use cognate_domain::service::PoolService;
+
+pub mod error;
+pub mod metrics;
+pub mod ops;
+pub mod protocol;
+pub mod sigv4;
+pub mod validation;
+pub mod wellknown;
+
+/// Everything the handlers need, shared by all workers.
+pub struct AppState {
+    /// Identity-pool management.
+    pub pools: PoolService,
+    /// For `/readyz`.
+    pub store: Arc<dyn Store>,
+    /// SigV4 settings (region, service, clock skew).
+    pub verifier: sigv4::Verifier,
+    /// Access key → account and secret.
+    pub credentials: Arc<dyn sigv4::CredentialLookup + Send + Sync>,
+    /// Request counters and latency.
+    pub metrics: metrics::Metrics,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// Mount every route of the service.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .route("/", web::post().to(protocol::handle))
+            .route("/healthz", web::get().to(wellknown::healthz))
+            .route("/readyz", web::get().to(wellknown::readyz))
+            .route("/metrics", web::get().to(wellknown::metrics))
+            .default_service(web::to(protocol::not_found));
+    }
+}

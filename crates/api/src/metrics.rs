@@ -1,0 +1,62 @@
+//! Prometheus metrics: requests by operation and outcome code, and latency.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// The service's metrics, registered in their own registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+impl Metrics {
+    /// Create and register the metrics.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "cognate_requests_total",
+                "API requests by operation and outcome (an AWS error code, or OK).",
+            ),
+            &["operation", "code"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "cognate_request_duration_seconds",
+                "API request latency by operation, from body read to response.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["operation"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+        })
+    }
+
+    /// Count one request and its latency.
+    pub fn observe(&self, operation: &str, code: &str, seconds: f64) {
+        self.requests.with_label_values(&[operation, code]).inc();
+        self.latency
+            .with_label_values(&[operation])
+            .observe(seconds);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(err) = encoder.encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %err, "metrics encoding failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

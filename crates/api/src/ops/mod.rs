@@ -1,0 +1,78 @@
+//! One module per operation: parse the validated input, call one domain
+//! service, serialise the output. Nothing else happens here.
+//!
+//! # Layout
+//! - [`pools`] — Create/Describe/Update/Delete/ListIdentityPools.
+//! - [`tags`] — TagResource, UntagResource, ListTagsForResource.
+//! - [`roles`] — Set/GetIdentityPoolRoles, Set/GetPrincipalTagAttributeMap.
+
+use cognate_domain::ids::AccountId;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub mod pools;
+pub mod roles;
+pub mod tags;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// An unsigned call to a public operation.
+    Public,
+    /// A SigV4-verified call for this account.
+    Account(AccountId),
+}
+
+impl Caller {
+    /// The account of a signed call.
+    pub fn account(&self) -> Result<&AccountId, ApiError> {
+        match self {
+            Caller::Account(a) => Ok(a),
+            Caller::Public => Err(ApiError::client(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            )),
+        }
+    }
+}
+
+/// Deserialise a validated input into its typed form.
+pub(crate) fn parse<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
+    serde_json::from_value(input).map_err(|e| ApiError::serialization(e.to_string()))
+}
+
+/// Serialise an output shape.
+pub(crate) fn to_json<T: serde::Serialize>(output: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(output).map_err(ApiError::internal)
+}
+
+/// Run `operation` (already known to the model).
+pub async fn dispatch(
+    operation: &str,
+    state: &AppState,
+    caller: &Caller,
+    input: Value,
+) -> Result<Value, ApiError> {
+    match operation {
+        "CreateIdentityPool" => pools::create(state, caller.account()?, parse(input)?).await,
+        "DescribeIdentityPool" => pools::describe(state, caller.account()?, parse(input)?).await,
+        "UpdateIdentityPool" => pools::update(state, caller.account()?, parse(input)?).await,
+        "DeleteIdentityPool" => pools::delete(state, caller.account()?, parse(input)?).await,
+        "ListIdentityPools" => pools::list(state, caller.account()?, parse(input)?).await,
+        "TagResource" => tags::tag(state, caller.account()?, parse(input)?).await,
+        "UntagResource" => tags::untag(state, caller.account()?, parse(input)?).await,
+        "ListTagsForResource" => tags::list(state, caller.account()?, parse(input)?).await,
+        "SetIdentityPoolRoles" => roles::set_roles(state, caller.account()?, parse(input)?).await,
+        "GetIdentityPoolRoles" => roles::get_roles(state, caller.account()?, parse(input)?).await,
+        "SetPrincipalTagAttributeMap" => {
+            roles::set_principal_tags(state, caller.account()?, parse(input)?).await
+        }
+        "GetPrincipalTagAttributeMap" => {
+            roles::get_principal_tags(state, caller.account()?, parse(input)?).await
+        }
+        _ => Err(ApiError::unknown_operation()),
+    }
+}

@@ -1,0 +1,213 @@
+//! CreateIdentityPool, DescribeIdentityPool, UpdateIdentityPool,
+//! DeleteIdentityPool, ListIdentityPools.
+
+use std::collections::BTreeMap;
+
+use cognate_domain::ids::AccountId;
+use cognate_domain::pool::{CognitoIdentityProvider, IdentityPool, PoolSettings};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::to_json;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The settings members shared by CreateIdentityPoolInput and IdentityPool.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SettingsInput {
+    /// IdentityPoolName (1–128).
+    identity_pool_name: String,
+    /// AllowUnauthenticatedIdentities.
+    allow_unauthenticated_identities: bool,
+    /// AllowClassicFlow (default false).
+    allow_classic_flow: Option<bool>,
+    /// SupportedLoginProviders (10 max).
+    supported_login_providers: Option<BTreeMap<String, String>>,
+    /// DeveloperProviderName (1–128).
+    developer_provider_name: Option<String>,
+    /// OpenIdConnectProviderARNs.
+    #[serde(rename = "OpenIdConnectProviderARNs")]
+    open_id_connect_provider_arns: Option<Vec<String>>,
+    /// CognitoIdentityProviders.
+    cognito_identity_providers: Option<Vec<CognitoIdentityProvider>>,
+    /// SamlProviderARNs.
+    #[serde(rename = "SamlProviderARNs")]
+    saml_provider_arns: Option<Vec<String>>,
+    /// IdentityPoolTags.
+    identity_pool_tags: Option<BTreeMap<String, String>>,
+}
+
+impl SettingsInput {
+    fn into_parts(self) -> (PoolSettings, Option<BTreeMap<String, String>>) {
+        let settings = PoolSettings {
+            name: self.identity_pool_name,
+            allow_unauthenticated: self.allow_unauthenticated_identities,
+            allow_classic_flow: self.allow_classic_flow.unwrap_or(false),
+            supported_login_providers: self.supported_login_providers.unwrap_or_default(),
+            developer_provider_name: self.developer_provider_name,
+            openid_connect_provider_arns: self.open_id_connect_provider_arns.unwrap_or_default(),
+            cognito_identity_providers: self.cognito_identity_providers.unwrap_or_default(),
+            saml_provider_arns: self.saml_provider_arns.unwrap_or_default(),
+        };
+        (settings, self.identity_pool_tags)
+    }
+}
+
+/// UpdateIdentityPool's input: the IdentityPool shape.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateInput {
+    /// IdentityPoolId.
+    identity_pool_id: String,
+    #[serde(flatten)]
+    settings: SettingsInput,
+}
+
+/// Input naming one pool.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PoolIdInput {
+    /// IdentityPoolId.
+    pub identity_pool_id: String,
+}
+
+/// ListIdentityPoolsInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListInput {
+    /// MaxResults (1–60).
+    max_results: u32,
+    /// NextToken.
+    next_token: Option<String>,
+}
+
+/// The IdentityPool output shape. Empty collections and an unset developer
+/// provider are left out, as AWS's own examples show them.
+pub fn pool_json(pool: &IdentityPool) -> Value {
+    let s = &pool.settings;
+    let mut out = json!({
+        "IdentityPoolId": pool.id,
+        "IdentityPoolName": s.name,
+        "AllowUnauthenticatedIdentities": s.allow_unauthenticated,
+        "AllowClassicFlow": s.allow_classic_flow,
+    });
+    let obj = out.as_object_mut().expect("object literal");
+    if !s.supported_login_providers.is_empty() {
+        obj.insert(
+            "SupportedLoginProviders".into(),
+            json!(s.supported_login_providers),
+        );
+    }
+    if let Some(dev) = &s.developer_provider_name {
+        obj.insert("DeveloperProviderName".into(), json!(dev));
+    }
+    if !s.openid_connect_provider_arns.is_empty() {
+        obj.insert(
+            "OpenIdConnectProviderARNs".into(),
+            json!(s.openid_connect_provider_arns),
+        );
+    }
+    if !s.cognito_identity_providers.is_empty() {
+        obj.insert(
+            "CognitoIdentityProviders".into(),
+            json!(s.cognito_identity_providers),
+        );
+    }
+    if !s.saml_provider_arns.is_empty() {
+        obj.insert("SamlProviderARNs".into(), json!(s.saml_provider_arns));
+    }
+    if !pool.tags.is_empty() {
+        obj.insert("IdentityPoolTags".into(), json!(pool.tags));
+    }
+    out
+}
+
+/// CreateIdentityPool.
+pub async fn create(
+    state: &AppState,
+    account: &AccountId,
+    input: SettingsInput,
+) -> Result<Value, ApiError> {
+    let (settings, tags) = input.into_parts();
+    let pool = state
+        .pools
+        .create(account, settings, tags.unwrap_or_default())
+        .await?;
+    Ok(pool_json(&pool))
+}
+
+/// DescribeIdentityPool.
+pub async fn describe(
+    state: &AppState,
+    account: &AccountId,
+    input: PoolIdInput,
+) -> Result<Value, ApiError> {
+    let pool = state
+        .pools
+        .describe(account, &input.identity_pool_id)
+        .await?;
+    Ok(pool_json(&pool))
+}
+
+/// UpdateIdentityPool.
+pub async fn update(
+    state: &AppState,
+    account: &AccountId,
+    input: UpdateInput,
+) -> Result<Value, ApiError> {
+    let (settings, tags) = input.settings.into_parts();
+    let pool = state
+        .pools
+        .update(account, &input.identity_pool_id, settings, tags)
+        .await?;
+    Ok(pool_json(&pool))
+}
+
+/// DeleteIdentityPool.
+pub async fn delete(
+    state: &AppState,
+    account: &AccountId,
+    input: PoolIdInput,
+) -> Result<Value, ApiError> {
+    state.pools.delete(account, &input.identity_pool_id).await?;
+    Ok(json!({}))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListOutput {
+    identity_pools: Vec<ShortDescription>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ShortDescription {
+    identity_pool_id: String,
+    identity_pool_name: String,
+}
+
+/// ListIdentityPools.
+pub async fn list(
+    state: &AppState,
+    account: &AccountId,
+    input: ListInput,
+) -> Result<Value, ApiError> {
+    let page = state
+        .pools
+        .list(account, input.max_results, input.next_token.as_deref())
+        .await?;
+    to_json(&ListOutput {
+        identity_pools: page
+            .pools
+            .into_iter()
+            .map(|p| ShortDescription {
+                identity_pool_id: p.id,
+                identity_pool_name: p.name,
+            })
+            .collect(),
+        next_token: page.next_token,
+    })
+}

@@ -1,0 +1,168 @@
+//! The `POST /` handler: everything between the socket and an operation.
+//!
+//! Order of checks, as AWS's front end does them: the target names a known
+//! operation (else `UnknownOperationException`), the body fits the limit,
+//! the signature verifies (signed operations only), the body is JSON
+//! (`SerializationException`), the input satisfies the model
+//! (`ValidationException`); then the operation runs.
+
+use std::time::{Instant, SystemTime};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt as _;
+use tracing::Instrument as _;
+
+use crate::error::ApiError;
+use crate::ops::{self, Caller};
+use crate::sigv4::SignedRequest;
+use crate::validation::Model;
+use crate::AppState;
+
+/// The JSON 1.1 content type, on every response.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
+
+fn respond(
+    status: StatusCode,
+    request_id: &str,
+    body: &serde_json::Value,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
+    res.insert_header(("Content-Type", CONTENT_TYPE))
+        .insert_header(("x-amzn-RequestId", request_id));
+    if let Some(code) = error {
+        res.insert_header(("x-amzn-ErrorType", code));
+    }
+    res.body(body.to_string())
+}
+
+fn error_response(err: &ApiError, request_id: &str) -> HttpResponse {
+    respond(err.status, request_id, &err.body(), Some(err.code))
+}
+
+/// Anything but the known routes: AWS's front end answers unknown paths
+/// with `UnknownOperationException` in the JSON protocol's form.
+pub async fn not_found(_req: HttpRequest) -> HttpResponse {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut err = ApiError::unknown_operation();
+    err.status = StatusCode::NOT_FOUND;
+    error_response(&err, &request_id)
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::serialization(format!("Could not read the request body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError {
+                code: "SerializationException",
+                message: format!("Request body is larger than the limit of {limit} bytes."),
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                internal: None,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn http1_headers(req: &HttpRequest) -> http::HeaderMap {
+    let mut map = http::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            map.append(n, v);
+        }
+    }
+    map
+}
+
+/// `POST /`: one AWS JSON 1.1 request.
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let model = Model::embedded();
+    let operation = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .filter(|op| model.has_operation(op))
+        .map(str::to_owned);
+    let op_label = operation.clone().unwrap_or_else(|| "unknown".to_owned());
+    let span = tracing::info_span!("request", request_id = %request_id, operation = %op_label);
+    let result = async {
+        let operation = operation.ok_or_else(ApiError::unknown_operation)?;
+        let body = read_body(payload, state.max_body_bytes).await?;
+        let caller = if model.is_unsigned(&operation) {
+            Caller::Public
+        } else {
+            let headers = http1_headers(&req);
+            let signed = SignedRequest {
+                method: req.method().as_str(),
+                path: req.uri().path(),
+                query: req.uri().query().unwrap_or(""),
+                headers: &headers,
+                body: &body,
+            };
+            let who =
+                state
+                    .verifier
+                    .verify(&signed, SystemTime::now(), state.credentials.as_ref())?;
+            let account = cognate_domain::ids::AccountId::parse(&who.account_id)
+                .map_err(ApiError::internal)?;
+            Caller::Account(account)
+        };
+        let input: serde_json::Value = if body.is_empty() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&body).map_err(|e| {
+                ApiError::serialization(format!("Request body is not valid JSON: {e}"))
+            })?
+        };
+        model.validate(&operation, &input)?;
+        ops::dispatch(&operation, &state, &caller, input).await
+    }
+    .instrument(span.clone())
+    .await;
+    let _enter = span.enter();
+    let elapsed = started.elapsed();
+    match result {
+        Ok(output) => {
+            state
+                .metrics
+                .observe(&op_label, "OK", elapsed.as_secs_f64());
+            tracing::info!(duration_ms = elapsed.as_millis() as u64, "request ok");
+            respond(StatusCode::OK, &request_id, &output, None)
+        }
+        Err(err) => {
+            state
+                .metrics
+                .observe(&op_label, err.code, elapsed.as_secs_f64());
+            match &err.internal {
+                Some(cause) => tracing::error!(
+                    error.code = err.code,
+                    error.cause = %cause,
+                    duration_ms = elapsed.as_millis() as u64,
+                    "request failed"
+                ),
+                None => tracing::info!(
+                    error.code = err.code,
+                    duration_ms = elapsed.as_millis() as u64,
+                    "request refused"
+                ),
+            }
+            error_response(&err, &request_id)
+        }
+    }
+}
