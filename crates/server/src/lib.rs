@@ -1,0 +1,13 @@
+//! The `cognate` server: configuration, CLI, telemetry, the private
+//! PostgreSQL cluster, wiring, graceful shutdown.
+//!
+//! # Layout
+//! - [`config`] — layered, typed settings.
+//! - [`startup`] — [`startup::Application::build`] (also used by tests) and the database choice.
+//! - [`embedded_pg`] — the private PostgreSQL cluster used when no URL is configured.
+//! - [`telemetry`] — the tracing subscriber.
+
+pub mod config;
+pub mod embedded_pg;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,208 @@
+//! Building and running the application: used by `main` and by the tests,
+//! which build it on port 0 with their own settings.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use cognate_api::sigv4::{Credential, CredentialLookup, Verifier};
+use cognate_api::AppState;
+use cognate_domain::ids::Region;
+use cognate_domain::ports::{Store, SystemClock};
+use cognate_domain::service::{Limits, PoolService};
+use cognate_store::{PgStore, PoolOptions};
+use secrecy::ExposeSecret as _;
+
+use crate::config::Settings;
+use crate::embedded_pg::{default_data_dir, EmbeddedOptions, EmbeddedPostgres};
+
+/// Access keys from `[[accounts]]`.
+#[derive(Clone)]
+pub struct AccountKeys(HashMap<String, (String, secrecy::SecretString)>);
+
+impl std::fmt::Debug for AccountKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountKeys")
+            .field("count", &self.0.len())
+            .finish()
+    }
+}
+
+impl AccountKeys {
+    /// Index the configured accounts by access key id.
+    pub fn from_settings(settings: &Settings) -> Self {
+        AccountKeys(
+            settings
+                .accounts
+                .iter()
+                .map(|a| {
+                    (
+                        a.access_key_id.clone(),
+                        (a.id.clone(), a.secret_access_key.clone()),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+impl CredentialLookup for AccountKeys {
+    fn lookup(&self, access_key_id: &str) -> Option<Credential> {
+        self.0
+            .get(access_key_id)
+            .map(|(account, secret)| Credential {
+                account_id: account.clone(),
+                secret_access_key: secret.clone(),
+            })
+    }
+}
+
+/// Where the database is: configured, or our own private cluster.
+pub struct Database {
+    /// The URL to connect to.
+    pub url: String,
+    /// The private cluster, when we started one.
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("embedded", &self.embedded.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Use `[database] url`, or start the private cluster when it is unset.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
+        if let Some(url) = &settings.database.url {
+            return Ok(Database {
+                url: url.expose_secret().to_owned(),
+                embedded: None,
+            });
+        }
+        let data_dir = settings
+            .database
+            .data_dir
+            .clone()
+            .unwrap_or_else(default_data_dir);
+        let mut options = EmbeddedOptions::new(data_dir, "cognate");
+        if settings.database.embedded_port != 0 {
+            options.port = Some(settings.database.embedded_port);
+        }
+        let pg = EmbeddedPostgres::start(options).await.context(
+            "starting the private PostgreSQL cluster (set [database] url to use your own)",
+        )?;
+        Ok(Database {
+            url: pg.url(),
+            embedded: Some(pg),
+        })
+    }
+
+    /// Stop the private cluster, if we started one.
+    pub async fn close(self) -> anyhow::Result<()> {
+        if let Some(pg) = self.embedded {
+            pg.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A built application, listening, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Application {
+    /// Migrate the database at `database_url`, wire everything, and bind
+    /// `server.bind` (port 0 picks a free one).
+    pub async fn build(settings: &Settings, database_url: &str) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
+        Self::build_with_listener(settings, database_url, listener).await
+    }
+
+    /// As [`Application::build`], on a listener the caller bound (tests bind
+    /// port 0 first, to know the URL they put in `server.public_url`).
+    pub async fn build_with_listener(
+        settings: &Settings,
+        database_url: &str,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        cognate_store::migrate::run(database_url)
+            .await
+            .context("migrating the database")?;
+        let store = PgStore::connect_lazy(
+            database_url,
+            &PoolOptions {
+                max_connections: settings.database.max_connections,
+                acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_seconds),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let region = Region::parse(&settings.server.region).map_err(anyhow::Error::msg)?;
+        let pools = PoolService::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            region.clone(),
+            Limits {
+                max_pools_per_account: settings.limits.max_identity_pools_per_account,
+            },
+        );
+        if settings.accounts.is_empty() {
+            tracing::warn!(
+                "no [[accounts]] configured: every signed (developer) operation will be refused"
+            );
+        }
+        let state = web::Data::new(AppState {
+            pools,
+            store,
+            verifier: Verifier {
+                region: region.as_str().to_owned(),
+                service: "cognito-identity".to_owned(),
+                max_skew: Duration::from_secs(settings.server.max_clock_skew_seconds),
+            },
+            credentials: Arc::new(AccountKeys::from_settings(settings)),
+            metrics: cognate_api::metrics::Metrics::new().context("registering metrics")?,
+            max_body_bytes: settings.server.max_body_bytes,
+        });
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::DefaultHeaders::new().add(("Server", "Cognate")))
+                .configure(cognate_api::configure(state.clone()))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(port, region = %region, "listening");
+        Ok(Application { port, server })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
