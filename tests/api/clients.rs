@@ -1,0 +1,162 @@
+//! The AWS CLI and boto3 against the real app: their signatures verify and
+//! their parsers accept our answers. Skipped (with a note) where the tool
+//! is not installed; `.ci/run` installs both so CI always runs them.
+
+use std::process::Command;
+
+use crate::helpers::{spawn_app, ACCESS_KEY_A, REGION, SECRET_KEY_A};
+
+fn has(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn aws_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY_A)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY_A)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+}
+
+async fn run(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("command runs"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_aws_cli_manages_pools_with_its_own_signatures() {
+    if !has("aws", "--version") {
+        eprintln!("SKIPPED: the AWS CLI is not installed");
+        return;
+    }
+    let app = spawn_app().await;
+    let mut cmd = Command::new("aws");
+    aws_env(&mut cmd).args([
+        "cognito-identity",
+        "create-identity-pool",
+        "--endpoint-url",
+        &app.address,
+        "--identity-pool-name",
+        "cli pool",
+        "--allow-unauthenticated-identities",
+        "--supported-login-providers",
+        "accounts.google.com=my-google-app",
+        "--identity-pool-tags",
+        "env=cli",
+        "--output",
+        "json",
+    ]);
+    let out = run(cmd).await;
+    assert!(
+        out.status.success(),
+        "aws cli failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["IdentityPoolId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["SupportedLoginProviders"]["accounts.google.com"],
+        "my-google-app"
+    );
+
+    let mut cmd = Command::new("aws");
+    aws_env(&mut cmd).args([
+        "cognito-identity",
+        "list-identity-pools",
+        "--endpoint-url",
+        &app.address,
+        "--max-results",
+        "60",
+        "--output",
+        "json",
+    ]);
+    let out = run(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["IdentityPools"][0]["IdentityPoolId"], id.as_str());
+
+    let mut cmd = Command::new("aws");
+    aws_env(&mut cmd).args([
+        "cognito-identity",
+        "describe-identity-pool",
+        "--endpoint-url",
+        &app.address,
+        "--identity-pool-id",
+        "us-east-1:00000000-0000-0000-0000-000000000000",
+    ]);
+    let out = run(cmd).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
+}
+
+#[tokio::test]
+async fn boto3_manages_pools_and_roles_with_its_own_signatures() {
+    if !has("python3", "-c")
+        || !Command::new("python3")
+            .args(["-c", "import boto3"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    {
+        eprintln!("SKIPPED: boto3 is not installed for python3");
+        return;
+    }
+    let app = spawn_app().await;
+    let script = r#"
+import json, sys, boto3, botocore
+c = boto3.client("cognito-identity", endpoint_url=sys.argv[1], region_name="us-east-1",
+                 aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3],
+                 config=botocore.config.Config(retries={"max_attempts": 1}))
+p = c.create_identity_pool(IdentityPoolName="boto pool", AllowUnauthenticatedIdentities=False,
+                           SupportedLoginProviders={"graph.facebook.com": "fb"})
+pid = p["IdentityPoolId"]
+c.set_identity_pool_roles(IdentityPoolId=pid, Roles={"authenticated": "arn:aws:iam::111111111111:role/A"},
+    RoleMappings={"graph.facebook.com": {"Type": "Rules", "AmbiguousRoleResolution": "Deny",
+        "RulesConfiguration": {"Rules": [{"Claim": "c", "MatchType": "Equals", "Value": "v",
+                                           "RoleARN": "arn:aws:iam::111111111111:role/B"}]}}})
+r = c.get_identity_pool_roles(IdentityPoolId=pid)
+u = c.update_identity_pool(IdentityPoolId=pid, IdentityPoolName="renamed", AllowUnauthenticatedIdentities=True)
+try:
+    c.describe_identity_pool(IdentityPoolId="bad")
+    err = None
+except botocore.exceptions.ClientError as e:
+    err = e.response["Error"]["Code"]
+pages = list(c.get_paginator("list_identity_pools").paginate(MaxResults=1))
+c.delete_identity_pool(IdentityPoolId=pid)
+print(json.dumps({"roles": r["Roles"], "rules": r["RoleMappings"]["graph.facebook.com"]["RulesConfiguration"]["Rules"],
+                  "name": u["IdentityPoolName"], "err": err, "pages": len(pages)}))
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script, &app.address, ACCESS_KEY_A, SECRET_KEY_A]);
+    let out = run(cmd).await;
+    assert!(
+        out.status.success(),
+        "boto3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        result["roles"]["authenticated"],
+        "arn:aws:iam::111111111111:role/A"
+    );
+    assert_eq!(
+        result["rules"][0]["RoleARN"],
+        "arn:aws:iam::111111111111:role/B"
+    );
+    assert_eq!(result["name"], "renamed");
+    assert_eq!(result["err"], "ValidationException");
+    assert_eq!(result["pages"], 1);
+}

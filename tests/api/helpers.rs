@@ -1,0 +1,182 @@
+//! `spawn_app()`: a fresh database cloned from the migrated template, the
+//! real application on port 0, and real clients pointed at it.
+
+use std::net::TcpListener;
+
+use aws_sdk_cognitoidentity::config::{Credentials, Region};
+use aws_sdk_cognitoidentity::Client;
+use cognate_server::config::{AccountSettings, Settings};
+use cognate_server::startup::Application;
+
+/// Account A: the default signer of `TestApp::client`.
+pub const ACCOUNT_A: &str = "111111111111";
+pub const ACCESS_KEY_A: &str = "AKIATESTACCOUNTA0001";
+pub const SECRET_KEY_A: &str = "test-secret-key-of-account-a-0000000001";
+/// Account B: another tenant, for isolation tests.
+pub const ACCOUNT_B: &str = "222222222222";
+pub const ACCESS_KEY_B: &str = "AKIATESTACCOUNTB0001";
+pub const SECRET_KEY_B: &str = "test-secret-key-of-account-b-0000000001";
+pub const REGION: &str = "us-east-1";
+
+/// A running application with its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// Rust SDK client signed as account A.
+    pub client: Client,
+    /// Plain HTTP client for protocol-level tests.
+    pub http: reqwest::Client,
+}
+
+fn init_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        if std::env::var_os("TEST_LOG").is_some() {
+            cognate_server::telemetry::init("info", false);
+        }
+    });
+}
+
+/// Settings every test starts from: two accounts, port 0.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::load(None).expect("default settings load");
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.server.shutdown_timeout_seconds = 1;
+    settings.accounts = vec![
+        AccountSettings {
+            id: ACCOUNT_A.into(),
+            access_key_id: ACCESS_KEY_A.into(),
+            secret_access_key: SECRET_KEY_A.to_owned().into(),
+        },
+        AccountSettings {
+            id: ACCOUNT_B.into(),
+            access_key_id: ACCESS_KEY_B.into(),
+            secret_access_key: SECRET_KEY_B.to_owned().into(),
+        },
+    ];
+    settings
+}
+
+/// Spawn the app with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawn the app after letting the test adjust its settings.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    init_once();
+    let database_url = cognate_tests::pg::cluster()
+        .await
+        .fresh_database(|url| async move { cognate_store::migrate::run(&url).await.map(|_| ()) })
+        .await
+        .expect("fresh test database");
+    spawn_app_on(database_url, customize).await
+}
+
+/// Spawn the app on an existing database.
+pub async fn spawn_app_on(database_url: String, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    init_once();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().expect("local addr").port();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut settings = test_settings();
+    settings.server.public_url = address.clone();
+    settings.database.url = Some(database_url.clone().into());
+    customize(&mut settings);
+    let app = Application::build_with_listener(&settings, &database_url, listener)
+        .await
+        .expect("application builds");
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        client: sdk_client(&address, ACCESS_KEY_A, SECRET_KEY_A, REGION),
+        address,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A Rust SDK client with the given credentials and region.
+pub fn sdk_client(address: &str, access_key: &str, secret: &str, region: &str) -> Client {
+    let config = aws_sdk_cognitoidentity::Config::builder()
+        .behavior_version(aws_sdk_cognitoidentity::config::BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            access_key,
+            secret,
+            None,
+            None,
+            "cognate-tests",
+        ))
+        .endpoint_url(address)
+        .retry_config(aws_sdk_cognitoidentity::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
+impl TestApp {
+    /// A client signed as account B.
+    pub fn client_b(&self) -> Client {
+        sdk_client(&self.address, ACCESS_KEY_B, SECRET_KEY_B, REGION)
+    }
+
+    /// Create a pool with a name and unauthenticated access; returns its id.
+    pub async fn create_pool(&self, name: &str) -> String {
+        self.client
+            .create_identity_pool()
+            .identity_pool_name(name)
+            .allow_unauthenticated_identities(true)
+            .send()
+            .await
+            .expect("create pool")
+            .identity_pool_id
+    }
+
+    /// POST a raw JSON 1.1 request (unsigned).
+    pub async fn post_raw(
+        &self,
+        target: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(&self.address)
+            .header("Content-Type", "application/x-amz-json-1.1");
+        if let Some(target) = target {
+            req = req.header(
+                "X-Amz-Target",
+                format!("AWSCognitoIdentityService.{target}"),
+            );
+        }
+        req.body(body).send().await.expect("request sent")
+    }
+
+    /// The pool ARN of a pool of account A.
+    pub fn pool_arn(&self, pool_id: &str) -> String {
+        format!("arn:aws:cognito-identity:{REGION}:{ACCOUNT_A}:identitypool/{pool_id}")
+    }
+}
+
+/// The AWS error code of an SDK error, for assertions.
+pub fn error_code<E, R>(err: &aws_sdk_cognitoidentity::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_cognitoidentity::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(e) => e.code().unwrap_or("<no code>").to_owned(),
+        None => format!("<not a service error: {err:?}>"),
+    }
+}
+
+/// The AWS error message of an SDK error.
+pub fn error_message<E, R>(err: &aws_sdk_cognitoidentity::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_cognitoidentity::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    err.as_service_error()
+        .and_then(|e| e.message())
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real application on port 0, a real PostgreSQL
+//! (one cluster per test run, one database per test), real AWS clients.
+
+mod clients;
+mod helpers;
+mod operational;
+mod pools;
+mod protocol;
+mod roles;
+mod signing;
+mod tags;
