@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use actix_web::web;
 use cognate_domain::ports::Store;
-use cognate_domain::service::PoolService;
+use cognate_domain::service::{IdentityService, PoolService};
+use cognate_token::KeyManager;
 
 pub mod error;
 pub mod metrics;
@@ -34,6 +35,12 @@ pub mod wellknown;
 pub struct AppState {
     /// Identity-pool management.
     pub pools: PoolService,
+    /// Identities and Cognate's tokens.
+    pub identities: IdentityService,
+    /// Signing keys: the JWKS and discovery documents.
+    pub keys: Arc<KeyManager>,
+    /// Path of the issuer URL (`""` or `/prefix`), where the documents live too.
+    pub issuer_path: String,
     /// For `/readyz`.
     pub store: Arc<dyn Store>,
     /// SigV4 settings (region, service, clock skew).
@@ -60,6 +67,12 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .route("/healthz", web::get().to(wellknown::healthz))
             .route("/readyz", web::get().to(wellknown::readyz))
             .route("/metrics", web::get().to(wellknown::metrics))
-            .default_service(web::to(protocol::not_found));
+            .route("/.well-known/jwks_uri", web::get().to(wellknown::jwks))
+            .route("/.well-known/jwks.json", web::get().to(wellknown::jwks))
+            .route(
+                "/.well-known/openid-configuration",
+                web::get().to(wellknown::openid_configuration),
+            )
+            .default_service(web::to(wellknown::under_issuer_path));
     }
 }

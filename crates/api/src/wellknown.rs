@@ -1,6 +1,8 @@
-//! Operational endpoints: liveness, readiness, metrics.
+//! Operational endpoints (liveness, readiness, metrics) and the documents
+//! relying parties fetch to trust Cognate's tokens: OpenID discovery and
+//! the JWKS, at `/.well-known/...` and under the issuer URL's path.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::AppState;
 
@@ -29,4 +31,41 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// How long relying parties may cache the documents. A new key is
+/// published long before it signs (`tokens.publish_ahead_seconds`), so a
+/// cached JWKS never lacks the key of a fresh token.
+const DOCUMENT_MAX_AGE: &str = "public, max-age=300";
+
+fn document(body: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", DOCUMENT_MAX_AGE))
+        .body(body.to_string())
+}
+
+/// `GET /.well-known/jwks_uri`: the published public keys, signer first.
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    document(state.keys.jwks_json())
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    document(state.keys.discovery_json())
+}
+
+/// The documents under the issuer URL's path (when it has one); anything
+/// else is answered as an unknown operation.
+pub async fn under_issuer_path(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if req.method() == actix_web::http::Method::GET && !state.issuer_path.is_empty() {
+        if let Some(rest) = req.path().strip_prefix(state.issuer_path.as_str()) {
+            match rest {
+                "/.well-known/jwks_uri" | "/.well-known/jwks.json" => return jwks(state).await,
+                "/.well-known/openid-configuration" => return openid_configuration(state).await,
+                _ => {}
+            }
+        }
+    }
+    crate::protocol::not_found(req).await
 }

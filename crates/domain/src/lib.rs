@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`ids`] — parsed identifiers (`<region>:<uuid>` ids, account ids, ARNs).
+//! - [`identity`] — identities, logins, and their states.
 //! - [`pool`] — the identity-pool configuration and the rules on it.
 //! - [`error`] — the error every service returns, one variant per AWS code.
 //! - [`ports`] — storage and clock traits implemented by other crates.
@@ -16,6 +17,7 @@
 //! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
 
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod pool;
 pub mod ports;

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use crate::error::StoreError;
+use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::AccountId;
 use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 
@@ -25,7 +26,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// One transaction, with every repository.
 #[async_trait]
-pub trait Tx: PoolRepo + crate::token::KeyRepo + Send {
+pub trait Tx: PoolRepo + IdentityRepo + crate::token::KeyRepo + Send {
     /// Commit everything done through this transaction.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -70,6 +71,61 @@ pub trait PoolRepo {
         pool_id: &str,
         map: &PrincipalTagMap,
     ) -> Result<(), StoreError>;
+}
+
+/// Identity and login rows.
+#[async_trait]
+pub trait IdentityRepo {
+    /// The pool with this id, whoever owns it (for the public operations).
+    async fn find_pool_by_id(&mut self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError>;
+    /// Insert a new identity.
+    async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError>;
+    /// The identity with this id, locked as asked.
+    async fn find_identity(
+        &mut self,
+        identity_id: &str,
+        lock: RowLock,
+    ) -> Result<Option<Identity>, StoreError>;
+    /// Write back `authenticated`, `disabled` and `last_modified_at`.
+    async fn update_identity(&mut self, identity: &Identity) -> Result<(), StoreError>;
+    /// Delete an identity and its logins; false when there was none.
+    async fn delete_identity(&mut self, identity_id: &str) -> Result<bool, StoreError>;
+    /// The identity a login is linked to, if any.
+    async fn find_login(
+        &mut self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Link a login unless it is linked already (then say to which identity).
+    async fn insert_login(&mut self, login: &Login) -> Result<LoginClaim, StoreError>;
+    /// Unlink a login from `identity_id`; false when it was not linked there.
+    async fn delete_login(
+        &mut self,
+        identity_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<bool, StoreError>;
+    /// Every login of an identity, oldest first.
+    async fn logins_of(&mut self, identity_id: &str) -> Result<Vec<Login>, StoreError>;
+    /// Move every login of `from` to `to`.
+    async fn move_logins(&mut self, from: &str, to: &str) -> Result<u64, StoreError>;
+    /// Identities of a pool in creation order, after the cursor.
+    async fn list_identities(
+        &mut self,
+        pool_id: &str,
+        after: Option<i64>,
+        limit: u32,
+        hide_disabled: bool,
+    ) -> Result<Vec<(i64, IdentityDescription)>, StoreError>;
+    /// Developer user identifiers of an identity for a provider, oldest first.
+    async fn developer_ids_of(
+        &mut self,
+        identity_id: &str,
+        provider: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
 }
 
 /// The time, injectable for tests.

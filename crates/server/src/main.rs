@@ -25,6 +25,25 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Manage the token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key. It is published at once and signs after
+    /// `tokens.publish_ahead_seconds` (running instances pick it up on their
+    /// next refresh); the current key keeps verifying until its tokens expire.
+    Rotate {
+        /// Sign with the new key immediately (emergency rotation).
+        #[arg(long)]
+        now: bool,
+    },
+    /// List the keys: kid, status, activation and expiry.
+    List,
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +71,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
+            Command::Keys { action } => keys(settings, action).await,
         }
     });
     match result {
@@ -86,4 +106,39 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let applied = result?;
     println!("{} migration(s) applied", applied.len());
     Ok(())
+}
+
+async fn keys(settings: Settings, action: KeysCommand) -> anyhow::Result<()> {
+    let database = Database::open(&settings).await?;
+    let result = async {
+        cognate_store::migrate::run(&database.url).await?;
+        let store = cognate_store::PgStore::connect_lazy(&database.url, &Default::default())
+            .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
+        let manager =
+            cognate_server::startup::start_keys(&settings, std::sync::Arc::new(store)).await?;
+        if let KeysCommand::Rotate { now } = action {
+            let kid = if now {
+                manager.rotate_with(std::time::Duration::ZERO).await?
+            } else {
+                manager.rotate_now().await?
+            };
+            println!("new signing key {kid}");
+        }
+        for key in manager.keys_info() {
+            println!(
+                "{}\t{:?}\t{}\tactivates {}\texpires {}",
+                key.kid,
+                key.status,
+                key.alg,
+                key.activate_at.to_rfc3339(),
+                key.expires_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    database.close().await?;
+    result
 }

@@ -13,8 +13,9 @@ use cognate_api::sigv4::{Credential, CredentialLookup, Verifier};
 use cognate_api::AppState;
 use cognate_domain::ids::Region;
 use cognate_domain::ports::{Store, SystemClock};
-use cognate_domain::service::{Limits, PoolService};
+use cognate_domain::service::{IdentityService, Limits, PoolService};
 use cognate_store::{PgStore, PoolOptions};
+use cognate_token::{Kek, KeyManager, KeyManagerConfig, SigningAlgorithm};
 use secrecy::ExposeSecret as _;
 
 use crate::config::Settings;
@@ -117,6 +118,7 @@ impl Database {
 pub struct Application {
     port: u16,
     server: Server,
+    refresher: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -164,6 +166,15 @@ impl Application {
                 max_pools_per_account: settings.limits.max_identity_pools_per_account,
             },
         );
+        let keys = Arc::new(start_keys(settings, store.clone()).await?);
+        let refresher = Arc::clone(&keys)
+            .spawn_refresh_loop(Duration::from_secs(settings.tokens.refresh_seconds.max(1)));
+        let identities = IdentityService::new(
+            store.clone(),
+            keys.clone(),
+            Arc::new(SystemClock),
+            region.clone(),
+        );
         if settings.accounts.is_empty() {
             tracing::warn!(
                 "no [[accounts]] configured: every signed (developer) operation will be refused"
@@ -171,6 +182,9 @@ impl Application {
         }
         let state = web::Data::new(AppState {
             pools,
+            identities,
+            keys,
+            issuer_path: issuer_path(&settings.issuer()),
             store,
             verifier: Verifier {
                 region: region.as_str().to_owned(),
@@ -193,7 +207,11 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         tracing::info!(port, region = %region, "listening");
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            refresher,
+        })
     }
 
     /// The port it listens on.
@@ -203,6 +221,52 @@ impl Application {
 
     /// Serve until SIGINT/SIGTERM (graceful: in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.refresher.abort();
+        served
+    }
+}
+
+/// The path part of the issuer URL (`""` for a bare origin).
+fn issuer_path(issuer: &str) -> String {
+    let without_scheme = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    match without_scheme.find('/') {
+        Some(i) => without_scheme[i..].trim_end_matches('/').to_owned(),
+        None => String::new(),
+    }
+}
+
+/// The key manager configured by `[tokens]`: loads (or makes) the signing
+/// keys in the database.
+pub async fn start_keys(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<KeyManager> {
+    let kek = settings
+        .tokens
+        .key_encryption_key
+        .as_ref()
+        .map(|k| Kek::from_base64(k.expose_secret()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("tokens.key_encryption_key: {e}"))?;
+    let mut config = KeyManagerConfig::new(settings.issuer());
+    config.algorithm = settings
+        .tokens
+        .algorithm
+        .parse::<SigningAlgorithm>()
+        .map_err(|e| anyhow::anyhow!("tokens.algorithm: {e}"))?;
+    config.rotation_period = Duration::from_secs(settings.tokens.rotation_days * 86_400);
+    config.publish_ahead = Duration::from_secs(settings.tokens.publish_ahead_seconds);
+    KeyManager::start(store, kek, config)
+        .await
+        .context("loading the token signing keys")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_path;
+
+    #[test]
+    fn the_issuer_path_is_what_follows_the_origin() {
+        assert_eq!(issuer_path("http://127.0.0.1:8080"), "");
+        assert_eq!(issuer_path("https://id.example.com/"), "");
+        assert_eq!(issuer_path("https://id.example.com/cognate/"), "/cognate");
     }
 }

@@ -16,6 +16,7 @@ use cognate_domain::ports::{Store, StoreError, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 
+mod identities;
 mod keys;
 pub mod migrate;
 mod pools;

@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use crate::{map_err, PgTx};
 
-const POOL_COLUMNS: &str = "id, account_id, name, allow_unauthenticated, allow_classic_flow, \
+pub(crate) const POOL_COLUMNS: &str = "id, account_id, name, allow_unauthenticated, allow_classic_flow, \
     developer_provider_name, supported_login_providers, openid_connect_provider_arns, \
     cognito_identity_providers, saml_provider_arns, tags, roles, role_mappings, created_at, updated_at";
 
@@ -20,7 +20,7 @@ fn bad_row(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Other(Box::new(err))
 }
 
-fn pool_from_row(row: &PgRow) -> Result<IdentityPool, StoreError> {
+pub(crate) fn pool_from_row(row: &PgRow) -> Result<IdentityPool, StoreError> {
     let account: String = row.try_get("account_id").map_err(map_err)?;
     let settings = PoolSettings {
         name: row.try_get("name").map_err(map_err)?,

@@ -737,6 +737,7 @@ mod tests {
 
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
+    use cognate_domain::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
     use cognate_domain::ids::AccountId;
     use cognate_domain::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
     use cognate_domain::ports::{PoolRepo, StoreError, Tx};
@@ -836,6 +837,67 @@ mod tests {
     }
 
     // Only the key repository is used here.
+    #[async_trait]
+    impl cognate_domain::ports::IdentityRepo for MemTx {
+        async fn find_pool_by_id(&mut self, _: &str) -> Result<Option<IdentityPool>, StoreError> {
+            unimplemented!()
+        }
+        async fn insert_identity(&mut self, _: &Identity) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn find_identity(
+            &mut self,
+            _: &str,
+            _: RowLock,
+        ) -> Result<Option<Identity>, StoreError> {
+            unimplemented!()
+        }
+        async fn update_identity(&mut self, _: &Identity) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn delete_identity(&mut self, _: &str) -> Result<bool, StoreError> {
+            unimplemented!()
+        }
+        async fn find_login(
+            &mut self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<String>, StoreError> {
+            unimplemented!()
+        }
+        async fn insert_login(&mut self, _: &Login) -> Result<LoginClaim, StoreError> {
+            unimplemented!()
+        }
+        async fn delete_login(&mut self, _: &str, _: &str, _: &str) -> Result<bool, StoreError> {
+            unimplemented!()
+        }
+        async fn logins_of(&mut self, _: &str) -> Result<Vec<Login>, StoreError> {
+            unimplemented!()
+        }
+        async fn move_logins(&mut self, _: &str, _: &str) -> Result<u64, StoreError> {
+            unimplemented!()
+        }
+        async fn list_identities(
+            &mut self,
+            _: &str,
+            _: Option<i64>,
+            _: u32,
+            _: bool,
+        ) -> Result<Vec<(i64, IdentityDescription)>, StoreError> {
+            unimplemented!()
+        }
+        async fn developer_ids_of(
+            &mut self,
+            _: &str,
+            _: &str,
+            _: Option<i64>,
+            _: u32,
+        ) -> Result<Vec<(i64, String)>, StoreError> {
+            unimplemented!()
+        }
+    }
+
     #[async_trait]
     impl PoolRepo for MemTx {
         async fn lock_account(&mut self, _: &AccountId) -> Result<(), StoreError> {

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`pools`] — Create/Describe/Update/Delete/ListIdentityPools.
+//! - [`identities`] — GetId, GetOpenIdToken, Describe/List/DeleteIdentities.
+//! - [`developer`] — the developer-authenticated identity operations.
 //! - [`tags`] — TagResource, UntagResource, ListTagsForResource.
 //! - [`roles`] — Set/GetIdentityPoolRoles, Set/GetPrincipalTagAttributeMap.
 
@@ -13,6 +15,8 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::AppState;
 
+pub mod developer;
+pub mod identities;
 pub mod pools;
 pub mod roles;
 pub mod tags;
@@ -72,6 +76,23 @@ pub async fn dispatch(
         }
         "GetPrincipalTagAttributeMap" => {
             roles::get_principal_tags(state, caller.account()?, parse(input)?).await
+        }
+        "GetId" => identities::get_id(state, parse(input)?).await,
+        "GetOpenIdToken" => identities::get_open_id_token(state, parse(input)?).await,
+        "DescribeIdentity" => identities::describe(state, caller.account()?, parse(input)?).await,
+        "ListIdentities" => identities::list(state, caller.account()?, parse(input)?).await,
+        "DeleteIdentities" => identities::delete(state, caller.account()?, parse(input)?).await,
+        "GetOpenIdTokenForDeveloperIdentity" => {
+            developer::token(state, caller.account()?, parse(input)?).await
+        }
+        "LookupDeveloperIdentity" => {
+            developer::lookup(state, caller.account()?, parse(input)?).await
+        }
+        "MergeDeveloperIdentities" => {
+            developer::merge(state, caller.account()?, parse(input)?).await
+        }
+        "UnlinkDeveloperIdentity" => {
+            developer::unlink(state, caller.account()?, parse(input)?).await
         }
         _ => Err(ApiError::unknown_operation()),
     }

@@ -2,7 +2,12 @@
 //!
 //! # Layout
 //! - [`pools`] — the identity-pool management plane.
+//! - [`identities`] — identities, developer identities and Cognate's tokens.
+//! - [`paging`] — opaque NextTokens.
 
+pub mod identities;
+pub mod paging;
 pub mod pools;
 
+pub use identities::IdentityService;
 pub use pools::{Limits, PoolService};

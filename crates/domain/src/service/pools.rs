@@ -9,8 +9,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
-
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{AccountId, PoolArn, Region};
 use crate::pool::{
@@ -18,6 +16,7 @@ use crate::pool::{
     RoleMapping,
 };
 use crate::ports::{Clock, Store, Tx};
+use crate::service::paging::{decode_cursor, page};
 
 /// Quotas, configurable for operators (and tests).
 #[derive(Debug, Clone)]
@@ -59,21 +58,6 @@ pub struct PoolPage {
     pub pools: Vec<PoolSummary>,
     /// Where the next page starts, if there may be one.
     pub next_token: Option<String>,
-}
-
-const TOKEN_PREFIX: &str = "p1:";
-
-fn encode_cursor(seq: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{seq}"))
-}
-
-fn decode_cursor(token: &str) -> DomainResult<i64> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|s| s.strip_prefix(TOKEN_PREFIX).and_then(|n| n.parse().ok()))
-        .ok_or_else(|| DomainError::InvalidParameter("Invalid NextToken.".into()))
 }
 
 impl PoolService {
@@ -218,19 +202,10 @@ impl PoolService {
     ) -> DomainResult<PoolPage> {
         let after = next_token.map(decode_cursor).transpose()?;
         let mut tx = self.begin().await?;
-        let mut rows = tx.list_pools(account, after, max_results + 1).await?;
+        let rows = tx.list_pools(account, after, max_results + 1).await?;
         tx.commit().await?;
-        let more = rows.len() > max_results as usize;
-        rows.truncate(max_results as usize);
-        let next_token = if more {
-            rows.last().map(|(seq, _)| encode_cursor(*seq))
-        } else {
-            None
-        };
-        Ok(PoolPage {
-            pools: rows.into_iter().map(|(_, s)| s).collect(),
-            next_token,
-        })
+        let (pools, next_token) = page(rows, max_results);
+        Ok(PoolPage { pools, next_token })
     }
 
     fn pool_id_from_arn(&self, account: &AccountId, arn: &str) -> DomainResult<String> {
@@ -370,19 +345,5 @@ impl PoolService {
             provider_name: provider.to_owned(),
             ..Default::default()
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cursor_round_trips_and_garbage_is_an_invalid_parameter() {
-        assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
-        assert!(matches!(
-            decode_cursor("not-a-token"),
-            Err(DomainError::InvalidParameter(_))
-        ));
     }
 }

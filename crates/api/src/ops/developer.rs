@@ -1,0 +1,160 @@
+//! The developer-authenticated identity operations:
+//! GetOpenIdTokenForDeveloperIdentity, LookupDeveloperIdentity,
+//! MergeDeveloperIdentities, UnlinkDeveloperIdentity.
+
+use std::collections::BTreeMap;
+
+use cognate_domain::ids::AccountId;
+use cognate_domain::service::identities::{DeveloperTokenRequest, Logins};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// GetOpenIdTokenForDeveloperIdentityInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TokenInput {
+    /// IdentityPoolId.
+    identity_pool_id: String,
+    /// IdentityId to link the login to.
+    identity_id: Option<String>,
+    /// Logins: developer provider → user identifier.
+    logins: Logins,
+    /// PrincipalTags (50 max).
+    principal_tags: Option<BTreeMap<String, String>>,
+    /// TokenDuration (1–86400 s).
+    token_duration: Option<i64>,
+}
+
+/// LookupDeveloperIdentityInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LookupInput {
+    /// IdentityPoolId.
+    identity_pool_id: String,
+    /// IdentityId.
+    identity_id: Option<String>,
+    /// DeveloperUserIdentifier.
+    developer_user_identifier: Option<String>,
+    /// MaxResults (1–60).
+    max_results: Option<u32>,
+    /// NextToken.
+    next_token: Option<String>,
+}
+
+/// MergeDeveloperIdentitiesInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MergeInput {
+    /// SourceUserIdentifier.
+    source_user_identifier: String,
+    /// DestinationUserIdentifier.
+    destination_user_identifier: String,
+    /// DeveloperProviderName.
+    developer_provider_name: String,
+    /// IdentityPoolId.
+    identity_pool_id: String,
+}
+
+/// UnlinkDeveloperIdentityInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnlinkInput {
+    /// IdentityId.
+    identity_id: String,
+    /// IdentityPoolId.
+    identity_pool_id: String,
+    /// DeveloperProviderName.
+    developer_provider_name: String,
+    /// DeveloperUserIdentifier.
+    developer_user_identifier: String,
+}
+
+/// GetOpenIdTokenForDeveloperIdentity.
+pub async fn token(
+    state: &AppState,
+    account: &AccountId,
+    input: TokenInput,
+) -> Result<Value, ApiError> {
+    let (identity_id, token) = state
+        .identities
+        .get_open_id_token_for_developer_identity(
+            account,
+            DeveloperTokenRequest {
+                pool_id: input.identity_pool_id,
+                identity_id: input.identity_id,
+                logins: input.logins,
+                principal_tags: input.principal_tags.unwrap_or_default(),
+                token_duration: input.token_duration,
+            },
+        )
+        .await?;
+    Ok(json!({ "IdentityId": identity_id, "Token": token }))
+}
+
+/// LookupDeveloperIdentity.
+pub async fn lookup(
+    state: &AppState,
+    account: &AccountId,
+    input: LookupInput,
+) -> Result<Value, ApiError> {
+    let found = state
+        .identities
+        .lookup_developer_identity(
+            account,
+            &input.identity_pool_id,
+            input.identity_id.as_deref(),
+            input.developer_user_identifier.as_deref(),
+            input.max_results,
+            input.next_token.as_deref(),
+        )
+        .await?;
+    let mut out = json!({
+        "IdentityId": found.identity_id,
+        "DeveloperUserIdentifierList": found.developer_user_identifiers,
+    });
+    if let Some(next) = found.next_token {
+        out["NextToken"] = json!(next);
+    }
+    Ok(out)
+}
+
+/// MergeDeveloperIdentities.
+pub async fn merge(
+    state: &AppState,
+    account: &AccountId,
+    input: MergeInput,
+) -> Result<Value, ApiError> {
+    let id = state
+        .identities
+        .merge_developer_identities(
+            account,
+            &input.identity_pool_id,
+            &input.developer_provider_name,
+            &input.source_user_identifier,
+            &input.destination_user_identifier,
+        )
+        .await?;
+    Ok(json!({ "IdentityId": id }))
+}
+
+/// UnlinkDeveloperIdentity.
+pub async fn unlink(
+    state: &AppState,
+    account: &AccountId,
+    input: UnlinkInput,
+) -> Result<Value, ApiError> {
+    state
+        .identities
+        .unlink_developer_identity(
+            account,
+            &input.identity_pool_id,
+            &input.identity_id,
+            &input.developer_provider_name,
+            &input.developer_user_identifier,
+        )
+        .await?;
+    Ok(json!({}))
+}

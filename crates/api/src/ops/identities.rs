@@ -1,0 +1,156 @@
+//! GetId, GetOpenIdToken, DescribeIdentity, ListIdentities, DeleteIdentities.
+
+use cognate_domain::identity::IdentityDescription;
+use cognate_domain::ids::AccountId;
+use cognate_domain::service::identities::Logins;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// GetIdInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetIdInput {
+    /// AccountId: accepted and ignored (the pool id names the pool).
+    #[allow(dead_code)]
+    account_id: Option<String>,
+    /// IdentityPoolId.
+    identity_pool_id: String,
+    /// Logins (10 max).
+    logins: Option<Logins>,
+}
+
+/// GetOpenIdTokenInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetOpenIdTokenInput {
+    /// IdentityId.
+    identity_id: String,
+    /// Logins (10 max).
+    logins: Option<Logins>,
+}
+
+/// DescribeIdentityInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeInput {
+    /// IdentityId.
+    identity_id: String,
+}
+
+/// ListIdentitiesInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListInput {
+    /// IdentityPoolId.
+    identity_pool_id: String,
+    /// MaxResults (1–60).
+    max_results: u32,
+    /// NextToken.
+    next_token: Option<String>,
+    /// HideDisabled.
+    hide_disabled: Option<bool>,
+}
+
+/// DeleteIdentitiesInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteInput {
+    /// IdentityIdsToDelete (1–60).
+    identity_ids_to_delete: Vec<String>,
+}
+
+/// A timestamp as the JSON 1.1 protocol sends it: epoch seconds.
+pub(crate) fn epoch_seconds(t: chrono::DateTime<chrono::Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+/// The IdentityDescription shape: provider names only, never subjects.
+pub(crate) fn description_json(d: &IdentityDescription) -> Value {
+    json!({
+        "IdentityId": d.identity.id,
+        "Logins": d.providers,
+        "CreationDate": epoch_seconds(d.identity.created_at),
+        "LastModifiedDate": epoch_seconds(d.identity.last_modified_at),
+    })
+}
+
+/// GetId (public).
+pub async fn get_id(state: &AppState, input: GetIdInput) -> Result<Value, ApiError> {
+    let id = state
+        .identities
+        .get_id(&input.identity_pool_id, &input.logins.unwrap_or_default())
+        .await?;
+    Ok(json!({ "IdentityId": id }))
+}
+
+/// GetOpenIdToken (public).
+pub async fn get_open_id_token(
+    state: &AppState,
+    input: GetOpenIdTokenInput,
+) -> Result<Value, ApiError> {
+    let token = state
+        .identities
+        .get_open_id_token(&input.identity_id, &input.logins.unwrap_or_default())
+        .await?;
+    Ok(json!({ "IdentityId": input.identity_id, "Token": token }))
+}
+
+/// DescribeIdentity.
+pub async fn describe(
+    state: &AppState,
+    account: &AccountId,
+    input: DescribeInput,
+) -> Result<Value, ApiError> {
+    let d = state
+        .identities
+        .describe_identity(account, &input.identity_id)
+        .await?;
+    Ok(description_json(&d))
+}
+
+/// ListIdentities.
+pub async fn list(
+    state: &AppState,
+    account: &AccountId,
+    input: ListInput,
+) -> Result<Value, ApiError> {
+    let page = state
+        .identities
+        .list_identities(
+            account,
+            &input.identity_pool_id,
+            input.max_results,
+            input.next_token.as_deref(),
+            input.hide_disabled.unwrap_or(false),
+        )
+        .await?;
+    let mut out = json!({
+        "IdentityPoolId": input.identity_pool_id,
+        "Identities": page.identities.iter().map(description_json).collect::<Vec<_>>(),
+    });
+    if let Some(next) = page.next_token {
+        out["NextToken"] = json!(next);
+    }
+    Ok(out)
+}
+
+/// DeleteIdentities.
+pub async fn delete(
+    state: &AppState,
+    account: &AccountId,
+    input: DeleteInput,
+) -> Result<Value, ApiError> {
+    let unprocessed = state
+        .identities
+        .delete_identities(account, &input.identity_ids_to_delete)
+        .await?;
+    Ok(json!({
+        "UnprocessedIdentityIds": unprocessed
+            .iter()
+            .map(|(id, code)| json!({ "IdentityId": id, "ErrorCode": code }))
+            .collect::<Vec<_>>(),
+    }))
+}

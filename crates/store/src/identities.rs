@@ -1,0 +1,258 @@
+//! Identity and login rows.
+
+use async_trait::async_trait;
+use cognate_domain::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
+use cognate_domain::pool::IdentityPool;
+use cognate_domain::ports::{IdentityRepo, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::pools::{pool_from_row, POOL_COLUMNS};
+use crate::{map_err, PgTx};
+
+const IDENTITY_COLUMNS: &str = "id, pool_id, authenticated, disabled, created_at, last_modified_at";
+
+fn identity_from_row(row: &PgRow) -> Result<Identity, StoreError> {
+    Ok(Identity {
+        id: row.try_get("id").map_err(map_err)?,
+        pool_id: row.try_get("pool_id").map_err(map_err)?,
+        authenticated: row.try_get("authenticated").map_err(map_err)?,
+        disabled: row.try_get("disabled").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        last_modified_at: row.try_get("last_modified_at").map_err(map_err)?,
+    })
+}
+
+fn login_from_row(row: &PgRow) -> Result<Login, StoreError> {
+    Ok(Login {
+        pool_id: row.try_get("pool_id").map_err(map_err)?,
+        provider: row.try_get("provider").map_err(map_err)?,
+        subject: row.try_get("subject").map_err(map_err)?,
+        developer: row.try_get("developer").map_err(map_err)?,
+        identity_id: row.try_get("identity_id").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl IdentityRepo for PgTx {
+    async fn find_pool_by_id(&mut self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {POOL_COLUMNS} FROM identity_pools WHERE id = $1"
+        ))
+        .bind(pool_id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(pool_from_row).transpose()
+    }
+
+    async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&identity.id)
+        .bind(&identity.pool_id)
+        .bind(identity.authenticated)
+        .bind(identity.disabled)
+        .bind(identity.created_at)
+        .bind(identity.last_modified_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_identity(
+        &mut self,
+        identity_id: &str,
+        lock: RowLock,
+    ) -> Result<Option<Identity>, StoreError> {
+        let suffix = match lock {
+            RowLock::None => "",
+            RowLock::Share => " FOR SHARE",
+            RowLock::Update => " FOR UPDATE",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1{suffix}"
+        ))
+        .bind(identity_id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(identity_from_row).transpose()
+    }
+
+    async fn update_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE identities SET authenticated = $2, disabled = $3, last_modified_at = $4 WHERE id = $1",
+        )
+        .bind(&identity.id)
+        .bind(identity.authenticated)
+        .bind(identity.disabled)
+        .bind(identity.last_modified_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_identity(&mut self, identity_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM identities WHERE id = $1")
+            .bind(identity_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_login(
+        &mut self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT identity_id FROM identity_logins WHERE pool_id = $1 AND provider = $2 AND subject = $3",
+        )
+        .bind(pool_id)
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn insert_login(&mut self, login: &Login) -> Result<LoginClaim, StoreError> {
+        // ON CONFLICT waits for a concurrent inserter of the same login to
+        // finish; under READ COMMITTED the follow-up read then sees its row.
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO identity_logins (pool_id, provider, subject, developer, identity_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, now()) \
+             ON CONFLICT (pool_id, provider, subject) DO NOTHING RETURNING identity_id",
+        )
+        .bind(&login.pool_id)
+        .bind(&login.provider)
+        .bind(&login.subject)
+        .bind(login.developer)
+        .bind(&login.identity_id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        if inserted.is_some() {
+            return Ok(LoginClaim::Linked);
+        }
+        match self
+            .find_login(&login.pool_id, &login.provider, &login.subject)
+            .await?
+        {
+            Some(owner) => Ok(LoginClaim::Taken(owner)),
+            // The other inserter rolled back in between: nothing holds it now.
+            None => Err(StoreError::Contention),
+        }
+    }
+
+    async fn delete_login(
+        &mut self,
+        identity_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM identity_logins WHERE identity_id = $1 AND provider = $2 AND subject = $3",
+        )
+        .bind(identity_id)
+        .bind(provider)
+        .bind(subject)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn logins_of(&mut self, identity_id: &str) -> Result<Vec<Login>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT pool_id, provider, subject, developer, identity_id FROM identity_logins \
+             WHERE identity_id = $1 ORDER BY seq",
+        )
+        .bind(identity_id)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(login_from_row).collect()
+    }
+
+    async fn move_logins(&mut self, from: &str, to: &str) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("UPDATE identity_logins SET identity_id = $2 WHERE identity_id = $1")
+                .bind(from)
+                .bind(to)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_identities(
+        &mut self,
+        pool_id: &str,
+        after: Option<i64>,
+        limit: u32,
+        hide_disabled: bool,
+    ) -> Result<Vec<(i64, IdentityDescription)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.seq, i.id, i.pool_id, i.authenticated, i.disabled, i.created_at, i.last_modified_at, \
+                    COALESCE((SELECT array_agg(DISTINCT l.provider ORDER BY l.provider) \
+                              FROM identity_logins l WHERE l.identity_id = i.id), '{}') AS providers \
+             FROM identities i \
+             WHERE i.pool_id = $1 AND i.seq > $2 AND (NOT $3 OR NOT i.disabled) \
+             ORDER BY i.seq LIMIT $4",
+        )
+        .bind(pool_id)
+        .bind(after.unwrap_or(0))
+        .bind(hide_disabled)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("seq").map_err(map_err)?,
+                    IdentityDescription {
+                        identity: identity_from_row(row)?,
+                        providers: row.try_get("providers").map_err(map_err)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn developer_ids_of(
+        &mut self,
+        identity_id: &str,
+        provider: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, subject FROM identity_logins \
+             WHERE identity_id = $1 AND provider = $2 AND developer AND seq > $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(identity_id)
+        .bind(provider)
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("seq").map_err(map_err)?,
+                    row.try_get("subject").map_err(map_err)?,
+                ))
+            })
+            .collect()
+    }
+}
