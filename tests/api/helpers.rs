@@ -22,6 +22,10 @@ pub const REGION: &str = "us-east-1";
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
+    /// The database URL the app uses.
+    pub database_url: String,
+    /// The settings it runs with.
+    pub settings: Settings,
     /// Rust SDK client signed as account A.
     pub client: Client,
     /// Plain HTTP client for protocol-level tests.
@@ -84,6 +88,8 @@ pub async fn spawn_app_on(database_url: String, customize: impl FnOnce(&mut Sett
     let mut settings = test_settings();
     settings.server.public_url = address.clone();
     settings.database.url = Some(database_url.clone().into());
+    settings.tokens.publish_ahead_seconds = 0;
+    settings.tokens.refresh_seconds = 1;
     customize(&mut settings);
     let app = Application::build_with_listener(&settings, &database_url, listener)
         .await
@@ -92,6 +98,8 @@ pub async fn spawn_app_on(database_url: String, customize: impl FnOnce(&mut Sett
     TestApp {
         client: sdk_client(&address, ACCESS_KEY_A, SECRET_KEY_A, REGION),
         address,
+        database_url,
+        settings,
         http: reqwest::Client::new(),
     }
 }
@@ -179,4 +187,58 @@ where
         .and_then(|e| e.message())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The claims and header of a token, verified against the app's JWKS
+/// (fetched through discovery, as a relying party does).
+pub async fn verify_with_jwks(
+    app: &TestApp,
+    token: &str,
+) -> Result<(jsonwebtoken::Header, serde_json::Value), String> {
+    let discovery: serde_json::Value = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", app.address))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let jwks_uri = discovery["jwks_uri"].as_str().ok_or("no jwks_uri")?;
+    let jwks: serde_json::Value = app
+        .http
+        .get(jwks_uri)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.clone().ok_or("no kid")?;
+    let jwk = jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid.as_str()))
+        .ok_or("kid not published")?;
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(
+        jwk["n"].as_str().ok_or("n")?,
+        jwk["e"].as_str().ok_or("e")?,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.validate_aud = false;
+    validation.set_issuer(&[app.address.as_str()]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .map_err(|e| e.to_string())?;
+    Ok((header, data.claims))
+}
+
+/// Decode a token's claims without verifying (for inspecting a refused one).
+pub fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("three parts");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&raw).expect("JSON claims")
 }

@@ -2,10 +2,13 @@
 //! (one cluster per test run, one database per test), real AWS clients.
 
 mod clients;
+mod developer;
 mod helpers;
+mod identities;
 mod operational;
 mod pools;
 mod protocol;
 mod roles;
 mod signing;
 mod tags;
+mod tokens;

@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`ids`] — parsed identifiers (`<region>:<uuid>` ids, account ids, ARNs).
+//! - [`federation`] — the port for checking upstream providers' tokens.
 //! - [`identity`] — identities, logins, and their states.
 //! - [`pool`] — the identity-pool configuration and the rules on it.
 //! - [`error`] — the error every service returns, one variant per AWS code.
@@ -17,6 +18,7 @@
 //! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
 
 pub mod error;
+pub mod federation;
 pub mod identity;
 pub mod ids;
 pub mod pool;

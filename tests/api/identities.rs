@@ -1,0 +1,385 @@
+//! GetId, GetOpenIdToken, DescribeIdentity, ListIdentities, DeleteIdentities.
+
+use std::collections::HashMap;
+
+use crate::helpers::{error_code, error_message, spawn_app, verify_with_jwks, TestApp, ACCOUNT_A};
+
+async fn unauth_pool(app: &TestApp) -> String {
+    app.create_pool("guests").await
+}
+
+async fn get_id(app: &TestApp, pool: &str) -> String {
+    app.client
+        .get_id()
+        .identity_pool_id(pool)
+        .send()
+        .await
+        .expect("GetId")
+        .identity_id
+        .expect("an identity id")
+}
+
+#[tokio::test]
+async fn get_id_creates_a_new_unauthenticated_identity_in_the_pools_region() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    let a = get_id(&app, &pool).await;
+    let b = get_id(&app, &pool).await;
+    assert_ne!(a, b, "each unauthenticated GetId is a new identity");
+    let (region, uuid) = a.split_once(':').unwrap();
+    assert_eq!(region, "us-east-1");
+    assert!(uuid::Uuid::parse_str(uuid).is_ok());
+}
+
+#[tokio::test]
+async fn get_id_is_refused_when_the_pool_does_not_allow_unauthenticated_identities() {
+    let app = spawn_app().await;
+    let pool = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("members only")
+        .allow_unauthenticated_identities(false)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+    assert_eq!(
+        error_message(&err),
+        "Unauthenticated access is not supported for this identity pool."
+    );
+}
+
+#[tokio::test]
+async fn get_id_for_an_unknown_pool_is_not_found() {
+    let app = spawn_app().await;
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id("us-east-1:00000000-0000-0000-0000-000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn an_unauthenticated_token_carries_cognitos_claims_and_verifies_with_the_published_keys() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    let id = get_id(&app, &pool).await;
+    let out = app
+        .client
+        .get_open_id_token()
+        .identity_id(&id)
+        .send()
+        .await
+        .expect("GetOpenIdToken");
+    assert_eq!(out.identity_id.as_deref(), Some(id.as_str()));
+    let token = out.token.expect("token");
+    let (header, claims) = verify_with_jwks(&app, &token).await.expect("verifies");
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS512);
+    assert!(header.kid.is_some());
+    assert_eq!(claims["iss"], app.address.as_str());
+    assert_eq!(claims["sub"], id.as_str());
+    assert_eq!(claims["aud"], pool.as_str());
+    assert_eq!(claims["amr"], serde_json::json!(["unauthenticated"]));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    assert_eq!(
+        claims["https://cognito-identity.amazonaws.com/identity-pool-arn"],
+        format!("arn:aws:cognito-identity:us-east-1:{ACCOUNT_A}:identitypool/{pool}").as_str()
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_identities_are_refused_tokens_once_the_pool_stops_allowing_them() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    let id = get_id(&app, &pool).await;
+    app.client
+        .update_identity_pool()
+        .identity_pool_id(&pool)
+        .identity_pool_name("guests")
+        .allow_unauthenticated_identities(false)
+        .send()
+        .await
+        .unwrap();
+    let err = app
+        .client
+        .get_open_id_token()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+}
+
+#[tokio::test]
+async fn an_unknown_identity_is_not_found() {
+    let app = spawn_app().await;
+    let err = app
+        .client
+        .get_open_id_token()
+        .identity_id("us-east-1:00000000-0000-0000-0000-000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn describe_identity_shows_dates_and_is_invisible_to_other_accounts() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    let id = get_id(&app, &pool).await;
+    let d = app
+        .client
+        .describe_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(d.identity_id.as_deref(), Some(id.as_str()));
+    assert!(d.logins.unwrap_or_default().is_empty());
+    let created = d.creation_date.expect("creation date");
+    let age = chrono::Utc::now().timestamp() - created.secs();
+    assert!((0..120).contains(&age), "creation date is now-ish: {age}s");
+    assert!(d.last_modified_date.is_some());
+    let err = app
+        .client_b()
+        .describe_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn list_identities_pages_through_a_pool_and_other_accounts_cannot_list_it() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        created.push(get_id(&app, &pool).await);
+    }
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = app
+            .client
+            .list_identities()
+            .identity_pool_id(&pool)
+            .max_results(2)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.identity_pool_id.as_deref(), Some(pool.as_str()));
+        seen.extend(
+            page.identities
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| i.identity_id.unwrap()),
+        );
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, created, "creation order, each once");
+    let err = app
+        .client_b()
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(10)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn deleted_identities_are_gone_and_unknown_ones_are_reported_unprocessed() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    let a = get_id(&app, &pool).await;
+    let b = get_id(&app, &pool).await;
+    let unknown = "us-east-1:00000000-0000-0000-0000-000000000000".to_owned();
+    let out = app
+        .client
+        .delete_identities()
+        .identity_ids_to_delete(&a)
+        .identity_ids_to_delete(&unknown)
+        .send()
+        .await
+        .unwrap();
+    let unprocessed = out.unprocessed_identity_ids.unwrap_or_default();
+    assert_eq!(unprocessed.len(), 1);
+    assert_eq!(
+        unprocessed[0].identity_id.as_deref(),
+        Some(unknown.as_str())
+    );
+    assert_eq!(
+        unprocessed[0].error_code.as_ref().map(|c| c.as_str()),
+        Some("AccessDenied")
+    );
+    let err = app
+        .client
+        .get_open_id_token()
+        .identity_id(&a)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    app.client
+        .get_open_id_token()
+        .identity_id(&b)
+        .send()
+        .await
+        .expect("the other identity is untouched");
+    // Another account cannot delete B.
+    let out = app
+        .client_b()
+        .delete_identities()
+        .identity_ids_to_delete(&b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.unprocessed_identity_ids.unwrap_or_default().len(), 1);
+    app.client
+        .describe_identity()
+        .identity_id(&b)
+        .send()
+        .await
+        .expect("B survives");
+}
+
+#[tokio::test]
+async fn deleting_a_pool_deletes_its_identities() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    let id = get_id(&app, &pool).await;
+    app.client
+        .delete_identity_pool()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    let err = app
+        .client
+        .describe_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn no_token_is_issued_for_an_identity_after_its_deletion_committed() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    for _ in 0..5 {
+        let id = get_id(&app, &pool).await;
+        let deleted_at = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+        let mut issuers = Vec::new();
+        for _ in 0..8 {
+            let client = app.client.clone();
+            let id = id.clone();
+            let deleted_at = deleted_at.clone();
+            issuers.push(tokio::spawn(async move {
+                let mut violations = 0;
+                for _ in 0..10 {
+                    let started = std::time::Instant::now();
+                    let ok = client
+                        .get_open_id_token()
+                        .identity_id(&id)
+                        .send()
+                        .await
+                        .is_ok();
+                    if ok {
+                        if let Some(done) = *deleted_at.lock().unwrap() {
+                            if started > done {
+                                violations += 1;
+                            }
+                        }
+                    }
+                }
+                violations
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        app.client
+            .delete_identities()
+            .identity_ids_to_delete(&id)
+            .send()
+            .await
+            .unwrap();
+        *deleted_at.lock().unwrap() = Some(std::time::Instant::now());
+        let mut violations = 0;
+        for t in issuers {
+            violations += t.await.unwrap();
+        }
+        assert_eq!(violations, 0, "a token was issued for a deleted identity");
+    }
+}
+
+#[tokio::test]
+async fn describe_identity_lists_provider_names_never_subjects() {
+    let app = spawn_app().await;
+    let pool = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("dev")
+        .allow_unauthenticated_identities(false)
+        .developer_provider_name("login.example")
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let out = app
+        .client
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(&pool)
+        .logins("login.example", "secret-user-name")
+        .send()
+        .await
+        .unwrap();
+    let id = out.identity_id.unwrap();
+    let d = app
+        .client
+        .describe_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.logins.unwrap(), vec!["login.example".to_owned()]);
+    let listed = app
+        .client
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(10)
+        .send()
+        .await
+        .unwrap();
+    let raw = format!("{listed:?}");
+    assert!(!raw.contains("secret-user-name"));
+    let by_id: HashMap<_, _> = listed
+        .identities
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.identity_id.unwrap(), i.logins.unwrap_or_default()))
+        .collect();
+    assert_eq!(by_id[&id], vec!["login.example".to_owned()]);
+}
