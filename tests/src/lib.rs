@@ -1,2 +1,8 @@
-//! placeholder
+//! Shared harnesses of the end-to-end tests: real services started by the
+//! tests themselves, on loopback, stopped when the test process ends.
+//!
+//! # Layout
+//! - [`pg`] — one PostgreSQL cluster per test process; a database per test.
+//! - [`oidc`] — a real upstream OpenID provider (npm `oidc-provider`).
+pub mod oidc;
 pub mod pg;

@@ -9,7 +9,13 @@
 //! - [`manager`] — [`KeyManager`], the [`cognate_domain::token::TokenIssuer`]:
 //!   loads keys from the database, rotates, signs off the async workers,
 //!   verifies, builds the JWKS and discovery documents.
+//! - [`sts`] — the STS client (AssumeRoleWithWebIdentity).
+//! - [`subject`] — keyed one-way hashing of upstream subjects.
 //! - [`bench`](mod@bench): [`measure_sign_rate`], the machine's raw signing rate.
+//! - [`upstream`] — [`UpstreamVerifier`], the [`cognate_domain::federation::LoginVerifier`]:
+//!   upstream `Logins` tokens checked through OIDC discovery + cached JWKS
+//!   (Google, Apple, Cognito user pools, declared OIDC providers) or
+//!   token-info endpoints (Facebook, Amazon).
 //! - `test_keys` (tests, or feature `test-keys`): fixed RSA keys.
 //!
 //! # Use
@@ -33,8 +39,11 @@ pub mod error;
 pub mod kek;
 pub mod keys;
 pub mod manager;
+pub mod sts;
+pub mod subject;
 #[cfg(any(test, feature = "test-keys"))]
 pub mod test_keys;
+pub mod upstream;
 
 pub use bench::measure_sign_rate;
 pub use error::TokenError;
@@ -44,3 +53,6 @@ pub use manager::{
     KeyGenerator, KeyInfo, KeyManager, KeyManagerConfig, KeyManagerHooks, KeyStatus,
     DEFAULT_MAX_TOKEN_LIFETIME, DEFAULT_PUBLISH_AHEAD, DEFAULT_ROTATION_PERIOD,
 };
+pub use sts::{HttpSts, NoSts};
+pub use subject::HmacSubjectHasher;
+pub use upstream::{OidcProviderConfig, UpstreamOptions, UpstreamOverride, UpstreamVerifier};

@@ -1,0 +1,151 @@
+//! The HTTP side of upstream checking: one `reqwest` client with short
+//! timeouts, bounded bodies, and failures described without URLs (those go
+//! to the log only).
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+
+use crate::error::TokenError;
+
+/// The most an identity provider's answer (discovery, JWKS, token info) may
+/// weigh. Real ones are a few KiB.
+pub(super) const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// Why a fetch gave nothing usable. The text is safe to show to a client:
+/// it names no URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FetchFailure(pub(super) String);
+
+/// An answer: its status and body.
+#[derive(Debug)]
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub(super) fn json(&self) -> Result<serde_json::Value, FetchFailure> {
+        serde_json::from_slice(&self.body)
+            .map_err(|_| FetchFailure(format!("answered HTTP {} with invalid JSON", self.status)))
+    }
+}
+
+/// The client every upstream request goes through.
+#[derive(Debug, Clone)]
+pub(super) struct Http {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Http {
+    /// A client whose every request (connect, send, read the whole body)
+    /// ends within `timeout`.
+    pub(super) fn new(timeout: Duration) -> Result<Self, TokenError> {
+        if timeout.is_zero() {
+            return Err(TokenError::InvalidConfig(
+                "upstream http_timeout must be more than zero".into(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // A redirect could carry a token (in the query) elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("cognate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TokenError::InvalidConfig(format!("upstream HTTP client: {e}")))?;
+        Ok(Http { client, timeout })
+    }
+
+    /// GET `url` and read the whole answer (any status). Transport
+    /// failures, time-outs and oversized bodies are failures.
+    pub(super) async fn get(&self, url: &Url) -> Result<Answer, FetchFailure> {
+        let shown = redacted(url);
+        let describe = |e: reqwest::Error| {
+            let what = if e.is_timeout() {
+                format!("did not answer within {:?}", self.timeout)
+            } else if e.is_connect() {
+                "refused the connection or could not be connected to".to_owned()
+            } else {
+                "failed the request".to_owned()
+            };
+            let e = e.without_url();
+            tracing::warn!(url = %shown, error = %e, "upstream identity provider request failed");
+            FetchFailure(what)
+        };
+        let mut response = self
+            .client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(describe)?;
+        let status = response.status();
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_big(&shown));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_big(&shown));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer { status, body })
+    }
+
+    /// GET `url`, expecting 200 and a JSON object.
+    pub(super) async fn get_json_object(
+        &self,
+        url: &Url,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, FetchFailure> {
+        let answer = self.get(url).await?;
+        if !answer.status.is_success() {
+            tracing::warn!(url = %redacted(url), status = %answer.status, "upstream identity provider refused a request");
+            return Err(FetchFailure(format!(
+                "answered HTTP {}",
+                answer.status.as_u16()
+            )));
+        }
+        match answer.json()? {
+            serde_json::Value::Object(map) => Ok(map),
+            _ => Err(FetchFailure("answered JSON that is not an object".into())),
+        }
+    }
+}
+
+/// `url` without its query, which may hold a token: for the log.
+fn redacted(url: &Url) -> String {
+    let mut url = url.clone();
+    if url.query().is_some() {
+        url.set_query(Some("..."));
+    }
+    url.to_string()
+}
+
+fn too_big(url: &str) -> FetchFailure {
+    tracing::warn!(
+        url,
+        limit = MAX_BODY_BYTES,
+        "upstream identity provider answer too large"
+    );
+    FetchFailure(format!("answered more than {MAX_BODY_BYTES} bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_urls_never_show_the_query_that_carries_a_token() {
+        let url = Url::parse("https://graph.facebook.com/debug_token?input_token=SECRET").unwrap();
+        assert_eq!(redacted(&url), "https://graph.facebook.com/debug_token?...");
+        let plain = Url::parse("https://idp.example.com/jwks").unwrap();
+        assert_eq!(redacted(&plain), "https://idp.example.com/jwks");
+    }
+}

@@ -1,0 +1,995 @@
+//! Unit tests: fixed RSA test keys, an in-process fake IdP, a fixed clock.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, TimeZone as _, Utc};
+use cognate_domain::error::DomainError;
+use cognate_domain::federation::LoginVerifier;
+use cognate_domain::ids::AccountId;
+use cognate_domain::pool::{CognitoIdentityProvider, IdentityPool, PoolSettings};
+use cognate_domain::ports::Clock;
+use serde_json::{json, Value};
+
+use super::fake_idp::{FakeIdp, Mode};
+use super::*;
+use crate::test_keys;
+
+const NOW: i64 = 1_893_456_000; // 2030-01-01T00:00:00Z
+const ACCOUNT: &str = "000000000000";
+const USER_POOL: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
+
+#[derive(Debug)]
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    fn new() -> Arc<TestClock> {
+        Arc::new(TestClock(Mutex::new(Utc.timestamp_opt(NOW, 0).unwrap())))
+    }
+    fn advance(&self, secs: i64) {
+        *self.0.lock().unwrap() += chrono::Duration::seconds(secs);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A compact JWS of `header` and `claims`, signed by `sign` over the
+/// signing input.
+fn jws(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig = sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig))
+}
+
+/// One of the fixed RSA test keys, with a `kid`.
+struct RsaKey {
+    pair: RsaKeyPair,
+    kid: String,
+}
+
+impl RsaKey {
+    fn new(i: usize, kid: &str) -> RsaKey {
+        RsaKey {
+            pair: RsaKeyPair::from_pkcs8(&test_keys::pkcs8(i)).expect("test key"),
+            kid: kid.to_owned(),
+        }
+    }
+
+    fn jwk(&self, alg: Option<&str>) -> Value {
+        let c: signature::RsaPublicKeyComponents<Vec<u8>> = self.pair.public_key().into();
+        let mut jwk =
+            json!({"kty": "RSA", "use": "sig", "kid": self.kid, "n": b64(&c.n), "e": b64(&c.e)});
+        if let Some(alg) = alg {
+            jwk["alg"] = json!(alg);
+        }
+        jwk
+    }
+
+    fn sign_with(&self, alg: &str, kid: Option<&str>, claims: &Value) -> String {
+        let encoding: &'static dyn signature::RsaEncoding = match alg {
+            "RS256" => &signature::RSA_PKCS1_SHA256,
+            "RS384" => &signature::RSA_PKCS1_SHA384,
+            "RS512" => &signature::RSA_PKCS1_SHA512,
+            "PS256" => &signature::RSA_PSS_SHA256,
+            "PS384" => &signature::RSA_PSS_SHA384,
+            "PS512" => &signature::RSA_PSS_SHA512,
+            other => panic!("no RSA encoding for {other}"),
+        };
+        let mut header = json!({"alg": alg, "typ": "JWT"});
+        if let Some(kid) = kid {
+            header["kid"] = json!(kid);
+        }
+        jws(&header, claims, |input| {
+            let mut sig = vec![0; self.pair.public_modulus_len()];
+            self.pair
+                .sign(encoding, &SystemRandom::new(), input, &mut sig)
+                .expect("sign");
+            sig
+        })
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        self.sign_with("RS256", Some(&self.kid), claims)
+    }
+}
+
+fn pool(providers: &[(&str, &str)]) -> IdentityPool {
+    IdentityPool {
+        id: "us-east-1:00000000-0000-0000-0000-000000000001".into(),
+        account_id: AccountId::parse(ACCOUNT).unwrap(),
+        settings: PoolSettings {
+            name: "test".into(),
+            supported_login_providers: providers
+                .iter()
+                .map(|(p, id)| (p.to_string(), id.to_string()))
+                .collect(),
+            ..PoolSettings::default()
+        },
+        tags: BTreeMap::new(),
+        roles: BTreeMap::new(),
+        role_mappings: BTreeMap::new(),
+        created_at: Utc.timestamp_opt(NOW, 0).unwrap(),
+        updated_at: Utc.timestamp_opt(NOW, 0).unwrap(),
+    }
+}
+
+fn options(timeout_ms: u64) -> UpstreamOptions {
+    UpstreamOptions {
+        http_timeout: Duration::from_millis(timeout_ms),
+        ..UpstreamOptions::default()
+    }
+}
+
+/// A fake IdP posing as Google, a verifier pointed at it, a pool trusting
+/// Google with client ids `client-a,client-b`.
+struct Setup {
+    idp: FakeIdp,
+    key: RsaKey,
+    clock: Arc<TestClock>,
+    verifier: Arc<UpstreamVerifier>,
+    pool: IdentityPool,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let key = RsaKey::new(0, "key-0");
+        let idp = FakeIdp::start("", json!({"keys": [key.jwk(Some("RS256"))]})).await;
+        let clock = TestClock::new();
+        let verifier = UpstreamVerifier::new(
+            vec![],
+            vec![UpstreamOverride {
+                provider: GOOGLE.into(),
+                issuer: Some(idp.issuer.clone()),
+                token_info_url: None,
+            }],
+            options(2000),
+        )
+        .unwrap()
+        .with_clock(clock.clone());
+        Setup {
+            idp,
+            key,
+            clock,
+            verifier: Arc::new(verifier),
+            pool: pool(&[(GOOGLE, "client-a, client-b")]),
+        }
+    }
+
+    fn claims(&self) -> Value {
+        json!({
+            "iss": self.idp.issuer,
+            "aud": "client-a",
+            "sub": "user-1",
+            "iat": NOW,
+            "exp": NOW + 3600,
+            "email": "user-1@example.com",
+            "isAdmin": "true",
+        })
+    }
+
+    fn claims_with(&self, changes: Value) -> Value {
+        let mut claims = self.claims();
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        claims
+    }
+
+    async fn verify(&self, token: &str) -> Result<VerifiedLogin, DomainError> {
+        self.verifier.verify(&self.pool, GOOGLE, token).await
+    }
+}
+
+#[track_caller]
+fn refused_with(result: Result<VerifiedLogin, DomainError>, message: &str) {
+    match result {
+        Err(DomainError::NotAuthorized(m)) => assert_eq!(m, message),
+        other => panic!("expected NotAuthorized({message:?}), got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn refused_starting(result: Result<VerifiedLogin, DomainError>, prefix: &str) -> String {
+    match result {
+        Err(DomainError::NotAuthorized(m)) if m.starts_with(prefix) => m,
+        other => panic!("expected NotAuthorized starting {prefix:?}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn external(result: Result<VerifiedLogin, DomainError>) -> String {
+    match result {
+        Err(DomainError::ExternalService(m)) => m,
+        other => panic!("expected ExternalService, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_valid_token_is_accepted_with_its_subject_audience_and_claims() {
+    let s = Setup::new().await;
+    let login = s.verify(&s.key.sign(&s.claims())).await.unwrap();
+    assert_eq!(login.provider, GOOGLE);
+    assert_eq!(login.subject, "user-1");
+    assert_eq!(login.audience, "client-a");
+    assert_eq!(login.claims["email"], "user-1@example.com");
+    assert_eq!(login.claims["isAdmin"], "true");
+    assert_eq!(
+        s.verifier.fetch_counts(),
+        FetchCounts {
+            discovery: 1,
+            jwks: 1
+        }
+    );
+    // Cached: a second token costs no fetch.
+    let again = s.key.sign(&s.claims_with(json!({"sub": "user-2"})));
+    assert_eq!(s.verify(&again).await.unwrap().subject, "user-2");
+    assert_eq!(s.idp.hits("/jwks"), 1);
+    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 1);
+}
+
+#[tokio::test]
+async fn every_allowed_rsa_algorithm_verifies_with_a_key_that_names_none() {
+    let key = RsaKey::new(1, "any-alg");
+    let s = Setup::new().await;
+    s.idp.set_jwks(json!({"keys": [key.jwk(None)]}));
+    for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
+        let token = key.sign_with(alg, Some("any-alg"), &s.claims());
+        assert!(s.verify(&token).await.is_ok(), "{alg} refused");
+    }
+}
+
+#[tokio::test]
+async fn an_es256_token_verifies_with_its_ec_key() {
+    let s = Setup::new().await;
+    let rng = SystemRandom::new();
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .unwrap();
+    let point = pair.public_key().as_ref().to_vec();
+    let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "ec-1", "alg": "ES256",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65])});
+    s.idp
+        .set_jwks(json!({"keys": [jwk, s.key.jwk(Some("RS256"))]}));
+    let token = jws(
+        &json!({"alg": "ES256", "kid": "ec-1"}),
+        &s.claims(),
+        |input| pair.sign(&rng, input).unwrap().as_ref().to_vec(),
+    );
+    assert_eq!(s.verify(&token).await.unwrap().subject, "user-1");
+    // The same signature claimed as ES384 does not fit the P-256 key.
+    let es384 = jws(
+        &json!({"alg": "ES384", "kid": "ec-1"}),
+        &s.claims(),
+        |input| pair.sign(&rng, input).unwrap().as_ref().to_vec(),
+    );
+    refused_with(s.verify(&es384).await, MSG_SIGNATURE);
+}
+
+#[tokio::test]
+async fn a_tampered_token_is_refused_as_a_bad_signature() {
+    let s = Setup::new().await;
+    let token = s.key.sign(&s.claims());
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let forged = b64(s
+        .claims_with(json!({"sub": "admin"}))
+        .to_string()
+        .as_bytes());
+    parts[1] = &forged;
+    refused_with(s.verify(&parts.join(".")).await, MSG_SIGNATURE);
+    // A flipped signature byte too.
+    let mut sig = URL_SAFE_NO_PAD
+        .decode(token.rsplit('.').next().unwrap())
+        .unwrap();
+    sig[10] ^= 1;
+    let (input, _) = token.rsplit_once('.').unwrap();
+    refused_with(
+        s.verify(&format!("{input}.{}", b64(&sig))).await,
+        MSG_SIGNATURE,
+    );
+}
+
+#[tokio::test]
+async fn a_token_signed_by_a_foreign_key_under_a_known_kid_is_refused() {
+    let s = Setup::new().await;
+    let foreign = RsaKey::new(2, "key-0");
+    refused_with(s.verify(&foreign.sign(&s.claims())).await, MSG_SIGNATURE);
+}
+
+#[tokio::test]
+async fn a_token_of_another_issuer_is_refused_even_when_signed_by_the_providers_key() {
+    let s = Setup::new().await;
+    let token = s
+        .key
+        .sign(&s.claims_with(json!({"iss": "https://evil.example.com"})));
+    refused_with(s.verify(&token).await, MSG_ISSUER);
+    // No fetch was needed to say so.
+    assert_eq!(s.idp.hits("/jwks"), 0);
+    // A trailing slash is no other issuer.
+    let slash = s
+        .key
+        .sign(&s.claims_with(json!({"iss": format!("{}/", s.idp.issuer)})));
+    assert!(s.verify(&slash).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused() {
+    let s = Setup::new().await;
+    let token = s.key.sign(&s.claims_with(json!({"aud": "someone-else"})));
+    refused_with(s.verify(&token).await, MSG_AUDIENCE);
+    let none = s.key.sign(&s.claims_with(json!({"aud": null})));
+    refused_with(
+        s.verify(&none).await,
+        "Invalid login token. Missing a required claim: aud",
+    );
+}
+
+#[tokio::test]
+async fn any_configured_client_id_in_an_audience_array_is_accepted() {
+    let s = Setup::new().await;
+    let token = s
+        .key
+        .sign(&s.claims_with(json!({"aud": ["other", "client-b"]})));
+    assert_eq!(s.verify(&token).await.unwrap().audience, "client-b");
+}
+
+#[tokio::test]
+async fn an_azp_naming_an_unconfigured_client_is_refused() {
+    let s = Setup::new().await;
+    let token = s.key.sign(&s.claims_with(json!({"azp": "another-app"})));
+    refused_with(s.verify(&token).await, MSG_AUDIENCE);
+    let fine = s.key.sign(&s.claims_with(json!({"azp": "client-b"})));
+    assert!(s.verify(&fine).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_token_expired_beyond_the_leeway_is_refused_but_within_it_accepted() {
+    let s = Setup::new().await;
+    let token = s
+        .key
+        .sign(&s.claims_with(json!({"iat": NOW - 4000, "exp": NOW - 301})));
+    let now = NOW;
+    refused_with(
+        s.verify(&token).await,
+        &format!("Invalid login token. Token expired: {now} >= {}", NOW - 301),
+    );
+    let recent = s
+        .key
+        .sign(&s.claims_with(json!({"iat": NOW - 4000, "exp": NOW - 299})));
+    assert!(s.verify(&recent).await.is_ok());
+    let no_exp = s.key.sign(&s.claims_with(json!({"exp": null})));
+    refused_with(
+        s.verify(&no_exp).await,
+        "Invalid login token. Missing a required claim: exp",
+    );
+}
+
+#[tokio::test]
+async fn a_token_not_valid_yet_or_issued_in_the_future_is_refused() {
+    let s = Setup::new().await;
+    let nbf = s.key.sign(&s.claims_with(json!({"nbf": NOW + 301})));
+    refused_starting(
+        s.verify(&nbf).await,
+        "Invalid login token. Token is not valid yet: ",
+    );
+    let iat = s.key.sign(&s.claims_with(json!({"iat": NOW + 301})));
+    refused_starting(
+        s.verify(&iat).await,
+        "Invalid login token. Token was issued in the future: ",
+    );
+    let skewed = s
+        .key
+        .sign(&s.claims_with(json!({"nbf": NOW + 299, "iat": NOW + 299})));
+    assert!(s.verify(&skewed).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_unsigned_alg_none_token_is_refused() {
+    let s = Setup::new().await;
+    let token = jws(
+        &json!({"alg": "none", "kid": "key-0"}),
+        &s.claims(),
+        |_| vec![],
+    );
+    refused_with(s.verify(&token).await, MSG_SIGNATURE);
+    let no_sig = format!("{}.", token.trim_end_matches('.'));
+    refused_with(s.verify(&no_sig).await, MSG_SIGNATURE);
+}
+
+#[tokio::test]
+async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
+    let s = Setup::new().await;
+    let public = s.key.jwk(None).to_string();
+    let token = jws(
+        &json!({"alg": "HS256", "kid": "key-0"}),
+        &s.claims(),
+        |input| {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, public.as_bytes());
+            aws_lc_rs::hmac::sign(&key, input).as_ref().to_vec()
+        },
+    );
+    refused_with(s.verify(&token).await, MSG_SIGNATURE);
+    let n_bytes: signature::RsaPublicKeyComponents<Vec<u8>> = s.key.pair.public_key().into();
+    let token = jws(
+        &json!({"alg": "HS256", "kid": "key-0"}),
+        &s.claims(),
+        |input| {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &n_bytes.n);
+            aws_lc_rs::hmac::sign(&key, input).as_ref().to_vec()
+        },
+    );
+    refused_with(s.verify(&token).await, MSG_SIGNATURE);
+}
+
+#[tokio::test]
+async fn a_header_algorithm_other_than_the_keys_own_is_refused() {
+    let s = Setup::new().await; // key-0 is published with alg RS256
+    let token = s.key.sign_with("RS512", Some("key-0"), &s.claims());
+    refused_with(s.verify(&token).await, MSG_SIGNATURE);
+}
+
+#[tokio::test]
+async fn keys_named_inside_the_token_are_ignored() {
+    let s = Setup::new().await;
+    let attacker = RsaKey::new(3, "key-0");
+    let header = json!({"alg": "RS256", "kid": "key-0", "jwk": attacker.jwk(Some("RS256")),
+        "jku": format!("{}/jwks", s.idp.issuer)});
+    let token = jws(&header, &s.claims(), |input| {
+        let mut sig = vec![0; attacker.pair.public_modulus_len()];
+        attacker
+            .pair
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input,
+                &mut sig,
+            )
+            .unwrap();
+        sig
+    });
+    refused_with(s.verify(&token).await, MSG_SIGNATURE);
+}
+
+#[tokio::test]
+async fn an_unknown_kid_is_refetched_once_then_refused() {
+    let s = Setup::new().await;
+    s.verify(&s.key.sign(&s.claims())).await.unwrap();
+    assert_eq!(s.idp.hits("/jwks"), 1);
+    // Within the refetch interval of the first fetch: no refetch at all.
+    let stranger = RsaKey::new(1, "key-unknown");
+    refused_with(s.verify(&stranger.sign(&s.claims())).await, MSG_SIGNATURE);
+    assert_eq!(s.idp.hits("/jwks"), 1);
+    // Past it: one refetch (JWKS only), still unknown, refused.
+    s.clock.advance(61);
+    refused_with(s.verify(&stranger.sign(&s.claims())).await, MSG_SIGNATURE);
+    assert_eq!(s.idp.hits("/jwks"), 2);
+    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 1);
+    // Right after: refused without asking again.
+    refused_with(s.verify(&stranger.sign(&s.claims())).await, MSG_SIGNATURE);
+    assert_eq!(s.idp.hits("/jwks"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_fifty_unknown_kid_tokens_costs_at_most_one_jwks_fetch() {
+    let s = Setup::new().await;
+    s.verify(&s.key.sign(&s.claims())).await.unwrap();
+    s.clock.advance(61);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let stranger = RsaKey::new(1, &format!("unknown-{i}"));
+        let token = stranger.sign(&s.claims());
+        let verifier = Arc::clone(&s.verifier);
+        let pool = s.pool.clone();
+        tasks.spawn(async move { verifier.verify(&pool, GOOGLE, &token).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        refused_with(result.unwrap(), MSG_SIGNATURE);
+    }
+    assert_eq!(
+        s.idp.hits("/jwks"),
+        2,
+        "one initial fetch plus at most one refetch"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_in_key_is_found_by_the_unknown_kid_refetch() {
+    let s = Setup::new().await;
+    s.verify(&s.key.sign(&s.claims())).await.unwrap();
+    let next = RsaKey::new(1, "key-1");
+    s.idp
+        .set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), next.jwk(Some("RS256"))]}));
+    s.clock.advance(61);
+    assert!(s
+        .verify(&next.sign(&s.claims_with(json!({"iat": NOW + 61}))))
+        .await
+        .is_ok());
+    assert_eq!(s.idp.hits("/jwks"), 2);
+}
+
+#[tokio::test]
+async fn keys_past_their_ttl_are_fetched_again_with_discovery() {
+    let s = Setup::new().await;
+    s.verify(&s.key.sign(&s.claims())).await.unwrap();
+    s.clock.advance(3601);
+    let later = s.claims_with(json!({"iat": NOW + 3601, "exp": NOW + 7200}));
+    s.verify(&s.key.sign(&later)).await.unwrap();
+    assert_eq!(s.idp.hits("/jwks"), 2);
+    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 2);
+    // A key dropped from the JWKS stops verifying once the cache expires.
+    s.idp
+        .set_jwks(json!({"keys": [RsaKey::new(1, "key-1").jwk(None)]}));
+    s.clock.advance(3601);
+    let latest = s.claims_with(json!({"iat": NOW + 7202, "exp": NOW + 9000}));
+    refused_with(s.verify(&s.key.sign(&latest)).await, MSG_SIGNATURE);
+}
+
+#[tokio::test]
+async fn an_oversized_token_is_refused_without_a_fetch() {
+    let s = Setup::new().await;
+    let big = s
+        .key
+        .sign(&s.claims_with(json!({"pad": "x".repeat(MAX_LOGIN_TOKEN_CHARS)})));
+    refused_with(
+        s.verify(&big).await,
+        "Invalid login token. Token is longer than 50000 characters.",
+    );
+    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 0);
+}
+
+#[tokio::test]
+async fn malformed_tokens_are_refused_as_not_openid_connect_tokens() {
+    let s = Setup::new().await;
+    for bad in ["", "abc", "a.b", "a.b.c.d.e", "!!.!!.!!", "e30.e30.AAAA"] {
+        refused_with(s.verify(bad).await, MSG_MALFORMED);
+    }
+    let array_claims = jws(&json!({"alg": "RS256"}), &json!([1, 2]), |_| vec![1]);
+    refused_with(s.verify(&array_claims).await, MSG_MALFORMED);
+    let crit = jws(
+        &json!({"alg": "RS256", "kid": "key-0", "crit": ["exp"]}),
+        &s.claims(),
+        |_| vec![1],
+    );
+    refused_with(s.verify(&crit).await, MSG_MALFORMED);
+    let no_sub = s.key.sign(&s.claims_with(json!({"sub": null})));
+    refused_with(
+        s.verify(&no_sub).await,
+        "Invalid login token. Missing a required claim: sub",
+    );
+}
+
+#[tokio::test]
+async fn a_provider_the_pool_does_not_name_is_not_supported() {
+    let s = Setup::new().await;
+    let token = s.key.sign(&s.claims());
+    let other_pool = pool(&[(APPLE, "client-a")]);
+    for (pool, provider) in [
+        (&other_pool, GOOGLE),
+        (&s.pool, APPLE),
+        (&s.pool, FACEBOOK),
+        (&s.pool, "api.twitter.com"),
+        (&s.pool, USER_POOL),
+        (&s.pool, "idp.example.com"),
+        (&s.pool, "cognito-identity.amazonaws.com"),
+    ] {
+        refused_with(
+            s.verifier.verify(pool, provider, &token).await,
+            MSG_UNSUPPORTED_PROVIDER,
+        );
+    }
+    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 0);
+}
+
+#[tokio::test]
+async fn a_declared_oidc_provider_is_trusted_only_by_pools_of_its_account_that_name_it() {
+    let key = RsaKey::new(0, "key-0");
+    let idp = FakeIdp::start("/realms/test", json!({"keys": [key.jwk(Some("RS256"))]})).await;
+    let name = provider_name_of(&idp.issuer).to_owned();
+    let verifier = UpstreamVerifier::new(
+        vec![OidcProviderConfig {
+            account: ACCOUNT.into(),
+            url: idp.issuer.clone(),
+            client_ids: vec!["oidc-app".into()],
+        }],
+        vec![],
+        options(2000),
+    )
+    .unwrap()
+    .with_clock(TestClock::new());
+    let arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{name}");
+    assert!(verifier.is_declared_oidc_provider(ACCOUNT, &arn));
+    assert!(!verifier.is_declared_oidc_provider("111111111111", &arn));
+    assert!(!verifier.is_declared_oidc_provider(ACCOUNT, &format!("{arn}/other")));
+    assert!(!verifier.is_declared_oidc_provider(ACCOUNT, "not an arn"));
+
+    let claims =
+        json!({"iss": idp.issuer, "aud": "oidc-app", "sub": "s-1", "iat": NOW, "exp": NOW + 60});
+    let token = key.sign(&claims);
+    let mut trusting = pool(&[]);
+    refused_with(
+        verifier.verify(&trusting, &name, &token).await,
+        MSG_UNSUPPORTED_PROVIDER,
+    );
+    trusting.settings.openid_connect_provider_arns = vec![arn.clone()];
+    let login = verifier.verify(&trusting, &name, &token).await.unwrap();
+    assert_eq!(
+        (login.subject.as_str(), login.audience.as_str()),
+        ("s-1", "oidc-app")
+    );
+    assert_eq!(idp.hits("/.well-known/openid-configuration"), 1);
+    // A pool of another account naming the same ARN is not trusted.
+    let mut foreign = trusting.clone();
+    foreign.account_id = AccountId::parse("111111111111").unwrap();
+    refused_with(
+        verifier.verify(&foreign, &name, &token).await,
+        MSG_UNSUPPORTED_PROVIDER,
+    );
+}
+
+#[tokio::test]
+async fn a_user_pool_id_token_is_checked_against_the_pools_client_ids() {
+    let key = RsaKey::new(0, "key-0");
+    let idp = FakeIdp::start(
+        "/us-east-1_TestPool1",
+        json!({"keys": [key.jwk(Some("RS256"))]}),
+    )
+    .await;
+    let verifier = UpstreamVerifier::new(
+        vec![],
+        vec![UpstreamOverride {
+            provider: USER_POOL.into(),
+            issuer: Some(idp.issuer.clone()),
+            token_info_url: None,
+        }],
+        options(2000),
+    )
+    .unwrap()
+    .with_clock(TestClock::new());
+    let mut p = pool(&[]);
+    p.settings.cognito_identity_providers = vec![
+        CognitoIdentityProvider {
+            provider_name: USER_POOL.into(),
+            client_id: "app-client-1".into(),
+            server_side_token_check: false,
+        },
+        CognitoIdentityProvider {
+            provider_name: "cognito-idp.us-east-1.amazonaws.com/us-east-1_Other".into(),
+            client_id: "other-client".into(),
+            server_side_token_check: false,
+        },
+    ];
+    let claims = |aud: &str, token_use: &str| {
+        json!({"iss": idp.issuer, "aud": aud, "sub": "u-1", "token_use": token_use,
+            "cognito:groups": ["admins"], "iat": NOW, "exp": NOW + 3600})
+    };
+    let ok = verifier
+        .verify(&p, USER_POOL, &key.sign(&claims("app-client-1", "id")))
+        .await
+        .unwrap();
+    assert_eq!(ok.claims["cognito:groups"], json!(["admins"]));
+    refused_with(
+        verifier
+            .verify(&p, USER_POOL, &key.sign(&claims("other-client", "id")))
+            .await,
+        MSG_AUDIENCE,
+    );
+    refused_with(
+        verifier
+            .verify(&p, USER_POOL, &key.sign(&claims("app-client-1", "access")))
+            .await,
+        MSG_MALFORMED,
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_an_external_service_error_within_the_timeout() {
+    // Nothing listens on a port just released.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let verifier = UpstreamVerifier::new(
+        vec![],
+        vec![UpstreamOverride {
+            provider: GOOGLE.into(),
+            issuer: Some(format!("http://127.0.0.1:{port}")),
+            token_info_url: None,
+        }],
+        options(300),
+    )
+    .unwrap()
+    .with_clock(TestClock::new());
+    let key = RsaKey::new(0, "key-0");
+    let claims = json!({"iss": format!("http://127.0.0.1:{port}"), "aud": "client-a", "sub": "x",
+        "iat": NOW, "exp": NOW + 60});
+    let started = Instant::now();
+    let message = external(
+        verifier
+            .verify(&pool(&[(GOOGLE, "client-a")]), GOOGLE, &key.sign(&claims))
+            .await,
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        message.starts_with("The identity provider accounts.google.com could not be reached"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("127.0.0.1"),
+        "no URL in the client's message: {message}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_that_never_answers_is_an_external_service_error_within_the_timeout() {
+    let s = Setup::new().await;
+    let verifier = UpstreamVerifier::new(
+        vec![],
+        vec![UpstreamOverride {
+            provider: GOOGLE.into(),
+            issuer: Some(s.idp.issuer.clone()),
+            token_info_url: None,
+        }],
+        options(300),
+    )
+    .unwrap()
+    .with_clock(s.clock.clone());
+    s.idp.set_mode(Mode::Silent);
+    let started = Instant::now();
+    let message = external(
+        verifier
+            .verify(&s.pool, GOOGLE, &s.key.sign(&s.claims()))
+            .await,
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+    assert!(message.contains("did not answer within"), "{message}");
+}
+
+#[tokio::test]
+async fn a_failing_provider_is_not_asked_again_during_the_backoff() {
+    let s = Setup::new().await;
+    s.idp.set_mode(Mode::Failing);
+    let token = s.key.sign(&s.claims());
+    let message = external(s.verify(&token).await);
+    assert!(message.contains("HTTP 503"), "{message}");
+    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 1);
+    external(s.verify(&token).await);
+    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 1);
+    s.idp.set_mode(Mode::Normal);
+    s.clock.advance(FAILURE_BACKOFF.as_secs() as i64);
+    assert!(s.verify(&token).await.is_ok());
+    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 2);
+}
+
+#[tokio::test]
+async fn a_discovery_document_naming_another_issuer_is_not_trusted() {
+    let s = Setup::new().await;
+    s.idp.set_discovery_issuer("https://accounts.google.com");
+    let message = external(s.verify(&s.key.sign(&s.claims())).await);
+    assert!(message.contains("names another issuer"), "{message}");
+    assert_eq!(s.idp.hits("/jwks"), 0);
+}
+
+async fn token_info_setup(
+    provider: &str,
+    path: &str,
+    app_id: &str,
+) -> (FakeIdp, UpstreamVerifier, IdentityPool) {
+    let idp = FakeIdp::start("", json!({"keys": []})).await;
+    let verifier = UpstreamVerifier::new(
+        vec![],
+        vec![UpstreamOverride {
+            provider: provider.into(),
+            issuer: None,
+            token_info_url: Some(idp.url(path)),
+        }],
+        options(2000),
+    )
+    .unwrap()
+    .with_clock(TestClock::new());
+    (idp, verifier, pool(&[(provider, app_id)]))
+}
+
+#[tokio::test]
+async fn facebook_tokens_are_checked_with_the_token_info_endpoint() {
+    let (idp, verifier, pool) = token_info_setup(FACEBOOK, "/debug_token", "1234567890").await;
+    let data = |app: &str, valid: bool, exp: i64| {
+        json!({"data": {"app_id": app, "user_id": "10001", "is_valid": valid, "expires_at": exp,
+            "type": "USER", "scopes": ["email"]}})
+    };
+    idp.token_info("good", 200, data("1234567890", true, NOW + 3600));
+    idp.token_info("other-app", 200, data("999", true, NOW + 3600));
+    idp.token_info("invalid", 200, data("1234567890", false, NOW + 3600));
+    idp.token_info("expired", 200, data("1234567890", true, NOW - 400));
+    idp.token_info("forever", 200, data("1234567890", true, 0));
+    idp.token_info("broken", 502, json!({}));
+
+    let login = verifier.verify(&pool, FACEBOOK, "good").await.unwrap();
+    assert_eq!(
+        (login.subject.as_str(), login.audience.as_str()),
+        ("10001", "1234567890")
+    );
+    assert_eq!(login.claims["type"], "USER");
+    assert!(verifier.verify(&pool, FACEBOOK, "forever").await.is_ok());
+    refused_with(
+        verifier.verify(&pool, FACEBOOK, "other-app").await,
+        MSG_AUDIENCE,
+    );
+    let invalid = "Invalid login token. graph.facebook.com reports the token is not valid.";
+    refused_with(verifier.verify(&pool, FACEBOOK, "invalid").await, invalid);
+    refused_with(verifier.verify(&pool, FACEBOOK, "unknown").await, invalid); // HTTP 400
+    refused_starting(
+        verifier.verify(&pool, FACEBOOK, "expired").await,
+        "Invalid login token. Token expired: ",
+    );
+    external(verifier.verify(&pool, FACEBOOK, "broken").await);
+    assert_eq!(idp.hits("/debug_token"), 7);
+}
+
+#[tokio::test]
+async fn amazon_tokens_are_checked_with_the_token_info_endpoint() {
+    let (idp, verifier, pool) =
+        token_info_setup(AMAZON, "/auth/o2/tokeninfo", "amzn1.application.abc").await;
+    let info = |aud: &str, app: &str| {
+        json!({"iss": "https://www.amazon.com", "user_id": "amzn1.account.XYZ", "aud": aud,
+            "app_id": app, "exp": 3597, "iat": NOW})
+    };
+    idp.token_info(
+        "by-app",
+        200,
+        info("amzn1.application-oa2-client.1", "amzn1.application.abc"),
+    );
+    idp.token_info(
+        "other",
+        200,
+        info("amzn1.application-oa2-client.2", "amzn1.application.zzz"),
+    );
+
+    let login = verifier.verify(&pool, AMAZON, "by-app").await.unwrap();
+    assert_eq!(login.subject, "amzn1.account.XYZ");
+    assert_eq!(login.audience, "amzn1.application.abc");
+    refused_with(verifier.verify(&pool, AMAZON, "other").await, MSG_AUDIENCE);
+    refused_with(
+        verifier.verify(&pool, AMAZON, "bogus").await, // HTTP 400 invalid_token
+        "Invalid login token. www.amazon.com reports the token is not valid.",
+    );
+    // The client id works as well as the app id.
+    let (idp2, verifier2, pool2) = token_info_setup(
+        AMAZON,
+        "/auth/o2/tokeninfo",
+        "amzn1.application-oa2-client.1",
+    )
+    .await;
+    idp2.token_info(
+        "by-client",
+        200,
+        info("amzn1.application-oa2-client.1", "amzn1.application.abc"),
+    );
+    assert!(verifier2.verify(&pool2, AMAZON, "by-client").await.is_ok());
+    assert_eq!(idp.hits("/auth/o2/tokeninfo"), 3);
+}
+
+#[tokio::test]
+async fn a_silent_token_info_endpoint_is_an_external_service_error_within_the_timeout() {
+    let idp = FakeIdp::start("", json!({"keys": []})).await;
+    let verifier = UpstreamVerifier::new(
+        vec![],
+        vec![UpstreamOverride {
+            provider: FACEBOOK.into(),
+            issuer: None,
+            token_info_url: Some(idp.url("/debug_token")),
+        }],
+        options(300),
+    )
+    .unwrap();
+    idp.set_mode(Mode::Silent);
+    let started = Instant::now();
+    external(
+        verifier
+            .verify(&pool(&[(FACEBOOK, "1")]), FACEBOOK, "t")
+            .await,
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn bad_configurations_are_refused_at_construction() {
+    let o = |provider: &str, issuer: Option<&str>, info: Option<&str>| UpstreamOverride {
+        provider: provider.into(),
+        issuer: issuer.map(Into::into),
+        token_info_url: info.map(Into::into),
+    };
+    let oidc = |account: &str, url: &str, ids: &[&str]| OidcProviderConfig {
+        account: account.into(),
+        url: url.into(),
+        client_ids: ids.iter().map(|s| s.to_string()).collect(),
+    };
+    let bad: Vec<(Vec<OidcProviderConfig>, Vec<UpstreamOverride>)> = vec![
+        (vec![], vec![o("idp.example.com", Some("https://x"), None)]),
+        (vec![], vec![o(GOOGLE, None, Some("https://x/info"))]),
+        (vec![], vec![o(FACEBOOK, Some("https://x"), None)]),
+        (vec![], vec![o(GOOGLE, Some("ftp://x"), None)]),
+        (
+            vec![],
+            vec![
+                o(GOOGLE, Some("https://a"), None),
+                o(GOOGLE, Some("https://b"), None),
+            ],
+        ),
+        (
+            vec![oidc("acct", "https://idp.example.com", &["a"])],
+            vec![],
+        ),
+        (vec![oidc(ACCOUNT, "https://idp.example.com", &[])], vec![]),
+        (vec![oidc(ACCOUNT, "not a url", &["a"])], vec![]),
+        (
+            vec![
+                oidc(ACCOUNT, "https://idp.example.com", &["a"]),
+                oidc(ACCOUNT, "https://idp.example.com/", &["b"]),
+            ],
+            vec![],
+        ),
+    ];
+    for (oidc, overrides) in bad {
+        let what = format!("{oidc:?} {overrides:?}");
+        assert!(
+            UpstreamVerifier::new(oidc, overrides, UpstreamOptions::default()).is_err(),
+            "accepted {what}"
+        );
+    }
+    assert!(UpstreamVerifier::new(
+        vec![oidc(ACCOUNT, "https://idp.example.com/realm/", &["a"])],
+        vec![
+            o(USER_POOL, Some("http://127.0.0.1:9/pool"), None),
+            o(AMAZON, None, Some("http://127.0.0.1:9/i"))
+        ],
+        UpstreamOptions::default()
+    )
+    .is_ok());
+    let zero = UpstreamOptions {
+        http_timeout: Duration::ZERO,
+        ..UpstreamOptions::default()
+    };
+    assert!(UpstreamVerifier::new(vec![], vec![], zero).is_err());
+}
+
+#[test]
+fn provider_names_are_the_host_and_path_of_the_issuer() {
+    assert_eq!(
+        provider_name_of("https://idp.example.com/realm/"),
+        "idp.example.com/realm"
+    );
+    assert_eq!(provider_name_of("http://127.0.0.1:4000"), "127.0.0.1:4000");
+    assert!(is_user_pool_name(USER_POOL));
+    assert!(!is_user_pool_name("cognito-idp.us-east-1.amazonaws.com/"));
+    assert!(!is_user_pool_name("accounts.google.com"));
+}
