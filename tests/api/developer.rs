@@ -14,6 +14,7 @@ async fn dev_pool(app: &TestApp, allow_unauth: bool) -> String {
         .create_identity_pool()
         .identity_pool_name("developer pool")
         .allow_unauthenticated_identities(allow_unauth)
+        .allow_classic_flow(true)
         .developer_provider_name(DEV)
         .send()
         .await

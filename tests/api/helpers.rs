@@ -60,6 +60,11 @@ pub fn test_settings() -> Settings {
             secret_access_key: SECRET_KEY_B.to_owned().into(),
         },
     ];
+    settings.oidc_providers = vec![cognate_server::config::OidcProviderSettings {
+        account: ACCOUNT_A.into(),
+        url: "https://idp.example.com".into(),
+        client_ids: vec!["example-client".into()],
+    }];
     settings
 }
 
@@ -128,12 +133,14 @@ impl TestApp {
         sdk_client(&self.address, ACCESS_KEY_B, SECRET_KEY_B, REGION)
     }
 
-    /// Create a pool with a name and unauthenticated access; returns its id.
+    /// Create a pool with a name, unauthenticated access and the basic
+    /// (classic) flow; returns its id.
     pub async fn create_pool(&self, name: &str) -> String {
         self.client
             .create_identity_pool()
             .identity_pool_name(name)
             .allow_unauthenticated_identities(true)
+            .allow_classic_flow(true)
             .send()
             .await
             .expect("create pool")

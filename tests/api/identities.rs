@@ -39,6 +39,7 @@ async fn get_id_is_refused_when_the_pool_does_not_allow_unauthenticated_identiti
         .create_identity_pool()
         .identity_pool_name("members only")
         .allow_unauthenticated_identities(false)
+        .allow_classic_flow(true)
         .send()
         .await
         .unwrap()
@@ -111,6 +112,7 @@ async fn unauthenticated_identities_are_refused_tokens_once_the_pool_stops_allow
         .identity_pool_id(&pool)
         .identity_pool_name("guests")
         .allow_unauthenticated_identities(false)
+        .allow_classic_flow(true)
         .send()
         .await
         .unwrap();
@@ -382,4 +384,106 @@ async fn describe_identity_lists_provider_names_never_subjects() {
         .map(|i| (i.identity_id.unwrap(), i.logins.unwrap_or_default()))
         .collect();
     assert_eq!(by_id[&id], vec!["login.example".to_owned()]);
+}
+
+#[tokio::test]
+async fn get_open_id_token_is_refused_when_the_pool_disallows_the_basic_flow() {
+    let app = spawn_app().await;
+    let pool = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("enhanced only")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let id = get_id(&app, &pool).await;
+    let err = app
+        .client
+        .get_open_id_token()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "InvalidParameterException");
+    assert_eq!(
+        error_message(&err),
+        "Basic (classic) flow is not enabled, please use enhanced flow."
+    );
+}
+
+#[tokio::test]
+async fn get_credentials_without_an_unauthenticated_role_is_an_invalid_pool_configuration() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    let id = get_id(&app, &pool).await;
+    let err = app
+        .client
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_code(&err),
+        "InvalidIdentityPoolConfigurationException"
+    );
+    assert_eq!(
+        error_message(&err),
+        "Invalid identity pool configuration. Check assigned IAM roles for this pool."
+    );
+}
+
+#[tokio::test]
+async fn get_credentials_without_a_configured_sts_is_an_external_service_error() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    app.client
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("unauthenticated", "arn:aws:iam::111111111111:role/guest")
+        .send()
+        .await
+        .unwrap();
+    let id = get_id(&app, &pool).await;
+    let err = app
+        .client
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ExternalServiceException");
+}
+
+#[tokio::test]
+async fn an_unreachable_sts_is_an_external_service_error_in_bounded_time() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    drop(listener);
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.sts.endpoint = Some(dead);
+        s.sts.timeout_seconds = 2;
+    })
+    .await;
+    let pool = unauth_pool(&app).await;
+    app.client
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("unauthenticated", "arn:aws:iam::111111111111:role/guest")
+        .send()
+        .await
+        .unwrap();
+    let id = get_id(&app, &pool).await;
+    let started = std::time::Instant::now();
+    let err = app
+        .client
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ExternalServiceException");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }

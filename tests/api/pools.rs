@@ -83,7 +83,15 @@ async fn create_then_describe_returns_every_field_that_was_set() {
 #[tokio::test]
 async fn a_new_pool_has_classic_flow_off_by_default() {
     let app = spawn_app().await;
-    let id = app.create_pool("defaults").await;
+    let id = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("defaults")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
     let d = app
         .client
         .describe_identity_pool()

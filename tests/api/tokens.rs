@@ -20,6 +20,7 @@ async fn developer_token(
         .create_identity_pool()
         .identity_pool_name("tokens")
         .allow_unauthenticated_identities(true)
+        .allow_classic_flow(true)
         .developer_provider_name(DEV)
         .send()
         .await

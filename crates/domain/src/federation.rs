@@ -43,3 +43,10 @@ pub trait LoginVerifier: Send + Sync + 'static {
     /// an undeclared provider are refused at Create/UpdateIdentityPool.
     fn is_declared_oidc_provider(&self, account: &str, arn: &str) -> bool;
 }
+
+/// Turns an upstream subject into what is stored: a keyed one-way hash, so
+/// a database dump reveals no user identifiers of public providers.
+pub trait SubjectHasher: Send + Sync + 'static {
+    /// The stored form of `subject` of `provider`.
+    fn hash(&self, provider: &str, subject: &str) -> String;
+}

@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`ids`] — parsed identifiers (`<region>:<uuid>` ids, account ids, ARNs).
+//! - [`credentials`] — role choice and the STS port (GetCredentialsForIdentity).
 //! - [`federation`] — the port for checking upstream providers' tokens.
 //! - [`identity`] — identities, logins, and their states.
 //! - [`pool`] — the identity-pool configuration and the rules on it.
@@ -17,6 +18,7 @@
 //! - [`service`] — the use cases, one module per area.
 //! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
 
+pub mod credentials;
 pub mod error;
 pub mod federation;
 pub mod identity;

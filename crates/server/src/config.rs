@@ -29,8 +29,15 @@ pub struct Settings {
     /// `[tokens]`.
     pub tokens: TokenSettings,
     /// `[sts]`.
-    #[serde(default)]
     pub sts: StsSettings,
+    /// `[federation]`.
+    pub federation: FederationSettings,
+    /// `[[oidc_providers]]`.
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProviderSettings>,
+    /// `[[upstream]]`.
+    #[serde(default)]
+    pub upstream: Vec<UpstreamSettings>,
     /// `[limits]`.
     pub limits: LimitSettings,
     /// `[log]`.
@@ -104,11 +111,57 @@ pub struct TokenSettings {
 }
 
 /// `[sts]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StsSettings {
     /// `endpoint`.
     pub endpoint: Option<String>,
+    /// `timeout_seconds`: one AssumeRoleWithWebIdentity call, at most.
+    #[serde(default = "default_sts_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_sts_timeout() -> u64 {
+    5
+}
+
+/// `[federation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSettings {
+    /// `subject_hash_key`: base64 of at least 32 bytes.
+    pub subject_hash_key: Option<SecretString>,
+    /// `http_timeout_seconds`: per request to an identity provider.
+    pub http_timeout_seconds: u64,
+    /// `jwks_cache_seconds`: how long discovery and JWKS are cached.
+    pub jwks_cache_seconds: u64,
+    /// `jwks_min_refetch_seconds`: at most one refetch per issuer this often.
+    pub jwks_min_refetch_seconds: u64,
+}
+
+/// One `[[oidc_providers]]` entry: what `OpenIdConnectProviderARNs` refer to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderSettings {
+    /// `account`: the account whose pools may name it.
+    pub account: String,
+    /// `url`: the issuer; the ARN is `arn:aws:iam::<account>:oidc-provider/<host/path>`.
+    pub url: String,
+    /// `client_ids`: accepted audiences.
+    pub client_ids: Vec<String>,
+}
+
+/// One `[[upstream]]` entry: where a well-known provider is reached.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// `provider`: `accounts.google.com`, `appleid.apple.com`,
+    /// `cognito-idp.<region>.amazonaws.com/<pool>`, `graph.facebook.com`, `www.amazon.com`.
+    pub provider: String,
+    /// `issuer`: the OIDC issuer to use instead of `https://<provider>`.
+    pub issuer: Option<String>,
+    /// `token_info_url`: Facebook/Amazon token-info endpoint.
+    pub token_info_url: Option<String>,
 }
 
 /// `[limits]`.
@@ -190,6 +243,39 @@ impl Settings {
         }
         if let Some(endpoint) = &self.sts.endpoint {
             check_url("sts.endpoint", endpoint)?;
+        }
+        for (i, p) in self.oidc_providers.iter().enumerate() {
+            cognate_domain::ids::AccountId::parse(&p.account)
+                .map_err(|e| anyhow::anyhow!("oidc_providers[{i}].account: {e}"))?;
+            check_url(&format!("oidc_providers[{i}].url"), &p.url)?;
+            if p.client_ids.is_empty() {
+                bail!("oidc_providers[{i}].client_ids: at least one client id is needed");
+            }
+        }
+        for (i, u) in self.upstream.iter().enumerate() {
+            const KNOWN: &[&str] = &[
+                "accounts.google.com",
+                "appleid.apple.com",
+                "graph.facebook.com",
+                "www.amazon.com",
+            ];
+            let user_pool =
+                u.provider.starts_with("cognito-idp.") && u.provider.contains(".amazonaws.com/");
+            if !KNOWN.contains(&u.provider.as_str()) && !user_pool {
+                bail!("upstream[{i}].provider: '{}' is not a well-known provider ({}, or cognito-idp.<region>.amazonaws.com/<pool>)", u.provider, KNOWN.join(", "));
+            }
+            if u.issuer.is_none() && u.token_info_url.is_none() {
+                bail!("upstream[{i}]: set issuer or token_info_url");
+            }
+            if let Some(issuer) = &u.issuer {
+                check_url(&format!("upstream[{i}].issuer"), issuer)?;
+            }
+            if let Some(url) = &u.token_info_url {
+                check_url(&format!("upstream[{i}].token_info_url"), url)?;
+            }
+        }
+        if self.federation.http_timeout_seconds == 0 {
+            bail!("federation.http_timeout_seconds: must be at least 1");
         }
         let mut keys = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {

@@ -11,11 +11,16 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use cognate_api::sigv4::{Credential, CredentialLookup, Verifier};
 use cognate_api::AppState;
+use cognate_domain::credentials::CredentialsIssuer;
+use cognate_domain::federation::LoginVerifier;
 use cognate_domain::ids::Region;
 use cognate_domain::ports::{Store, SystemClock};
 use cognate_domain::service::{IdentityService, Limits, PoolService};
 use cognate_store::{PgStore, PoolOptions};
-use cognate_token::{Kek, KeyManager, KeyManagerConfig, SigningAlgorithm};
+use cognate_token::{
+    HmacSubjectHasher, HttpSts, Kek, KeyManager, KeyManagerConfig, NoSts, OidcProviderConfig,
+    SigningAlgorithm, UpstreamOptions, UpstreamOverride, UpstreamVerifier,
+};
 use secrecy::ExposeSecret as _;
 
 use crate::config::Settings;
@@ -156,10 +161,14 @@ impl Application {
             },
         )
         .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
+        let pg = store.clone();
         let store: Arc<dyn Store> = Arc::new(store);
         let region = Region::parse(&settings.server.region).map_err(anyhow::Error::msg)?;
+        let upstream: Arc<dyn LoginVerifier> = Arc::new(upstream_verifier(settings)?);
+        let hasher = Arc::new(subject_hasher(settings, &pg).await?);
         let pools = PoolService::new(
             store.clone(),
+            upstream.clone(),
             Arc::new(SystemClock),
             region.clone(),
             Limits {
@@ -172,6 +181,9 @@ impl Application {
         let identities = IdentityService::new(
             store.clone(),
             keys.clone(),
+            upstream,
+            hasher,
+            sts(settings)?,
             Arc::new(SystemClock),
             region.clone(),
         );
@@ -234,6 +246,68 @@ fn issuer_path(issuer: &str) -> String {
         Some(i) => without_scheme[i..].trim_end_matches('/').to_owned(),
         None => String::new(),
     }
+}
+
+/// The upstream token checker of `[federation]`, `[[oidc_providers]]` and `[[upstream]]`.
+fn upstream_verifier(settings: &Settings) -> anyhow::Result<UpstreamVerifier> {
+    let f = &settings.federation;
+    UpstreamVerifier::new(
+        settings
+            .oidc_providers
+            .iter()
+            .map(|p| OidcProviderConfig {
+                account: p.account.clone(),
+                url: p.url.clone(),
+                client_ids: p.client_ids.clone(),
+            })
+            .collect(),
+        settings
+            .upstream
+            .iter()
+            .map(|u| UpstreamOverride {
+                provider: u.provider.clone(),
+                issuer: u.issuer.clone(),
+                token_info_url: u.token_info_url.clone(),
+            })
+            .collect(),
+        UpstreamOptions {
+            http_timeout: Duration::from_secs(f.http_timeout_seconds),
+            jwks_ttl: Duration::from_secs(f.jwks_cache_seconds),
+            min_refetch_interval: Duration::from_secs(f.jwks_min_refetch_seconds),
+            ..UpstreamOptions::default()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("[[oidc_providers]] / [[upstream]]: {e}"))
+}
+
+/// The STS client of `[sts]`.
+fn sts(settings: &Settings) -> anyhow::Result<Arc<dyn CredentialsIssuer>> {
+    Ok(match &settings.sts.endpoint {
+        Some(endpoint) => Arc::new(
+            HttpSts::new(
+                endpoint,
+                Duration::from_secs(settings.sts.timeout_seconds.max(1)),
+            )
+            .map_err(|e| anyhow::anyhow!("sts.endpoint: {e}"))?,
+        ),
+        None => Arc::new(NoSts),
+    })
+}
+
+/// The subject hasher: `federation.subject_hash_key`, or a key generated
+/// once and kept in the database.
+async fn subject_hasher(settings: &Settings, store: &PgStore) -> anyhow::Result<HmacSubjectHasher> {
+    use base64::Engine as _;
+    let key = match &settings.federation.subject_hash_key {
+        Some(key) => base64::engine::general_purpose::STANDARD
+            .decode(key.expose_secret().trim())
+            .map_err(|e| anyhow::anyhow!("federation.subject_hash_key: not base64: {e}"))?,
+        None => store
+            .get_or_create_secret("subject_hash_key", &HmacSubjectHasher::random_key())
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the subject hash key from the database: {e}"))?,
+    };
+    HmacSubjectHasher::new(&key).map_err(|e| anyhow::anyhow!("federation.subject_hash_key: {e}"))
 }
 
 /// The key manager configured by `[tokens]`: loads (or makes) the signing

@@ -76,6 +76,28 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    /// The secret called `name`, stored with `candidate` as its value if
+    /// there was none (the first instance to start wins; all share it).
+    pub async fn get_or_create_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
     /// The underlying sqlx pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool

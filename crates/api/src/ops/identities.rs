@@ -1,4 +1,5 @@
-//! GetId, GetOpenIdToken, DescribeIdentity, ListIdentities, DeleteIdentities.
+//! GetId, GetOpenIdToken, GetCredentialsForIdentity, UnlinkIdentity, DescribeIdentity, ListIdentities,
+//! DeleteIdentities.
 
 use cognate_domain::identity::IdentityDescription;
 use cognate_domain::ids::AccountId;
@@ -30,6 +31,30 @@ pub struct GetOpenIdTokenInput {
     identity_id: String,
     /// Logins (10 max).
     logins: Option<Logins>,
+}
+
+/// GetCredentialsForIdentityInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CredentialsInput {
+    /// IdentityId.
+    identity_id: String,
+    /// Logins (10 max).
+    logins: Option<Logins>,
+    /// CustomRoleArn.
+    custom_role_arn: Option<String>,
+}
+
+/// UnlinkIdentityInput.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnlinkInput {
+    /// IdentityId.
+    identity_id: String,
+    /// Logins proving the identity.
+    logins: Logins,
+    /// LoginsToRemove: provider names.
+    logins_to_remove: Vec<String>,
 }
 
 /// DescribeIdentityInput.
@@ -91,11 +116,41 @@ pub async fn get_open_id_token(
     state: &AppState,
     input: GetOpenIdTokenInput,
 ) -> Result<Value, ApiError> {
-    let token = state
+    let (identity_id, token) = state
         .identities
         .get_open_id_token(&input.identity_id, &input.logins.unwrap_or_default())
         .await?;
-    Ok(json!({ "IdentityId": input.identity_id, "Token": token }))
+    Ok(json!({ "IdentityId": identity_id, "Token": token }))
+}
+
+/// GetCredentialsForIdentity (public).
+pub async fn get_credentials(state: &AppState, input: CredentialsInput) -> Result<Value, ApiError> {
+    let (identity_id, c) = state
+        .identities
+        .get_credentials_for_identity(
+            &input.identity_id,
+            &input.logins.unwrap_or_default(),
+            input.custom_role_arn.as_deref(),
+        )
+        .await?;
+    Ok(json!({
+        "IdentityId": identity_id,
+        "Credentials": {
+            "AccessKeyId": c.access_key_id,
+            "SecretKey": c.secret_key,
+            "SessionToken": c.session_token,
+            "Expiration": epoch_seconds(c.expiration),
+        },
+    }))
+}
+
+/// UnlinkIdentity (public).
+pub async fn unlink(state: &AppState, input: UnlinkInput) -> Result<Value, ApiError> {
+    state
+        .identities
+        .unlink_identity(&input.identity_id, &input.logins, &input.logins_to_remove)
+        .await?;
+    Ok(json!({}))
 }
 
 /// DescribeIdentity.

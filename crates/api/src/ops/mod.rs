@@ -79,6 +79,8 @@ pub async fn dispatch(
         }
         "GetId" => identities::get_id(state, parse(input)?).await,
         "GetOpenIdToken" => identities::get_open_id_token(state, parse(input)?).await,
+        "UnlinkIdentity" => identities::unlink(state, parse(input)?).await,
+        "GetCredentialsForIdentity" => identities::get_credentials(state, parse(input)?).await,
         "DescribeIdentity" => identities::describe(state, caller.account()?, parse(input)?).await,
         "ListIdentities" => identities::list(state, caller.account()?, parse(input)?).await,
         "DeleteIdentities" => identities::delete(state, caller.account()?, parse(input)?).await,

@@ -12,7 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::credentials::{choose_role, Credentials, CredentialsIssuer, LoginClaims};
 use crate::error::{DomainError, DomainResult};
+use crate::federation::{LoginVerifier, SubjectHasher, VerifiedLogin};
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::{pool_arn, AccountId, Region};
 use crate::pool::{IdentityPool, COGNITO_IDENTITY_PROVIDER};
@@ -85,8 +87,52 @@ pub struct IdentityPage {
 /// What a `Logins` map proved, after checking every entry.
 #[derive(Debug, Default)]
 struct ProvenLogins {
+    /// Logins upstream providers vouched for, with the stored (hashed) subject.
+    public: Vec<(VerifiedLogin, String)>,
+    /// The developer user identifier (signed calls only).
+    developer: Option<String>,
     /// Identities that presented tokens Cognate issued proved to be.
     cognito_identities: BTreeSet<String>,
+}
+
+impl ProvenLogins {
+    fn is_empty(&self) -> bool {
+        self.public.is_empty() && self.developer.is_none() && self.cognito_identities.is_empty()
+    }
+}
+
+/// Which flow a token is issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow<'a> {
+    /// GetOpenIdToken: the client calls STS itself.
+    Classic,
+    /// GetCredentialsForIdentity: Cognate chooses the role and calls STS.
+    Enhanced {
+        /// CustomRoleArn of the request.
+        custom_role_arn: Option<&'a str>,
+    },
+}
+
+/// A token issued for an identity (and, in the enhanced flow, its role).
+#[derive(Debug)]
+struct Issued {
+    identity: Identity,
+    token: String,
+    role: Option<String>,
+}
+
+/// The RoleSessionName Cognate gives STS (no spaces or `+`: Ceph RGW refuses them).
+pub const STS_SESSION_NAME: &str = "CognitoIdentityCredentials";
+/// The session length Cognito asks STS for (1 hour).
+pub const STS_SESSION_SECONDS: u32 = 3600;
+
+/// How [`IdentityService::resolve`] treats a named `IdentityId`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// A public call: an authenticated identity must be proven by a login.
+    Public,
+    /// A signed developer call: the developer vouches for the identity.
+    Developer,
 }
 
 /// Identities and Cognate's own tokens.
@@ -94,6 +140,9 @@ struct ProvenLogins {
 pub struct IdentityService {
     store: Arc<dyn Store>,
     issuer: Arc<dyn TokenIssuer>,
+    upstream: Arc<dyn LoginVerifier>,
+    hasher: Arc<dyn SubjectHasher>,
+    sts: Arc<dyn CredentialsIssuer>,
     clock: Arc<dyn Clock>,
     region: Region,
 }
@@ -106,17 +155,27 @@ impl std::fmt::Debug for IdentityService {
     }
 }
 
+/// How often a use case that lost a race on a login is run again.
+const ATTEMPTS: usize = 3;
+
 impl IdentityService {
-    /// A service issuing tokens through `issuer`.
+    /// A service issuing tokens through `issuer` and checking upstream
+    /// logins through `upstream`.
     pub fn new(
         store: Arc<dyn Store>,
         issuer: Arc<dyn TokenIssuer>,
+        upstream: Arc<dyn LoginVerifier>,
+        hasher: Arc<dyn SubjectHasher>,
+        sts: Arc<dyn CredentialsIssuer>,
         clock: Arc<dyn Clock>,
         region: Region,
     ) -> Self {
         IdentityService {
             store,
             issuer,
+            upstream,
+            hasher,
+            sts,
             clock,
             region,
         }
@@ -138,15 +197,17 @@ impl IdentityService {
         }
     }
 
-    /// Check every entry of a public call's `Logins`. Only tokens Cognate
-    /// issued are accepted here; upstream providers are verified by the
-    /// federation layer, and developer logins only through signed calls.
+    /// Check every entry of `logins` (outside any transaction: upstream
+    /// checks may call the provider). The developer provider is accepted
+    /// only on signed calls.
     async fn prove_logins(
         &self,
         pool: &IdentityPool,
         logins: &Logins,
+        caller: Caller,
     ) -> DomainResult<ProvenLogins> {
         let mut proven = ProvenLogins::default();
+        let dev = pool.settings.developer_provider_name.as_deref();
         for (provider, token) in logins {
             if provider == COGNITO_IDENTITY_PROVIDER {
                 let claims = self.issuer.verify(token).await.map_err(|e| match e {
@@ -161,12 +222,15 @@ impl IdentityService {
                     ));
                 }
                 proven.cognito_identities.insert(claims.sub);
-            } else if pool.settings.provider_names().iter().any(|p| p == provider) {
-                return Err(DomainError::NotAuthorized(format!(
-                    "Invalid login token. Logins from {provider} cannot be verified by this deployment yet."
-                )));
+            } else if Some(provider.as_str()) == dev {
+                if caller != Caller::Developer {
+                    return Err(DomainError::NotAuthorized(UNSUPPORTED_PROVIDER.into()));
+                }
+                proven.developer = Some(token.clone());
             } else {
-                return Err(DomainError::NotAuthorized(UNSUPPORTED_PROVIDER.into()));
+                let verified = self.upstream.verify(pool, provider, token).await?;
+                let hashed = self.hasher.hash(provider, &verified.subject);
+                proven.public.push((verified, hashed));
             }
         }
         Ok(proven)
@@ -178,73 +242,376 @@ impl IdentityService {
             .ok_or_else(|| DomainError::pool_not_found(pool_id))
     }
 
-    /// GetId: the identity for these logins, or a new unauthenticated one.
-    pub async fn get_id(&self, pool_id: &str, logins: &Logins) -> DomainResult<String> {
+    async fn read_pool_by_id(&self, pool_id: &str) -> DomainResult<IdentityPool> {
         let mut tx = self.begin().await?;
         let pool = Self::public_pool(&mut tx, pool_id).await?;
+        tx.commit().await?;
+        Ok(pool)
+    }
+
+    /// Run `attempt` again when it lost a race (ConcurrentModification).
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> DomainResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = DomainResult<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match attempt().await {
+                Err(DomainError::ConcurrentModification(_)) if tries < ATTEMPTS => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// GetId: the identity for these logins (created, linked or merged as
+    /// AWS documents), or a new unauthenticated one when there are none.
+    pub async fn get_id(&self, pool_id: &str, logins: &Logins) -> DomainResult<String> {
+        let pool = self.read_pool_by_id(pool_id).await?;
         if logins.is_empty() {
             if !pool.settings.allow_unauthenticated {
                 return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
             }
+            let mut tx = self.begin().await?;
+            Self::public_pool(&mut tx, pool_id).await?;
             let identity = self.new_identity(pool_id, false);
             tx.insert_identity(&identity).await?;
             tx.commit().await?;
             return Ok(identity.id);
         }
-        let proven = self.prove_logins(&pool, logins).await?;
-        let Some(identity_id) = proven.cognito_identities.iter().next().cloned() else {
-            return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
-        };
-        if proven.cognito_identities.len() > 1 {
-            return Err(DomainError::ResourceConflict(
-                "The logins belong to different identities.".into(),
-            ));
-        }
-        let identity = tx
-            .find_identity(&identity_id, RowLock::Share)
-            .await?
-            .filter(|i| i.pool_id == pool_id)
-            .ok_or_else(|| DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()))?;
-        if identity.disabled {
-            return Err(forbidden_identity(&identity.id));
-        }
-        tx.commit().await?;
-        Ok(identity.id)
+        let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            let pool = Self::public_pool(&mut tx, pool_id).await?;
+            let identity = self
+                .resolve(&mut tx, &pool, None, &proven, Caller::Public)
+                .await?;
+            tx.commit().await?;
+            Ok(identity.id)
+        })
+        .await
     }
 
-    /// GetOpenIdToken: a 10-minute token for an identity. An identity that
-    /// has logins must present at least one valid login of its own.
+    /// GetOpenIdToken: a 10-minute token, for the basic (classic) flow,
+    /// which the pool must allow (AllowClassicFlow). An identity that has
+    /// logins must present at least one valid login of its own; new logins
+    /// are linked (or their identities merged), so the identity returned may
+    /// differ from the one named, as AWS documents.
     pub async fn get_open_id_token(
         &self,
         identity_id: &str,
         logins: &Logins,
-    ) -> DomainResult<String> {
-        let mut tx = self.begin().await?;
-        let identity = tx
-            .find_identity(identity_id, RowLock::Share)
-            .await?
-            .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
-        if identity.disabled {
-            return Err(forbidden_identity(identity_id));
+    ) -> DomainResult<(String, String)> {
+        let issued = self.issue(identity_id, logins, Flow::Classic).await?;
+        Ok((issued.identity.id, issued.token))
+    }
+
+    /// GetCredentialsForIdentity (the enhanced flow): choose the role, mint
+    /// Cognate's token for the identity and exchange it at the STS.
+    pub async fn get_credentials_for_identity(
+        &self,
+        identity_id: &str,
+        logins: &Logins,
+        custom_role_arn: Option<&str>,
+    ) -> DomainResult<(String, Credentials)> {
+        let issued = self
+            .issue(identity_id, logins, Flow::Enhanced { custom_role_arn })
+            .await?;
+        let role = issued.role.expect("the enhanced flow chooses a role");
+        // Outside any transaction: STS may take its time.
+        let credentials = self
+            .sts
+            .assume_role_with_web_identity(&role, STS_SESSION_NAME, &issued.token, STS_SESSION_SECONDS)
+            .await
+            .map_err(|e| {
+                tracing::warn!(identity.id = %issued.identity.id, error = %e, "STS did not issue credentials");
+                DomainError::from(e)
+            })?;
+        Ok((issued.identity.id, credentials))
+    }
+
+    /// The common path of GetOpenIdToken and GetCredentialsForIdentity.
+    async fn issue(
+        &self,
+        identity_id: &str,
+        logins: &Logins,
+        flow: Flow<'_>,
+    ) -> DomainResult<Issued> {
+        let pool_id = {
+            let mut tx = self.begin().await?;
+            let identity = tx
+                .find_identity(identity_id, RowLock::None)
+                .await?
+                .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+            tx.commit().await?;
+            identity.pool_id
+        };
+        let pool = self.read_pool_by_id(&pool_id).await?;
+        if flow == Flow::Classic && !pool.settings.allow_classic_flow {
+            return Err(DomainError::InvalidParameter(
+                "Basic (classic) flow is not enabled, please use enhanced flow.".into(),
+            ));
         }
-        let pool = Self::public_pool(&mut tx, &identity.pool_id).await?;
-        let proven = self.prove_logins(&pool, logins).await?;
-        if identity.authenticated {
-            if !proven.cognito_identities.contains(identity_id) {
+        let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            let pool = Self::public_pool(&mut tx, &pool_id).await?;
+            let identity = if proven.is_empty() {
+                let identity = tx
+                    .find_identity(identity_id, RowLock::Share)
+                    .await?
+                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+                if identity.disabled {
+                    return Err(forbidden_identity(identity_id));
+                }
+                if identity.authenticated {
+                    return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
+                }
+                if !pool.settings.allow_unauthenticated {
+                    return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
+                }
+                identity
+            } else {
+                self.resolve(&mut tx, &pool, Some(identity_id), &proven, Caller::Public)
+                    .await?
+            };
+            let role = match flow {
+                Flow::Classic => None,
+                Flow::Enhanced { custom_role_arn } => {
+                    let claims: Vec<LoginClaims<'_>> = proven
+                        .public
+                        .iter()
+                        .map(|(v, _)| LoginClaims {
+                            provider: &v.provider,
+                            audience: &v.audience,
+                            claims: &v.claims,
+                        })
+                        .collect();
+                    Some(choose_role(
+                        &pool,
+                        identity.authenticated,
+                        &claims,
+                        custom_role_arn,
+                    )?)
+                }
+            };
+            let tags = self.principal_tags(&mut tx, &pool, &proven).await?;
+            let token = self
+                .mint(&mut tx, &pool, &identity, tags, OPEN_ID_TOKEN_SECONDS)
+                .await?;
+            // Commit after signing: a concurrent delete or merge waits on our
+            // row lock, so it cannot commit before this token exists.
+            tx.commit().await?;
+            Ok(Issued {
+                identity,
+                token,
+                role,
+            })
+        })
+        .await
+    }
+
+    /// The identity `proven` logins (and a named identity) resolve to, with
+    /// every login linked to it, after merging the identities they spanned.
+    ///
+    /// Survivor of a merge: an authenticated identity over an
+    /// unauthenticated one; among authenticated ones the named identity,
+    /// else the oldest. The others are disabled and their logins move.
+    /// Locks every identity involved (in id order) until the caller commits.
+    async fn resolve(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        pool: &IdentityPool,
+        named: Option<&str>,
+        proven: &ProvenLogins,
+        caller: Caller,
+    ) -> DomainResult<Identity> {
+        let dev = pool.settings.developer_provider_name.clone();
+        let mut wanted: Vec<Login> = proven
+            .public
+            .iter()
+            .map(|(v, hashed)| Login {
+                pool_id: pool.id.clone(),
+                provider: v.provider.clone(),
+                subject: hashed.clone(),
+                developer: false,
+                identity_id: String::new(),
+            })
+            .collect();
+        if let (Some(user), Some(dev)) = (&proven.developer, &dev) {
+            wanted.push(Login {
+                pool_id: pool.id.clone(),
+                provider: dev.clone(),
+                subject: user.clone(),
+                developer: true,
+                identity_id: String::new(),
+            });
+        }
+        // Who owns each login now.
+        let mut owners: BTreeSet<String> = proven.cognito_identities.clone();
+        let mut unowned = Vec::new();
+        for login in &wanted {
+            match tx
+                .find_login(&pool.id, &login.provider, &login.subject)
+                .await?
+            {
+                Some(owner) => {
+                    if caller == Caller::Developer && login.developer {
+                        if let Some(named) = named {
+                            if owner != named {
+                                return Err(DomainError::DeveloperUserAlreadyRegistered(
+                                    DEVELOPER_USER_REGISTERED.into(),
+                                ));
+                            }
+                        }
+                    }
+                    owners.insert(owner);
+                }
+                None => unowned.push(login.clone()),
+            }
+        }
+        let mut involved: BTreeSet<String> = owners.clone();
+        if let Some(named) = named {
+            involved.insert(named.to_owned());
+        }
+        let mut identities = Vec::new();
+        for id in &involved {
+            let identity = match tx.find_identity(id, RowLock::Update).await? {
+                Some(i) if i.pool_id == pool.id => i,
+                _ if Some(id.as_str()) == named => {
+                    return Err(DomainError::identity_not_found(id));
+                }
+                // A Cognate token for an identity since deleted.
+                _ => return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into())),
+            };
+            if identity.disabled {
+                return Err(forbidden_identity(&identity.id));
+            }
+            identities.push(identity);
+        }
+        if let Some(named) = named {
+            let named_identity = identities
+                .iter()
+                .find(|i| i.id == named)
+                .expect("named identity was loaded");
+            if caller == Caller::Public && named_identity.authenticated && !owners.contains(named) {
                 return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
             }
-        } else if !logins.is_empty() && !proven.cognito_identities.contains(identity_id) {
-            return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
-        } else if !pool.settings.allow_unauthenticated {
-            return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
         }
-        let token = self
-            .mint(&mut tx, &pool, &identity, None, OPEN_ID_TOKEN_SECONDS)
-            .await?;
-        // Commit after signing: a concurrent delete or merge waits on our
-        // row lock, so it cannot commit before this token exists.
-        tx.commit().await?;
-        Ok(token)
+        let now = self.clock.now();
+        let survivor_id = identities
+            .iter()
+            .max_by_key(|i| {
+                (
+                    i.authenticated,
+                    Some(i.id.as_str()) == named,
+                    std::cmp::Reverse(i.created_at),
+                )
+            })
+            .map(|i| i.id.clone());
+        let Some(survivor_id) = survivor_id else {
+            // Nobody owns any of these logins: a new authenticated identity.
+            let fresh = self.new_identity(&pool.id, true);
+            tx.insert_identity(&fresh).await?;
+            for mut login in unowned {
+                login.identity_id = fresh.id.clone();
+                if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
+                    // A concurrent call linked it first: run again, see theirs.
+                    return Err(DomainError::ConcurrentModification(
+                        "A concurrent request linked the same login; retry the request.".into(),
+                    ));
+                }
+            }
+            return Ok(fresh);
+        };
+        // Check the merged result before changing anything.
+        let mut logins_after: Vec<Login> = Vec::new();
+        for identity in &identities {
+            logins_after.extend(tx.logins_of(&identity.id).await?);
+        }
+        logins_after.extend(unowned.iter().cloned());
+        let mut public_subjects: BTreeMap<&str, &str> = BTreeMap::new();
+        for login in logins_after.iter().filter(|l| !l.developer) {
+            if let Some(other) = public_subjects.insert(&login.provider, &login.subject) {
+                if other != login.subject {
+                    return Err(DomainError::ResourceConflict(format!(
+                        "The logins belong to different {} users; they cannot be linked to one identity.",
+                        login.provider
+                    )));
+                }
+            }
+        }
+        if logins_after.len() > MAX_LINKED_LOGINS {
+            return Err(DomainError::ResourceConflict(format!(
+                "An identity can have at most {MAX_LINKED_LOGINS} linked logins."
+            )));
+        }
+        for identity in identities.iter_mut().filter(|i| i.id != survivor_id) {
+            tx.move_logins(&identity.id, &survivor_id).await?;
+            identity.disabled = true;
+            identity.last_modified_at = now;
+            tx.update_identity(identity).await?;
+            tracing::info!(identity.id = %survivor_id, merged.identity.id = %identity.id, "identities merged");
+        }
+        let mut survivor = identities
+            .into_iter()
+            .find(|i| i.id == survivor_id)
+            .expect("survivor was loaded");
+        let changed = !unowned.is_empty() || owners.len() > 1 || !survivor.authenticated;
+        for mut login in unowned {
+            login.identity_id = survivor.id.clone();
+            if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
+                return Err(DomainError::ConcurrentModification(
+                    "A concurrent request linked the same login; retry the request.".into(),
+                ));
+            }
+        }
+        if changed && !wanted.is_empty() {
+            survivor.authenticated = true;
+            survivor.last_modified_at = now;
+            tx.update_identity(&survivor).await?;
+        }
+        Ok(survivor)
+    }
+
+    /// Session tags for a token: each verified upstream login's claims
+    /// mapped by the pool's principal-tag map for its provider (defaults:
+    /// `client` = aud, `username` = sub, as AWS's defaults).
+    async fn principal_tags(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        pool: &IdentityPool,
+        proven: &ProvenLogins,
+    ) -> DomainResult<Option<SessionTags>> {
+        let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (login, _) in &proven.public {
+            let Some(map) = tx.find_principal_tag_map(&pool.id, &login.provider).await? else {
+                continue;
+            };
+            let mut mapping = map.principal_tags.clone();
+            if map.use_defaults {
+                mapping.insert("client".into(), "aud".into());
+                mapping.insert("username".into(), "sub".into());
+            }
+            for (tag, claim) in mapping {
+                let value = match login.claims.get(&claim) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Array(values)) => match values.first() {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => continue,
+                    },
+                    Some(serde_json::Value::Null) | None => continue,
+                    Some(other) => other.to_string(),
+                };
+                tags.insert(tag, vec![value]);
+            }
+        }
+        Ok((!tags.is_empty()).then(|| SessionTags {
+            principal_tags: tags,
+            transitive_tag_keys: Vec::new(),
+        }))
     }
 
     /// Sign a token for `identity` with its current providers in `amr`.
@@ -328,7 +695,9 @@ impl IdentityService {
             .ok_or_else(|| DomainError::identity_not_found(identity_id))
     }
 
-    /// GetOpenIdTokenForDeveloperIdentity.
+    /// GetOpenIdTokenForDeveloperIdentity: the developer user's identity
+    /// (created, or linked to the given IdentityId), with any public logins
+    /// in the same map linked or merged as in GetId.
     pub async fn get_open_id_token_for_developer_identity(
         &self,
         account: &AccountId,
@@ -347,90 +716,106 @@ impl IdentityService {
                 "At most {MAX_PRINCIPAL_TAGS} PrincipalTags may be given."
             )));
         }
-        let mut tx = self.begin().await?;
-        let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
+        let pool = {
+            let mut tx = self.begin().await?;
+            let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
+            tx.commit().await?;
+            pool
+        };
         let dev_provider = Self::developer_provider(&pool)?.to_owned();
-        let mut user = None;
-        for (provider, value) in &req.logins {
-            if provider == &dev_provider {
-                user = Some(value.clone());
-            } else if pool.settings.provider_names().iter().any(|p| p == provider) {
-                return Err(DomainError::NotAuthorized(format!(
-                    "Invalid login token. Logins from {provider} cannot be verified by this deployment yet."
-                )));
-            } else {
-                return Err(DomainError::NotAuthorized(UNSUPPORTED_PROVIDER.into()));
-            }
-        }
-        let user = user.ok_or_else(|| {
-            DomainError::InvalidParameter(format!(
+        let proven = self
+            .prove_logins(&pool, &req.logins, Caller::Developer)
+            .await?;
+        if proven.developer.is_none() {
+            return Err(DomainError::InvalidParameter(format!(
                 "Logins must contain the identity pool's developer provider '{dev_provider}'."
-            ))
-        })?;
-        let login = |identity_id: &str| Login {
-            pool_id: pool.id.clone(),
-            provider: dev_provider.clone(),
-            subject: user.clone(),
-            developer: true,
-            identity_id: identity_id.to_owned(),
-        };
-        let linked_to = tx.find_login(&pool.id, &dev_provider, &user).await?;
-        let identity = match (&req.identity_id, linked_to) {
-            (Some(wanted), Some(existing)) if wanted != &existing => {
-                return Err(DomainError::DeveloperUserAlreadyRegistered(
-                    DEVELOPER_USER_REGISTERED.into(),
-                ));
-            }
-            (_, Some(existing)) => {
-                Self::pool_identity(&mut tx, &pool.id, &existing, RowLock::Share).await?
-            }
-            (Some(wanted), None) => {
-                let mut identity =
-                    Self::pool_identity(&mut tx, &pool.id, wanted, RowLock::Update).await?;
-                if identity.disabled {
-                    return Err(forbidden_identity(wanted));
-                }
-                match tx.insert_login(&login(wanted)).await? {
-                    LoginClaim::Linked => {}
-                    LoginClaim::Taken(other) if &other == wanted => {}
-                    LoginClaim::Taken(_) => {
-                        return Err(DomainError::DeveloperUserAlreadyRegistered(
-                            DEVELOPER_USER_REGISTERED.into(),
-                        ));
-                    }
-                }
-                identity.authenticated = true;
-                identity.last_modified_at = self.clock.now();
-                tx.update_identity(&identity).await?;
-                identity
-            }
-            (None, None) => {
-                let fresh = self.new_identity(&pool.id, true);
-                tx.insert_identity(&fresh).await?;
-                match tx.insert_login(&login(&fresh.id)).await? {
-                    LoginClaim::Linked => fresh,
-                    LoginClaim::Taken(winner) => {
-                        // A concurrent call registered this user first: use its identity.
-                        tx.delete_identity(&fresh.id).await?;
-                        Self::pool_identity(&mut tx, &pool.id, &winner, RowLock::Share).await?
-                    }
-                }
-            }
-        };
-        if identity.disabled {
-            return Err(forbidden_identity(&identity.id));
+            )));
         }
-        let tags = (!req.principal_tags.is_empty()).then(|| SessionTags {
-            principal_tags: req
-                .principal_tags
-                .iter()
-                .map(|(k, v)| (k.clone(), vec![v.clone()]))
-                .collect(),
-            transitive_tag_keys: Vec::new(),
-        });
-        let token = self.mint(&mut tx, &pool, &identity, tags, lifetime).await?;
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
+            let identity = self
+                .resolve(
+                    &mut tx,
+                    &pool,
+                    req.identity_id.as_deref(),
+                    &proven,
+                    Caller::Developer,
+                )
+                .await?;
+            let mut tags = self
+                .principal_tags(&mut tx, &pool, &proven)
+                .await?
+                .unwrap_or_default();
+            for (k, v) in &req.principal_tags {
+                tags.principal_tags.insert(k.clone(), vec![v.clone()]);
+            }
+            let tags = (!tags.principal_tags.is_empty()).then_some(tags);
+            let token = self.mint(&mut tx, &pool, &identity, tags, lifetime).await?;
+            tx.commit().await?;
+            Ok((identity.id, token))
+        })
+        .await
+    }
+
+    /// UnlinkIdentity (public): remove the logins of the named providers
+    /// from an identity; the caller proves the identity with a valid login
+    /// of its own. An identity left with no login becomes inaccessible.
+    /// Developer logins are removed only with UnlinkDeveloperIdentity.
+    pub async fn unlink_identity(
+        &self,
+        identity_id: &str,
+        logins: &Logins,
+        logins_to_remove: &[String],
+    ) -> DomainResult<()> {
+        let pool_id = {
+            let mut tx = self.begin().await?;
+            let identity = tx
+                .find_identity(identity_id, RowLock::None)
+                .await?
+                .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+            tx.commit().await?;
+            identity.pool_id
+        };
+        let pool = self.read_pool_by_id(&pool_id).await?;
+        let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
+        let mut tx = self.begin().await?;
+        let mut identity = tx
+            .find_identity(identity_id, RowLock::Update)
+            .await?
+            .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+        if identity.disabled {
+            return Err(forbidden_identity(identity_id));
+        }
+        let current = tx.logins_of(identity_id).await?;
+        let proves = proven.cognito_identities.contains(identity_id)
+            || proven.public.iter().any(|(v, hashed)| {
+                current
+                    .iter()
+                    .any(|l| l.provider == v.provider && &l.subject == hashed)
+            });
+        if !proves {
+            return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
+        }
+        let mut removed = 0;
+        for login in current.iter().filter(|l| !l.developer) {
+            if logins_to_remove.iter().any(|p| p == &login.provider)
+                && tx
+                    .delete_login(identity_id, &login.provider, &login.subject)
+                    .await?
+            {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            identity.last_modified_at = self.clock.now();
+            if tx.logins_of(identity_id).await?.is_empty() {
+                identity.disabled = true;
+            }
+            tx.update_identity(&identity).await?;
+        }
         tx.commit().await?;
-        Ok((identity.id, token))
+        Ok(())
     }
 
     /// LookupDeveloperIdentity.

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::{DomainError, DomainResult};
+use crate::federation::LoginVerifier;
 use crate::ids::{AccountId, PoolArn, Region};
 use crate::pool::{
     check_roles, check_tag_count, IdentityPool, PoolSettings, PoolSummary, PrincipalTagMap,
@@ -37,6 +38,7 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct PoolService {
     store: Arc<dyn Store>,
+    upstream: Arc<dyn LoginVerifier>,
     clock: Arc<dyn Clock>,
     region: Region,
     limits: Limits,
@@ -64,12 +66,14 @@ impl PoolService {
     /// A service over `store` for pools of `region`.
     pub fn new(
         store: Arc<dyn Store>,
+        upstream: Arc<dyn LoginVerifier>,
         clock: Arc<dyn Clock>,
         region: Region,
         limits: Limits,
     ) -> Self {
         PoolService {
             store,
+            upstream,
             clock,
             region,
             limits,
@@ -79,6 +83,26 @@ impl PoolService {
     /// The region pools are created in.
     pub fn region(&self) -> &Region {
         &self.region
+    }
+
+    /// Every OpenID Connect provider a pool names must be declared for its
+    /// account (AWS: the IAM OIDC provider must exist).
+    fn check_declared_providers(
+        &self,
+        account: &AccountId,
+        settings: &PoolSettings,
+    ) -> DomainResult<()> {
+        for arn in &settings.openid_connect_provider_arns {
+            if !self
+                .upstream
+                .is_declared_oidc_provider(account.as_str(), arn)
+            {
+                return Err(DomainError::InvalidParameter(format!(
+                    "Invalid OpenIdConnectProviderARN: {arn} is not an OpenID Connect provider of account {account}."
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn begin(&self) -> DomainResult<Box<dyn Tx>> {
@@ -103,6 +127,7 @@ impl PoolService {
         tags: BTreeMap<String, String>,
     ) -> DomainResult<IdentityPool> {
         settings.check()?;
+        self.check_declared_providers(account, &settings)?;
         check_tag_count(&tags)?;
         let now = self.clock.now();
         let pool = IdentityPool {
@@ -154,6 +179,7 @@ impl PoolService {
         tags: Option<BTreeMap<String, String>>,
     ) -> DomainResult<IdentityPool> {
         settings.check()?;
+        self.check_declared_providers(account, &settings)?;
         if let Some(tags) = &tags {
             check_tag_count(tags)?;
         }

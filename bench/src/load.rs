@@ -1,0 +1,329 @@
+//! The load: raw JSON 1.1 requests over a pooled HTTP client, `concurrency`
+//! requests in flight, for a fixed time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context as _};
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+
+/// The developer provider of the benchmark pool.
+pub const DEVELOPER_PROVIDER: &str = "login.cognate.bench";
+const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// An operation under load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Op {
+    /// GetId, unauthenticated: creates an identity (an INSERT) per call.
+    GetId,
+    /// GetOpenIdToken for pre-created identities: a token signature per call.
+    OpenIdToken,
+    /// GetOpenIdTokenForDeveloperIdentity (SigV4-signed) for known users.
+    DeveloperToken,
+}
+
+impl Op {
+    /// The AWS operation name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::GetId => "GetId",
+            Op::OpenIdToken => "GetOpenIdToken",
+            Op::DeveloperToken => "GetOpenIdTokenForDeveloperIdentity",
+        }
+    }
+
+    /// The member a successful answer must contain.
+    fn expected_member(self) -> &'static str {
+        match self {
+            Op::GetId => "\"IdentityId\"",
+            Op::OpenIdToken | Op::DeveloperToken => "\"Token\"",
+        }
+    }
+}
+
+/// The service under test, and what the requests refer to.
+#[derive(Debug)]
+pub struct Target {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:<port>/`.
+    url: String,
+    /// `127.0.0.1:<port>`, signed as `host`.
+    host: String,
+    region: String,
+    access_key: String,
+    secret_key: String,
+    pool_id: String,
+    identities: Vec<String>,
+    developer_users: usize,
+}
+
+impl Target {
+    /// A target with a connection pool large enough for `max_concurrency`.
+    pub fn new(
+        address: &str,
+        region: &str,
+        access_key: &str,
+        secret_key: &str,
+        pool_id: &str,
+        max_concurrency: usize,
+    ) -> anyhow::Result<Target> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(max_concurrency.max(1) * 2)
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Target {
+            http,
+            url: format!("{address}/"),
+            host: address.trim_start_matches("http://").to_owned(),
+            region: region.to_owned(),
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            pool_id: pool_id.to_owned(),
+            identities: Vec::new(),
+            developer_users: 0,
+        })
+    }
+
+    /// Create `count` unauthenticated identities for GetOpenIdToken.
+    pub async fn create_identities(&mut self, count: usize) -> anyhow::Result<()> {
+        let body = self.get_id_body();
+        for _ in 0..count {
+            let answer = self
+                .post("GetId", body.clone(), false)
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("pre-creating identities with GetId")?;
+            let json: serde_json::Value = serde_json::from_str(&answer)?;
+            let Some(id) = json["IdentityId"].as_str() else {
+                bail!("GetId answered without IdentityId: {answer}");
+            };
+            self.identities.push(id.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Link `count` developer users to identities (the first call per user
+    /// creates its identity; the measured calls find it).
+    pub async fn create_developer_users(&mut self, count: usize) -> anyhow::Result<()> {
+        for i in 0..count {
+            self.post(
+                "GetOpenIdTokenForDeveloperIdentity",
+                self.developer_body(i),
+                true,
+            )
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("pre-creating developer users")?;
+        }
+        self.developer_users = count;
+        Ok(())
+    }
+
+    fn get_id_body(&self) -> String {
+        format!(r#"{{"IdentityPoolId":"{}"}}"#, self.pool_id)
+    }
+
+    fn developer_body(&self, i: usize) -> String {
+        format!(
+            r#"{{"IdentityPoolId":"{}","Logins":{{"{DEVELOPER_PROVIDER}":"bench-user-{i}"}}}}"#,
+            self.pool_id
+        )
+    }
+
+    /// One call of `op`; `i` picks the identity or user (round-robin).
+    async fn call(&self, op: Op, i: usize) -> Result<(), String> {
+        let answer = match op {
+            Op::GetId => self.post(op.name(), self.get_id_body(), false).await?,
+            Op::OpenIdToken => {
+                let id = &self.identities[i % self.identities.len()];
+                let body = format!(r#"{{"IdentityId":"{id}"}}"#);
+                self.post(op.name(), body, false).await?
+            }
+            Op::DeveloperToken => {
+                let body = self.developer_body(i % self.developer_users.max(1));
+                self.post(op.name(), body, true).await?
+            }
+        };
+        if answer.contains(op.expected_member()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "200 without {}: {}",
+                op.expected_member(),
+                clip(&answer)
+            ))
+        }
+    }
+
+    /// POST a JSON 1.1 request; the body of a 200, or what went wrong.
+    async fn post(&self, operation: &str, body: String, signed: bool) -> Result<String, String> {
+        let target = format!("{TARGET_PREFIX}{operation}");
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", CONTENT_TYPE)
+            .header("x-amz-target", &target);
+        if signed {
+            for (name, value) in self.sign(&target, &body)? {
+                req = req.header(name, value);
+            }
+        }
+        let res = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("transport: {e}"))?;
+        let status = res.status();
+        let text = res
+            .text()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?;
+        if status != reqwest::StatusCode::OK {
+            return Err(format!("HTTP {}: {}", status.as_u16(), clip(&text)));
+        }
+        Ok(text)
+    }
+
+    /// SigV4 headers (`authorization`, `x-amz-date`) for a request, as the
+    /// SDKs compute them.
+    fn sign(&self, target: &str, body: &str) -> Result<Vec<(String, String)>, String> {
+        let headers = [
+            ("host", self.host.as_str()),
+            ("content-type", CONTENT_TYPE),
+            ("x-amz-target", target),
+        ];
+        let identity = aws_credential_types::Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "cognate-bench",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("cognito-identity")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| format!("signing parameters: {e}"))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            &self.url,
+            headers.into_iter(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| format!("signable request: {e}"))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| format!("signing: {e}"))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect())
+    }
+}
+
+fn clip(text: &str) -> String {
+    const MAX: usize = 300;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+/// What one run at one concurrency level gave.
+#[derive(Debug)]
+pub struct Run {
+    /// Successful requests.
+    pub ok: u64,
+    /// Failed requests (not 200, transport error, unexpected body).
+    pub errors: u64,
+    /// The first error seen.
+    pub first_error: Option<String>,
+    /// From the start until the last request finished.
+    pub elapsed: Duration,
+    /// Latencies of the successful requests, in microseconds, sorted.
+    pub latencies_us: Vec<u64>,
+}
+
+impl Run {
+    /// Successful requests per second.
+    pub fn throughput(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The `q` quantile (0..=1) of the latencies, in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let n = self.latencies_us.len();
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        self.latencies_us[rank - 1] as f64 / 1000.0
+    }
+}
+
+/// Keep `concurrency` calls of `op` in flight until `duration` has passed
+/// (calls started before then are awaited and counted).
+pub async fn drive(target: &Arc<Target>, op: Op, concurrency: usize, duration: Duration) -> Run {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let target = Arc::clone(target);
+        let next = Arc::clone(&next);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut first_error = None;
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                match target.call(op, i).await {
+                    Ok(()) => latencies.push(sent.elapsed().as_micros() as u64),
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            (latencies, errors, first_error)
+        }));
+    }
+    let mut run = Run {
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for task in tasks {
+        match task.await {
+            Ok((latencies, errors, first_error)) => {
+                run.latencies_us.extend(latencies);
+                run.errors += errors;
+                if run.first_error.is_none() {
+                    run.first_error = first_error;
+                }
+            }
+            Err(e) => {
+                run.errors += 1;
+                run.first_error
+                    .get_or_insert(format!("load task failed: {e}"));
+            }
+        }
+    }
+    run.elapsed = start.elapsed();
+    run.ok = run.latencies_us.len() as u64;
+    run.latencies_us.sort_unstable();
+    run
+}

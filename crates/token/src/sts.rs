@@ -1,0 +1,252 @@
+//! The STS client: `AssumeRoleWithWebIdentity` over the STS Query API
+//! (`POST` form, unsigned, as the operation allows), with bounded
+//! timeouts. Credentials are never logged.
+//!
+//! Refusals are mapped for the domain: a refused role (AccessDenied, an
+//! unknown or malformed role) → [`StsError::RoleRefused`]; a refused token
+//! (InvalidIdentityToken, ExpiredToken, IDPRejectedClaim) →
+//! [`StsError::TokenRefused`]; no answer, a 5xx, IDPCommunicationError or
+//! an unreadable body → [`StsError::Unavailable`]. Ceph RGW answers
+//! refusals with HTTP 403 and a bare `<Error><Code>AccessDenied</Code>`;
+//! AWS with `<ErrorResponse><Error>...`: both are read.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cognate_domain::credentials::{Credentials, CredentialsIssuer, StsError};
+use serde::Deserialize;
+
+/// An STS reached over HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpSts {
+    endpoint: String,
+    client: reqwest::Client,
+}
+
+impl HttpSts {
+    /// A client for the STS at `endpoint`, each call bounded by `timeout`.
+    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(HttpSts {
+            endpoint: endpoint.trim_end_matches('/').to_owned() + "/",
+            client,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleResponse {
+    assume_role_with_web_identity_result: AssumeRoleResult,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleResult {
+    credentials: XmlCredentials,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct XmlCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: String,
+}
+
+impl std::fmt::Debug for XmlCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XmlCredentials { <redacted> }")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct XmlError {
+    code: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorResponse {
+    error: XmlError,
+}
+
+/// The error code and message of an STS error body, in AWS's or Ceph's form.
+fn error_of(body: &str) -> Option<XmlError> {
+    quick_xml::de::from_str::<ErrorResponse>(body)
+        .map(|r| r.error)
+        .or_else(|_| quick_xml::de::from_str::<XmlError>(body))
+        .ok()
+}
+
+fn classify(status: u16, body: &str) -> StsError {
+    let Some(err) = error_of(body) else {
+        return if status >= 500 {
+            StsError::Unavailable(format!("HTTP {status}"))
+        } else {
+            StsError::RoleRefused(format!("HTTP {status} without an error code"))
+        };
+    };
+    let detail = format!("{}: {}", err.code, err.message.unwrap_or_default());
+    match err.code.as_str() {
+        "InvalidIdentityToken" | "ExpiredToken" | "ExpiredTokenException" | "IDPRejectedClaim" => {
+            StsError::TokenRefused(detail)
+        }
+        "IDPCommunicationError" | "ServiceUnavailable" | "InternalFailure" | "Throttling" => {
+            StsError::Unavailable(detail)
+        }
+        _ if status >= 500 => StsError::Unavailable(detail),
+        _ => StsError::RoleRefused(detail),
+    }
+}
+
+fn parse_success(body: &str) -> Result<Credentials, StsError> {
+    let parsed: AssumeRoleResponse = quick_xml::de::from_str(body)
+        .map_err(|e| StsError::Unavailable(format!("unreadable STS answer: {e}")))?;
+    let c = parsed.assume_role_with_web_identity_result.credentials;
+    let expiration = DateTime::parse_from_rfc3339(&c.expiration)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StsError::Unavailable(format!("unreadable Expiration: {e}")))?;
+    Ok(Credentials {
+        access_key_id: c.access_key_id,
+        secret_key: c.secret_access_key,
+        session_token: c.session_token,
+        expiration,
+    })
+}
+
+#[async_trait]
+impl CredentialsIssuer for HttpSts {
+    async fn assume_role_with_web_identity(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        token: &str,
+        duration_seconds: u32,
+    ) -> Result<Credentials, StsError> {
+        let duration = duration_seconds.to_string();
+        let form = [
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session_name),
+            ("WebIdentityToken", token),
+            ("DurationSeconds", duration.as_str()),
+        ];
+        let res = self
+            .client
+            .post(&self.endpoint)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| StsError::Unavailable(e.without_url().to_string()))?;
+        let status = res.status().as_u16();
+        let body = res
+            .text()
+            .await
+            .map_err(|e| StsError::Unavailable(e.without_url().to_string()))?;
+        if status == 200 {
+            parse_success(&body)
+        } else {
+            Err(classify(status, &body))
+        }
+    }
+}
+
+/// The issuer for deployments with no `[sts] endpoint`: every call says so.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSts;
+
+#[async_trait]
+impl CredentialsIssuer for NoSts {
+    async fn assume_role_with_web_identity(
+        &self,
+        _role_arn: &str,
+        _session_name: &str,
+        _token: &str,
+        _duration_seconds: u32,
+    ) -> Result<Credentials, StsError> {
+        Err(StsError::NotConfigured)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AWS_OK: &str = r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>us-east-1:abc</SubjectFromWebIdentityToken>
+    <Audience>us-east-1:pool</Audience>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/r/CognitoIdentityCredentials</Arn>
+      <AssumedRoleId>AROA:CognitoIdentityCredentials</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>token-value</SessionToken>
+      <SecretAccessKey>secret-value</SecretAccessKey>
+      <Expiration>2026-11-25T15:00:00Z</Expiration>
+      <AccessKeyId>ASIAEXAMPLE</AccessKeyId>
+    </Credentials>
+    <Provider>cognate</Provider>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"#;
+
+    #[test]
+    fn a_successful_answer_yields_the_credentials() {
+        let c = parse_success(AWS_OK).unwrap();
+        assert_eq!(c.access_key_id, "ASIAEXAMPLE");
+        assert_eq!(c.secret_key, "secret-value");
+        assert_eq!(c.session_token, "token-value");
+        assert_eq!(c.expiration.to_rfc3339(), "2026-11-25T15:00:00+00:00");
+        assert!(
+            !format!("{c:?}").contains("secret-value"),
+            "secrets never print"
+        );
+    }
+
+    #[test]
+    fn refusals_in_aws_and_ceph_form_are_classified() {
+        let aws = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error><RequestId>x</RequestId></ErrorResponse>"#;
+        assert!(matches!(classify(403, aws), StsError::RoleRefused(_)));
+        let ceph = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><RequestId>tx0</RequestId><HostId>h</HostId></Error>"#;
+        assert!(matches!(classify(403, ceph), StsError::RoleRefused(_)));
+        let token = r#"<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>bad</Message></Error></ErrorResponse>"#;
+        assert!(matches!(classify(400, token), StsError::TokenRefused(_)));
+        let expired =
+            r#"<ErrorResponse><Error><Code>ExpiredTokenException</Code></Error></ErrorResponse>"#;
+        assert!(matches!(classify(400, expired), StsError::TokenRefused(_)));
+        assert!(matches!(
+            classify(503, "gateway down"),
+            StsError::Unavailable(_)
+        ));
+        assert!(matches!(classify(400, "not xml"), StsError::RoleRefused(_)));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_sts_is_unavailable_within_the_timeout() {
+        // A port nothing listens on.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let sts =
+            HttpSts::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(2)).unwrap();
+        let started = std::time::Instant::now();
+        let err = sts
+            .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StsError::Unavailable(_)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
