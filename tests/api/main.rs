@@ -3,6 +3,7 @@
 
 mod clients;
 mod developer;
+mod federation;
 mod helpers;
 mod identities;
 mod operational;

@@ -1,0 +1,538 @@
+//! Federation end to end: a real OpenID provider (npm oidc-provider) issues
+//! real id_tokens, the unmodified Rust SDK presents them to Cognate.
+
+use std::collections::HashSet;
+
+use aws_sdk_cognitoidentity::Client;
+use cognate_server::config::{OidcProviderSettings, UpstreamSettings};
+use cognate_tests::oidc::{self, OidcProvider};
+
+use crate::helpers::{
+    claims_of, error_code, error_message, spawn_app_with, verify_with_jwks, TestApp, ACCOUNT_A,
+};
+
+const GOOGLE: &str = "accounts.google.com";
+
+/// A declared OIDC provider and an app that trusts it; None when node is missing.
+async fn oidc_setup() -> Option<(OidcProvider, TestApp, String)> {
+    if !oidc::node_available() {
+        eprintln!("SKIPPED: node is not installed");
+        return None;
+    }
+    let idp = oidc::start(None).await.expect("oidc provider starts");
+    let (issuer, client) = (idp.issuer.clone(), idp.client_id.clone());
+    let app = spawn_app_with(|s| {
+        s.oidc_providers.push(OidcProviderSettings {
+            account: ACCOUNT_A.into(),
+            url: issuer,
+            client_ids: vec![client],
+        })
+    })
+    .await;
+    let pool = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("federated")
+        .allow_unauthenticated_identities(true)
+        .allow_classic_flow(true)
+        .developer_provider_name("login.federation.test")
+        .open_id_connect_provider_arns(format!(
+            "arn:aws:iam::{ACCOUNT_A}:oidc-provider/{}",
+            idp.provider_name()
+        ))
+        .send()
+        .await
+        .expect("pool naming a declared provider");
+    Some((idp, app, pool.identity_pool_id))
+}
+
+/// The same IdP posing as accounts.google.com through `[[upstream]]`.
+async fn google_setup() -> Option<(OidcProvider, TestApp, String)> {
+    if !oidc::node_available() {
+        eprintln!("SKIPPED: node is not installed");
+        return None;
+    }
+    let idp = oidc::start(None).await.expect("oidc provider starts");
+    let issuer = idp.issuer.clone();
+    let app = spawn_app_with(|s| {
+        s.upstream.push(UpstreamSettings {
+            provider: GOOGLE.into(),
+            issuer: Some(issuer),
+            token_info_url: None,
+        })
+    })
+    .await;
+    let pool = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("google")
+        .allow_unauthenticated_identities(true)
+        .allow_classic_flow(true)
+        .supported_login_providers(GOOGLE, idp.client_id.clone())
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    Some((idp, app, pool))
+}
+
+async fn get_id(
+    client: &Client,
+    pool: &str,
+    provider: &str,
+    token: &str,
+) -> Result<String, String> {
+    client
+        .get_id()
+        .identity_pool_id(pool)
+        .logins(provider, token)
+        .send()
+        .await
+        .map(|o| o.identity_id.unwrap())
+        .map_err(|e| error_code(&e))
+}
+
+#[tokio::test]
+async fn a_real_id_token_from_a_declared_provider_gets_a_stable_authenticated_identity() {
+    let Some((idp, app, pool)) = oidc_setup().await else {
+        return;
+    };
+    let provider = idp.provider_name();
+    let alice = idp.id_token("alice").await.unwrap();
+    let id = get_id(&app.client, &pool, &provider, &alice)
+        .await
+        .expect("GetId with a real id_token");
+    let again = idp.id_token("alice").await.unwrap();
+    assert_eq!(
+        get_id(&app.client, &pool, &provider, &again).await.unwrap(),
+        id,
+        "same user, same identity"
+    );
+    let bob = idp.id_token("bob").await.unwrap();
+    assert_ne!(
+        get_id(&app.client, &pool, &provider, &bob).await.unwrap(),
+        id
+    );
+    let d = app
+        .client
+        .describe_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.logins.unwrap(),
+        vec![provider.clone()],
+        "provider names, never subjects"
+    );
+    let out = app
+        .client
+        .get_open_id_token()
+        .identity_id(&id)
+        .logins(&provider, alice)
+        .send()
+        .await
+        .expect("token for the federated identity");
+    let (_, claims) = verify_with_jwks(&app, &out.token.unwrap()).await.unwrap();
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["authenticated", provider])
+    );
+    // The identity now needs a login: none is refused.
+    let err = app
+        .client
+        .get_open_id_token()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+}
+
+#[tokio::test]
+async fn the_database_holds_only_keyed_hashes_of_upstream_subjects() {
+    let Some((idp, app, pool)) = oidc_setup().await else {
+        return;
+    };
+    let token = idp.id_token("carol").await.unwrap();
+    get_id(&app.client, &pool, &idp.provider_name(), &token)
+        .await
+        .unwrap();
+    let sub = claims_of(&token)["sub"].as_str().unwrap().to_owned();
+    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let rows = db
+        .query("SELECT subject FROM identity_logins", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let stored: String = rows[0].get(0);
+    assert_ne!(stored, sub);
+    // Nothing in any text column of the database contains the subject.
+    let dump = db
+        .query("SELECT to_jsonb(l)::text FROM identity_logins l UNION ALL SELECT to_jsonb(i)::text FROM identities i", &[])
+        .await
+        .unwrap();
+    for row in dump {
+        let text: String = row.get(0);
+        assert!(!text.contains(&sub), "raw subject found: {text}");
+    }
+}
+
+#[tokio::test]
+async fn posing_as_google_through_an_upstream_override_works_with_the_real_sdk() {
+    let Some((idp, app, pool)) = google_setup().await else {
+        return;
+    };
+    let token = idp.id_token("dana").await.unwrap();
+    let id = get_id(&app.client, &pool, GOOGLE, &token)
+        .await
+        .expect("google login");
+    app.client
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(&pool)
+        .identity_provider_name(GOOGLE)
+        .use_defaults(true)
+        .principal_tags("dept", "department")
+        .send()
+        .await
+        .unwrap();
+    let out = app
+        .client
+        .get_open_id_token()
+        .identity_id(&id)
+        .logins(GOOGLE, token.clone())
+        .send()
+        .await
+        .unwrap();
+    let (_, claims) = verify_with_jwks(&app, &out.token.unwrap()).await.unwrap();
+    let tags = &claims["https://aws.amazon.com/tags"]["principal_tags"];
+    assert_eq!(tags["client"], serde_json::json!([idp.client_id]));
+    assert_eq!(
+        tags["username"],
+        serde_json::json!([claims_of(&token)["sub"]])
+    );
+    assert!(tags["dept"].is_array(), "custom claim mapped: {tags}");
+}
+
+#[tokio::test]
+async fn forged_misdirected_and_foreign_tokens_are_refused() {
+    let Some((idp, app, pool)) = oidc_setup().await else {
+        return;
+    };
+    let provider = idp.provider_name();
+    let token = idp.id_token("eve").await.unwrap();
+    // Tampered signature.
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(
+        get_id(&app.client, &pool, &provider, &tampered)
+            .await
+            .unwrap_err(),
+        "NotAuthorizedException"
+    );
+    // Presented under another provider's key (issuer mismatch / not on pool).
+    assert_eq!(
+        get_id(&app.client, &pool, GOOGLE, &token)
+            .await
+            .unwrap_err(),
+        "NotAuthorizedException"
+    );
+    // A provider the pool does not have.
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins("www.amazon.com", &token)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_message(&err),
+        "Token is not from a supported provider of this identity pool."
+    );
+    // alg none with the same claims.
+    let parts: Vec<&str> = token.split('.').collect();
+    let none = format!("eyJhbGciOiJub25lIn0.{}.", parts[1]);
+    assert_eq!(
+        get_id(&app.client, &pool, &provider, &none)
+            .await
+            .unwrap_err(),
+        "NotAuthorizedException"
+    );
+    // Over the 50,000-character limit: refused by validation.
+    let huge = "a".repeat(50_001);
+    assert_eq!(
+        get_id(&app.client, &pool, &provider, &huge)
+            .await
+            .unwrap_err(),
+        "ValidationException"
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused() {
+    if !oidc::node_available() {
+        return;
+    }
+    let idp = oidc::start(None).await.unwrap();
+    let issuer = idp.issuer.clone();
+    let app = spawn_app_with(|s| {
+        s.oidc_providers.push(OidcProviderSettings {
+            account: ACCOUNT_A.into(),
+            url: issuer,
+            client_ids: vec!["some-other-client".into()],
+        })
+    })
+    .await;
+    let pool = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("other audience")
+        .allow_unauthenticated_identities(false)
+        .open_id_connect_provider_arns(format!(
+            "arn:aws:iam::{ACCOUNT_A}:oidc-provider/{}",
+            idp.provider_name()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let token = idp.id_token("frank").await.unwrap();
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins(idp.provider_name(), token)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+    assert_eq!(
+        error_message(&err),
+        "Invalid login token. Incorrect token audience."
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_identity_provider_is_an_external_service_error_in_bounded_time() {
+    let Some((idp, app, pool)) = oidc_setup().await else {
+        return;
+    };
+    let provider = idp.provider_name();
+    let token = idp.id_token("gail").await.unwrap();
+    drop(idp); // the IdP goes away before Cognate ever fetched its keys
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins(&provider, token)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ExternalServiceException");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_pool_naming_an_undeclared_provider_is_refused() {
+    let app = crate::helpers::spawn_app().await;
+    let err = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("undeclared")
+        .allow_unauthenticated_identities(false)
+        .open_id_connect_provider_arns(format!(
+            "arn:aws:iam::{ACCOUNT_A}:oidc-provider/nobody.example.com"
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "InvalidParameterException");
+}
+
+#[tokio::test]
+async fn an_unauthenticated_identity_given_a_login_becomes_authenticated() {
+    let Some((idp, app, pool)) = oidc_setup().await else {
+        return;
+    };
+    let provider = idp.provider_name();
+    let guest = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let token = idp.id_token("hana").await.unwrap();
+    let out = app
+        .client
+        .get_open_id_token()
+        .identity_id(&guest)
+        .logins(&provider, token.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.identity_id.as_deref(), Some(guest.as_str()));
+    assert_eq!(
+        get_id(&app.client, &pool, &provider, &token).await.unwrap(),
+        guest,
+        "the login now maps to it"
+    );
+    let err = app
+        .client
+        .get_open_id_token()
+        .identity_id(&guest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_code(&err),
+        "NotAuthorizedException",
+        "no longer unauthenticated"
+    );
+}
+
+#[tokio::test]
+async fn a_login_already_linked_elsewhere_merges_the_identities_and_the_older_survives() {
+    let Some((idp, app, pool)) = oidc_setup().await else {
+        return;
+    };
+    let provider = idp.provider_name();
+    let token = idp.id_token("ivan").await.unwrap();
+    let federated = get_id(&app.client, &pool, &provider, &token).await.unwrap();
+    let dev = app
+        .client
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(&pool)
+        .logins("login.federation.test", "ivan-dev")
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    assert_ne!(dev, federated);
+    // Both logins at once: the identities merge.
+    let merged = app
+        .client
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(&pool)
+        .logins("login.federation.test", "ivan-dev")
+        .logins(&provider, token.clone())
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    assert_eq!(merged, federated, "the older identity survives");
+    let d = app
+        .client
+        .describe_identity()
+        .identity_id(&federated)
+        .send()
+        .await
+        .unwrap();
+    let logins: HashSet<_> = d.logins.unwrap().into_iter().collect();
+    assert_eq!(
+        logins,
+        HashSet::from([provider.clone(), "login.federation.test".to_owned()])
+    );
+    let hidden = app
+        .client
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(60)
+        .hide_disabled(true)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = hidden
+        .identities
+        .unwrap()
+        .into_iter()
+        .map(|i| i.identity_id.unwrap())
+        .collect();
+    assert!(!ids.contains(&dev), "the merged-away identity is disabled");
+}
+
+#[tokio::test]
+async fn unlink_identity_removes_a_login_which_later_yields_a_new_identity() {
+    let Some((idp, app, pool)) = google_setup().await else {
+        return;
+    };
+    let token = idp.id_token("judy").await.unwrap();
+    let id = get_id(&app.client, &pool, GOOGLE, &token).await.unwrap();
+    // Refused without a login proving the identity.
+    let err = app
+        .client
+        .unlink_identity()
+        .identity_id(&id)
+        .set_logins(Some(Default::default()))
+        .logins_to_remove(GOOGLE)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+    app.client
+        .unlink_identity()
+        .identity_id(&id)
+        .logins(GOOGLE, token.clone())
+        .logins_to_remove(GOOGLE)
+        .send()
+        .await
+        .expect("unlink");
+    // The identity lost its last login: inaccessible.
+    let err = app
+        .client
+        .get_open_id_token()
+        .identity_id(&id)
+        .logins(GOOGLE, token.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+    let fresh = get_id(&app.client, &pool, GOOGLE, &token).await.unwrap();
+    assert_ne!(fresh, id, "the unlinked login is a new identity next time");
+}
+
+#[tokio::test]
+async fn two_concurrent_get_id_calls_with_the_same_new_login_create_one_identity() {
+    let Some((idp, app, pool)) = google_setup().await else {
+        return;
+    };
+    let token = idp.id_token("kate").await.unwrap();
+    // Warm the JWKS cache so both calls race in the database, not at the IdP.
+    let warm = idp.id_token("warm").await.unwrap();
+    get_id(&app.client, &pool, GOOGLE, &warm).await.unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (client, pool, token) = (app.client.clone(), pool.clone(), token.clone());
+            tokio::spawn(async move { get_id(&client, &pool, GOOGLE, &token).await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap().expect("GetId"));
+    }
+    assert_eq!(ids.len(), 1);
+    let listed = app
+        .client
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.identities.unwrap().len(),
+        2,
+        "warm-up identity and one for kate"
+    );
+}
