@@ -1,0 +1,160 @@
+//! The `cognate` binary as an operator runs it: exit codes, messages that
+//! name the bad key, the environment layer, migrate, keys, and `serve` on
+//! its own private PostgreSQL cluster.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cognate");
+
+/// A temp dir under /tmp the postgres user can pass through.
+fn temp_root() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("cognate-cli-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn cognate(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("COGNATE") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_stops_start_up_and_is_named() {
+    let dir = temp_root();
+    let path = dir.path().join("bad.toml");
+    fs::write(&path, "[server]\nbnd = \"127.0.0.1:1\"\n").unwrap();
+    let out = cognate(&["--config", path.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bnd"), "{stderr}");
+}
+
+#[test]
+fn environment_variables_override_the_files_and_are_checked_too() {
+    let out = cognate(&["migrate"])
+        .env("COGNATE__SERVER__BIND", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.bind"), "{stderr}");
+    let out = cognate(&["migrate"])
+        .env("COGNATE_CONFIG", "/nonexistent/cognate.toml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "COGNATE_CONFIG names the file");
+}
+
+#[test]
+fn migrate_and_keys_work_on_the_private_cluster_and_serve_runs_until_terminated() {
+    let dir = temp_root();
+    let data_dir = dir.path().join("pg");
+    let data = data_dir.to_str().unwrap();
+    let out = cognate(&["migrate"])
+        .env("COGNATE__DATABASE__DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.starts_with("0 "),
+        "first migrate applies migrations: {stdout}"
+    );
+    let out = cognate(&["migrate"])
+        .env("COGNATE__DATABASE__DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0 migration(s) applied"
+    );
+
+    let out = cognate(&["keys", "rotate", "--now"])
+        .env("COGNATE__DATABASE__DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("new signing key "), "{stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "the new key and the first one are listed: {stdout}"
+    );
+
+    // serve: no [database] url, so it runs its private cluster.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = cognate(&["serve"])
+        .env("COGNATE__DATABASE__DATA_DIR", data)
+        .env("COGNATE__SERVER__BIND", &bind)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut ready = false;
+    while started.elapsed() < Duration::from_secs(60) {
+        if let Ok(body) = http_get(&bind, "/readyz") {
+            if body.starts_with("HTTP/1.1 200") {
+                ready = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ready, "serve became ready on its private cluster");
+    let jwks = http_get(&bind, "/.well-known/jwks_uri").unwrap();
+    assert!(jwks.contains("\"keys\""), "{jwks}");
+    // SIGTERM: graceful stop, the private cluster stops with it.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+    assert!(
+        !data_dir.join("postmaster.pid").exists(),
+        "the private cluster was stopped"
+    );
+}
+
+fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    Ok(out)
+}
