@@ -147,7 +147,8 @@ fn postgres_ticks(postmaster: u32) -> u64 {
         .sum()
 }
 
-/// Busy ticks of all CPUs (`/proc/stat`: user, nice, system, irq, softirq).
+/// Busy ticks of all CPUs (`/proc/stat`: user, nice, system; not irq and
+/// softirq, which the kernel may charge there for our own loopback traffic).
 fn machine_busy_ticks() -> u64 {
     let Ok(text) = fs::read_to_string("/proc/stat") else {
         return 0;
@@ -161,7 +162,7 @@ fn machine_busy_ticks() -> u64 {
         .map(|v| v.parse().unwrap_or(0))
         .collect();
     // user nice system idle iowait irq softirq ...
-    [0, 1, 2, 5, 6].iter().filter_map(|&i| fields.get(i)).sum()
+    [0, 1, 2].iter().filter_map(|&i| fields.get(i)).sum()
 }
 
 /// The 1-minute load average.
