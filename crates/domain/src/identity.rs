@@ -70,8 +70,9 @@ pub enum LoginClaim {
 pub enum RowLock {
     /// Plain read.
     None,
-    /// `FOR SHARE`: concurrent deletes and merges wait for us.
+    /// Shared: concurrent deletes, merges and unlinks of the identity wait
+    /// until we commit (token issue holds it while signing).
     Share,
-    /// `FOR UPDATE`: we will change it.
+    /// Exclusive: we will change or delete it.
     Update,
 }

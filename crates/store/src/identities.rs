@@ -12,6 +12,27 @@ use crate::{map_err, PgTx};
 
 const IDENTITY_COLUMNS: &str = "id, pool_id, authenticated, disabled, created_at, last_modified_at";
 
+/// Take a transaction-scoped advisory lock on `<kind><id>`, shared or exclusive.
+pub(crate) async fn advisory_lock(
+    tx: &mut PgTx,
+    kind: &str,
+    id: &str,
+    exclusive: bool,
+) -> Result<(), StoreError> {
+    let sql = if exclusive {
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || $2, 0))"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1 || $2, 0))"
+    };
+    sqlx::query(sql)
+        .bind(kind)
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 fn identity_from_row(row: &PgRow) -> Result<Identity, StoreError> {
     Ok(Identity {
         id: row.try_get("id").map_err(map_err)?,
@@ -36,6 +57,8 @@ fn login_from_row(row: &PgRow) -> Result<Login, StoreError> {
 #[async_trait]
 impl IdentityRepo for PgTx {
     async fn find_pool_by_id(&mut self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
+        // Held until commit: DeleteIdentityPool waits for tokens being issued.
+        advisory_lock(self, "pool:", pool_id, false).await?;
         let row = sqlx::query(&format!(
             "SELECT {POOL_COLUMNS} FROM identity_pools WHERE id = $1"
         ))
@@ -68,10 +91,20 @@ impl IdentityRepo for PgTx {
         identity_id: &str,
         lock: RowLock,
     ) -> Result<Option<Identity>, StoreError> {
+        // Readers that issue tokens take a shared advisory lock rather than
+        // FOR SHARE, which would write the row (and WAL) on every token;
+        // every writer of an identity takes the exclusive one. Lock first,
+        // then read: a READ COMMITTED statement sees what committed before it.
         let suffix = match lock {
             RowLock::None => "",
-            RowLock::Share => " FOR SHARE",
-            RowLock::Update => " FOR UPDATE",
+            RowLock::Share => {
+                advisory_lock(self, "identity:", identity_id, false).await?;
+                ""
+            }
+            RowLock::Update => {
+                advisory_lock(self, "identity:", identity_id, true).await?;
+                " FOR UPDATE"
+            }
         };
         let row = sqlx::query(&format!(
             "SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1{suffix}"
