@@ -268,18 +268,18 @@ impl IdentityService {
     /// GetId: the identity for these logins (created, linked or merged as
     /// AWS documents), or a new unauthenticated one when there are none.
     pub async fn get_id(&self, pool_id: &str, logins: &Logins) -> DomainResult<String> {
-        let pool = self.read_pool_by_id(pool_id).await?;
         if logins.is_empty() {
+            let mut tx = self.begin().await?;
+            let pool = Self::public_pool(&mut tx, pool_id).await?;
             if !pool.settings.allow_unauthenticated {
                 return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
             }
-            let mut tx = self.begin().await?;
-            Self::public_pool(&mut tx, pool_id).await?;
             let identity = self.new_identity(pool_id, false);
             tx.insert_identity(&identity).await?;
             tx.commit().await?;
             return Ok(identity.id);
         }
+        let pool = self.read_pool_by_id(pool_id).await?;
         let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
         self.retrying(|| async {
             let mut tx = self.begin().await?;
@@ -332,31 +332,50 @@ impl IdentityService {
     }
 
     /// The common path of GetOpenIdToken and GetCredentialsForIdentity.
+    /// Without logins (the hot, unauthenticated path) it is one transaction;
+    /// logins are checked first, outside any transaction, since checking
+    /// them may call their provider.
     async fn issue(
         &self,
         identity_id: &str,
         logins: &Logins,
         flow: Flow<'_>,
     ) -> DomainResult<Issued> {
-        let pool_id = {
-            let mut tx = self.begin().await?;
-            let identity = tx
-                .find_identity(identity_id, RowLock::None)
-                .await?
-                .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
-            tx.commit().await?;
-            identity.pool_id
-        };
-        let pool = self.read_pool_by_id(&pool_id).await?;
-        if flow == Flow::Classic && !pool.settings.allow_classic_flow {
-            return Err(DomainError::InvalidParameter(
+        let classic_refused = || {
+            DomainError::InvalidParameter(
                 "Basic (classic) flow is not enabled, please use enhanced flow.".into(),
-            ));
-        }
-        let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
+            )
+        };
+        let proven = if logins.is_empty() {
+            ProvenLogins::default()
+        } else {
+            let pool_id = {
+                let mut tx = self.begin().await?;
+                let identity = tx
+                    .find_identity(identity_id, RowLock::None)
+                    .await?
+                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+                tx.commit().await?;
+                identity.pool_id
+            };
+            let pool = self.read_pool_by_id(&pool_id).await?;
+            if flow == Flow::Classic && !pool.settings.allow_classic_flow {
+                return Err(classic_refused());
+            }
+            self.prove_logins(&pool, logins, Caller::Public).await?
+        };
         self.retrying(|| async {
             let mut tx = self.begin().await?;
+            // Pool lock before identity lock, the order every use case keeps.
+            let pool_id = tx
+                .find_identity(identity_id, RowLock::None)
+                .await?
+                .ok_or_else(|| DomainError::identity_not_found(identity_id))?
+                .pool_id;
             let pool = Self::public_pool(&mut tx, &pool_id).await?;
+            if flow == Flow::Classic && !pool.settings.allow_classic_flow {
+                return Err(classic_refused());
+            }
             let identity = if proven.is_empty() {
                 let identity = tx
                     .find_identity(identity_id, RowLock::Share)
