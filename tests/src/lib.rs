@@ -4,5 +4,7 @@
 //! # Layout
 //! - [`pg`] — one PostgreSQL cluster per test process; a database per test.
 //! - [`oidc`] — a real upstream OpenID provider (npm `oidc-provider`).
+//! - [`ceph`] — a real validating STS and S3: Ceph radosgw on loopback.
+pub mod ceph;
 pub mod oidc;
 pub mod pg;
