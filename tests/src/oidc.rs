@@ -170,7 +170,7 @@ async fn ensure_installed() -> Result<()> {
     static INSTALLED: OnceCell<std::result::Result<(), String>> = OnceCell::const_new();
     INSTALLED
         .get_or_init(|| async {
-            tokio::task::spawn_blocking(install)
+            tokio::task::spawn_blocking(|| npm_ci(&support_dir()))
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r.map_err(|e| format!("{e:#}")))
@@ -180,15 +180,18 @@ async fn ensure_installed() -> Result<()> {
         .map_err(|e| anyhow!(e))
 }
 
-fn install() -> Result<()> {
+/// `npm ci` in `dir` (a folder under tests/support with a package-lock.json)
+/// unless its node_modules is current; serialised across processes with
+/// flock, bounded in time.
+pub fn npm_ci(dir: &std::path::Path) -> Result<()> {
     const SCRIPT: &str = r#"
 if [ -f node_modules/.package-lock.json ] && [ ! node_modules/.package-lock.json -ot package-lock.json ]; then
   exit 0
 fi
 exec npm ci --no-audit --no-fund --loglevel=error
 "#;
-    let dir = support_dir();
-    let lock = std::env::temp_dir().join("cognate-tests-oidc-npm.lock");
+    let dir = dir.to_path_buf();
+    let lock = std::env::temp_dir().join("cognate-tests-npm.lock");
     let has_flock = Command::new("flock")
         .arg("--version")
         .stdout(Stdio::null())

@@ -6,6 +6,7 @@
 //! Skipped (with a note on stderr) only when Ceph cannot be fetched on this
 //! machine; `COGNATE_CEPH_REQUIRED=1` makes that a failure.
 
+mod credentials;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

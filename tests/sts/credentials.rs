@@ -1,0 +1,537 @@
+//! GetCredentialsForIdentity end to end: Cognate chooses the role, mints its
+//! token and calls AssumeRoleWithWebIdentity on a real radosgw; the
+//! credentials it hands back work for S3 there. Through the Rust SDK, and
+//! through the JS SDK's fromCognitoIdentityPool credential provider.
+
+use std::process::Command;
+
+use aws_credential_types::Credentials;
+use aws_sdk_cognitoidentity::types::{
+    AmbiguousRoleResolutionType, MappingRule, MappingRuleMatchType, RoleMapping, RoleMappingType,
+    RulesConfigurationType,
+};
+use cognate_server::config::OidcProviderSettings;
+use cognate_tests::ceph::{self, Ceph};
+use cognate_tests::oidc::{self, OidcProvider};
+use serde_json::json;
+
+use crate::helpers::{error_code, error_message, spawn_app_with, TestApp, ACCOUNT_A};
+use crate::rgw::{Reply, Rgw};
+
+const DEV: &str = "login.cognate.credentials-test";
+
+/// Cognate with `[sts] endpoint` = the shared radosgw.
+struct Stack {
+    app: TestApp,
+    rgw: Rgw,
+    admin: Credentials,
+    issuer_host: String,
+    tag: String,
+}
+
+async fn stack(idp: Option<&OidcProvider>) -> Option<Stack> {
+    let ceph: &'static Ceph = match ceph::shared().await {
+        Ok(ceph) => ceph,
+        Err(e) if ceph::is_unavailable(&e) => {
+            eprintln!("SKIPPED: no Ceph radosgw to test against: {e:#}");
+            return None;
+        }
+        Err(e) => panic!("starting Ceph: {e:#}"),
+    };
+    let endpoint = ceph.endpoint.clone();
+    let declared = idp.map(|idp| OidcProviderSettings {
+        account: ACCOUNT_A.into(),
+        url: idp.issuer.clone(),
+        client_ids: vec![idp.client_id.clone()],
+    });
+    let app = spawn_app_with(move |s| {
+        s.sts.endpoint = Some(endpoint);
+        s.oidc_providers.extend(declared);
+    })
+    .await;
+    Some(Stack {
+        issuer_host: app.address.trim_start_matches("http://").to_owned(),
+        rgw: Rgw::new(&ceph.endpoint),
+        admin: Credentials::new(
+            &ceph.admin_access_key,
+            &ceph.admin_secret_key,
+            None,
+            None,
+            "ceph-admin",
+        ),
+        app,
+        tag: uuid::Uuid::new_v4().simple().to_string()[..10].to_owned(),
+    })
+}
+
+impl Stack {
+    /// Register Cognate's issuer in radosgw with these pools as audiences.
+    async fn trust_pools(&self, pools: &[&str]) {
+        let mut params: Vec<(String, String)> = vec![("Url".into(), self.app.address.clone())];
+        for (i, pool) in pools.iter().enumerate() {
+            params.push((format!("ClientIDList.member.{}", i + 1), pool.to_string()));
+        }
+        // RGW 16.2 stores but does not check the thumbprint; any SHA-1 hex will do.
+        params.push(("ThumbprintList.member.1".into(), "0".repeat(40)));
+        let borrowed: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.rgw
+            .iam(&self.admin, "CreateOpenIDConnectProvider", &borrowed)
+            .await
+            .expect_status(200, "CreateOpenIDConnectProvider");
+    }
+
+    /// A role for web identities of Cognate whose `aud` is `audience`,
+    /// allowed s3:* on buckets named `<bucket_prefix>*`.
+    async fn role(&self, name: &str, audience: &str, bucket_prefix: &str) -> String {
+        let name = format!("{name}-{}", self.tag);
+        let trust = json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": [format!("arn:aws:iam:::oidc-provider/{}", self.issuer_host)]},
+                "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+                "Condition": {"StringEquals": {format!("{}:aud", self.issuer_host): audience}}
+            }]
+        });
+        let arn = self
+            .rgw
+            .iam(
+                &self.admin,
+                "CreateRole",
+                &[
+                    ("RoleName", &name),
+                    ("Path", "/"),
+                    ("AssumeRolePolicyDocument", &trust.to_string()),
+                ],
+            )
+            .await
+            .expect_status(200, "CreateRole")
+            .field("Arn")
+            .expect("role ARN");
+        let permissions = json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Action": ["s3:*"],
+                "Resource": [format!("arn:aws:s3:::{bucket_prefix}*"), format!("arn:aws:s3:::{bucket_prefix}*/*")]
+            }]
+        });
+        self.rgw
+            .iam(
+                &self.admin,
+                "PutRolePolicy",
+                &[
+                    ("RoleName", &name),
+                    ("PolicyName", "s3"),
+                    ("PolicyDocument", &permissions.to_string()),
+                ],
+            )
+            .await
+            .expect_status(200, "PutRolePolicy");
+        arn
+    }
+
+    async fn pool(&self, name: &str, oidc_provider: Option<&str>) -> String {
+        let mut req = self
+            .app
+            .client
+            .create_identity_pool()
+            .identity_pool_name(name)
+            .allow_unauthenticated_identities(true)
+            .developer_provider_name(DEV);
+        if let Some(provider) = oidc_provider {
+            req = req.open_id_connect_provider_arns(format!(
+                "arn:aws:iam::{ACCOUNT_A}:oidc-provider/{provider}"
+            ));
+        }
+        req.send().await.expect("create pool").identity_pool_id
+    }
+
+    async fn set_roles(
+        &self,
+        pool: &str,
+        roles: &[(&str, &str)],
+        mappings: Vec<(String, RoleMapping)>,
+    ) {
+        let mut req = self
+            .app
+            .client
+            .set_identity_pool_roles()
+            .identity_pool_id(pool);
+        for (k, v) in roles {
+            req = req.roles(*k, *v);
+        }
+        for (k, m) in mappings {
+            req = req.role_mappings(k, m);
+        }
+        req.send().await.expect("set roles");
+    }
+
+    /// Use credentials for CreateBucket + PutObject + GetObject on `bucket`.
+    async fn use_s3(&self, creds: &Credentials, bucket: &str) -> Result<(), Reply> {
+        let created = self.rgw.s3(creds, "PUT", &format!("/{bucket}"), b"").await;
+        if created.status != 200 {
+            return Err(created);
+        }
+        let put = self
+            .rgw
+            .s3(
+                creds,
+                "PUT",
+                &format!("/{bucket}/hello"),
+                b"hello from cognate",
+            )
+            .await;
+        if put.status != 200 {
+            return Err(put);
+        }
+        let got = self
+            .rgw
+            .s3(creds, "GET", &format!("/{bucket}/hello"), b"")
+            .await;
+        if got.status != 200 || got.body != "hello from cognate" {
+            return Err(got);
+        }
+        Ok(())
+    }
+}
+
+fn sdk_credentials(c: &aws_sdk_cognitoidentity::types::Credentials) -> Credentials {
+    Credentials::new(
+        c.access_key_id.clone().expect("AccessKeyId"),
+        c.secret_key.clone().expect("SecretKey"),
+        c.session_token.clone(),
+        None,
+        "cognate",
+    )
+}
+
+#[tokio::test]
+async fn a_guest_gets_credentials_from_cognate_that_radosgw_s3_accepts() {
+    let Some(s) = stack(None).await else { return };
+    let pool = s.pool("guests", None).await;
+    s.trust_pools(&[&pool]).await;
+    let role = s.role("guest", &pool, "guest-").await;
+    s.set_roles(&pool, &[("unauthenticated", &role)], vec![])
+        .await;
+    let id = s
+        .app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let out = s
+        .app
+        .client
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .expect("credentials through radosgw's STS");
+    assert_eq!(out.identity_id.as_deref(), Some(id.as_str()));
+    let c = out.credentials.expect("credentials");
+    let expires_in = c.expiration.unwrap().secs() - chrono::Utc::now().timestamp();
+    assert!(
+        (3000..=3700).contains(&expires_in),
+        "a one-hour session: {expires_in}s"
+    );
+    s.use_s3(&sdk_credentials(&c), &format!("guest-{}", s.tag))
+        .await
+        .expect("S3 accepts them");
+}
+
+#[tokio::test]
+async fn a_developer_identity_presenting_its_cognate_token_gets_the_authenticated_role() {
+    let Some(s) = stack(None).await else { return };
+    let pool = s.pool("developers", None).await;
+    s.trust_pools(&[&pool]).await;
+    let auth = s.role("member", &pool, "member-").await;
+    let guest = s.role("visitor", &pool, "visitor-").await;
+    s.set_roles(
+        &pool,
+        &[("authenticated", &auth), ("unauthenticated", &guest)],
+        vec![],
+    )
+    .await;
+    let dev = s
+        .app
+        .client
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(&pool)
+        .logins(DEV, "dora")
+        .send()
+        .await
+        .unwrap();
+    let out = s
+        .app
+        .client
+        .get_credentials_for_identity()
+        .identity_id(dev.identity_id.unwrap())
+        .logins("cognito-identity.amazonaws.com", dev.token.unwrap())
+        .send()
+        .await
+        .expect("credentials for the authenticated role");
+    let creds = sdk_credentials(&out.credentials.unwrap());
+    s.use_s3(&creds, &format!("member-{}", s.tag))
+        .await
+        .expect("the authenticated role's bucket");
+    let denied = s
+        .use_s3(&creds, &format!("visitor-{}", s.tag))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied.status, 403,
+        "not the unauthenticated role: {}",
+        denied.body
+    );
+}
+
+#[tokio::test]
+async fn a_role_whose_trust_policy_names_another_pool_is_an_invalid_pool_configuration() {
+    let Some(s) = stack(None).await else { return };
+    let pool = s.pool("mine", None).await;
+    let other = s.pool("theirs", None).await;
+    s.trust_pools(&[&pool, &other]).await;
+    let theirs = s.role("theirs", &other, "theirs-").await;
+    s.set_roles(&pool, &[("unauthenticated", &theirs)], vec![])
+        .await;
+    let id = s
+        .app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let err = s
+        .app
+        .client
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_code(&err),
+        "InvalidIdentityPoolConfigurationException"
+    );
+    assert_eq!(
+        error_message(&err),
+        "Invalid identity pool configuration. Check assigned IAM roles for this pool."
+    );
+}
+
+fn rule(claim: &str, value: &str, role: &str) -> MappingRule {
+    MappingRule::builder()
+        .claim(claim)
+        .match_type(MappingRuleMatchType::Equals)
+        .value(value)
+        .role_arn(role)
+        .build()
+        .unwrap()
+}
+
+fn rules(resolution: AmbiguousRoleResolutionType, rules: Vec<MappingRule>) -> RoleMapping {
+    RoleMapping::builder()
+        .r#type(RoleMappingType::Rules)
+        .ambiguous_role_resolution(resolution)
+        .rules_configuration(
+            RulesConfigurationType::builder()
+                .set_rules(Some(rules))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rules_choose_the_role_by_claim_in_order_and_deny_refuses_the_unmatched() {
+    if !oidc::node_available() {
+        eprintln!("SKIPPED: node is not installed");
+        return;
+    }
+    let idp = oidc::start(None).await.unwrap();
+    let Some(s) = stack(Some(&idp)).await else {
+        return;
+    };
+    let provider = idp.provider_name();
+    let pool = s.pool("by claim", Some(&provider)).await;
+    let strict = s.pool("admins only", Some(&provider)).await;
+    s.trust_pools(&[&pool, &strict]).await;
+    let admin = s.role("admin", &pool, "admins-").await;
+    let user = s.role("user", &pool, "users-").await;
+    let default = s.role("default", &pool, "default-").await;
+    // The IdP gives admins groups ["admins", "users"] and isAdmin "true";
+    // everyone else groups ["users"]: rule order decides for admins.
+    s.set_roles(
+        &pool,
+        &[("authenticated", &default)],
+        vec![(
+            provider.clone(),
+            rules(
+                AmbiguousRoleResolutionType::Deny,
+                vec![
+                    rule("isAdmin", "true", &admin),
+                    rule("groups", "users", &user),
+                ],
+            ),
+        )],
+    )
+    .await;
+    s.set_roles(
+        &strict,
+        &[("authenticated", &default)],
+        vec![(
+            provider.clone(),
+            rules(
+                AmbiguousRoleResolutionType::Deny,
+                vec![rule("isAdmin", "true", &admin)],
+            ),
+        )],
+    )
+    .await;
+    let credentials_for = |pool: String, user: &'static str| {
+        let (idp, s, provider) = (&idp, &s, provider.clone());
+        async move {
+            let token = idp.id_token(user).await.unwrap();
+            let id = s
+                .app
+                .client
+                .get_id()
+                .identity_pool_id(&pool)
+                .logins(&provider, &token)
+                .send()
+                .await
+                .unwrap();
+            s.app
+                .client
+                .get_credentials_for_identity()
+                .identity_id(id.identity_id.unwrap())
+                .logins(&provider, token)
+                .send()
+                .await
+        }
+    };
+    let admin_creds = sdk_credentials(
+        &credentials_for(pool.clone(), "admin-ann")
+            .await
+            .expect("admin")
+            .credentials
+            .unwrap(),
+    );
+    s.use_s3(&admin_creds, &format!("admins-{}", s.tag))
+        .await
+        .expect("the admin role's bucket");
+    assert_eq!(
+        s.use_s3(&admin_creds, &format!("users-a{}", s.tag))
+            .await
+            .unwrap_err()
+            .status,
+        403
+    );
+    let user_creds = sdk_credentials(
+        &credentials_for(pool.clone(), "bob")
+            .await
+            .expect("user")
+            .credentials
+            .unwrap(),
+    );
+    s.use_s3(&user_creds, &format!("users-{}", s.tag))
+        .await
+        .expect("the user role's bucket");
+    assert_eq!(
+        s.use_s3(&user_creds, &format!("admins-b{}", s.tag))
+            .await
+            .unwrap_err()
+            .status,
+        403
+    );
+    // No rule matches and the resolution is Deny.
+    let err = credentials_for(strict, "bob").await.unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+    assert_eq!(
+        error_message(&err),
+        format!("The ambiguous role mapping rules for: {provider} denied this request.")
+    );
+}
+
+#[tokio::test]
+async fn the_js_sdk_credential_provider_gets_credentials_that_s3_accepts() {
+    if !oidc::node_available() {
+        eprintln!("SKIPPED: node is not installed");
+        return;
+    }
+    let Some(s) = stack(None).await else { return };
+    let pool = s.pool("js guests", None).await;
+    s.trust_pools(&[&pool]).await;
+    let role = s.role("js", &pool, "js-").await;
+    s.set_roles(&pool, &[("unauthenticated", &role)], vec![])
+        .await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("support/js");
+    let install_dir = dir.clone();
+    tokio::task::spawn_blocking(move || oidc::npm_ci(&install_dir))
+        .await
+        .unwrap()
+        .expect("npm ci");
+    // The bucket must exist; the script writes and reads an object in it.
+    let id = s
+        .app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    let c = s
+        .app
+        .client
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let bucket = format!("js-{}", s.tag);
+    s.use_s3(&sdk_credentials(&c.credentials.unwrap()), &bucket)
+        .await
+        .unwrap();
+    let args = [
+        "cognito_s3.mjs".to_owned(),
+        s.app.address.clone(),
+        "us-east-1".into(),
+        pool.clone(),
+        s.rgw.endpoint.clone(),
+        bucket,
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "JS SDK failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["body"], "hello from the JS SDK");
+    assert!(result["identityId"]
+        .as_str()
+        .unwrap()
+        .starts_with("us-east-1:"));
+}
