@@ -10,7 +10,7 @@ use aws_sdk_cognitoidentity::types::{
     AmbiguousRoleResolutionType, MappingRule, MappingRuleMatchType, RoleMapping, RoleMappingType,
     RulesConfigurationType,
 };
-use cognate_server::config::OidcProviderSettings;
+use cognate_server::config::{OidcProviderSettings, UpstreamSettings};
 use cognate_tests::ceph::{self, Ceph};
 use cognate_tests::oidc::{self, OidcProvider};
 use serde_json::json;
@@ -30,6 +30,13 @@ struct Stack {
 }
 
 async fn stack(idp: Option<&OidcProvider>) -> Option<Stack> {
+    stack_with(idp, |_| {}).await
+}
+
+async fn stack_with(
+    idp: Option<&OidcProvider>,
+    customize: impl FnOnce(&mut cognate_server::config::Settings),
+) -> Option<Stack> {
     let ceph: &'static Ceph = match ceph::shared().await {
         Ok(ceph) => ceph,
         Err(e) if ceph::is_unavailable(&e) => {
@@ -47,6 +54,7 @@ async fn stack(idp: Option<&OidcProvider>) -> Option<Stack> {
     let app = spawn_app_with(move |s| {
         s.sts.endpoint = Some(endpoint);
         s.oidc_providers.extend(declared);
+        customize(s);
     })
     .await;
     Some(Stack {
@@ -534,4 +542,119 @@ async fn the_js_sdk_credential_provider_gets_credentials_that_s3_accepts() {
         .as_str()
         .unwrap()
         .starts_with("us-east-1:"));
+}
+
+#[tokio::test]
+async fn a_user_pool_token_mapping_takes_the_preferred_role_or_the_custom_one_it_grants() {
+    if !oidc::node_available() {
+        eprintln!("SKIPPED: node is not installed");
+        return;
+    }
+    const USER_POOL: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_CognateTest";
+    let idp = oidc::start_with(oidc::OidcOptions {
+        client_id: "cognateappclient".into(),
+        extra_claim_names: vec!["cognito:roles".into(), "cognito:preferred_role".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let issuer = idp.issuer.clone();
+    let Some(s) = stack_with(None, move |settings| {
+        settings.upstream.push(UpstreamSettings {
+            provider: USER_POOL.into(),
+            issuer: Some(issuer),
+            token_info_url: None,
+        })
+    })
+    .await
+    else {
+        return;
+    };
+    let pool = s
+        .app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("user pool")
+        .allow_unauthenticated_identities(false)
+        .cognito_identity_providers(
+            aws_sdk_cognitoidentity::types::CognitoIdentityProvider::builder()
+                .provider_name(USER_POOL)
+                .client_id("cognateappclient")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    s.trust_pools(&[&pool]).await;
+    let red = s.role("red", &pool, "red-").await;
+    let blue = s.role("blue", &pool, "blue-").await;
+    let token_mapping = RoleMapping::builder()
+        .r#type(RoleMappingType::Token)
+        .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
+        .build()
+        .unwrap();
+    s.set_roles(
+        &pool,
+        &[("authenticated", &red)],
+        vec![(format!("{USER_POOL}:cognateappclient"), token_mapping)],
+    )
+    .await;
+    let credentials = |claims: serde_json::Value, custom: Option<String>| {
+        let (idp, s, pool) = (&idp, &s, pool.clone());
+        async move {
+            let token = idp
+                .id_token_with_claims("gwen", claims.as_object().unwrap())
+                .await
+                .unwrap();
+            let id = s
+                .app
+                .client
+                .get_id()
+                .identity_pool_id(&pool)
+                .logins(USER_POOL, &token)
+                .send()
+                .await
+                .unwrap();
+            s.app
+                .client
+                .get_credentials_for_identity()
+                .identity_id(id.identity_id.unwrap())
+                .logins(USER_POOL, token)
+                .set_custom_role_arn(custom)
+                .send()
+                .await
+        }
+    };
+    let both = json!({"cognito:roles": [red.clone(), blue.clone()], "cognito:preferred_role": blue.clone()});
+    let preferred = sdk_credentials(
+        &credentials(both.clone(), None)
+            .await
+            .expect("preferred")
+            .credentials
+            .unwrap(),
+    );
+    s.use_s3(&preferred, &format!("blue-{}", s.tag))
+        .await
+        .expect("the preferred role");
+    let custom = sdk_credentials(
+        &credentials(both.clone(), Some(red.clone()))
+            .await
+            .expect("custom")
+            .credentials
+            .unwrap(),
+    );
+    s.use_s3(&custom, &format!("red-{}", s.tag))
+        .await
+        .expect("the custom role the token grants");
+    let err = credentials(both, Some("arn:aws:iam:::role/not-granted".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+    let ambiguous = json!({"cognito:roles": [red, blue]});
+    let err = credentials(ambiguous, None).await.unwrap_err();
+    assert_eq!(
+        error_message(&err),
+        format!("The ambiguous role mapping rules for: {USER_POOL}:cognateappclient denied this request.")
+    );
 }
