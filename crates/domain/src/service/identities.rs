@@ -249,6 +249,18 @@ impl IdentityService {
         Ok(pool)
     }
 
+    /// The pool an identity belongs to (a short read, before checking logins).
+    async fn read_pool_of_identity(&self, identity_id: &str) -> DomainResult<IdentityPool> {
+        let mut tx = self.begin().await?;
+        let identity = tx
+            .find_identity(identity_id, RowLock::None)
+            .await?
+            .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+        let pool = Self::public_pool(&mut tx, &identity.pool_id).await?;
+        tx.commit().await?;
+        Ok(pool)
+    }
+
     /// Run `attempt` again when it lost a race (ConcurrentModification).
     async fn retrying<T, F, Fut>(&self, mut attempt: F) -> DomainResult<T>
     where
@@ -349,16 +361,7 @@ impl IdentityService {
         let proven = if logins.is_empty() {
             ProvenLogins::default()
         } else {
-            let pool_id = {
-                let mut tx = self.begin().await?;
-                let identity = tx
-                    .find_identity(identity_id, RowLock::None)
-                    .await?
-                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
-                tx.commit().await?;
-                identity.pool_id
-            };
-            let pool = self.read_pool_by_id(&pool_id).await?;
+            let pool = self.read_pool_of_identity(identity_id).await?;
             if flow == Flow::Classic && !pool.settings.allow_classic_flow {
                 return Err(classic_refused());
             }
@@ -787,16 +790,7 @@ impl IdentityService {
         logins: &Logins,
         logins_to_remove: &[String],
     ) -> DomainResult<()> {
-        let pool_id = {
-            let mut tx = self.begin().await?;
-            let identity = tx
-                .find_identity(identity_id, RowLock::None)
-                .await?
-                .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
-            tx.commit().await?;
-            identity.pool_id
-        };
-        let pool = self.read_pool_by_id(&pool_id).await?;
+        let pool = self.read_pool_of_identity(identity_id).await?;
         let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
         let mut tx = self.begin().await?;
         let mut identity = tx
