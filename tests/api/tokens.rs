@@ -303,3 +303,51 @@ print(json.dumps({"sub": claims["sub"], "tampered": tampered}))
     assert_eq!(result["sub"], id.as_str());
     assert_eq!(result["tampered"], "rejected");
 }
+
+#[tokio::test]
+async fn with_a_key_encryption_key_the_stored_private_key_is_sealed() {
+    use base64::Engine as _;
+    let kek = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let app =
+        crate::helpers::spawn_app_with(|s| s.tokens.key_encryption_key = Some(kek.into())).await;
+    let (_, _, token) = developer_token(&app, "vera", None).await;
+    verify_with_jwks(&app, &token)
+        .await
+        .expect("tokens still verify");
+    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let rows = db
+        .query("SELECT encrypted, private_key FROM signing_keys", &[])
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let encrypted: bool = row.get(0);
+        let key: Vec<u8> = row.get(1);
+        assert!(encrypted, "sealed at rest");
+        // An unsealed PKCS#8 key is a DER SEQUENCE with the RSA OID inside.
+        let rsa_oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        assert!(
+            !key.windows(rsa_oid.len()).any(|w| w == rsa_oid),
+            "no plain PKCS#8 in the database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_key_encryption_key_a_sealed_key_store_refuses_to_start() {
+    use base64::Engine as _;
+    let kek = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let app =
+        crate::helpers::spawn_app_with(|s| s.tokens.key_encryption_key = Some(kek.into())).await;
+    let store =
+        cognate_store::PgStore::connect_lazy(&app.database_url, &Default::default()).unwrap();
+    let mut settings = app.settings.clone();
+    settings.tokens.key_encryption_key = None;
+    let err = cognate_server::startup::start_keys(&settings, Arc::new(store))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").to_lowercase().contains("key"), "{err:#}");
+}
