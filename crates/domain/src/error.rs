@@ -113,3 +113,31 @@ impl From<StoreError> for DomainError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_contention_is_a_concurrent_modification_and_other_store_errors_are_internal() {
+        assert!(matches!(
+            DomainError::from(StoreError::Contention),
+            DomainError::ConcurrentModification(_)
+        ));
+        assert!(matches!(
+            DomainError::from(StoreError::Unavailable("down".into())),
+            DomainError::Internal(_)
+        ));
+        assert!(matches!(
+            DomainError::from(StoreError::UniqueViolation("x".into())),
+            DomainError::Internal(_)
+        ));
+    }
+
+    #[test]
+    fn an_internal_error_displays_its_whole_cause_chain_for_the_log() {
+        let io = std::io::Error::other("disk on fire");
+        let err = DomainError::internal(StoreError::Other(Box::new(io)));
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+    }
+}
