@@ -497,9 +497,16 @@ impl IdentityService {
         if let Some(named) = named {
             involved.insert(named.to_owned());
         }
+        // Nothing to link or merge (the common case of a returning user):
+        // a shared lock suffices, and it writes nothing.
+        let lock = if unowned.is_empty() && involved.len() <= 1 {
+            RowLock::Share
+        } else {
+            RowLock::Update
+        };
         let mut identities = Vec::new();
         for id in &involved {
-            let identity = match tx.find_identity(id, RowLock::Update).await? {
+            let identity = match tx.find_identity(id, lock).await? {
                 Some(i) if i.pool_id == pool.id => i,
                 _ if Some(id.as_str()) == named => {
                     return Err(DomainError::identity_not_found(id));
@@ -738,6 +745,32 @@ impl IdentityService {
                 "At most {MAX_PRINCIPAL_TAGS} PrincipalTags may be given."
             )));
         }
+        // Fast path, the common call: only the developer login, nothing to
+        // ask an upstream provider, so everything happens in one transaction.
+        if req.logins.len() == 1 {
+            let fast = self
+                .retrying(|| async {
+                    let mut tx = self.begin().await?;
+                    let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
+                    let dev = Self::developer_provider(&pool)?;
+                    let Some(user) = req.logins.get(dev) else {
+                        return Ok(None);
+                    };
+                    let proven = ProvenLogins {
+                        developer: Some(user.clone()),
+                        ..ProvenLogins::default()
+                    };
+                    let issued = self
+                        .developer_token_in(&mut tx, &pool, &req, &proven, lifetime)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(Some(issued))
+                })
+                .await?;
+            if let Some(issued) = fast {
+                return Ok(issued);
+            }
+        }
         let pool = {
             let mut tx = self.begin().await?;
             let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
@@ -756,28 +789,44 @@ impl IdentityService {
         self.retrying(|| async {
             let mut tx = self.begin().await?;
             let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
-            let identity = self
-                .resolve(
-                    &mut tx,
-                    &pool,
-                    req.identity_id.as_deref(),
-                    &proven,
-                    Caller::Developer,
-                )
+            let issued = self
+                .developer_token_in(&mut tx, &pool, &req, &proven, lifetime)
                 .await?;
-            let mut tags = self
-                .principal_tags(&mut tx, &pool, &proven)
-                .await?
-                .unwrap_or_default();
-            for (k, v) in &req.principal_tags {
-                tags.principal_tags.insert(k.clone(), vec![v.clone()]);
-            }
-            let tags = (!tags.principal_tags.is_empty()).then_some(tags);
-            let token = self.mint(&mut tx, &pool, &identity, tags, lifetime).await?;
             tx.commit().await?;
-            Ok((identity.id, token))
+            Ok(issued)
         })
         .await
+    }
+
+    /// Resolve the developer call's logins to an identity and sign its token
+    /// (the caller commits).
+    async fn developer_token_in(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        pool: &IdentityPool,
+        req: &DeveloperTokenRequest,
+        proven: &ProvenLogins,
+        lifetime: i64,
+    ) -> DomainResult<(String, String)> {
+        let identity = self
+            .resolve(
+                tx,
+                pool,
+                req.identity_id.as_deref(),
+                proven,
+                Caller::Developer,
+            )
+            .await?;
+        let mut tags = self
+            .principal_tags(tx, pool, proven)
+            .await?
+            .unwrap_or_default();
+        for (k, v) in &req.principal_tags {
+            tags.principal_tags.insert(k.clone(), vec![v.clone()]);
+        }
+        let tags = (!tags.principal_tags.is_empty()).then_some(tags);
+        let token = self.mint(tx, pool, &identity, tags, lifetime).await?;
+        Ok((identity.id, token))
     }
 
     /// UnlinkIdentity (public): remove the logins of the named providers
