@@ -53,3 +53,50 @@ async fn metrics_count_requests_by_operation_and_error_code() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn with_a_certificate_and_key_configured_the_service_speaks_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.server.tls_cert_file = Some(cert_path);
+        s.server.tls_key_file = Some(key_path);
+    })
+    .await;
+    let https = app.address.replace("http://", "https://");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("{https}/healthz"))
+        .send()
+        .await
+        .expect("TLS handshake");
+    assert_eq!(res.status(), 200);
+    let res = client
+        .post(&https)
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", "AWSCognitoIdentityService.GetId")
+        .body(r#"{"IdentityPoolId":"us-east-1:00000000-0000-0000-0000-000000000000"}"#)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body["__type"], "ResourceNotFoundException",
+        "the API answers over TLS"
+    );
+    // Plain HTTP to the TLS port gets no API answer.
+    assert!(app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true));
+}

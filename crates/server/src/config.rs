@@ -62,6 +62,10 @@ pub struct ServerSettings {
     pub workers: usize,
     /// `shutdown_timeout_seconds`.
     pub shutdown_timeout_seconds: u64,
+    /// `tls_cert_file`: PEM certificate chain; with `tls_key_file`, serve HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// `tls_key_file`: PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// `[database]`.
@@ -217,6 +221,11 @@ impl Settings {
         self.server.bind.parse::<SocketAddr>().with_context(|| {
             format!("server.bind: '{}' is not an address:port", self.server.bind)
         })?;
+        match (&self.server.tls_cert_file, &self.server.tls_key_file) {
+            (Some(_), None) => bail!("server.tls_key_file: needed with server.tls_cert_file"),
+            (None, Some(_)) => bail!("server.tls_cert_file: needed with server.tls_key_file"),
+            _ => {}
+        }
         cognate_domain::ids::Region::parse(&self.server.region)
             .map_err(|e| anyhow::anyhow!("server.region: {e}"))?;
         check_url("server.public_url", &self.server.public_url)?;

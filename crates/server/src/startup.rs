@@ -217,7 +217,10 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let server = server.listen(listener)?.run();
+        let server = match tls_config(settings)? {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?.run(),
+            None => server.listen(listener)?.run(),
+        };
         tracing::info!(port, region = %region, "listening");
         Ok(Application {
             port,
@@ -246,6 +249,35 @@ fn issuer_path(issuer: &str) -> String {
         Some(i) => without_scheme[i..].trim_end_matches('/').to_owned(),
         None => String::new(),
     }
+}
+
+/// The TLS configuration of `server.tls_cert_file` / `server.tls_key_file`.
+fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (
+        &settings.server.tls_cert_file,
+        &settings.server.tls_key_file,
+    ) else {
+        return Ok(None);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("server.tls_cert_file: {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        anyhow::bail!("server.tls_cert_file: {}: no certificate", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("server.tls_key_file: {}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .context("server.tls_cert_file / server.tls_key_file: the key does not fit the certificate")?;
+    Ok(Some(config))
 }
 
 /// The upstream token checker of `[federation]`, `[[oidc_providers]]` and `[[upstream]]`.
