@@ -91,6 +91,23 @@ async fn with_a_certificate_and_key_configured_the_service_speaks_https() {
         body["__type"], "ResourceNotFoundException",
         "the API answers over TLS"
     );
+    // A signed call over HTTP/2 (ALPN h2): no Host header, the authority
+    // stands in for it, and the signature still verifies.
+    let h2 = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let body = r#"{"MaxResults": 5}"#;
+    let signed = crate::signing::signed_headers(&https, "ListIdentityPools", body);
+    let mut req = h2.post(format!("{https}/"));
+    for (k, v) in &signed {
+        req = req.header(k, v);
+    }
+    let res = req.body(body).send().await.unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert!(answer.get("IdentityPools").is_some(), "{answer}");
     // Plain HTTP to the TLS port gets no API answer.
     assert!(app
         .http

@@ -260,3 +260,49 @@ async fn public_operations_are_served_without_a_signature() {
         "{body}"
     );
 }
+
+/// Headers (besides host) of a request to `target` on `base_url`, signed now
+/// as account A by aws-sigv4 for host = the URL's authority.
+pub fn signed_headers(base_url: &str, target: &str, body: &str) -> Vec<(String, String)> {
+    let host = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest)
+        .to_owned();
+    let headers = vec![
+        ("host".to_owned(), host),
+        (
+            "content-type".to_owned(),
+            "application/x-amz-json-1.1".to_owned(),
+        ),
+        (
+            "x-amz-target".to_owned(),
+            format!("AWSCognitoIdentityService.{target}"),
+        ),
+    ];
+    let identity =
+        aws_credential_types::Credentials::new(ACCESS_KEY_A, SECRET_KEY_A, None, None, "t").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("cognito-identity")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        format!("{base_url}/"),
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut out: Vec<(String, String)> = headers.into_iter().filter(|(k, _)| k != "host").collect();
+    out.extend(
+        instructions
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    out
+}

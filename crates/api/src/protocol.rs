@@ -70,14 +70,24 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     Ok(body)
 }
 
+/// The request's headers as the `http` 1.x type the verifier takes. An
+/// HTTP/2 request has no `Host` header (its `:authority` stands in, and
+/// clients sign it as `host`), so it is put back from the authority.
 fn http1_headers(req: &HttpRequest) -> http::HeaderMap {
-    let mut map = http::HeaderMap::with_capacity(req.headers().len());
+    let mut map = http::HeaderMap::with_capacity(req.headers().len() + 1);
     for (name, value) in req.headers() {
         if let (Ok(n), Ok(v)) = (
             http::HeaderName::from_bytes(name.as_str().as_bytes()),
             http::HeaderValue::from_bytes(value.as_bytes()),
         ) {
             map.append(n, v);
+        }
+    }
+    if !map.contains_key(http::header::HOST) {
+        if let Some(authority) = req.uri().authority() {
+            if let Ok(v) = http::HeaderValue::from_str(authority.as_str()) {
+                map.insert(http::header::HOST, v);
+            }
         }
     }
     map
