@@ -10,13 +10,11 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::AppState;
 
-/// GetIdInput.
+/// GetIdInput. `AccountId` is validated by the model and otherwise
+/// ignored: the pool id names the pool.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetIdInput {
-    /// AccountId: accepted and ignored (the pool id names the pool).
-    #[allow(dead_code)]
-    account_id: Option<String>,
     /// IdentityPoolId.
     identity_pool_id: String,
     /// Logins (10 max).
