@@ -552,3 +552,31 @@ async fn merge_racing_unlink_leaves_a_consistent_state() {
         assert_eq!(d, dest);
     }
 }
+
+#[tokio::test]
+async fn principal_tags_of_a_developer_token_carry_over_when_it_is_used_as_a_login() {
+    let app = spawn_app().await;
+    let pool = dev_pool(&app, false).await;
+    let out = app
+        .client
+        .get_open_id_token_for_developer_identity()
+        .identity_pool_id(&pool)
+        .logins(DEV, "tina")
+        .principal_tags("team", "blue")
+        .send()
+        .await
+        .unwrap();
+    let again = app
+        .client
+        .get_open_id_token()
+        .identity_id(out.identity_id.unwrap())
+        .logins("cognito-identity.amazonaws.com", out.token.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (_, claims) = verify_with_jwks(&app, &again.token.unwrap()).await.unwrap();
+    assert_eq!(
+        claims["https://aws.amazon.com/tags"]["principal_tags"]["team"],
+        serde_json::json!(["blue"])
+    );
+}

@@ -94,6 +94,19 @@ impl Stack {
     /// A role for web identities of Cognate whose `aud` is `audience`,
     /// allowed s3:* on buckets named `<bucket_prefix>*`.
     async fn role(&self, name: &str, audience: &str, bucket_prefix: &str) -> String {
+        self.role_if_tagged(name, audience, bucket_prefix, None)
+            .await
+    }
+
+    /// As [`Stack::role`]; with `team`, S3 is allowed only to sessions whose
+    /// principal tag `team` has that value (attribute-based access control).
+    async fn role_if_tagged(
+        &self,
+        name: &str,
+        audience: &str,
+        bucket_prefix: &str,
+        team: Option<&str>,
+    ) -> String {
         let name = format!("{name}-{}", self.tag);
         let trust = json!({
             "Version": "2012-10-17",
@@ -119,14 +132,15 @@ impl Stack {
             .expect_status(200, "CreateRole")
             .field("Arn")
             .expect("role ARN");
-        let permissions = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Action": ["s3:*"],
-                "Resource": [format!("arn:aws:s3:::{bucket_prefix}*"), format!("arn:aws:s3:::{bucket_prefix}*/*")]
-            }]
+        let mut statement = json!({
+            "Effect": "Allow",
+            "Action": ["s3:*"],
+            "Resource": [format!("arn:aws:s3:::{bucket_prefix}*"), format!("arn:aws:s3:::{bucket_prefix}*/*")]
         });
+        if let Some(team) = team {
+            statement["Condition"] = json!({"StringEquals": {"aws:PrincipalTag/team": team}});
+        }
+        let permissions = json!({"Version": "2012-10-17", "Statement": [statement]});
         self.rgw
             .iam(
                 &self.admin,
@@ -657,4 +671,51 @@ async fn a_user_pool_token_mapping_takes_the_preferred_role_or_the_custom_one_it
         error_message(&err),
         format!("The ambiguous role mapping rules for: {USER_POOL}:cognateappclient denied this request.")
     );
+}
+
+#[tokio::test]
+async fn principal_tags_reach_the_sts_session_through_get_credentials_for_identity() {
+    let Some(s) = stack(None).await else { return };
+    let pool = s.pool("abac", None).await;
+    s.trust_pools(&[&pool]).await;
+    let role = s
+        .role_if_tagged("blue-team", &pool, "blueteam-", Some("blue"))
+        .await;
+    s.set_roles(&pool, &[("authenticated", &role)], vec![])
+        .await;
+    let credentials = |team: &'static str, user: &'static str| {
+        let (s, pool) = (&s, pool.clone());
+        async move {
+            let dev = s
+                .app
+                .client
+                .get_open_id_token_for_developer_identity()
+                .identity_pool_id(&pool)
+                .logins(DEV, user)
+                .principal_tags("team", team)
+                .send()
+                .await
+                .unwrap();
+            let out = s
+                .app
+                .client
+                .get_credentials_for_identity()
+                .identity_id(dev.identity_id.unwrap())
+                .logins("cognito-identity.amazonaws.com", dev.token.unwrap())
+                .send()
+                .await
+                .expect("credentials");
+            sdk_credentials(&out.credentials.unwrap())
+        }
+    };
+    let blue = credentials("blue", "bea").await;
+    s.use_s3(&blue, &format!("blueteam-{}", s.tag))
+        .await
+        .expect("the blue session may use S3");
+    let red = credentials("red", "rex").await;
+    let denied = s
+        .use_s3(&red, &format!("blueteam-r{}", s.tag))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.status, 403, "a red session may not: {}", denied.body);
 }

@@ -93,6 +93,9 @@ struct ProvenLogins {
     developer: Option<String>,
     /// Identities that presented tokens Cognate issued proved to be.
     cognito_identities: BTreeSet<String>,
+    /// Session tags those tokens carried (a developer token's PrincipalTags),
+    /// carried on into the tokens minted from them.
+    cognito_tags: BTreeMap<String, Vec<String>>,
 }
 
 impl ProvenLogins {
@@ -220,6 +223,9 @@ impl IdentityService {
                     return Err(DomainError::NotAuthorized(
                         "Invalid login token. Token is for another identity pool.".into(),
                     ));
+                }
+                if let Some(tags) = claims.tags {
+                    proven.cognito_tags.extend(tags.principal_tags);
                 }
                 proven.cognito_identities.insert(claims.sub);
             } else if Some(provider.as_str()) == dev {
@@ -604,16 +610,17 @@ impl IdentityService {
         Ok(survivor)
     }
 
-    /// Session tags for a token: each verified upstream login's claims
-    /// mapped by the pool's principal-tag map for its provider (defaults:
-    /// `client` = aud, `username` = sub, as AWS's defaults).
+    /// Session tags for a token: those of a Cognate token presented as a
+    /// login (a developer token's PrincipalTags), then each verified upstream
+    /// login's claims mapped by the pool's principal-tag map for its provider
+    /// (defaults: `client` = aud, `username` = sub, as AWS's defaults).
     async fn principal_tags(
         &self,
         tx: &mut Box<dyn Tx>,
         pool: &IdentityPool,
         proven: &ProvenLogins,
     ) -> DomainResult<Option<SessionTags>> {
-        let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut tags: BTreeMap<String, Vec<String>> = proven.cognito_tags.clone();
         for (login, _) in &proven.public {
             let Some(map) = tx.find_principal_tag_map(&pool.id, &login.provider).await? else {
                 continue;
