@@ -211,6 +211,25 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::DefaultHeaders::new().add(("Server", "Cognate")))
+                .wrap_fn(|req, srv| {
+                    // Every response carries a request id; the API handler
+                    // sets its own (also in its log span), the others get one here.
+                    use actix_web::dev::Service as _;
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        let name =
+                            actix_web::http::header::HeaderName::from_static("x-amzn-requestid");
+                        if !res.headers().contains_key(&name) {
+                            if let Ok(id) = actix_web::http::header::HeaderValue::from_str(
+                                &uuid::Uuid::new_v4().to_string(),
+                            ) {
+                                res.headers_mut().insert(name, id);
+                            }
+                        }
+                        Ok(res)
+                    }
+                })
                 .configure(cognate_api::configure(state.clone()))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_seconds);
