@@ -160,3 +160,37 @@ print(json.dumps({"roles": r["Roles"], "rules": r["RoleMappings"]["graph.faceboo
     assert_eq!(result["err"], "ValidationException");
     assert_eq!(result["pages"], 1);
 }
+
+#[tokio::test]
+async fn the_js_sdk_v3_signs_developer_operations_that_verify() {
+    if !cognate_tests::oidc::node_available() {
+        eprintln!("SKIPPED: node is not installed");
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("support/js");
+    let install_dir = dir.clone();
+    tokio::task::spawn_blocking(move || cognate_tests::oidc::npm_ci(&install_dir))
+        .await
+        .unwrap()
+        .expect("npm ci");
+    let app = spawn_app().await;
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&dir).args([
+        "manage_pools.mjs",
+        &app.address,
+        REGION,
+        ACCESS_KEY_A,
+        SECRET_KEY_A,
+    ]);
+    let out = run(cmd).await;
+    assert!(
+        out.status.success(),
+        "JS SDK failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let created = result["created"].as_str().unwrap();
+    assert_eq!(result["tags"]["sdk"], "js");
+    assert_eq!(result["listed"], serde_json::json!([created]));
+    assert_eq!(result["error"], "ResourceNotFoundException");
+}
