@@ -9,17 +9,41 @@ use crate::helpers::{
     error_code, sdk_client, spawn_app, TestApp, ACCESS_KEY_A, REGION, SECRET_KEY_A,
 };
 
-/// Send `body` to `target`, signed by aws-sigv4 with the given parameters.
-async fn send_signed(
-    app: &TestApp,
+/// How a test request is signed.
+pub struct Signing<'a> {
+    /// Request time (the skew tests move it).
+    pub time: SystemTime,
+    /// Credential-scope region.
+    pub region: &'a str,
+    /// Credential-scope service.
+    pub service: &'a str,
+    /// The secret the signature is made with (account A's key id).
+    pub secret: &'a str,
+}
+
+impl Default for Signing<'_> {
+    fn default() -> Self {
+        Signing {
+            time: SystemTime::now(),
+            region: REGION,
+            service: "cognito-identity",
+            secret: SECRET_KEY_A,
+        }
+    }
+}
+
+/// The headers (host excluded: the HTTP client sets it) of a JSON 1.1 call
+/// of `target` to `base_url` with `body`, signed by aws-sigv4 as `signing` says.
+pub fn sign_headers(
+    base_url: &str,
     target: &str,
     body: &str,
-    time: SystemTime,
-    region: &str,
-    service: &str,
-    secret: &str,
-) -> serde_json::Value {
-    let host = app.address.trim_start_matches("http://").to_owned();
+    signing: &Signing<'_>,
+) -> Vec<(String, String)> {
+    let host = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest)
+        .to_owned();
     let headers = vec![
         ("host".to_owned(), host),
         (
@@ -32,36 +56,76 @@ async fn send_signed(
         ),
     ];
     let identity =
-        aws_credential_types::Credentials::new(ACCESS_KEY_A, secret, None, None, "t").into();
+        aws_credential_types::Credentials::new(ACCESS_KEY_A, signing.secret, None, None, "t")
+            .into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
+        .region(signing.region)
+        .name(signing.service)
+        .time(signing.time)
         .settings(SigningSettings::default())
         .build()
         .unwrap()
         .into();
     let signable = SignableRequest::new(
         "POST",
-        format!("{}/", app.address),
+        format!("{base_url}/"),
         headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         SignableBody::Bytes(body.as_bytes()),
     )
     .unwrap();
     let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut out: Vec<(String, String)> = headers.into_iter().filter(|(k, _)| k != "host").collect();
+    out.extend(
+        instructions
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    out
+}
+
+/// Headers of a call signed now as account A, for `base_url`'s authority.
+pub fn signed_headers(base_url: &str, target: &str, body: &str) -> Vec<(String, String)> {
+    sign_headers(base_url, target, body, &Signing::default())
+}
+
+/// POST `sent_body` with the headers signed for `signed_body`; the JSON answer.
+async fn post_signed(
+    app: &TestApp,
+    headers: &[(String, String)],
+    sent_body: &str,
+) -> serde_json::Value {
     let mut req = app.http.post(format!("{}/", app.address));
-    for (k, v) in &headers {
-        if k != "host" {
-            req = req.header(k, v);
-        }
+    for (k, v) in headers {
+        req = req.header(k, v);
     }
-    for (name, value) in instructions.headers() {
-        req = req.header(name, value);
-    }
-    let res = req.body(body.to_owned()).send().await.unwrap();
+    let res = req.body(sent_body.to_owned()).send().await.unwrap();
     assert_eq!(res.headers()["content-type"], "application/x-amz-json-1.1");
     serde_json::from_slice(&res.bytes().await.unwrap()).unwrap()
+}
+
+/// Send `body` to `target`, signed by aws-sigv4 with the given parameters.
+async fn send_signed(
+    app: &TestApp,
+    target: &str,
+    body: &str,
+    time: SystemTime,
+    region: &str,
+    service: &str,
+    secret: &str,
+) -> serde_json::Value {
+    let signing = Signing {
+        time,
+        region,
+        service,
+        secret,
+    };
+    post_signed(
+        app,
+        &sign_headers(&app.address, target, body, &signing),
+        body,
+    )
+    .await
 }
 
 const LIST: &str = r#"{"MaxResults": 10}"#;
@@ -205,43 +269,9 @@ async fn the_clock_skew_allowance_is_configurable() {
 #[tokio::test]
 async fn a_tampered_body_does_not_verify() {
     let app = spawn_app().await;
-    // Sign one body, send another: rebuild by hand through the helper's pieces.
-    let host = app.address.trim_start_matches("http://").to_owned();
-    let identity =
-        aws_credential_types::Credentials::new(ACCESS_KEY_A, SECRET_KEY_A, None, None, "t").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name("cognito-identity")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let headers = [
-        ("host", host.as_str()),
-        (
-            "x-amz-target",
-            "AWSCognitoIdentityService.ListIdentityPools",
-        ),
-    ];
-    let signable = SignableRequest::new(
-        "POST",
-        format!("{}/", app.address),
-        headers.iter().copied(),
-        SignableBody::Bytes(LIST.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut req = app.http.post(format!("{}/", app.address)).header(
-        "x-amz-target",
-        "AWSCognitoIdentityService.ListIdentityPools",
-    );
-    for (name, value) in instructions.headers() {
-        req = req.header(name, value);
-    }
-    let res = req.body(r#"{"MaxResults": 60}"#).send().await.unwrap();
-    let body: serde_json::Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    // Sign one body, send another.
+    let headers = signed_headers(&app.address, "ListIdentityPools", LIST);
+    let body = post_signed(&app, &headers, r#"{"MaxResults": 60}"#).await;
     assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
 }
 
@@ -259,50 +289,4 @@ async fn public_operations_are_served_without_a_signature() {
         body["__type"], "MissingAuthenticationTokenException",
         "{body}"
     );
-}
-
-/// Headers (besides host) of a request to `target` on `base_url`, signed now
-/// as account A by aws-sigv4 for host = the URL's authority.
-pub fn signed_headers(base_url: &str, target: &str, body: &str) -> Vec<(String, String)> {
-    let host = base_url
-        .split_once("://")
-        .map_or(base_url, |(_, rest)| rest)
-        .to_owned();
-    let headers = vec![
-        ("host".to_owned(), host),
-        (
-            "content-type".to_owned(),
-            "application/x-amz-json-1.1".to_owned(),
-        ),
-        (
-            "x-amz-target".to_owned(),
-            format!("AWSCognitoIdentityService.{target}"),
-        ),
-    ];
-    let identity =
-        aws_credential_types::Credentials::new(ACCESS_KEY_A, SECRET_KEY_A, None, None, "t").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name("cognito-identity")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        format!("{base_url}/"),
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut out: Vec<(String, String)> = headers.into_iter().filter(|(k, _)| k != "host").collect();
-    out.extend(
-        instructions
-            .headers()
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    out
 }
