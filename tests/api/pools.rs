@@ -602,3 +602,30 @@ async fn invalid_provider_configuration_is_refused_at_create() {
         .unwrap_err();
     assert_eq!(error_code(&err), "InvalidParameterException");
 }
+
+#[tokio::test]
+async fn the_default_quota_is_aws_s_one_thousand_pools_per_account() {
+    let app = spawn_app().await;
+    // 999 pools straight into the database (the API path is tested above).
+    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    db.execute(
+        "INSERT INTO identity_pools (id, account_id, name, allow_unauthenticated, created_at, updated_at) \
+         SELECT 'us-east-1:' || gen_random_uuid(), $1, 'bulk', false, now(), now() FROM generate_series(1, 999)",
+        &[&crate::helpers::ACCOUNT_A],
+    )
+    .await
+    .unwrap();
+    app.create_pool("the thousandth").await;
+    let err = app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("one too many")
+        .allow_unauthenticated_identities(false)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "LimitExceededException");
+}
