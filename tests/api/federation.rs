@@ -13,13 +13,24 @@ use crate::helpers::{
 
 const GOOGLE: &str = "accounts.google.com";
 
-/// A declared OIDC provider and an app that trusts it; None when node is missing.
-async fn oidc_setup() -> Option<(OidcProvider, TestApp, String)> {
+/// The process's shared IdP; None when node is missing.
+async fn shared_idp() -> Option<&'static OidcProvider> {
     if !oidc::node_available() {
         eprintln!("SKIPPED: node is not installed");
         return None;
     }
-    let idp = oidc::start(None).await.expect("oidc provider starts");
+    Some(oidc::shared().await.expect("oidc provider starts"))
+}
+
+/// The shared IdP as a declared OIDC provider, and an app that trusts it.
+async fn oidc_setup() -> Option<(&'static OidcProvider, TestApp, String)> {
+    let idp = shared_idp().await?;
+    let (app, pool) = oidc_app(idp).await;
+    Some((idp, app, pool))
+}
+
+/// An app that declares `idp` and a pool that names it.
+async fn oidc_app(idp: &OidcProvider) -> (TestApp, String) {
     let (issuer, client) = (idp.issuer.clone(), idp.client_id.clone());
     let app = spawn_app_with(|s| {
         s.oidc_providers.push(OidcProviderSettings {
@@ -43,16 +54,12 @@ async fn oidc_setup() -> Option<(OidcProvider, TestApp, String)> {
         .send()
         .await
         .expect("pool naming a declared provider");
-    Some((idp, app, pool.identity_pool_id))
+    (app, pool.identity_pool_id)
 }
 
 /// The same IdP posing as accounts.google.com through `[[upstream]]`.
-async fn google_setup() -> Option<(OidcProvider, TestApp, String)> {
-    if !oidc::node_available() {
-        eprintln!("SKIPPED: node is not installed");
-        return None;
-    }
-    let idp = oidc::start(None).await.expect("oidc provider starts");
+async fn google_setup() -> Option<(&'static OidcProvider, TestApp, String)> {
+    let idp = shared_idp().await?;
     let issuer = idp.issuer.clone();
     let app = spawn_app_with(|s| {
         s.upstream.push(UpstreamSettings {
@@ -275,10 +282,9 @@ async fn forged_misdirected_and_foreign_tokens_are_refused() {
 
 #[tokio::test]
 async fn a_token_for_another_audience_is_refused() {
-    if !oidc::node_available() {
+    let Some(idp) = shared_idp().await else {
         return;
-    }
-    let idp = oidc::start(None).await.unwrap();
+    };
     let issuer = idp.issuer.clone();
     let app = spawn_app_with(|s| {
         s.oidc_providers.push(OidcProviderSettings {
@@ -319,9 +325,12 @@ async fn a_token_for_another_audience_is_refused() {
 
 #[tokio::test]
 async fn an_unreachable_identity_provider_is_an_external_service_error_in_bounded_time() {
-    let Some((idp, app, pool)) = oidc_setup().await else {
+    if shared_idp().await.is_none() {
         return;
-    };
+    }
+    // Its own IdP, since it stops it.
+    let idp = oidc::start(None).await.expect("oidc provider starts");
+    let (app, pool) = oidc_app(&idp).await;
     let provider = idp.provider_name();
     let token = idp.id_token("gail").await.unwrap();
     drop(idp); // the IdP goes away before Cognate ever fetched its keys

@@ -55,7 +55,7 @@ pub const DEFAULT_CLIENT_ID: &str = "cognate-test-client";
 pub const REDIRECT_URI: &str = "http://127.0.0.1/cb";
 
 /// How long to wait for `READY`, and for `npm ci`.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(90);
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Lines of the server's output kept for error messages.
 const LOG_LINES: usize = 200;
@@ -162,6 +162,18 @@ pub async fn start_with(options: OidcOptions) -> Result<OidcProvider> {
         }
     }
     Err(last_error.unwrap_or_else(|| anyhow!("could not start the OpenID provider")))
+}
+
+/// One provider (default options) for every test of this process that
+/// needs no special one: fewer node processes competing for the CPU with
+/// the tests. It stops when the process exits (its stdin closes).
+pub async fn shared() -> Result<&'static OidcProvider> {
+    static SHARED: OnceCell<std::result::Result<OidcProvider, String>> = OnceCell::const_new();
+    SHARED
+        .get_or_init(|| async { start(None).await.map_err(|e| format!("{e:#}")) })
+        .await
+        .as_ref()
+        .map_err(|e| anyhow!(e.clone()))
 }
 
 /// `npm ci` once per process, and across processes under a lock, when

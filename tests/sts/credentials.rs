@@ -382,8 +382,8 @@ async fn rules_choose_the_role_by_claim_in_order_and_deny_refuses_the_unmatched(
         eprintln!("SKIPPED: node is not installed");
         return;
     }
-    let idp = oidc::start(None).await.unwrap();
-    let Some(s) = stack(Some(&idp)).await else {
+    let idp = oidc::shared().await.unwrap();
+    let Some(s) = stack(Some(idp)).await else {
         return;
     };
     let provider = idp.provider_name();
@@ -423,7 +423,7 @@ async fn rules_choose_the_role_by_claim_in_order_and_deny_refuses_the_unmatched(
     )
     .await;
     let credentials_for = |pool: String, user: &'static str| {
-        let (idp, s, provider) = (&idp, &s, provider.clone());
+        let (idp, s, provider) = (idp, &s, provider.clone());
         async move {
             let token = idp.id_token(user).await.unwrap();
             let id = s
