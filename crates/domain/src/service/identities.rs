@@ -560,27 +560,31 @@ impl IdentityService {
             }
             return Ok(fresh);
         };
-        // Check the merged result before changing anything.
-        let mut logins_after: Vec<Login> = Vec::new();
-        for identity in &identities {
-            logins_after.extend(tx.logins_of(&identity.id).await?);
-        }
-        logins_after.extend(unowned.iter().cloned());
-        let mut public_subjects: BTreeMap<&str, &str> = BTreeMap::new();
-        for login in logins_after.iter().filter(|l| !l.developer) {
-            if let Some(other) = public_subjects.insert(&login.provider, &login.subject) {
-                if other != login.subject {
-                    return Err(DomainError::ResourceConflict(format!(
-                        "The logins belong to different {} users; they cannot be linked to one identity.",
-                        login.provider
-                    )));
+        // Check the merged result before changing anything. With nothing to
+        // link or merge (the shared-lock case) the identity's logins are
+        // as they were, already checked: skip the extra reads on this hot path.
+        if lock == RowLock::Update {
+            let mut logins_after: Vec<Login> = Vec::new();
+            for identity in &identities {
+                logins_after.extend(tx.logins_of(&identity.id).await?);
+            }
+            logins_after.extend(unowned.iter().cloned());
+            let mut public_subjects: BTreeMap<&str, &str> = BTreeMap::new();
+            for login in logins_after.iter().filter(|l| !l.developer) {
+                if let Some(other) = public_subjects.insert(&login.provider, &login.subject) {
+                    if other != login.subject {
+                        return Err(DomainError::ResourceConflict(format!(
+                            "The logins belong to different {} users; they cannot be linked to one identity.",
+                            login.provider
+                        )));
+                    }
                 }
             }
-        }
-        if logins_after.len() > MAX_LINKED_LOGINS {
-            return Err(DomainError::ResourceConflict(format!(
-                "An identity can have at most {MAX_LINKED_LOGINS} linked logins."
-            )));
+            if logins_after.len() > MAX_LINKED_LOGINS {
+                return Err(DomainError::ResourceConflict(format!(
+                    "An identity can have at most {MAX_LINKED_LOGINS} linked logins."
+                )));
+            }
         }
         for identity in identities.iter_mut().filter(|i| i.id != survivor_id) {
             tx.move_logins(&identity.id, &survivor_id).await?;
