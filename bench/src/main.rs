@@ -223,11 +223,7 @@ async fn bench(
     settings.server.workers = args.server_workers;
     settings.server.shutdown_timeout_seconds = 1;
     settings.database.url = Some(database_url.to_owned().into());
-    settings.accounts = vec![AccountSettings {
-        id: ACCOUNT.into(),
-        access_key_id: ACCESS_KEY.into(),
-        secret_access_key: SECRET_KEY.to_owned().into(),
-    }];
+    settings.accounts = vec![AccountSettings::new(ACCOUNT, ACCESS_KEY, SECRET_KEY)];
     let app = Application::build_with_listener(&settings, database_url, listener)
         .await
         .context("building the application")?;

@@ -49,16 +49,8 @@ pub fn test_settings() -> Settings {
     settings.server.workers = 2;
     settings.server.shutdown_timeout_seconds = 1;
     settings.accounts = vec![
-        AccountSettings {
-            id: ACCOUNT_A.into(),
-            access_key_id: ACCESS_KEY_A.into(),
-            secret_access_key: SECRET_KEY_A.to_owned().into(),
-        },
-        AccountSettings {
-            id: ACCOUNT_B.into(),
-            access_key_id: ACCESS_KEY_B.into(),
-            secret_access_key: SECRET_KEY_B.to_owned().into(),
-        },
+        AccountSettings::new(ACCOUNT_A, ACCESS_KEY_A, SECRET_KEY_A),
+        AccountSettings::new(ACCOUNT_B, ACCESS_KEY_B, SECRET_KEY_B),
     ];
     settings.oidc_providers = vec![cognate_server::config::OidcProviderSettings {
         account: ACCOUNT_A.into(),

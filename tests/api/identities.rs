@@ -394,6 +394,7 @@ async fn get_open_id_token_is_refused_when_the_pool_disallows_the_basic_flow() {
         .create_identity_pool()
         .identity_pool_name("enhanced only")
         .allow_unauthenticated_identities(true)
+        .allow_classic_flow(false)
         .send()
         .await
         .unwrap()

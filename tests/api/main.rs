@@ -4,6 +4,7 @@
 mod clients;
 mod developer;
 mod federation;
+mod fidelity;
 mod helpers;
 mod identities;
 mod operational;

@@ -81,7 +81,7 @@ async fn create_then_describe_returns_every_field_that_was_set() {
 }
 
 #[tokio::test]
-async fn a_new_pool_has_classic_flow_off_by_default() {
+async fn a_new_pool_without_the_classic_flag_leaves_it_unset() {
     let app = spawn_app().await;
     let id = app
         .client
@@ -99,7 +99,7 @@ async fn a_new_pool_has_classic_flow_off_by_default() {
         .send()
         .await
         .unwrap();
-    assert_eq!(d.allow_classic_flow, Some(false));
+    assert_eq!(d.allow_classic_flow, None);
     assert!(d.developer_provider_name.is_none());
 }
 
@@ -127,7 +127,7 @@ async fn update_resets_omitted_fields_to_their_defaults() {
         .await
         .expect("update");
     assert_eq!(updated.identity_pool_name, "after");
-    assert_eq!(updated.allow_classic_flow, Some(false));
+    assert_eq!(updated.allow_classic_flow, None);
     assert!(updated
         .supported_login_providers
         .unwrap_or_default()

@@ -6,7 +6,7 @@
 //! they are exactly the model's shapes and the store keeps the nested ones
 //! as JSON in the same form.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -55,8 +55,10 @@ pub struct PoolSettings {
     pub name: String,
     /// `AllowUnauthenticatedIdentities`.
     pub allow_unauthenticated: bool,
-    /// `AllowClassicFlow` (default false).
-    pub allow_classic_flow: bool,
+    /// `AllowClassicFlow`: three states, as AWS keeps it. `None` (the field
+    /// was omitted) answers without the member and lets the basic flow run;
+    /// only an explicit `false` refuses GetOpenIdToken.
+    pub allow_classic_flow: Option<bool>,
     /// `SupportedLoginProviders`: provider name → app id (10 max, by the model).
     pub supported_login_providers: BTreeMap<String, String>,
     /// `DeveloperProviderName`; cannot change once set.
@@ -319,16 +321,67 @@ fn forbidden_role(arn: &str) -> DomainError {
     DomainError::NotAuthorized(format!("Access to Role '{arn}' is forbidden."))
 }
 
-/// Check SetIdentityPoolRoles input against the pool it is for.
+/// Which accounts' roles the pools of an account may use. AWS stops a pool
+/// from naming another account's role with `iam:PassRole`; Cognate has no
+/// IAM, so the rule is explicit: a role ARN must be of the pool's own
+/// account, or have an empty account field (`arn:aws:iam:::role/NAME`, Ceph
+/// RGW's form), or be of an account the operator lists for the pool's
+/// account (`[[accounts]] trusted_role_accounts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleTrust {
+    extra: BTreeMap<AccountId, BTreeSet<String>>,
+}
+
+impl RoleTrust {
+    /// Trust, for each account, the roles of the accounts listed with it.
+    pub fn new(extra: impl IntoIterator<Item = (AccountId, Vec<String>)>) -> Self {
+        let mut map: BTreeMap<AccountId, BTreeSet<String>> = BTreeMap::new();
+        for (account, trusted) in extra {
+            map.entry(account).or_default().extend(trusted);
+        }
+        RoleTrust { extra: map }
+    }
+
+    /// Whether a pool of `account` may pass `role_arn` to the STS. A role
+    /// that is not one is refused as AWS refuses it; so is another
+    /// account's role, naming the role.
+    pub fn check(&self, account: &AccountId, role_arn: &str) -> DomainResult<()> {
+        let Some(role_account) = role_arn_account(role_arn) else {
+            return Err(forbidden_role(role_arn));
+        };
+        let trusted = role_account.is_empty()
+            || role_account == account.as_str()
+            || self
+                .extra
+                .get(account)
+                .is_some_and(|t| t.contains(role_account));
+        if trusted {
+            Ok(())
+        } else {
+            Err(forbidden_role(role_arn))
+        }
+    }
+}
+
+/// The account field of a role ARN (empty for Ceph's form), if it is one.
+fn role_arn_account(arn: &str) -> Option<&str> {
+    if !is_role_arn(arn) {
+        return None;
+    }
+    arn.split(':').nth(4)
+}
+
+/// Check SetIdentityPoolRoles input against the pool it is for: every role
+/// (pool roles and rule roles) must be one the pool's account may pass.
 pub fn check_roles(
-    settings: &PoolSettings,
+    pool: &IdentityPool,
+    trust: &RoleTrust,
     roles: &BTreeMap<String, String>,
     role_mappings: &BTreeMap<String, RoleMapping>,
 ) -> DomainResult<()> {
+    let settings = &pool.settings;
     for arn in roles.values() {
-        if !is_role_arn(arn) {
-            return Err(forbidden_role(arn));
-        }
+        trust.check(&pool.account_id, arn)?;
     }
     for (provider, mapping) in role_mappings {
         if !settings.is_role_mapping_provider(provider) {
@@ -365,9 +418,7 @@ pub fn check_roles(
             .iter()
             .flat_map(|rc| rc.rules.iter())
         {
-            if !is_role_arn(&rule.role_arn) {
-                return Err(forbidden_role(&rule.role_arn));
-            }
+            trust.check(&pool.account_id, &rule.role_arn)?;
         }
     }
     Ok(())
@@ -382,6 +433,15 @@ pub fn check_tag_count(tags: &BTreeMap<String, String>) -> DomainResult<()> {
         )));
     }
     Ok(())
+}
+
+impl PoolSettings {
+    /// Whether GetOpenIdToken (the basic flow) is allowed: unless the pool
+    /// says `AllowClassicFlow: false` explicitly. AWS hands out OpenID
+    /// tokens for pools created without the field (aws-cli issue 7652).
+    pub fn basic_flow_allowed(&self) -> bool {
+        self.allow_classic_flow != Some(false)
+    }
 }
 
 impl IdentityPool {
@@ -435,10 +495,72 @@ mod tests {
         assert!(!is_role_arn("arn:aws:iam::123456789012:user/bob"));
     }
 
+    fn pool() -> IdentityPool {
+        IdentityPool {
+            id: "us-east-1:p".into(),
+            account_id: AccountId::parse("123456789012").unwrap(),
+            settings: settings(),
+            tags: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            role_mappings: BTreeMap::new(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn check(
+        roles: &BTreeMap<String, String>,
+        m: &BTreeMap<String, RoleMapping>,
+    ) -> DomainResult<()> {
+        check_roles(&pool(), &RoleTrust::default(), roles, m)
+    }
+
+    #[test]
+    fn a_pool_may_use_its_own_accounts_roles_and_ceph_roles_only() {
+        let own = AccountId::parse("123456789012").unwrap();
+        let trust = RoleTrust::default();
+        trust
+            .check(&own, "arn:aws:iam::123456789012:role/r")
+            .unwrap();
+        trust.check(&own, "arn:aws:iam:::role/r").unwrap();
+        let err = trust
+            .check(&own, "arn:aws:iam::999999999999:role/theirs")
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::NotAuthorized(m) if m == "Access to Role 'arn:aws:iam::999999999999:role/theirs' is forbidden."),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_operator_may_trust_another_accounts_roles_for_one_account() {
+        let own = AccountId::parse("123456789012").unwrap();
+        let other = AccountId::parse("111111111111").unwrap();
+        let trust = RoleTrust::new([(own.clone(), vec!["999999999999".to_owned()])]);
+        trust
+            .check(&own, "arn:aws:iam::999999999999:role/theirs")
+            .unwrap();
+        assert!(trust
+            .check(&other, "arn:aws:iam::999999999999:role/theirs")
+            .is_err());
+    }
+
+    #[test]
+    fn a_rule_naming_another_accounts_role_is_refused() {
+        let mut m = rules(1);
+        m.rules_configuration.as_mut().unwrap().rules[0].role_arn =
+            "arn:aws:iam::999999999999:role/theirs".into();
+        let mappings = [("accounts.google.com".to_owned(), m)].into();
+        assert!(matches!(
+            check(&BTreeMap::new(), &mappings),
+            Err(DomainError::NotAuthorized(_))
+        ));
+    }
+
     #[test]
     fn a_malformed_role_arn_is_forbidden_as_aws_says() {
         let roles = [("authenticated".to_owned(), "SomeRole".to_owned())].into();
-        let err = check_roles(&settings(), &roles, &BTreeMap::new()).unwrap_err();
+        let err = check(&roles, &BTreeMap::new()).unwrap_err();
         assert!(
             matches!(err, DomainError::NotAuthorized(m) if m == "Access to Role 'SomeRole' is forbidden.")
         );
@@ -447,22 +569,22 @@ mod tests {
     #[test]
     fn a_role_mapping_must_name_a_configured_provider() {
         let mappings = [("graph.facebook.com".to_owned(), rules(1))].into();
-        let err = check_roles(&settings(), &BTreeMap::new(), &mappings).unwrap_err();
+        let err = check(&BTreeMap::new(), &mappings).unwrap_err();
         assert!(
             matches!(err, DomainError::InvalidParameter(m) if m.contains("is not a valid RoleMapping ProviderName"))
         );
         let user_pool = "cognito-idp.us-east-1.amazonaws.com/us-east-1_abc:client".to_owned();
         let mappings = [(user_pool, rules(1))].into();
-        check_roles(&settings(), &BTreeMap::new(), &mappings).unwrap();
+        check(&BTreeMap::new(), &mappings).unwrap();
     }
 
     #[test]
     fn rules_mappings_take_at_most_25_rules() {
         let ok = [("accounts.google.com".to_owned(), rules(25))].into();
-        check_roles(&settings(), &BTreeMap::new(), &ok).unwrap();
+        check(&BTreeMap::new(), &ok).unwrap();
         let too_many = [("accounts.google.com".to_owned(), rules(26))].into();
         assert!(matches!(
-            check_roles(&settings(), &BTreeMap::new(), &too_many),
+            check(&BTreeMap::new(), &too_many),
             Err(DomainError::InvalidParameter(_))
         ));
     }
@@ -472,7 +594,7 @@ mod tests {
         let mut m = rules(1);
         m.ambiguous_role_resolution = None;
         let mappings = [("accounts.google.com".to_owned(), m)].into();
-        assert!(check_roles(&settings(), &BTreeMap::new(), &mappings).is_err());
+        assert!(check(&BTreeMap::new(), &mappings).is_err());
     }
 
     #[test]
@@ -480,11 +602,11 @@ mod tests {
         let mut m = rules(1);
         m.rules_configuration = None;
         let mappings = [("accounts.google.com".to_owned(), m)].into();
-        assert!(check_roles(&settings(), &BTreeMap::new(), &mappings).is_err());
+        assert!(check(&BTreeMap::new(), &mappings).is_err());
         let mut m = rules(1);
         m.mapping_type = RoleMappingType::Token;
         let mappings = [("accounts.google.com".to_owned(), m)].into();
-        assert!(check_roles(&settings(), &BTreeMap::new(), &mappings).is_err());
+        assert!(check(&BTreeMap::new(), &mappings).is_err());
     }
 
     #[test]

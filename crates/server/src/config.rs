@@ -94,6 +94,23 @@ pub struct AccountSettings {
     pub access_key_id: String,
     /// `secret_access_key`.
     pub secret_access_key: SecretString,
+    /// `trusted_role_accounts`: other accounts whose IAM roles this
+    /// account's pools may use (default: none, only the account's own).
+    #[serde(default)]
+    pub trusted_role_accounts: Vec<String>,
+}
+
+impl AccountSettings {
+    /// An account with one access key and every optional setting at its
+    /// default (for programs that build settings in code: tests, the bench).
+    pub fn new(id: &str, access_key_id: &str, secret_access_key: &str) -> Self {
+        AccountSettings {
+            id: id.to_owned(),
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned().into(),
+            trusted_role_accounts: Vec::new(),
+        }
+    }
 }
 
 /// `[tokens]`.
@@ -298,6 +315,11 @@ impl Settings {
             {
                 bail!("accounts[{i}].access_key_id: must be at least 16 letters and digits");
             }
+            for (j, trusted) in account.trusted_role_accounts.iter().enumerate() {
+                cognate_domain::ids::AccountId::parse(trusted).map_err(|e| {
+                    anyhow::anyhow!("accounts[{i}].trusted_role_accounts[{j}]: {e}")
+                })?;
+            }
             if !keys.insert(account.access_key_id.as_str()) {
                 bail!(
                     "accounts[{i}].access_key_id: '{}' is used twice",
@@ -306,6 +328,14 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// Whose roles each account's pools may use (`trusted_role_accounts`).
+    pub fn role_trust(&self) -> cognate_domain::pool::RoleTrust {
+        cognate_domain::pool::RoleTrust::new(self.accounts.iter().filter_map(|a| {
+            let id = cognate_domain::ids::AccountId::parse(&a.id).ok()?;
+            Some((id, a.trusted_role_accounts.clone()))
+        }))
     }
 
     /// The token issuer: `tokens.issuer`, else `server.public_url`.

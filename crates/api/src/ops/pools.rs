@@ -20,7 +20,7 @@ pub struct SettingsInput {
     identity_pool_name: String,
     /// AllowUnauthenticatedIdentities.
     allow_unauthenticated_identities: bool,
-    /// AllowClassicFlow (default false).
+    /// AllowClassicFlow (absent, true or false; absent is kept absent).
     allow_classic_flow: Option<bool>,
     /// SupportedLoginProviders (10 max).
     supported_login_providers: Option<BTreeMap<String, String>>,
@@ -43,7 +43,7 @@ impl SettingsInput {
         let settings = PoolSettings {
             name: self.identity_pool_name,
             allow_unauthenticated: self.allow_unauthenticated_identities,
-            allow_classic_flow: self.allow_classic_flow.unwrap_or(false),
+            allow_classic_flow: self.allow_classic_flow,
             supported_login_providers: self.supported_login_providers.unwrap_or_default(),
             developer_provider_name: self.developer_provider_name,
             openid_connect_provider_arns: self.open_id_connect_provider_arns.unwrap_or_default(),
@@ -82,17 +82,20 @@ pub struct ListInput {
     next_token: Option<String>,
 }
 
-/// The IdentityPool output shape. Empty collections and an unset developer
-/// provider are left out, as AWS's own examples show them.
+/// The IdentityPool output shape. Empty collections, an unset developer
+/// provider and an `AllowClassicFlow` never given are left out, as AWS
+/// answers them.
 pub fn pool_json(pool: &IdentityPool) -> Value {
     let s = &pool.settings;
     let mut out = json!({
         "IdentityPoolId": pool.id,
         "IdentityPoolName": s.name,
         "AllowUnauthenticatedIdentities": s.allow_unauthenticated,
-        "AllowClassicFlow": s.allow_classic_flow,
     });
     let obj = out.as_object_mut().expect("object literal");
+    if let Some(classic) = s.allow_classic_flow {
+        obj.insert("AllowClassicFlow".into(), json!(classic));
+    }
     if !s.supported_login_providers.is_empty() {
         obj.insert(
             "SupportedLoginProviders".into(),
@@ -210,4 +213,34 @@ pub async fn list(
             .collect(),
         next_token: page.next_token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cognate_domain::ids::AccountId;
+
+    fn pool(classic: Option<bool>) -> IdentityPool {
+        IdentityPool {
+            id: "us-east-1:p".into(),
+            account_id: AccountId::parse("1").unwrap(),
+            settings: PoolSettings {
+                name: "p".into(),
+                allow_classic_flow: classic,
+                ..PoolSettings::default()
+            },
+            tags: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            role_mappings: BTreeMap::new(),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn an_allow_classic_flow_never_given_is_left_out_of_the_answer() {
+        assert!(pool_json(&pool(None)).get("AllowClassicFlow").is_none());
+        assert_eq!(pool_json(&pool(Some(false)))["AllowClassicFlow"], false);
+        assert_eq!(pool_json(&pool(Some(true)))["AllowClassicFlow"], true);
+    }
 }

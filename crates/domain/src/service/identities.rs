@@ -17,7 +17,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::federation::{LoginVerifier, SubjectHasher, VerifiedLogin};
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::{pool_arn, AccountId, Region};
-use crate::pool::{IdentityPool, COGNITO_IDENTITY_PROVIDER};
+use crate::pool::{IdentityPool, RoleTrust, COGNITO_IDENTITY_PROVIDER};
 use crate::ports::{Clock, Store, Tx};
 use crate::service::paging::{decode_cursor, page};
 use crate::token::{OpenIdClaims, SessionTags, TokenIssuer, TokenRejection};
@@ -148,6 +148,7 @@ pub struct IdentityService {
     sts: Arc<dyn CredentialsIssuer>,
     clock: Arc<dyn Clock>,
     region: Region,
+    role_trust: RoleTrust,
 }
 
 impl std::fmt::Debug for IdentityService {
@@ -181,7 +182,15 @@ impl IdentityService {
             sts,
             clock,
             region,
+            role_trust: RoleTrust::default(),
         }
+    }
+
+    /// The same service, letting pools use the roles of the accounts
+    /// `trust` lists (CustomRoleArn is checked against it).
+    pub fn with_role_trust(mut self, trust: RoleTrust) -> Self {
+        self.role_trust = trust;
+        self
     }
 
     async fn begin(&self) -> DomainResult<Box<dyn Tx>> {
@@ -223,6 +232,13 @@ impl IdentityService {
                     return Err(DomainError::NotAuthorized(
                         "Invalid login token. Token is for another identity pool.".into(),
                     ));
+                }
+                // A guest's own token is no way back in once the pool
+                // stopped taking guests.
+                if !pool.settings.allow_unauthenticated
+                    && claims.amr.iter().any(|m| m == "unauthenticated")
+                {
+                    return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
                 }
                 if let Some(tags) = claims.tags {
                     proven.cognito_tags.extend(tags.principal_tags);
@@ -368,7 +384,7 @@ impl IdentityService {
             ProvenLogins::default()
         } else {
             let pool = self.read_pool_of_identity(identity_id).await?;
-            if flow == Flow::Classic && !pool.settings.allow_classic_flow {
+            if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
                 return Err(classic_refused());
             }
             self.prove_logins(&pool, logins, Caller::Public).await?
@@ -382,10 +398,10 @@ impl IdentityService {
                 .ok_or_else(|| DomainError::identity_not_found(identity_id))?
                 .pool_id;
             let pool = Self::public_pool(&mut tx, &pool_id).await?;
-            if flow == Flow::Classic && !pool.settings.allow_classic_flow {
-                return Err(classic_refused());
-            }
             let identity = if proven.is_empty() {
+                // AWS's order: the identity's own state first (an
+                // authenticated identity without logins is refused whatever
+                // the flow), then the basic-flow switch, then guest access.
                 let identity = tx
                     .find_identity(identity_id, RowLock::Share)
                     .await?
@@ -396,17 +412,26 @@ impl IdentityService {
                 if identity.authenticated {
                     return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
                 }
+                if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+                    return Err(classic_refused());
+                }
                 if !pool.settings.allow_unauthenticated {
                     return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
                 }
                 identity
             } else {
+                if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+                    return Err(classic_refused());
+                }
                 self.resolve(&mut tx, &pool, Some(identity_id), &proven, Caller::Public)
                     .await?
             };
             let role = match flow {
                 Flow::Classic => None,
                 Flow::Enhanced { custom_role_arn } => {
+                    if let Some(custom) = custom_role_arn {
+                        self.role_trust.check(&pool.account_id, custom)?;
+                    }
                     let claims: Vec<LoginClaims<'_>> = proven
                         .public
                         .iter()

@@ -14,7 +14,7 @@ use crate::federation::LoginVerifier;
 use crate::ids::{AccountId, PoolArn, Region};
 use crate::pool::{
     check_roles, check_tag_count, IdentityPool, PoolSettings, PoolSummary, PrincipalTagMap,
-    RoleMapping,
+    RoleMapping, RoleTrust,
 };
 use crate::ports::{Clock, Store, Tx};
 use crate::service::paging::{decode_cursor, page};
@@ -24,12 +24,15 @@ use crate::service::paging::{decode_cursor, page};
 pub struct Limits {
     /// Identity pools one account may have (AWS: 1,000).
     pub max_pools_per_account: u64,
+    /// Whose roles the pools of each account may use.
+    pub role_trust: RoleTrust,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pools_per_account: 1000,
+            role_trust: RoleTrust::default(),
         }
     }
 }
@@ -311,7 +314,7 @@ impl PoolService {
     ) -> DomainResult<()> {
         let mut tx = self.begin().await?;
         let mut pool = Self::locked_pool(&mut tx, account, pool_id).await?;
-        check_roles(&pool.settings, &roles, &role_mappings)?;
+        check_roles(&pool, &self.limits.role_trust, &roles, &role_mappings)?;
         pool.roles = roles;
         pool.role_mappings = role_mappings;
         pool.updated_at = self.clock.now();
