@@ -173,6 +173,7 @@ impl Application {
             region.clone(),
             Limits {
                 max_pools_per_account: settings.limits.max_identity_pools_per_account,
+                role_trust: settings.role_trust(),
             },
         );
         let keys = Arc::new(start_keys(settings, store.clone()).await?);
@@ -186,7 +187,8 @@ impl Application {
             sts(settings)?,
             Arc::new(SystemClock),
             region.clone(),
-        );
+        )
+        .with_role_trust(settings.role_trust());
         if settings.accounts.is_empty() {
             tracing::warn!(
                 "no [[accounts]] configured: every signed (developer) operation will be refused"
@@ -232,7 +234,10 @@ impl Application {
                 })
                 .configure(cognate_api::configure(state.clone()))
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_seconds);
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        // Signals are ours (see `run_until_stopped`): actix would treat
+        // Ctrl-C as a forced stop.
+        .disable_signals();
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -253,11 +258,36 @@ impl Application {
         self.port
     }
 
-    /// Serve until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    /// Serve until SIGINT (Ctrl-C) or SIGTERM; both stop gracefully:
+    /// the listener closes and in-flight requests finish (for at most
+    /// `server.shutdown_timeout_seconds`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(async move {
+            let signal = shutdown_signal().await;
+            tracing::info!(signal, "stopping gracefully: finishing in-flight requests");
+            handle.stop(true).await;
+        });
         let served = self.server.await;
+        signals.abort();
         self.refresher.abort();
         served
+    }
+}
+
+/// The name of the first of SIGINT and SIGTERM to arrive.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers nothing can ask us to stop: wait forever.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
 }
 

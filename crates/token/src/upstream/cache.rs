@@ -29,8 +29,14 @@ pub(super) struct KeySet {
 
 impl KeySet {
     /// The keys that may verify a token with this `kid` and `alg`: the one
-    /// with that `kid`, or, for a token without `kid`, every key that fits.
+    /// with that `kid`, or, for a token without `kid`, the JWKS's only key.
+    /// A token without `kid` while the JWKS holds several keys is refused
+    /// (OpenID Connect Core 1.0 §10.1: `kid` is required then; the OpenID
+    /// RP certification expects "kid absent, multiple keys" to fail).
     pub(super) fn candidates(&self, kid: Option<&str>, alg: Alg) -> Vec<&PublicJwk> {
+        if kid.is_none() && self.keys.len() > 1 {
+            return Vec::new();
+        }
         self.keys
             .iter()
             .filter(|k| k.fits(alg))

@@ -31,7 +31,8 @@
 //! 3. `iss` equals the expected issuer (a trailing `/` aside; Google's
 //!    tokens may also say `accounts.google.com`).
 //! 4. The signature verifies with the issuer's JWKS key of the header's
-//!    `kid` (a token without `kid`: any fitting key), whose `kty`/`crv`
+//!    `kid` (a token without `kid`: the JWKS's only key; with several keys
+//!    in the JWKS it is refused, OpenID Connect Core §10.1), whose `kty`/`crv`
 //!    fits the algorithm and whose `alg`, when given, is the header's.
 //! 5. `exp` (required), `nbf` and `iat` (when present) hold with
 //!    [`UpstreamOptions::leeway`] of tolerance, 5 minutes by default
@@ -72,7 +73,7 @@
 //! `NotAuthorizedException` with:
 //! - [`MSG_UNSUPPORTED_PROVIDER`] — provider not trusted by the pool;
 //! - [`MSG_MALFORMED`] — "Invalid login token. Not a valid OpenId Connect identity token.";
-//! - [`MSG_SIGNATURE`] — "Invalid login token. Token signature invalid." (bad
+//! - [`MSG_SIGNATURE`] — "Invalid login token. Couldn't verify signed token." (bad
 //!   signature, unknown key, algorithm off the list);
 //! - [`MSG_ISSUER`] — "Invalid login token. Issuer doesn't match providerName";
 //! - [`MSG_AUDIENCE`] — "Invalid login token. Incorrect token audience." (`aud`,
@@ -98,7 +99,7 @@
 //! are kept for [`UpstreamOptions::jwks_ttl`] (1 hour by default), on the
 //! injectable clock. A token whose `kid` is not in fresh keys causes a JWKS
 //! refetch (not discovery) at most once per
-//! [`UpstreamOptions::min_refetch_interval`] (60 s) per issuer; in between
+//! [`UpstreamOptions::min_refetch_interval`] (5 s) per issuer; in between
 //! it is refused as [`MSG_SIGNATURE`] without asking the provider. Keys
 //! past their TTL are fetched again (discovery too) before use. Fetches are
 //! single-flight: one per issuer at a time, behind a `tokio` mutex, and
@@ -107,7 +108,9 @@
 //! fetch, verifications needing a fetch fail at once for
 //! [`FAILURE_BACKOFF`] (5 s, at most the refetch interval) rather than
 //! asking a failing provider again. Nothing stale is used past its TTL.
-//! Token-info answers are not cached.
+//! Token-info answers are cached per token (as SHA-256 digests), bounded
+//! in number, for at most the token's own validity and at most the JWKS
+//! lifetime; refusals for at most a minute; failures never.
 //!
 //! # Use
 //!
@@ -189,8 +192,11 @@ pub const MAX_LOGIN_TOKEN_CHARS: usize = 50_000;
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default [`UpstreamOptions::jwks_ttl`].
 pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(3600);
-/// Default [`UpstreamOptions::min_refetch_interval`].
-pub const DEFAULT_MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+/// Default [`UpstreamOptions::min_refetch_interval`]: short enough that a
+/// key the provider really rotated in is found within seconds even while
+/// tokens with made-up `kid`s keep arriving, long enough that those cost
+/// the provider at most 12 JWKS requests a minute.
+pub const DEFAULT_MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 /// Default [`UpstreamOptions::leeway`]: clock skew tolerated on `exp`,
 /// `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(300);
@@ -201,7 +207,7 @@ pub const MSG_UNSUPPORTED_PROVIDER: &str =
 /// AWS's message for a token that is not a readable JWT.
 pub const MSG_MALFORMED: &str = "Invalid login token. Not a valid OpenId Connect identity token.";
 /// AWS's message for a bad signature, unknown key or refused algorithm.
-pub const MSG_SIGNATURE: &str = "Invalid login token. Token signature invalid.";
+pub const MSG_SIGNATURE: &str = "Invalid login token. Couldn't verify signed token.";
 /// AWS's message for an `iss` that is not the provider's.
 pub const MSG_ISSUER: &str = "Invalid login token. Issuer doesn't match providerName";
 /// AWS's message for an `aud`/`azp` (or app id) not configured in the pool.
@@ -243,7 +249,7 @@ pub struct UpstreamOptions {
     /// How long discovery and JWKS are kept: 1 h.
     pub jwks_ttl: Duration,
     /// Least time between two JWKS refetches of one issuer for unknown
-    /// `kid`s: 60 s.
+    /// `kid`s: 5 s.
     pub min_refetch_interval: Duration,
     /// Tolerated clock skew on `exp`, `nbf`, `iat`: 5 min.
     pub leeway: Duration,
@@ -307,6 +313,7 @@ pub struct UpstreamVerifier {
     leeway_secs: i64,
     http: Http,
     cache: KeyCache,
+    answers: token_info::AnswerCache,
     clock: Arc<dyn Clock>,
 }
 
@@ -478,6 +485,7 @@ impl UpstreamVerifier {
             leeway_secs: i64::try_from(options.leeway.as_secs()).unwrap_or(i64::MAX),
             http,
             cache,
+            answers: token_info::AnswerCache::new(options.jwks_ttl),
             clock: Arc::new(SystemClock),
         })
     }
@@ -708,6 +716,7 @@ impl LoginVerifier for UpstreamVerifier {
             }
             Plan::TokenInfo { kind, url, app_ids } => token_info::verify(
                 &self.http,
+                &self.answers,
                 kind,
                 &url,
                 token,

@@ -530,6 +530,64 @@ async fn a_rotated_in_key_is_found_by_the_unknown_kid_refetch() {
 }
 
 #[tokio::test]
+async fn a_token_without_kid_is_refused_when_the_jwks_has_several_keys_and_accepted_with_one() {
+    let s = Setup::new().await;
+    let no_kid = s.key.sign_with("RS256", None, &s.claims());
+    s.verify(&no_kid)
+        .await
+        .expect("one key in the JWKS: accepted");
+    let other = RsaKey::new(1, "key-1");
+    s.idp
+        .set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), other.jwk(Some("RS256"))]}));
+    s.clock.advance(3601); // past the JWKS lifetime: the two keys are read
+    let no_kid = s
+        .key
+        .sign_with("RS256", None, &s.claims_with(json!({"exp": NOW + 7200})));
+    refused_with(s.verify(&no_kid).await, MSG_SIGNATURE);
+    let with_kid = s.key.sign_with(
+        "RS256",
+        Some("key-0"),
+        &s.claims_with(json!({"exp": NOW + 7200})),
+    );
+    s.verify(&with_kid).await.expect("with its kid: accepted");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_accepted_within_ten_seconds_while_made_up_kids_arrive_every_second() {
+    let s = Setup::new().await;
+    s.verify(&s.key.sign(&s.claims())).await.unwrap();
+    let next = RsaKey::new(1, "key-1");
+    let mut first_use: Option<i64> = None;
+    let mut accepted_after: Option<i64> = None;
+    for second in 1..=60 {
+        s.clock.advance(1);
+        let claims = s.claims_with(json!({"iat": NOW + second}));
+        // An attacker's token with a fresh made-up kid, every second.
+        let made_up = RsaKey::new(2, &format!("made-up-{second}"));
+        refused_with(s.verify(&made_up.sign(&claims)).await, MSG_SIGNATURE);
+        if second == 20 {
+            s.idp
+                .set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), next.jwk(Some("RS256"))]}));
+        }
+        if second >= 20 {
+            first_use.get_or_insert(second);
+            if s.verify(&next.sign(&claims)).await.is_ok() {
+                accepted_after = Some(second - first_use.unwrap());
+                break;
+            }
+        }
+    }
+    let waited = accepted_after.expect("the rotated key was never accepted");
+    assert!(waited <= 10, "accepted {waited} s after its first use");
+    // And the made-up kids cost at most one JWKS request per interval.
+    assert!(
+        s.idp.hits("/jwks") <= 1 + 60 / 5 + 1,
+        "{}",
+        s.idp.hits("/jwks")
+    );
+}
+
+#[tokio::test]
 async fn keys_past_their_ttl_are_fetched_again_with_discovery() {
     let s = Setup::new().await;
     s.verify(&s.key.sign(&s.claims())).await.unwrap();
@@ -804,7 +862,17 @@ async fn token_info_setup(
     path: &str,
     app_id: &str,
 ) -> (FakeIdp, UpstreamVerifier, IdentityPool) {
+    let (idp, verifier, pool, _) = token_info_setup_on_clock(provider, path, app_id).await;
+    (idp, verifier, pool)
+}
+
+async fn token_info_setup_on_clock(
+    provider: &str,
+    path: &str,
+    app_id: &str,
+) -> (FakeIdp, UpstreamVerifier, IdentityPool, Arc<TestClock>) {
     let idp = FakeIdp::start("", json!({"keys": []})).await;
+    let clock = TestClock::new();
     let verifier = UpstreamVerifier::new(
         vec![],
         vec![UpstreamOverride {
@@ -815,8 +883,100 @@ async fn token_info_setup(
         options(2000),
     )
     .unwrap()
-    .with_clock(TestClock::new());
-    (idp, verifier, pool(&[(provider, app_id)]))
+    .with_clock(clock.clone());
+    (idp, verifier, pool(&[(provider, app_id)]), clock)
+}
+
+#[tokio::test]
+async fn a_facebook_token_replayed_a_thousand_times_reaches_the_provider_once() {
+    let (idp, verifier, pool, _) =
+        token_info_setup_on_clock(FACEBOOK, "/debug_token", "1234567890").await;
+    idp.token_info(
+        "good",
+        200,
+        json!({"data": {"app_id": "1234567890", "user_id": "10001", "is_valid": true,
+            "expires_at": NOW + 3600}}),
+    );
+    for _ in 0..1000 {
+        let login = verifier.verify(&pool, FACEBOOK, "good").await.unwrap();
+        assert_eq!(login.subject, "10001");
+    }
+    assert_eq!(idp.hits("/debug_token"), 1);
+    // A pool with other app ids checks the cached answer anew.
+    refused_with(
+        verifier
+            .verify(&super::tests::pool(&[(FACEBOOK, "999")]), FACEBOOK, "good")
+            .await,
+        MSG_AUDIENCE,
+    );
+    assert_eq!(idp.hits("/debug_token"), 1);
+}
+
+#[tokio::test]
+async fn a_cached_token_info_answer_is_not_used_past_the_tokens_own_expiry() {
+    let (idp, verifier, pool, clock) =
+        token_info_setup_on_clock(AMAZON, "/auth/o2/tokeninfo", "amzn1.application.abc").await;
+    idp.token_info(
+        "short",
+        200,
+        json!({"user_id": "amzn1.account.XYZ", "aud": "c", "app_id": "amzn1.application.abc",
+            "exp": 30}),
+    );
+    verifier.verify(&pool, AMAZON, "short").await.unwrap();
+    verifier.verify(&pool, AMAZON, "short").await.unwrap();
+    assert_eq!(idp.hits("/auth/o2/tokeninfo"), 1);
+    clock.advance(31);
+    verifier.verify(&pool, AMAZON, "short").await.unwrap();
+    assert_eq!(
+        idp.hits("/auth/o2/tokeninfo"),
+        2,
+        "asked again after expiry"
+    );
+    // Never longer than the JWKS lifetime (1 h), even for a token that
+    // never expires.
+    let (fb, fb_verifier, fb_pool, fb_clock) =
+        token_info_setup_on_clock(FACEBOOK, "/debug_token", "1").await;
+    fb.token_info(
+        "forever",
+        200,
+        json!({"data": {"app_id": "1", "user_id": "u", "is_valid": true, "expires_at": 0}}),
+    );
+    fb_verifier
+        .verify(&fb_pool, FACEBOOK, "forever")
+        .await
+        .unwrap();
+    fb_clock.advance(3599);
+    fb_verifier
+        .verify(&fb_pool, FACEBOOK, "forever")
+        .await
+        .unwrap();
+    assert_eq!(fb.hits("/debug_token"), 1);
+    fb_clock.advance(2);
+    fb_verifier
+        .verify(&fb_pool, FACEBOOK, "forever")
+        .await
+        .unwrap();
+    assert_eq!(fb.hits("/debug_token"), 2);
+}
+
+#[tokio::test]
+async fn a_failing_token_info_endpoint_is_asked_again_and_never_cached() {
+    let (idp, verifier, pool, _) = token_info_setup_on_clock(FACEBOOK, "/debug_token", "1").await;
+    idp.token_info("t", 502, json!({}));
+    external(verifier.verify(&pool, FACEBOOK, "t").await);
+    external(verifier.verify(&pool, FACEBOOK, "t").await);
+    assert_eq!(idp.hits("/debug_token"), 2);
+}
+
+#[tokio::test]
+async fn token_info_answers_are_bounded_in_number() {
+    let (idp, verifier, pool, _) = token_info_setup_on_clock(FACEBOOK, "/debug_token", "1").await;
+    // Every unknown token is refused (HTTP 400) and remembered briefly.
+    for i in 0..(token_info::MAX_CACHED_ANSWERS + 10) {
+        let _ = verifier.verify(&pool, FACEBOOK, &format!("t{i}")).await;
+    }
+    assert!(verifier.answers.len() <= token_info::MAX_CACHED_ANSWERS);
+    assert!(idp.hits("/debug_token") as usize > token_info::MAX_CACHED_ANSWERS);
 }
 
 #[tokio::test]

@@ -58,9 +58,106 @@ fn object(answer: Answer) -> Result<Map<String, Value>, Failure> {
     }
 }
 
-/// Ask `url` about `token` and check the answer against `app_ids`.
+/// Most token-info answers kept at once.
+pub(super) const MAX_CACHED_ANSWERS: usize = 10_000;
+/// How long a refusal (a 4xx answer) is remembered, at most.
+const REFUSAL_TTL_SECS: i64 = 60;
+
+/// What a token-info endpoint said about one token, kept until `until`.
+#[derive(Debug, Clone)]
+struct Cached {
+    /// The answer's JSON object; `None`: the provider refused the token.
+    body: Option<Map<String, Value>>,
+    until: DateTime<Utc>,
+}
+
+/// Token-info answers by token, so a token replayed many times (the SDKs
+/// send the same `Logins` to GetId and then GetCredentialsForIdentity)
+/// reaches the provider once. Bounded in size; an answer is kept no longer
+/// than the token's own validity and no longer than `ttl` (the JWKS cache
+/// time); refusals at most a minute. Keys are SHA-256 digests, so the cache
+/// holds no tokens. The raw answer is kept and checked again against the
+/// pool on every use (pools differ in their app ids). Provider failures
+/// (5xx, time-outs) are never cached.
+#[derive(Debug)]
+pub(super) struct AnswerCache {
+    ttl_secs: i64,
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], Cached>>,
+}
+
+impl AnswerCache {
+    pub(super) fn new(ttl: std::time::Duration) -> Self {
+        AnswerCache {
+            ttl_secs: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn key(kind: Kind, url: &Url, token: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update([kind as u8]);
+        h.update(url.as_str().as_bytes());
+        h.update([0]);
+        h.update(token.as_bytes());
+        h.finalize().into()
+    }
+
+    fn get(&self, key: &[u8; 32], now: DateTime<Utc>) -> Option<Cached> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).filter(|c| c.until > now).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], cached: Cached, now: DateTime<Utc>) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_CACHED_ANSWERS {
+            map.retain(|_, c| c.until > now);
+        }
+        if map.len() >= MAX_CACHED_ANSWERS {
+            // Still full of live answers: drop an arbitrary half.
+            let drop: Vec<[u8; 32]> = map.keys().take(MAX_CACHED_ANSWERS / 2).copied().collect();
+            for k in drop {
+                map.remove(&k);
+            }
+        }
+        map.insert(key, cached);
+    }
+
+    /// How many answers are kept (tests).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Until when an answer about a token may be reused: its own expiry
+    /// (when it says), capped by the cache lifetime.
+    fn until(&self, kind: Kind, body: &Map<String, Value>, now: DateTime<Utc>) -> DateTime<Utc> {
+        let now_s = now.timestamp();
+        let cap = now_s.saturating_add(self.ttl_secs);
+        let own = match kind {
+            Kind::Facebook => match body.get("data") {
+                Some(Value::Object(d)) => d
+                    .get("expires_at")
+                    .and_then(Value::as_i64)
+                    .filter(|e| *e > 0),
+                _ => None,
+            },
+            Kind::Amazon => body
+                .get("exp")
+                .and_then(Value::as_i64)
+                .map(|left| now_s.saturating_add(left)),
+        };
+        let until = own.map_or(cap, |o| o.min(cap));
+        DateTime::from_timestamp(until, 0).unwrap_or(now)
+    }
+}
+
+/// Ask `url` about `token` (or reuse a cached answer) and check the answer
+/// against `app_ids`.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn verify(
     http: &Http,
+    cache: &AnswerCache,
     kind: Kind,
     url: &Url,
     token: &str,
@@ -68,16 +165,47 @@ pub(super) async fn verify(
     now: DateTime<Utc>,
     leeway_secs: i64,
 ) -> Result<Vouched, Failure> {
-    let mut url = url.clone();
-    let param = match kind {
-        Kind::Facebook => "input_token",
-        Kind::Amazon => "access_token",
+    let key = AnswerCache::key(kind, url, token);
+    let body = match cache.get(&key, now) {
+        Some(Cached {
+            body: Some(body), ..
+        }) => body,
+        Some(Cached { body: None, .. }) => {
+            return Err(Failure::Rejected(Rejection::RefusedByProvider))
+        }
+        None => {
+            let mut url = url.clone();
+            let param = match kind {
+                Kind::Facebook => "input_token",
+                Kind::Amazon => "access_token",
+            };
+            url.query_pairs_mut().append_pair(param, token);
+            let answer = http.get(&url).await.map_err(|f| {
+                Failure::Unreachable(FetchFailure(format!("its token-info endpoint {}", f.0)))
+            })?;
+            match object(answer) {
+                Ok(body) => {
+                    let until = cache.until(kind, &body, now);
+                    cache.put(
+                        key,
+                        Cached {
+                            body: Some(body.clone()),
+                            until,
+                        },
+                        now,
+                    );
+                    body
+                }
+                Err(Failure::Rejected(r)) => {
+                    let secs = REFUSAL_TTL_SECS.min(cache.ttl_secs);
+                    let until = now + chrono::Duration::seconds(secs);
+                    cache.put(key, Cached { body: None, until }, now);
+                    return Err(Failure::Rejected(r));
+                }
+                Err(other) => return Err(other),
+            }
+        }
     };
-    url.query_pairs_mut().append_pair(param, token);
-    let answer = http.get(&url).await.map_err(|f| {
-        Failure::Unreachable(FetchFailure(format!("its token-info endpoint {}", f.0)))
-    })?;
-    let body = object(answer)?;
     let rejected = Failure::Rejected;
     match kind {
         Kind::Facebook => {
