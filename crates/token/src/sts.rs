@@ -30,6 +30,9 @@ impl HttpSts {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            // The request carries Cognate's token for the identity: it goes
+            // to the configured STS and nowhere else.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
         Ok(HttpSts {
@@ -150,16 +153,45 @@ impl CredentialsIssuer for HttpSts {
             .await
             .map_err(|e| StsError::Unavailable(e.without_url().to_string()))?;
         let status = res.status().as_u16();
-        let body = res
-            .text()
-            .await
-            .map_err(|e| StsError::Unavailable(e.without_url().to_string()))?;
+        if res.status().is_redirection() {
+            return Err(StsError::Unavailable(format!(
+                "HTTP {status}: the STS redirected, and redirects are not followed"
+            )));
+        }
+        let body = read_bounded(res).await?;
         if status == 200 {
             parse_success(&body)
         } else {
             Err(classify(status, &body))
         }
     }
+}
+
+/// The most an STS answer may weigh (real ones are about 2 KiB).
+pub const MAX_STS_BODY_BYTES: usize = 64 * 1024;
+
+/// The body as text, refusing (without reading on) one over
+/// [`MAX_STS_BODY_BYTES`].
+async fn read_bounded(mut res: reqwest::Response) -> Result<String, StsError> {
+    let unavailable = |e: reqwest::Error| StsError::Unavailable(e.without_url().to_string());
+    if res
+        .content_length()
+        .is_some_and(|n| n > MAX_STS_BODY_BYTES as u64)
+    {
+        return Err(StsError::Unavailable(format!(
+            "the STS answer is larger than {MAX_STS_BODY_BYTES} bytes"
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(unavailable)? {
+        if body.len() + chunk.len() > MAX_STS_BODY_BYTES {
+            return Err(StsError::Unavailable(format!(
+                "the STS answer is larger than {MAX_STS_BODY_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| StsError::Unavailable("the STS answer is not UTF-8".into()))
 }
 
 /// The issuer for deployments with no `[sts] endpoint`: every call says so.
@@ -231,6 +263,81 @@ mod tests {
             StsError::Unavailable(_)
         ));
         assert!(matches!(classify(400, "not xml"), StsError::RoleRefused(_)));
+    }
+
+    /// A one-shot HTTP server on loopback answering every connection with
+    /// `response`; counts the requests it got.
+    async fn answering(
+        response: Vec<u8>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 65536];
+                    let _ = socket.read(&mut buf).await;
+                    let _ = socket.write_all(&response).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn the_sts_client_never_follows_a_redirect() {
+        let (elsewhere, elsewhere_hits) = answering(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{AWS_OK}",
+                AWS_OK.len()
+            )
+            .into_bytes(),
+        )
+        .await;
+        let (sts_url, _) = answering(
+            format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {elsewhere}/\r\ncontent-length: 0\r\n\r\n")
+                .into_bytes(),
+        )
+        .await;
+        let sts = HttpSts::new(&sts_url, Duration::from_secs(2)).unwrap();
+        let err = sts
+            .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StsError::Unavailable(_)), "{err:?}");
+        assert_eq!(elsewhere_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_sts_answer_is_refused_without_reading_it_all() {
+        let huge = "x".repeat(4 * MAX_STS_BODY_BYTES);
+        // Declared length over the bound, and chunked without a length.
+        let declared = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{huge}",
+            huge.len()
+        );
+        let chunked = format!(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{huge}\r\n0\r\n\r\n",
+            huge.len()
+        );
+        for response in [declared, chunked] {
+            let (url, _) = answering(response.into_bytes()).await;
+            let sts = HttpSts::new(&url, Duration::from_secs(2)).unwrap();
+            let err = sts
+                .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, StsError::Unavailable(m) if m.contains("larger than")),
+                "{err:?}"
+            );
+        }
     }
 
     #[tokio::test]
