@@ -231,15 +231,24 @@ async fn forged_misdirected_and_foreign_tokens_are_refused() {
     };
     let provider = idp.provider_name();
     let token = idp.id_token("eve").await.unwrap();
-    // Tampered signature.
-    let mut tampered = token.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    // Tampered signature: one character in the middle of it changed.
+    let dot = token.rfind('.').unwrap();
+    let mut tampered: Vec<char> = token.chars().collect();
+    let i = dot + (token.len() - dot) / 2;
+    tampered[i] = if tampered[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins(&provider, &tampered)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
     assert_eq!(
-        get_id(&app.client, &pool, &provider, &tampered)
-            .await
-            .unwrap_err(),
-        "NotAuthorizedException"
+        error_message(&err),
+        "Invalid login token. Couldn't verify signed token."
     );
     // Presented under another provider's key (issuer mismatch / not on pool).
     assert_eq!(

@@ -49,7 +49,11 @@ impl ApiError {
 
     /// `UnknownOperationException` for an unrecognised `X-Amz-Target`.
     pub fn unknown_operation() -> Self {
-        ApiError::client("UnknownOperationException", "")
+        ApiError::client(
+            "UnknownOperationException",
+            "Unknown operation: send POST / with the header \
+             X-Amz-Target: AWSCognitoIdentityService.<Operation>.",
+        )
     }
 
     /// `SerializationException`.

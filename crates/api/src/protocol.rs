@@ -44,10 +44,16 @@ fn error_response(err: &ApiError, request_id: &str) -> HttpResponse {
 
 /// Anything but the known routes: AWS's front end answers unknown paths
 /// with `UnknownOperationException` in the JSON protocol's form.
-pub async fn not_found(_req: HttpRequest) -> HttpResponse {
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut err = ApiError::unknown_operation();
     err.status = StatusCode::NOT_FOUND;
+    err.message = format!(
+        "{} {} is not an operation of this service: send POST / with the header \
+         X-Amz-Target: AWSCognitoIdentityService.<Operation>.",
+        req.method(),
+        req.path().chars().take(256).collect::<String>()
+    );
     error_response(&err, &request_id)
 }
 
@@ -166,8 +172,12 @@ pub async fn handle(
                     duration_ms = elapsed.as_millis() as u64,
                     "request failed"
                 ),
+                // The message says why, in AWS's words; it never holds a
+                // token or a Logins value (sensitive values are left out
+                // of validation messages, and no refusal quotes a token).
                 None => tracing::info!(
                     error.code = err.code,
+                    error.message = %err.message,
                     duration_ms = elapsed.as_millis() as u64,
                     "request refused"
                 ),

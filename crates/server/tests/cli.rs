@@ -158,3 +158,70 @@ fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
     stream.read_to_string(&mut out)?;
     Ok(out)
 }
+
+#[test]
+fn logs_to_a_pipe_are_plain_text_without_server_notices_and_each_migration_once() {
+    let dir = temp_root();
+    let data_dir = dir.path().join("pg");
+    let data = data_dir.to_str().unwrap();
+    let mut logs = String::new();
+    for _ in 0..2 {
+        let out = cognate(&["migrate"])
+            .env("COGNATE__DATABASE__DATA_DIR", data)
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes in a pipe: {logs}"
+    );
+    assert!(
+        !logs.contains("already exists, skipping"),
+        "no PostgreSQL notices: {logs}"
+    );
+    assert_eq!(
+        logs.matches("V1__identity_pools").count(),
+        1,
+        "the first migration is logged once, on the run that applied it: {logs}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_serve_gracefully_and_says_so() {
+    let dir = temp_root();
+    let data_dir = dir.path().join("pg");
+    let log_path = dir.path().join("serve.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = cognate(&["serve"])
+        .env("COGNATE__DATABASE__DATA_DIR", data_dir.to_str().unwrap())
+        .env("COGNATE__SERVER__BIND", &bind)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if http_get(&bind, "/readyz").is_ok_and(|b| b.starts_with("HTTP/1.1 200")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let log = fs::read_to_string(&log_path).unwrap();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("stopping gracefully"), "{log}");
+    assert!(!log.contains("forced"), "{log}");
+}
