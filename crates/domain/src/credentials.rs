@@ -511,3 +511,103 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! Role choice over what clients control: the claims of their tokens,
+    //! the rules operators write, CustomRoleArn. Never a panic; a chosen
+    //! role is always one the pool or the token named.
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ids::AccountId;
+    use crate::pool::{MappingRule, PoolSettings, RulesConfiguration};
+    use crate::test_support::{arb_json, arb_text};
+
+    fn arb_match_type() -> impl Strategy<Value = MatchType> {
+        prop_oneof![
+            Just(MatchType::Equals),
+            Just(MatchType::Contains),
+            Just(MatchType::StartsWith),
+            Just(MatchType::NotEqual),
+        ]
+    }
+
+    fn arb_mapping() -> impl Strategy<Value = RoleMapping> {
+        let rule = (arb_text(), arb_match_type(), arb_text(), arb_text()).prop_map(
+            |(claim, match_type, value, role_arn)| MappingRule {
+                claim,
+                match_type,
+                value,
+                role_arn,
+            },
+        );
+        (
+            any::<bool>(),
+            prop::option::of(prop_oneof![
+                Just(AmbiguousRoleResolution::Deny),
+                Just(AmbiguousRoleResolution::AuthenticatedRole)
+            ]),
+            prop::collection::vec(rule, 0..6),
+        )
+            .prop_map(|(token, ambiguous, rules)| RoleMapping {
+                mapping_type: if token {
+                    RoleMappingType::Token
+                } else {
+                    RoleMappingType::Rules
+                },
+                ambiguous_role_resolution: ambiguous,
+                rules_configuration: Some(RulesConfiguration { rules }),
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn role_choice_never_panics_and_chooses_a_named_role(
+            claims in prop::collection::btree_map(arb_text(), arb_json(), 0..8),
+            mapping in arb_mapping(),
+            provider in prop_oneof![Just("accounts.google.com".to_owned()), arb_text()],
+            audience in arb_text(),
+            custom in prop::option::of(arb_text()),
+            authenticated in any::<bool>(),
+            with_roles in any::<bool>(),
+        ) {
+            let claims: Map<String, Value> = claims.into_iter().collect();
+            let mut roles = BTreeMap::new();
+            if with_roles {
+                roles.insert("authenticated".to_owned(), "arn:aws:iam::1:role/a".to_owned());
+                roles.insert("unauthenticated".to_owned(), "arn:aws:iam::1:role/u".to_owned());
+            }
+            let pool = IdentityPool {
+                id: "us-east-1:p".into(),
+                account_id: AccountId::parse("1").unwrap(),
+                settings: PoolSettings::default(),
+                tags: BTreeMap::new(),
+                roles: roles.clone(),
+                role_mappings: [("accounts.google.com".to_owned(), mapping.clone())].into(),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            };
+            let login = LoginClaims { provider: &provider, audience: &audience, claims: &claims };
+            if let Ok(role) = choose_role(&pool, authenticated, &[login], custom.as_deref()) {
+                let from_rules = mapping
+                    .rules_configuration
+                    .iter()
+                    .flat_map(|rc| rc.rules.iter())
+                    .any(|r| r.role_arn == role);
+                let from_claims = ["cognito:roles", "cognito:preferred_role"]
+                    .iter()
+                    .any(|c| claim_values(&claims, c).contains(&role));
+                prop_assert!(
+                    roles.values().any(|r| r == &role) || from_rules || from_claims,
+                    "{role} came from nowhere"
+                );
+            }
+        }
+    }
+}

@@ -17,6 +17,8 @@
 //! - [`ports`] — storage and clock traits implemented by other crates.
 //! - [`service`] — the use cases, one module per area.
 //! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
+//! - `test_support` (feature `test-support`) — proptest strategies for
+//!   what clients control (arbitrary JSON), shared by the crates' property tests.
 
 pub mod credentials;
 pub mod error;
@@ -26,6 +28,8 @@ pub mod ids;
 pub mod pool;
 pub mod ports;
 pub mod service;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod token;
 
 pub use error::{DomainError, DomainResult};

@@ -28,6 +28,15 @@ pub(super) struct KeySet {
 }
 
 impl KeySet {
+    /// A set of `keys` fetched now (property tests).
+    #[cfg(test)]
+    pub(super) fn for_tests(keys: Vec<PublicJwk>) -> KeySet {
+        KeySet {
+            keys,
+            fetched_at: Utc::now(),
+        }
+    }
+
     /// The keys that may verify a token with this `kid` and `alg`: the one
     /// with that `kid`, or, for a token without `kid`, the JWKS's only key.
     /// A token without `kid` while the JWKS holds several keys is refused

@@ -147,6 +147,8 @@ mod token_info;
 #[cfg(test)]
 mod fake_idp;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
