@@ -15,6 +15,7 @@
 //! - [`pool`] — the identity-pool configuration and the rules on it.
 //! - [`error`] — the error every service returns, one variant per AWS code.
 //! - [`ports`] — storage and clock traits implemented by other crates.
+//! - [`quota`] — request-rate quotas: the table, and the ports that share them.
 //! - [`service`] — the use cases, one module per area.
 //! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
 
@@ -25,6 +26,7 @@ pub mod identity;
 pub mod ids;
 pub mod pool;
 pub mod ports;
+pub mod quota;
 pub mod service;
 pub mod token;
 
