@@ -52,6 +52,12 @@ impl ApiError {
         ApiError::client("UnknownOperationException", "")
     }
 
+    /// `TooManyRequestsException` for a call over its account's quota, with
+    /// the text AWS's throttling answers carry.
+    pub fn too_many_requests() -> Self {
+        ApiError::client("TooManyRequestsException", "Rate exceeded")
+    }
+
     /// `SerializationException`.
     pub fn serialization(message: impl Into<String>) -> Self {
         ApiError::client("SerializationException", message)
