@@ -227,7 +227,10 @@ async fn bench(
         id: ACCOUNT.into(),
         access_key_id: ACCESS_KEY.into(),
         secret_access_key: SECRET_KEY.to_owned().into(),
+        quotas: Default::default(),
     }];
+    // The benchmark measures the service, not the quotas: all unlimited.
+    settings.disable_quotas();
     let app = Application::build_with_listener(&settings, database_url, listener)
         .await
         .context("building the application")?;

@@ -53,13 +53,19 @@ pub fn test_settings() -> Settings {
             id: ACCOUNT_A.into(),
             access_key_id: ACCESS_KEY_A.into(),
             secret_access_key: SECRET_KEY_A.to_owned().into(),
+            quotas: Default::default(),
         },
         AccountSettings {
             id: ACCOUNT_B.into(),
             access_key_id: ACCESS_KEY_B.into(),
             secret_access_key: SECRET_KEY_B.to_owned().into(),
+            quotas: Default::default(),
         },
     ];
+    // Many tests put load on one account (hundreds of identities, pools,
+    // tokens in a loop): they run unlimited, as configured here. The quota
+    // tests (quotas.rs) set the quotas they test.
+    settings.disable_quotas();
     settings.oidc_providers = vec![cognate_server::config::OidcProviderSettings {
         account: ACCOUNT_A.into(),
         url: "https://idp.example.com".into(),

@@ -9,6 +9,7 @@ mod identities;
 mod operational;
 mod pools;
 mod protocol;
+mod quotas;
 mod roles;
 mod signing;
 mod tags;
