@@ -77,18 +77,24 @@ async fn get_id_over_the_quota_answers_too_many_requests_and_creates_no_identity
     let seconds = started.elapsed().as_secs_f64();
     // Burst 2, then 2/s (+1 for a token leased at the edge).
     let most = 2 + (2.0 * seconds).ceil() as usize + 1;
-    assert!(ok >= 2 && ok <= most, "admitted {ok} in {seconds:.2}s");
+    assert!((2..=most).contains(&ok), "admitted {ok} in {seconds:.2}s");
     assert!(refused >= 30 - most, "refused {refused}");
     assert_eq!(identity_count(&app.client, &pool).await, ok);
 
-    // On the wire: HTTP 400 with AWS's JSON error body.
-    let res = app
-        .post_raw(
-            Some("GetId"),
-            format!(r#"{{"IdentityPoolId":"{pool}"}}"#),
-        )
-        .await;
-    if res.status() != 200 {
+    // On the wire: HTTP 400 with AWS's JSON error body (a token may have
+    // refilled meanwhile: the first few raw calls may still be admitted).
+    let mut refusal = None;
+    for _ in 0..10 {
+        let res = app
+            .post_raw(Some("GetId"), format!(r#"{{"IdentityPoolId":"{pool}"}}"#))
+            .await;
+        if res.status() != 200 {
+            refusal = Some(res);
+            break;
+        }
+    }
+    {
+        let res = refusal.expect("a refused raw GetId");
         assert_eq!(res.status(), 400);
         assert_eq!(
             res.headers()["x-amzn-ErrorType"].to_str().unwrap(),
@@ -106,9 +112,7 @@ async fn get_id_over_the_quota_answers_too_many_requests_and_creates_no_identity
 async fn an_account_override_raises_the_quota_for_that_account_only() {
     let app = spawn_app_with(|s| {
         set_quota(s, "GetId", 1);
-        s.accounts[0]
-            .quotas
-            .insert("GetId".to_owned(), 500);
+        s.accounts[0].quotas.insert("GetId".to_owned(), 500);
     })
     .await;
     let pool_a = app.create_pool("raised").await;
@@ -162,6 +166,7 @@ async fn an_unsigned_get_open_id_token_counts_against_the_pool_owners_account() 
         .create_identity_pool()
         .identity_pool_name("owned-by-b")
         .allow_unauthenticated_identities(true)
+        .allow_classic_flow(true)
         .send()
         .await
         .expect("create pool of B")
@@ -184,7 +189,13 @@ async fn an_unsigned_get_open_id_token_counts_against_the_pool_owners_account() 
     let id_a = id_of(pool_a).await;
     let mut refused = 0;
     for _ in 0..15 {
-        if let Err(err) = app.client.get_open_id_token().identity_id(&id_b).send().await {
+        if let Err(err) = app
+            .client
+            .get_open_id_token()
+            .identity_id(&id_b)
+            .send()
+            .await
+        {
             assert_eq!(error_code(&err), "TooManyRequestsException");
             refused += 1;
         }
@@ -203,7 +214,9 @@ async fn an_unsigned_get_open_id_token_counts_against_the_pool_owners_account() 
     );
     assert!(text.contains(&line), "no `{line}` in\n{text}");
     assert!(
-        !text.contains(&format!(r#"account="{ACCOUNT_A}",operation="GetOpenIdToken""#)),
+        !text.contains(&format!(
+            r#"account="{ACCOUNT_A}",operation="GetOpenIdToken""#
+        )),
         "{text}"
     );
 }
@@ -263,10 +276,11 @@ fn assert_within_quota(label: &str, admitted: u64, refused: u64, seconds: f64) {
     let rate = f64::from(HAMMER_QUOTA);
     let expected = rate * seconds + rate;
     let measured = admitted as f64 / seconds;
+    let beyond_burst = (admitted as f64 - rate).max(0.0) / seconds;
     eprintln!(
         "{label}: admitted {admitted} (refused {refused}) in {seconds:.2} s = {measured:.1}/s \
-         against a quota of {rate}/s; expected {expected:.0} (quota × s + burst), \
-         ratio {:.3}",
+         ({beyond_burst:.1}/s beyond the burst of {rate}) against a quota of {rate}/s; \
+         expected {expected:.0} (quota × s + burst), ratio {:.3}",
         admitted as f64 / expected
     );
     assert!(refused > 0, "{label}: the quota was never reached");
@@ -282,10 +296,7 @@ async fn one_instance_admits_the_quota_under_load() {
     let pool = app.create_pool("hammered").await;
     let (admitted, refused, seconds) = hammer(&[&app], &pool).await;
     assert_within_quota("one instance", admitted, refused, seconds);
-    assert_eq!(
-        identity_count(&app.client, &pool).await as u64,
-        admitted
-    );
+    assert_eq!(identity_count(&app.client, &pool).await as u64, admitted);
 }
 
 #[tokio::test]
@@ -298,8 +309,5 @@ async fn two_instances_on_one_database_share_one_quota() {
     let pool = first.create_pool("shared").await;
     let (admitted, refused, seconds) = hammer(&[&first, &second], &pool).await;
     assert_within_quota("two instances", admitted, refused, seconds);
-    assert_eq!(
-        identity_count(&first.client, &pool).await as u64,
-        admitted
-    );
+    assert_eq!(identity_count(&first.client, &pool).await as u64, admitted);
 }

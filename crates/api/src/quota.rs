@@ -323,10 +323,7 @@ mod tests {
             let mut tokens = self.tokens.lock().unwrap();
             let granted = want.min(*tokens);
             *tokens -= granted;
-            Ok(Lease {
-                granted,
-                left: 0.0,
-            })
+            Ok(Lease { granted, left: 0.0 })
         }
     }
 
@@ -338,10 +335,7 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(Some(AccountId::parse("7").unwrap()))
         }
-        async fn identity_owner(
-            &self,
-            _: &str,
-        ) -> Result<Option<(String, AccountId)>, StoreError> {
+        async fn identity_owner(&self, _: &str) -> Result<Option<(String, AccountId)>, StoreError> {
             Ok(None)
         }
     }

@@ -454,7 +454,10 @@ mod tests {
         let err = load_str("[quotas]\nGetIdd = 5\n").unwrap_err();
         assert!(format!("{err:#}").contains("quotas.GetIdd"), "{err:#}");
         let err = load_str("[[accounts]]\nid = \"123456789012\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"s\"\nquotas = { Nope = 1 }\n").unwrap_err();
-        assert!(format!("{err:#}").contains("accounts[0].quotas.Nope"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("accounts[0].quotas.Nope"),
+            "{err:#}"
+        );
     }
 
     #[test]
