@@ -461,6 +461,13 @@ mod tests {
     }
 
     #[test]
+    fn a_quota_from_the_environment_arrives_lower_cased_and_wins() {
+        let rates = BTreeMap::from([("GetId".to_owned(), 25), ("getid".to_owned(), 50)]);
+        let table = canonical_quotas("quotas", &rates).unwrap();
+        assert_eq!(table, HashMap::from([("GetId".to_owned(), 50)]));
+    }
+
+    #[test]
     fn a_missing_config_file_is_an_error() {
         assert!(Settings::load(Some(Path::new("/nonexistent/cognate.toml"))).is_err());
     }
