@@ -39,9 +39,12 @@
 //! UnlinkIdentity name an `IdentityId`. Owners never change, so this layer
 //! keeps bounded in-memory maps pool → account and identity → pool. The
 //! first call naming an id this instance has not seen costs one indexed
-//! read (through [`OwnerDirectory`]); later calls cost nothing, and a call
-//! refused over quota does no database work at all. Ids that exist nowhere
-//! are not cached (the operation answers ResourceNotFoundException).
+//! read (through [`OwnerDirectory`]); later calls cost nothing. A call
+//! refused over quota does none of its operation's database work: it is
+//! refused by the local bucket, or by the remembered "empty until", with no
+//! I/O; only the one lease that finds the shared bucket empty is a
+//! statement. Ids that exist nowhere are not cached: such a call costs the
+//! look-up and then answers ResourceNotFoundException as before.
 
 use std::collections::HashMap;
 use std::hash::Hash;
