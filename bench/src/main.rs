@@ -224,6 +224,8 @@ async fn bench(
     settings.server.shutdown_timeout_seconds = 1;
     settings.database.url = Some(database_url.to_owned().into());
     settings.accounts = vec![AccountSettings::new(ACCOUNT, ACCESS_KEY, SECRET_KEY)];
+    // The benchmark measures the service, not the quotas: all unlimited.
+    settings.disable_quotas();
     let app = Application::build_with_listener(&settings, database_url, listener)
         .await
         .context("building the application")?;

@@ -52,6 +52,10 @@ pub fn test_settings() -> Settings {
         AccountSettings::new(ACCOUNT_A, ACCESS_KEY_A, SECRET_KEY_A),
         AccountSettings::new(ACCOUNT_B, ACCESS_KEY_B, SECRET_KEY_B),
     ];
+    // Many tests put load on one account (hundreds of identities, pools,
+    // tokens in a loop): they run unlimited, as configured here. The quota
+    // tests (quotas.rs) set the quotas they test.
+    settings.disable_quotas();
     settings.oidc_providers = vec![cognate_server::config::OidcProviderSettings {
         account: ACCOUNT_A.into(),
         url: "https://idp.example.com".into(),

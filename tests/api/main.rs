@@ -10,6 +10,7 @@ mod identities;
 mod operational;
 mod pools;
 mod protocol;
+mod quotas;
 mod roles;
 mod signing;
 mod tags;

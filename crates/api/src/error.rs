@@ -56,6 +56,12 @@ impl ApiError {
         )
     }
 
+    /// `TooManyRequestsException` for a call over its account's quota, with
+    /// the text AWS's throttling answers carry.
+    pub fn too_many_requests() -> Self {
+        ApiError::client("TooManyRequestsException", "Rate exceeded")
+    }
+
     /// `SerializationException`.
     pub fn serialization(message: impl Into<String>) -> Self {
         ApiError::client("SerializationException", message)

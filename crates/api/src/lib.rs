@@ -14,6 +14,7 @@
 //! - [`validation`] — request validation interpreted from the embedded service model.
 //! - [`error`] — the one mapping from failures to AWS error codes.
 //! - [`metrics`] — Prometheus counters and latency histogram.
+//! - [`quota`] — request-rate quotas per account and operation, shared across instances.
 //! - [`wellknown`] — `/healthz`, `/readyz`, `/metrics` and the token documents.
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod metrics;
 pub mod ops;
 pub mod protocol;
+pub mod quota;
 pub mod sigv4;
 pub mod validation;
 pub mod wellknown;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub credentials: Arc<dyn sigv4::CredentialLookup + Send + Sync>,
     /// Request counters and latency.
     pub metrics: metrics::Metrics,
+    /// Request-rate quotas.
+    pub quotas: quota::Quotas,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
 }

@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by operation and outcome code, and latency.
+//! Prometheus metrics: requests by operation and outcome code, latency,
+//! and calls refused over quota by account and operation.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -9,6 +10,7 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
+    throttled: IntCounterVec,
     latency: HistogramVec,
 }
 
@@ -23,6 +25,13 @@ impl Metrics {
             ),
             &["operation", "code"],
         )?;
+        let throttled = IntCounterVec::new(
+            Opts::new(
+                "cognate_throttled_requests_total",
+                "Requests refused with TooManyRequestsException, by the account whose quota was exceeded and operation.",
+            ),
+            &["account", "operation"],
+        )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "cognate_request_duration_seconds",
@@ -35,9 +44,11 @@ impl Metrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(throttled.clone()))?;
         Ok(Metrics {
             registry,
             requests,
+            throttled,
             latency,
         })
     }
@@ -48,6 +59,13 @@ impl Metrics {
         self.latency
             .with_label_values(&[operation])
             .observe(seconds);
+    }
+
+    /// Count one call refused over `account`'s quota for `operation`.
+    pub fn throttled(&self, account: &str, operation: &str) {
+        self.throttled
+            .with_label_values(&[account, operation])
+            .inc();
     }
 
     /// The text exposition format.

@@ -4,7 +4,9 @@
 //! operation (else `UnknownOperationException`), the body fits the limit,
 //! the signature verifies (signed operations only), the body is JSON
 //! (`SerializationException`), the input satisfies the model
-//! (`ValidationException`); then the operation runs.
+//! (`ValidationException`), the account's request-rate quota has room
+//! (`TooManyRequestsException`; an unsigned call counts against the owner
+//! of the pool or identity it names); then the operation runs.
 
 use std::time::{Instant, SystemTime};
 
@@ -15,6 +17,7 @@ use tracing::Instrument as _;
 
 use crate::error::ApiError;
 use crate::ops::{self, Caller};
+use crate::quota::Admission;
 use crate::sigv4::SignedRequest;
 use crate::validation::Model;
 use crate::AppState;
@@ -147,6 +150,16 @@ pub async fn handle(
             })?
         };
         model.validate(&operation, &input)?;
+        let account = match &caller {
+            Caller::Account(account) => Some(account.clone()),
+            Caller::Public => state.quotas.owner_of(&operation, &input).await,
+        };
+        if let Some(account) = account {
+            if state.quotas.admit(&account, &operation).await == Admission::Refused {
+                state.metrics.throttled(account.as_str(), &operation);
+                return Err(ApiError::too_many_requests());
+            }
+        }
         ops::dispatch(&operation, &state, &caller, input).await
     }
     .instrument(span.clone())

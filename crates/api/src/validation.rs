@@ -243,6 +243,11 @@ impl Model {
         self.operations.contains_key(name)
     }
 
+    /// Every operation name, in no particular order.
+    pub fn operation_names(&self) -> impl Iterator<Item = &str> {
+        self.operations.keys().map(String::as_str)
+    }
+
     /// True for operations whose model entry has "authtype": "none" (GetId, GetCredentialsForIdentity, GetOpenIdToken, UnlinkIdentity).
     pub fn is_unsigned(&self, name: &str) -> bool {
         self.operations

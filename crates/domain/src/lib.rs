@@ -15,6 +15,7 @@
 //! - [`pool`] — the identity-pool configuration and the rules on it.
 //! - [`error`] — the error every service returns, one variant per AWS code.
 //! - [`ports`] — storage and clock traits implemented by other crates.
+//! - [`quota`] — request-rate quotas: the table, and the ports that share them.
 //! - [`service`] — the use cases, one module per area.
 //! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
 //! - `test_support` (feature `test-support`) — proptest strategies for
@@ -27,6 +28,7 @@ pub mod identity;
 pub mod ids;
 pub mod pool;
 pub mod ports;
+pub mod quota;
 pub mod service;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

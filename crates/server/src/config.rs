@@ -5,6 +5,7 @@
 //! variables. Unknown keys are refused, and every check names the key it
 //! failed on. Secrets are `SecretString`s, so they never print.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,9 @@ pub struct Settings {
     pub upstream: Vec<UpstreamSettings>,
     /// `[limits]`.
     pub limits: LimitSettings,
+    /// `[quotas]`: requests per second per account, by operation name; 0 = unlimited.
+    #[serde(default)]
+    pub quotas: BTreeMap<String, u32>,
     /// `[log]`.
     pub log: LogSettings,
 }
@@ -94,6 +98,9 @@ pub struct AccountSettings {
     pub access_key_id: String,
     /// `secret_access_key`.
     pub secret_access_key: SecretString,
+    /// `quotas`: this account's overrides of `[quotas]`, e.g. `{ GetId = 500 }`.
+    #[serde(default)]
+    pub quotas: BTreeMap<String, u32>,
     /// `trusted_role_accounts`: other accounts whose IAM roles this
     /// account's pools may use (default: none, only the account's own).
     #[serde(default)]
@@ -109,6 +116,7 @@ impl AccountSettings {
             access_key_id: access_key_id.to_owned(),
             secret_access_key: secret_access_key.to_owned().into(),
             trusted_role_accounts: Vec::new(),
+            quotas: BTreeMap::new(),
         }
     }
 }
@@ -303,6 +311,7 @@ impl Settings {
         if self.federation.http_timeout_seconds == 0 {
             bail!("federation.http_timeout_seconds: must be at least 1");
         }
+        canonical_quotas("quotas", &self.quotas)?;
         let mut keys = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             cognate_domain::ids::AccountId::parse(&account.id)
@@ -320,6 +329,7 @@ impl Settings {
                     anyhow::anyhow!("accounts[{i}].trusted_role_accounts[{j}]: {e}")
                 })?;
             }
+            canonical_quotas(&format!("accounts[{i}].quotas"), &account.quotas)?;
             if !keys.insert(account.access_key_id.as_str()) {
                 bail!(
                     "accounts[{i}].access_key_id: '{}' is used twice",
@@ -338,6 +348,32 @@ impl Settings {
         }))
     }
 
+    /// The request-rate quotas of `[quotas]` and `[[accounts]] quotas`.
+    pub fn quota_table(&self) -> anyhow::Result<cognate_domain::quota::QuotaTable> {
+        let mut table =
+            cognate_domain::quota::QuotaTable::new(canonical_quotas("quotas", &self.quotas)?);
+        for (i, account) in self.accounts.iter().enumerate() {
+            let id = cognate_domain::ids::AccountId::parse(&account.id)
+                .map_err(|e| anyhow::anyhow!("accounts[{i}].id: {e}"))?;
+            table = table.with_account(
+                id,
+                canonical_quotas(&format!("accounts[{i}].quotas"), &account.quotas)?,
+            );
+        }
+        Ok(table)
+    }
+
+    /// Make every quota unlimited (`0`), for load tests and benchmarks
+    /// that configure it so.
+    pub fn disable_quotas(&mut self) {
+        for rate in self.quotas.values_mut() {
+            *rate = 0;
+        }
+        for account in &mut self.accounts {
+            account.quotas.clear();
+        }
+    }
+
     /// The token issuer: `tokens.issuer`, else `server.public_url`.
     pub fn issuer(&self) -> String {
         self.tokens
@@ -347,6 +383,35 @@ impl Settings {
             .trim_end_matches('/')
             .to_owned()
     }
+}
+
+/// A quota table keyed by exact operation names. Keys are matched without
+/// regard to case, because environment variables arrive lower-cased
+/// (`COGNATE__QUOTAS__GETID=50`); such a key wins over the same operation
+/// spelt exactly (which can only come from the files). An unknown name is
+/// an error naming the key.
+fn canonical_quotas(
+    section: &str,
+    rates: &BTreeMap<String, u32>,
+) -> anyhow::Result<HashMap<String, u32>> {
+    let model = cognate_api::validation::Model::embedded();
+    let mut exact = HashMap::new();
+    let mut folded = HashMap::new();
+    for (key, rate) in rates {
+        let Some(name) = model
+            .operation_names()
+            .find(|op| op.eq_ignore_ascii_case(key))
+        else {
+            bail!("{section}.{key}: '{key}' is not an operation of Cognito Identity");
+        };
+        if name == key {
+            exact.insert(name.to_owned(), *rate);
+        } else {
+            folded.insert(name.to_owned(), *rate);
+        }
+    }
+    exact.extend(folded);
+    Ok(exact)
 }
 
 fn check_url(key: &str, value: &str) -> anyhow::Result<()> {
@@ -399,6 +464,38 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/local.toml");
         let s = Settings::load(Some(&path)).unwrap();
         assert_eq!(s.accounts.len(), 1);
+    }
+
+    #[test]
+    fn quotas_default_to_aws_and_take_overrides_per_account() {
+        let s = load_str(
+            "[quotas]\nListIdentities = 0\n\n[[accounts]]\nid = \"123456789012\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"s\"\nquotas = { GetId = 500 }\n",
+        )
+        .unwrap();
+        let table = s.quota_table().unwrap();
+        let a = cognate_domain::ids::AccountId::parse("123456789012").unwrap();
+        let other = cognate_domain::ids::AccountId::parse("1").unwrap();
+        assert_eq!(table.limit(&a, "GetId").unwrap().rate, 500);
+        assert_eq!(table.limit(&other, "GetId").unwrap().rate, 25);
+        assert!(table.limit(&other, "ListIdentities").is_none());
+    }
+
+    #[test]
+    fn an_unknown_operation_in_quotas_is_refused_and_named() {
+        let err = load_str("[quotas]\nGetIdd = 5\n").unwrap_err();
+        assert!(format!("{err:#}").contains("quotas.GetIdd"), "{err:#}");
+        let err = load_str("[[accounts]]\nid = \"123456789012\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"s\"\nquotas = { Nope = 1 }\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("accounts[0].quotas.Nope"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_quota_from_the_environment_arrives_lower_cased_and_wins() {
+        let rates = BTreeMap::from([("GetId".to_owned(), 25), ("getid".to_owned(), 50)]);
+        let table = canonical_quotas("quotas", &rates).unwrap();
+        assert_eq!(table, HashMap::from([("GetId".to_owned(), 50)]));
     }
 
     #[test]

@@ -194,6 +194,11 @@ impl Application {
                 "no [[accounts]] configured: every signed (developer) operation will be refused"
             );
         }
+        let quotas = cognate_api::quota::Quotas::new(
+            settings.quota_table()?,
+            Arc::new(pg.clone()),
+            Arc::new(pg.clone()),
+        );
         let state = web::Data::new(AppState {
             pools,
             identities,
@@ -207,6 +212,7 @@ impl Application {
             },
             credentials: Arc::new(AccountKeys::from_settings(settings)),
             metrics: cognate_api::metrics::Metrics::new().context("registering metrics")?,
+            quotas,
             max_body_bytes: settings.server.max_body_bytes,
         });
         let port = listener.local_addr()?.port();

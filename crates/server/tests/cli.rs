@@ -58,6 +58,13 @@ fn environment_variables_override_the_files_and_are_checked_too() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "COGNATE_CONFIG names the file");
+    let out = cognate(&["migrate"])
+        .env("COGNATE__QUOTAS__GETIDD", "5")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("quotas.getidd"), "{stderr}");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! - [`migrate`] — applies `migrations/V{n}__{name}.sql` with refinery.
 //! - `pools`: identity pools, tags, roles, principal-tag maps.
 //! - `keys`: signing keys.
+//! - `quota`: the shared quota buckets and the owner look-ups of unsigned calls.
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ mod identities;
 mod keys;
 pub mod migrate;
 mod pools;
+mod quota;
 
 /// How long a statement waits for a row lock before the use case gives up
 /// with `ConcurrentModificationException`.
