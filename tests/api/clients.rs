@@ -34,7 +34,7 @@ async fn run(mut cmd: Command) -> std::process::Output {
 #[tokio::test]
 async fn the_aws_cli_manages_pools_with_its_own_signatures() {
     if !has("aws", "--version") {
-        eprintln!("SKIPPED: the AWS CLI is not installed");
+        cognate_tests::skip("the AWS CLI is not installed");
         return;
     }
     let app = spawn_app().await;
@@ -111,7 +111,7 @@ async fn boto3_manages_pools_and_roles_with_its_own_signatures() {
             .map(|s| s.success())
             .unwrap_or(false)
     {
-        eprintln!("SKIPPED: boto3 is not installed for python3");
+        cognate_tests::skip("boto3 is not installed for python3");
         return;
     }
     let app = spawn_app().await;
@@ -164,7 +164,7 @@ print(json.dumps({"roles": r["Roles"], "rules": r["RoleMappings"]["graph.faceboo
 #[tokio::test]
 async fn the_js_sdk_v3_signs_developer_operations_that_verify() {
     if !cognate_tests::oidc::node_available() {
-        eprintln!("SKIPPED: node is not installed");
+        cognate_tests::skip("node is not installed");
         return;
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("support/js");

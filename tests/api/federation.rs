@@ -16,7 +16,7 @@ const GOOGLE: &str = "accounts.google.com";
 /// The process's shared IdP; None when node is missing.
 async fn shared_idp() -> Option<&'static OidcProvider> {
     if !oidc::node_available() {
-        eprintln!("SKIPPED: node is not installed");
+        cognate_tests::skip("node is not installed");
         return None;
     }
     Some(oidc::shared().await.expect("oidc provider starts"))

@@ -70,10 +70,10 @@ impl fmt::Display for CephUnavailable {
 impl std::error::Error for CephUnavailable {}
 
 /// Whether `start` failed only because Ceph cannot be fetched here.
-/// `COGNATE_CEPH_REQUIRED=1` turns that into an ordinary failure.
+/// `COGNATE_REQUIRE_ALL=1` (or `COGNATE_CEPH_REQUIRED=1`) turns that into
+/// an ordinary failure.
 pub fn is_unavailable(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<CephUnavailable>().is_some()
-        && std::env::var_os("COGNATE_CEPH_REQUIRED").is_none_or(|v| v.is_empty() || v == "0")
+    err.downcast_ref::<CephUnavailable>().is_some() && !crate::all_tools_required()
 }
 
 /// Where `fetch.sh` keeps the packages: `$COGNATE_CEPH_CACHE`, default
@@ -667,7 +667,7 @@ mod tests {
         let ceph = match start().await {
             Ok(ceph) => ceph,
             Err(e) if is_unavailable(&e) => {
-                eprintln!("SKIPPED: {e:#}");
+                crate::skip(&format!("{e:#}"));
                 return;
             }
             Err(e) => panic!("{e:#}"),

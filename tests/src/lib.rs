@@ -8,3 +8,41 @@
 pub mod ceph;
 pub mod oidc;
 pub mod pg;
+
+/// Whether every test tool must be present: `COGNATE_REQUIRE_ALL=1` (set by
+/// `.ci/run`), or the older `COGNATE_CEPH_REQUIRED=1`.
+pub fn all_tools_required() -> bool {
+    ["COGNATE_REQUIRE_ALL", "COGNATE_CEPH_REQUIRED"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0"))
+}
+
+/// A test's tool (`what`) is missing on this machine: say `SKIPPED`, or,
+/// when every tool is required (CI), fail the test instead, so a broken
+/// install never turns tests off silently.
+#[track_caller]
+pub fn skip(what: &str) {
+    skip_unless_required(all_tools_required(), what);
+}
+
+#[track_caller]
+fn skip_unless_required(required: bool, what: &str) {
+    if required {
+        panic!("COGNATE_REQUIRE_ALL is set, and {what}");
+    }
+    eprintln!("SKIPPED: {what}");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[should_panic(expected = "COGNATE_REQUIRE_ALL is set, and node is not installed")]
+    fn a_missing_tool_fails_the_test_when_every_tool_is_required() {
+        super::skip_unless_required(true, "node is not installed");
+    }
+
+    #[test]
+    fn a_missing_tool_only_skips_on_a_developers_machine() {
+        super::skip_unless_required(false, "node is not installed");
+    }
+}

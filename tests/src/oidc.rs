@@ -8,7 +8,7 @@
 //! use cognate_tests::oidc;
 //!
 //! if !oidc::node_available() {
-//!     eprintln!("SKIPPED: node is not installed");
+//!     cognate_tests::skip("node is not installed");
 //!     return Ok(());
 //! }
 //! // Issuer http://127.0.0.1:<port>: put it in an [[upstream]] override of
@@ -577,7 +577,7 @@ mod tests {
     #[tokio::test]
     async fn the_provider_issues_id_tokens_for_two_users_that_cognate_accepts() {
         if !node_available() {
-            eprintln!("SKIPPED: node is not installed");
+            crate::skip("node is not installed");
             return;
         }
         let started = std::time::Instant::now();
@@ -632,7 +632,7 @@ mod tests {
     #[tokio::test]
     async fn a_provider_under_a_path_is_a_declared_oidc_provider_with_extra_claims() {
         if !node_available() {
-            eprintln!("SKIPPED: node is not installed");
+            crate::skip("node is not installed");
             return;
         }
         let idp = start_with(OidcOptions {

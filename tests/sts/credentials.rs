@@ -40,7 +40,7 @@ async fn stack_with(
     let ceph: &'static Ceph = match ceph::shared().await {
         Ok(ceph) => ceph,
         Err(e) if ceph::is_unavailable(&e) => {
-            eprintln!("SKIPPED: no Ceph radosgw to test against: {e:#}");
+            cognate_tests::skip(&format!("no Ceph radosgw to test against: {e:#}"));
             return None;
         }
         Err(e) => panic!("starting Ceph: {e:#}"),
@@ -379,7 +379,7 @@ fn rules(resolution: AmbiguousRoleResolutionType, rules: Vec<MappingRule>) -> Ro
 #[tokio::test]
 async fn rules_choose_the_role_by_claim_in_order_and_deny_refuses_the_unmatched() {
     if !oidc::node_available() {
-        eprintln!("SKIPPED: node is not installed");
+        cognate_tests::skip("node is not installed");
         return;
     }
     let idp = oidc::shared().await.unwrap();
@@ -490,7 +490,7 @@ async fn rules_choose_the_role_by_claim_in_order_and_deny_refuses_the_unmatched(
 #[tokio::test]
 async fn the_js_sdk_credential_provider_gets_credentials_that_s3_accepts() {
     if !oidc::node_available() {
-        eprintln!("SKIPPED: node is not installed");
+        cognate_tests::skip("node is not installed");
         return;
     }
     let Some(s) = stack(None).await else { return };
@@ -561,7 +561,7 @@ async fn the_js_sdk_credential_provider_gets_credentials_that_s3_accepts() {
 #[tokio::test]
 async fn a_user_pool_token_mapping_takes_the_preferred_role_or_the_custom_one_it_grants() {
     if !oidc::node_available() {
-        eprintln!("SKIPPED: node is not installed");
+        cognate_tests::skip("node is not installed");
         return;
     }
     const USER_POOL: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_CognateTest";

@@ -44,7 +44,7 @@ async fn world() -> Option<World> {
     let ceph = match ceph::shared().await {
         Ok(ceph) => ceph,
         Err(e) if ceph::is_unavailable(&e) => {
-            eprintln!("SKIPPED: no Ceph radosgw to test against: {e:#}");
+            cognate_tests::skip(&format!("no Ceph radosgw to test against: {e:#}"));
             return None;
         }
         Err(e) => panic!("starting Ceph: {e:#}"),
