@@ -6,6 +6,7 @@ mod developer;
 mod federation;
 mod helpers;
 mod identities;
+mod limits;
 mod operational;
 mod pools;
 mod protocol;

@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`protocol`] — the `POST /` handler: target, body, auth, validation, dispatch, metrics.
+//! - [`admission`] — per-class budgets of requests in flight (public, signed).
 //! - [`ops`] — one module per operation (parse → domain → serialise).
 //! - [`sigv4`] — Signature Version 4 verification.
 //! - [`validation`] — request validation interpreted from the embedded service model.
@@ -23,6 +24,7 @@ use cognate_domain::ports::Store;
 use cognate_domain::service::{IdentityService, PoolService};
 use cognate_token::KeyManager;
 
+pub mod admission;
 pub mod error;
 pub mod metrics;
 pub mod ops;
@@ -51,6 +53,10 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a request's whole body may take to arrive, from the end of its head.
+    pub body_timeout: std::time::Duration,
+    /// Budgets of requests in flight per class.
+    pub admission: admission::Admission,
 }
 
 impl std::fmt::Debug for AppState {

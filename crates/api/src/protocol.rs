@@ -4,15 +4,19 @@
 //! operation (else `UnknownOperationException`), the body fits the limit,
 //! the signature verifies (signed operations only), the body is JSON
 //! (`SerializationException`), the input satisfies the model
-//! (`ValidationException`); then the operation runs.
+//! (`ValidationException`); then the request is admitted in its class's
+//! budget (`TooManyRequestsException`, see [`crate::admission`]) and the
+//! operation runs. The whole body must arrive within `body_timeout`
+//! (`RequestTimeoutException`, HTTP 408, and the connection is closed).
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use tracing::Instrument as _;
 
+use crate::admission::Class;
 use crate::error::ApiError;
 use crate::ops::{self, Caller};
 use crate::sigv4::SignedRequest;
@@ -51,7 +55,34 @@ pub async fn not_found(_req: HttpRequest) -> HttpResponse {
     error_response(&err, &request_id)
 }
 
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+/// Reads the whole body, refusing it when it exceeds `limit` bytes or has not fully arrived
+/// within `timeout`. actix-web bounds the time to receive a request's head
+/// (`client_request_timeout`) but not its body, so without this deadline a client sending
+/// one byte every few seconds would hold its connection, its buffer and a worker's attention
+/// for as long as it likes.
+async fn read_body(
+    payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+) -> Result<web::BytesMut, ApiError> {
+    match tokio::time::timeout(timeout, read_body_unbounded(payload, limit)).await {
+        Ok(body) => body,
+        Err(_) => Err(ApiError {
+            code: "RequestTimeoutException",
+            message: format!(
+                "The request body was not received within {} seconds.",
+                timeout.as_secs_f64()
+            ),
+            status: StatusCode::REQUEST_TIMEOUT,
+            internal: None,
+        }),
+    }
+}
+
+async fn read_body_unbounded(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
@@ -113,9 +144,9 @@ pub async fn handle(
     let span = tracing::info_span!("request", request_id = %request_id, operation = %op_label);
     let result = async {
         let operation = operation.ok_or_else(ApiError::unknown_operation)?;
-        let body = read_body(payload, state.max_body_bytes).await?;
-        let caller = if model.is_unsigned(&operation) {
-            Caller::Public
+        let body = read_body(payload, state.max_body_bytes, state.body_timeout).await?;
+        let (caller, class) = if model.is_unsigned(&operation) {
+            (Caller::Public, Class::Public)
         } else {
             let headers = http1_headers(&req);
             let signed = SignedRequest {
@@ -131,7 +162,7 @@ pub async fn handle(
                     .verify(&signed, SystemTime::now(), state.credentials.as_ref())?;
             let account = cognate_domain::ids::AccountId::parse(&who.account_id)
                 .map_err(ApiError::internal)?;
-            Caller::Account(account)
+            (Caller::Account(account), Class::Signed)
         };
         let input: serde_json::Value = if body.is_empty() {
             serde_json::Value::Object(Default::default())
@@ -141,6 +172,7 @@ pub async fn handle(
             })?
         };
         model.validate(&operation, &input)?;
+        let _admitted = state.admission.admit(class).await?;
         ops::dispatch(&operation, &state, &caller, input).await
     }
     .instrument(span.clone())
@@ -172,7 +204,13 @@ pub async fn handle(
                     "request refused"
                 ),
             }
-            error_response(&err, &request_id)
+            let mut res = error_response(&err, &request_id);
+            if err.status == StatusCode::REQUEST_TIMEOUT {
+                // The rest of the body may still be on its way: do not wait for it.
+                res.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+            }
+            res
         }
     }
 }
