@@ -297,3 +297,77 @@ async fn a_request_whose_body_arrives_in_time_is_unaffected_by_the_body_timeout(
     let answer: serde_json::Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
     assert_eq!(answer["__type"], "ResourceNotFoundException", "{answer}");
 }
+
+/// The `__type` of the answer to a raw GetId with `body` (empty on success).
+async fn answer_to(app: &TestApp, body: String) -> String {
+    let res = app.post_raw(Some("GetId"), body).await;
+    let answer: serde_json::Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    answer["__type"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn stalled_bodies_cannot_hold_more_memory_than_the_body_byte_budget() {
+    let app = spawn_app_with(|s| {
+        s.server.max_body_bytes = 64 * 1024;
+        s.server.max_buffered_body_bytes = 64 * 1024;
+        s.server.request_body_timeout_seconds = 60;
+    })
+    .await;
+    let host = authority(&app);
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: AWSCognitoIdentityService.GetId\r\nContent-Length: {}\r\n\r\n",
+        64 * 1024
+    );
+    // A well-formed 8 KiB request, which does not fit in what a stalled 60 KiB body leaves.
+    let padded = format!(
+        r#"{{"IdentityPoolId": "us-east-1:00000000-0000-0000-0000-000000000000"{}}}"#,
+        " ".repeat(8 * 1024)
+    );
+    let mut refused = None;
+    // Whichever body the server counts second is the one refused: if the small request was
+    // counted first, the stalled client is the one answered, and the round starts over.
+    for _round in 0..10 {
+        // A client announces a 64 KiB body, sends 60 KiB of it, and stalls.
+        let mut stalled = TcpStream::connect(&host).await.expect("connect");
+        stalled.write_all(head.as_bytes()).await.expect("head");
+        stalled
+            .write_all(&vec![b' '; 60 * 1024])
+            .await
+            .expect("most of the body");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for _ in 0..10 {
+            let code = answer_to(&app, padded.clone()).await;
+            if code == "TooManyRequestsException" {
+                refused = Some(stalled);
+                break;
+            }
+            assert_eq!(code, "ResourceNotFoundException");
+            if !matches!(stalled.try_read(&mut [0u8; 64]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            {
+                break; // the stalled client was answered (refused) instead
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if refused.is_some() {
+            break;
+        }
+    }
+    let Some(stalled) = refused else {
+        panic!("a body beyond the byte budget must be refused while a stalled one holds it");
+    };
+    // Once the stalled client goes away, its bytes are given back.
+    drop(stalled);
+    let mut served = false;
+    for _ in 0..100 {
+        if answer_to(&app, padded.clone()).await == "ResourceNotFoundException" {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        served,
+        "the budget must be given back when a body is dropped"
+    );
+}

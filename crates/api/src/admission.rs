@@ -1,4 +1,5 @@
-//! Admission control: each class of request has its own budget of requests in flight.
+//! Admission control: each class of request has its own budget of requests in flight, and
+//! request bodies together have a budget of bytes.
 //!
 //! The four public operations (GetId, GetCredentialsForIdentity, GetOpenIdToken,
 //! UnlinkIdentity) can be called by anyone who knows a pool id, so a flood of them must not
@@ -19,6 +20,9 @@
 //! not by a permit it would hold) and after the signature has been verified (unauthenticated
 //! requests cannot use the signed budget), and it is held until the operation has answered.
 //! The semaphores are fair (FIFO), so a waiting request is not overtaken by later ones.
+//!
+//! Separately, [`BodyBudget`] bounds the memory all request bodies being received hold at
+//! once, whatever their class.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +98,81 @@ impl Admission {
     }
 }
 
+/// The request-body bytes all requests together may hold in memory at once.
+///
+/// The body timeout bounds how long a stalled body is held, and `max_connections` how many
+/// connections there are, but their product can still be large (thousands of connections
+/// each holding a body just under `max_body_bytes`). Every body being read takes a share of
+/// this budget as its bytes arrive (counted in KiB) and gives it back when the request is done;
+/// a body that would overdraw it is refused at once with `TooManyRequestsException`.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    kib: Arc<Semaphore>,
+}
+
+/// One request's share of the [`BodyBudget`]; dropping it gives the bytes back.
+#[derive(Debug)]
+pub struct BodyShare {
+    budget: Arc<Semaphore>,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+impl BodyBudget {
+    /// A budget of `max_bytes` bytes (rounded up to whole KiB).
+    pub fn new(max_bytes: usize) -> Self {
+        BodyBudget {
+            kib: Arc::new(Semaphore::new(
+                kib_of(max_bytes).min(Semaphore::MAX_PERMITS),
+            )),
+        }
+    }
+
+    /// An empty share, to grow as a body arrives.
+    pub fn share(&self) -> BodyShare {
+        BodyShare {
+            budget: Arc::clone(&self.kib),
+            held: None,
+        }
+    }
+
+    /// Bytes (in whole KiB) not held by any body now.
+    pub fn available_bytes(&self) -> usize {
+        self.kib.available_permits() * 1024
+    }
+}
+
+impl BodyShare {
+    /// Grows the share to cover a body of `bytes` bytes, without waiting; `false` when the
+    /// budget has no room for it (the share is then unchanged).
+    pub fn cover(&mut self, bytes: usize) -> bool {
+        let needed = kib_of(bytes);
+        let held = self
+            .held
+            .as_ref()
+            .map_or(0, OwnedSemaphorePermit::num_permits);
+        if needed <= held {
+            return true;
+        }
+        let Ok(more) = u32::try_from(needed - held) else {
+            return false;
+        };
+        match Arc::clone(&self.budget).try_acquire_many_owned(more) {
+            Ok(permit) => {
+                match &mut self.held {
+                    Some(held) => held.merge(permit),
+                    None => self.held = Some(permit),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn kib_of(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +234,20 @@ mod tests {
         drop(first);
         assert!(waiting.await.unwrap());
         assert_eq!(admission.available(Class::Public), 1);
+    }
+
+    #[test]
+    fn bodies_share_one_byte_budget_and_give_it_back_when_done() {
+        let budget = BodyBudget::new(64 * 1024);
+        let mut stalled = budget.share();
+        assert!(stalled.cover(60 * 1024));
+        assert!(stalled.cover(60 * 1024 + 10), "growing within the budget");
+        let mut other = budget.share();
+        assert!(!other.cover(8 * 1024), "the budget is nearly used up");
+        assert!(other.cover(1024), "what is left can still be used");
+        drop(stalled);
+        assert!(other.cover(60 * 1024));
+        drop(other);
+        assert_eq!(budget.available_bytes(), 64 * 1024);
     }
 }

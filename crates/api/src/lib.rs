@@ -57,6 +57,8 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Budgets of requests in flight per class.
     pub admission: admission::Admission,
+    /// Request-body bytes held in memory at once, across all requests.
+    pub body_budget: admission::BodyBudget,
 }
 
 impl std::fmt::Debug for AppState {

@@ -7,7 +7,9 @@
 //! (`ValidationException`); then the request is admitted in its class's
 //! budget (`TooManyRequestsException`, see [`crate::admission`]) and the
 //! operation runs. The whole body must arrive within `body_timeout`
-//! (`RequestTimeoutException`, HTTP 408, and the connection is closed).
+//! (`RequestTimeoutException`, HTTP 408, and the connection is closed) and
+//! fit in what is left of the shared body-byte budget
+//! (`TooManyRequestsException`, connection closed).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use tracing::Instrument as _;
 
-use crate::admission::Class;
+use crate::admission::{BodyBudget, BodyShare, Class};
 use crate::error::ApiError;
 use crate::ops::{self, Caller};
 use crate::sigv4::SignedRequest;
@@ -55,18 +57,21 @@ pub async fn not_found(_req: HttpRequest) -> HttpResponse {
     error_response(&err, &request_id)
 }
 
-/// Reads the whole body, refusing it when it exceeds `limit` bytes or has not fully arrived
+/// Reads the whole body, refusing it when it exceeds `limit` bytes, when the bytes all
+/// bodies together hold would exceed the [`BodyBudget`], or when it has not fully arrived
 /// within `timeout`. actix-web bounds the time to receive a request's head
 /// (`client_request_timeout`) but not its body, so without this deadline a client sending
-/// one byte every few seconds would hold its connection, its buffer and a worker's attention
-/// for as long as it likes.
+/// one byte every few seconds would hold its connection and its buffer for as long as it
+/// likes. The returned share must be kept as long as the body is.
 async fn read_body(
     payload: web::Payload,
     limit: usize,
     timeout: Duration,
-) -> Result<web::BytesMut, ApiError> {
-    match tokio::time::timeout(timeout, read_body_unbounded(payload, limit)).await {
-        Ok(body) => body,
+    budget: &BodyBudget,
+) -> Result<(web::BytesMut, BodyShare), ApiError> {
+    let mut share = budget.share();
+    match tokio::time::timeout(timeout, read_body_unbounded(payload, limit, &mut share)).await {
+        Ok(body) => body.map(|body| (body, share)),
         Err(_) => Err(ApiError {
             code: "RequestTimeoutException",
             message: format!(
@@ -75,6 +80,7 @@ async fn read_body(
             ),
             status: StatusCode::REQUEST_TIMEOUT,
             internal: None,
+            close_connection: true,
         }),
     }
 }
@@ -82,6 +88,7 @@ async fn read_body(
 async fn read_body_unbounded(
     mut payload: web::Payload,
     limit: usize,
+    share: &mut BodyShare,
 ) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -94,7 +101,15 @@ async fn read_body_unbounded(
                 message: format!("Request body is larger than the limit of {limit} bytes."),
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 internal: None,
+                close_connection: false,
             });
+        }
+        if !share.cover(body.len() + chunk.len()) {
+            return Err(ApiError::client(
+                "TooManyRequestsException",
+                "Too many request bodies are being received; retry with back-off.",
+            )
+            .closing());
         }
         body.extend_from_slice(&chunk);
     }
@@ -144,7 +159,13 @@ pub async fn handle(
     let span = tracing::info_span!("request", request_id = %request_id, operation = %op_label);
     let result = async {
         let operation = operation.ok_or_else(ApiError::unknown_operation)?;
-        let body = read_body(payload, state.max_body_bytes, state.body_timeout).await?;
+        let (body, _body_share) = read_body(
+            payload,
+            state.max_body_bytes,
+            state.body_timeout,
+            &state.body_budget,
+        )
+        .await?;
         let (caller, class) = if model.is_unsigned(&operation) {
             (Caller::Public, Class::Public)
         } else {
@@ -205,7 +226,7 @@ pub async fn handle(
                 ),
             }
             let mut res = error_response(&err, &request_id);
-            if err.status == StatusCode::REQUEST_TIMEOUT {
+            if err.close_connection {
                 // The rest of the body may still be on its way: do not wait for it.
                 res.head_mut()
                     .set_connection_type(actix_web::http::ConnectionType::Close);

@@ -72,6 +72,8 @@ pub struct ServerSettings {
     pub request_head_timeout_seconds: u64,
     /// `request_body_timeout_seconds`: time to receive a request's whole body.
     pub request_body_timeout_seconds: u64,
+    /// `max_buffered_body_bytes`: request-body bytes held at once, all requests together.
+    pub max_buffered_body_bytes: usize,
     /// `keep_alive_seconds`: idle time of a kept-alive connection (0 = no keep-alive).
     pub keep_alive_seconds: u64,
     /// `client_disconnect_timeout_seconds`: time to close a connection after the response.
@@ -294,6 +296,12 @@ impl Settings {
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes: must be at least 1024");
         }
+        if self.server.max_buffered_body_bytes < self.server.max_body_bytes {
+            bail!(
+                "server.max_buffered_body_bytes: must be at least server.max_body_bytes ({})",
+                self.server.max_body_bytes
+            );
+        }
         if self.database.max_connections == 0 {
             bail!("database.max_connections: must be at least 1");
         }
@@ -424,6 +432,7 @@ mod tests {
         assert_eq!(s.server.max_connections, 4096);
         assert_eq!(s.server.request_head_timeout_seconds, 5);
         assert_eq!(s.server.request_body_timeout_seconds, 10);
+        assert_eq!(s.server.max_buffered_body_bytes, 64 * 1024 * 1024);
         assert_eq!(s.server.keep_alive_seconds, 5);
         assert_eq!(s.server.client_disconnect_timeout_seconds, 1);
         assert_eq!(s.server.max_public_requests, 12);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
-use cognate_api::admission::{Admission, Budget};
+use cognate_api::admission::{Admission, BodyBudget, Budget};
 use cognate_api::sigv4::{Credential, CredentialLookup, Verifier};
 use cognate_api::AppState;
 use cognate_domain::credentials::CredentialsIssuer;
@@ -208,6 +208,7 @@ impl Application {
             metrics: cognate_api::metrics::Metrics::new().context("registering metrics")?,
             max_body_bytes: settings.server.max_body_bytes,
             body_timeout: Duration::from_secs(settings.server.request_body_timeout_seconds),
+            body_budget: BodyBudget::new(settings.server.max_buffered_body_bytes),
             admission: Admission::new(
                 Budget {
                     max_in_flight: settings.server.max_public_requests,
