@@ -104,7 +104,7 @@ async fn the_aws_cli_manages_pools_with_its_own_signatures() {
 
 #[tokio::test]
 async fn boto3_manages_pools_and_roles_with_its_own_signatures() {
-    if !has("python3", "-c")
+    if !has("python3", "--version")
         || !Command::new("python3")
             .args(["-c", "import boto3"])
             .status()

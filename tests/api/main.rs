@@ -7,6 +7,7 @@ mod federation;
 mod fidelity;
 mod helpers;
 mod identities;
+mod limits;
 mod operational;
 mod pools;
 mod protocol;

@@ -9,6 +9,10 @@ use crate::helpers::{
     error_code, sdk_client, spawn_app, TestApp, ACCESS_KEY_A, REGION, SECRET_KEY_A,
 };
 
+fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_owned(), value.to_owned())
+}
+
 /// How a test request is signed.
 pub struct Signing<'a> {
     /// Request time (the skew tests move it).
@@ -40,12 +44,7 @@ pub fn sign_headers(
     body: &str,
     signing: &Signing<'_>,
 ) -> Vec<(String, String)> {
-    let host = base_url
-        .split_once("://")
-        .map_or(base_url, |(_, rest)| rest)
-        .to_owned();
     let headers = vec![
-        ("host".to_owned(), host),
         (
             "content-type".to_owned(),
             "application/x-amz-json-1.1".to_owned(),
@@ -55,6 +54,24 @@ pub fn sign_headers(
             format!("AWSCognitoIdentityService.{target}"),
         ),
     ];
+    sign_these_headers(base_url, headers, body, signing)
+}
+
+/// `headers` plus what aws-sigv4 adds when it signs them (with `host`) and `body`: the
+/// signature covers exactly `host`, `headers` and `x-amz-date`. Host is left out of the
+/// result: the HTTP client sets it.
+pub fn sign_these_headers(
+    base_url: &str,
+    headers: Vec<(String, String)>,
+    body: &str,
+    signing: &Signing<'_>,
+) -> Vec<(String, String)> {
+    let host = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest)
+        .to_owned();
+    let mut headers = headers;
+    headers.insert(0, ("host".to_owned(), host));
     let identity =
         aws_credential_types::Credentials::new(ACCESS_KEY_A, signing.secret, None, None, "t")
             .into();
@@ -289,4 +306,117 @@ async fn public_operations_are_served_without_a_signature() {
         body["__type"], "MissingAuthenticationTokenException",
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_request_signed_over_host_and_date_only_cannot_be_replayed_to_delete_a_pool() {
+    let app = spawn_app().await;
+    let pool = app.create_pool("survivor").await;
+    let body = serde_json::json!({ "IdentityPoolId": pool }).to_string();
+    // A DescribeIdentityPool whose signature covers only `host;x-amz-date` (and the body):
+    // nothing in it says which operation was meant.
+    let mut headers = sign_these_headers(
+        &app.address,
+        vec![header("content-type", "application/x-amz-json-1.1")],
+        &body,
+        &Signing::default(),
+    );
+    let authorization = &headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1;
+    assert!(
+        authorization.contains("SignedHeaders=content-type;host;x-amz-date,"),
+        "{authorization}"
+    );
+    headers.push(header(
+        "x-amz-target",
+        "AWSCognitoIdentityService.DeleteIdentityPool",
+    ));
+    let answer = post_signed(&app, &headers, &body).await;
+    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+    assert_eq!(
+        answer["message"],
+        "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization."
+    );
+    let described = app
+        .client
+        .describe_identity_pool()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .expect("the pool survives the replay");
+    assert_eq!(described.identity_pool_name, "survivor");
+}
+
+#[tokio::test]
+async fn an_unsigned_x_amz_target_or_security_token_is_refused() {
+    let app = spawn_app().await;
+    // The target added after signing.
+    let mut headers = sign_these_headers(
+        &app.address,
+        vec![header("content-type", "application/x-amz-json-1.1")],
+        LIST,
+        &Signing::default(),
+    );
+    headers.push(header(
+        "x-amz-target",
+        "AWSCognitoIdentityService.ListIdentityPools",
+    ));
+    let answer = post_signed(&app, &headers, LIST).await;
+    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+    assert_eq!(
+        answer["message"],
+        "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization."
+    );
+
+    // A session token added after signing.
+    let mut headers = signed_headers(&app.address, "ListIdentityPools", LIST);
+    headers.push(header("x-amz-security-token", "FwoGZXIvYXdzEJr"));
+    let answer = post_signed(&app, &headers, LIST).await;
+    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+    assert_eq!(
+        answer["message"],
+        "'x-amz-security-token' must be a 'SignedHeader' in the AWS Authorization."
+    );
+
+    // Header names are case-insensitive: `X-Amz-Target` is the same header.
+    let mut headers = sign_these_headers(&app.address, vec![], LIST, &Signing::default());
+    headers.push(header(
+        "X-Amz-Target",
+        "AWSCognitoIdentityService.ListIdentityPools",
+    ));
+    let answer = post_signed(&app, &headers, LIST).await;
+    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_refused() {
+    let app = spawn_app().await;
+    let headers = signed_headers(&app.address, "ListIdentityPools", LIST);
+    let valid = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1
+        .clone();
+    let bogus =
+        format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY_A}/x, SignedHeaders=host, Signature=0");
+    for (first, second) in [
+        (valid.clone(), bogus.clone()),
+        (bogus.clone(), valid.clone()),
+        (valid.clone(), valid.clone()),
+    ] {
+        let mut sent: Vec<(String, String)> = headers
+            .iter()
+            .filter(|(k, _)| k != "authorization")
+            .cloned()
+            .collect();
+        sent.push(header("authorization", &first));
+        sent.push(header("Authorization", &second));
+        let answer = post_signed(&app, &sent, LIST).await;
+        assert_eq!(answer["__type"], "IncompleteSignatureException", "{answer}");
+        assert!(answer.get("IdentityPools").is_none(), "{answer}");
+    }
 }

@@ -24,6 +24,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Internal detail for the log; never sent.
     pub internal: Option<String>,
+    /// Close the connection after answering (the rest of the request may still be arriving).
+    pub close_connection: bool,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
             message: message.into(),
             status: StatusCode::BAD_REQUEST,
             internal: None,
+            close_connection: false,
         }
     }
 
@@ -44,6 +47,7 @@ impl ApiError {
             message: "An internal error occurred. Try again later.".into(),
             status: StatusCode::INTERNAL_SERVER_ERROR,
             internal: Some(cause.to_string()),
+            close_connection: false,
         }
     }
 
@@ -60,6 +64,12 @@ impl ApiError {
     /// the text AWS's throttling answers carry.
     pub fn too_many_requests() -> Self {
         ApiError::client("TooManyRequestsException", "Rate exceeded")
+    }
+
+    /// The same error, answered with `Connection: close`.
+    pub fn closing(mut self) -> Self {
+        self.close_connection = true;
+        self
     }
 
     /// `SerializationException`.
@@ -113,6 +123,7 @@ impl From<SigV4Error> for ApiError {
             message: err.message(),
             status: StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST),
             internal: None,
+            close_connection: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`protocol`] — the `POST /` handler: target, body, auth, validation, dispatch, metrics.
+//! - [`admission`] — per-class budgets of requests in flight (public, signed).
 //! - [`ops`] — one module per operation (parse → domain → serialise).
 //! - [`sigv4`] — Signature Version 4 verification.
 //! - [`validation`] — request validation interpreted from the embedded service model.
@@ -24,6 +25,7 @@ use cognate_domain::ports::Store;
 use cognate_domain::service::{IdentityService, PoolService};
 use cognate_token::KeyManager;
 
+pub mod admission;
 pub mod error;
 pub mod metrics;
 pub mod ops;
@@ -55,6 +57,12 @@ pub struct AppState {
     pub quotas: quota::Quotas,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a request's whole body may take to arrive, from the end of its head.
+    pub body_timeout: std::time::Duration,
+    /// Budgets of requests in flight per class.
+    pub admission: admission::Admission,
+    /// Request-body bytes held in memory at once, across all requests.
+    pub body_budget: admission::BodyBudget,
 }
 
 impl std::fmt::Debug for AppState {

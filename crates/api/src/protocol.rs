@@ -6,15 +6,21 @@
 //! (`SerializationException`), the input satisfies the model
 //! (`ValidationException`), the account's request-rate quota has room
 //! (`TooManyRequestsException`; an unsigned call counts against the owner
-//! of the pool or identity it names); then the operation runs.
+//! of the pool or identity it names); then the request is admitted in its
+//! class's budget (`TooManyRequestsException`, see [`crate::admission`])
+//! and the operation runs. The whole body must arrive within `body_timeout`
+//! (`RequestTimeoutException`, HTTP 408, and the connection is closed) and
+//! fit in what is left of the shared body-byte budget
+//! (`TooManyRequestsException`, connection closed).
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use tracing::Instrument as _;
 
+use crate::admission::{BodyBudget, BodyShare, Class};
 use crate::error::ApiError;
 use crate::ops::{self, Caller};
 use crate::quota::Admission;
@@ -60,7 +66,39 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     error_response(&err, &request_id)
 }
 
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+/// Reads the whole body, refusing it when it exceeds `limit` bytes, when the bytes all
+/// bodies together hold would exceed the [`BodyBudget`], or when it has not fully arrived
+/// within `timeout`. actix-web bounds the time to receive a request's head
+/// (`client_request_timeout`) but not its body, so without this deadline a client sending
+/// one byte every few seconds would hold its connection and its buffer for as long as it
+/// likes. The returned share must be kept as long as the body is.
+async fn read_body(
+    payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+    budget: &BodyBudget,
+) -> Result<(web::BytesMut, BodyShare), ApiError> {
+    let mut share = budget.share();
+    match tokio::time::timeout(timeout, read_body_unbounded(payload, limit, &mut share)).await {
+        Ok(body) => body.map(|body| (body, share)),
+        Err(_) => Err(ApiError {
+            code: "RequestTimeoutException",
+            message: format!(
+                "The request body was not received within {} seconds.",
+                timeout.as_secs_f64()
+            ),
+            status: StatusCode::REQUEST_TIMEOUT,
+            internal: None,
+            close_connection: true,
+        }),
+    }
+}
+
+async fn read_body_unbounded(
+    mut payload: web::Payload,
+    limit: usize,
+    share: &mut BodyShare,
+) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
@@ -72,7 +110,15 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
                 message: format!("Request body is larger than the limit of {limit} bytes."),
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 internal: None,
+                close_connection: false,
             });
+        }
+        if !share.cover(body.len() + chunk.len()) {
+            return Err(ApiError::client(
+                "TooManyRequestsException",
+                "Too many request bodies are being received; retry with back-off.",
+            )
+            .closing());
         }
         body.extend_from_slice(&chunk);
     }
@@ -122,9 +168,15 @@ pub async fn handle(
     let span = tracing::info_span!("request", request_id = %request_id, operation = %op_label);
     let result = async {
         let operation = operation.ok_or_else(ApiError::unknown_operation)?;
-        let body = read_body(payload, state.max_body_bytes).await?;
-        let caller = if model.is_unsigned(&operation) {
-            Caller::Public
+        let (body, _body_share) = read_body(
+            payload,
+            state.max_body_bytes,
+            state.body_timeout,
+            &state.body_budget,
+        )
+        .await?;
+        let (caller, class) = if model.is_unsigned(&operation) {
+            (Caller::Public, Class::Public)
         } else {
             let headers = http1_headers(&req);
             let signed = SignedRequest {
@@ -140,7 +192,7 @@ pub async fn handle(
                     .verify(&signed, SystemTime::now(), state.credentials.as_ref())?;
             let account = cognate_domain::ids::AccountId::parse(&who.account_id)
                 .map_err(ApiError::internal)?;
-            Caller::Account(account)
+            (Caller::Account(account), Class::Signed)
         };
         let input: serde_json::Value = if body.is_empty() {
             serde_json::Value::Object(Default::default())
@@ -160,6 +212,8 @@ pub async fn handle(
                 return Err(ApiError::too_many_requests());
             }
         }
+        // Over-quota calls are refused before they take an admission slot.
+        let _admitted = state.admission.admit(class).await?;
         ops::dispatch(&operation, &state, &caller, input).await
     }
     .instrument(span.clone())
@@ -195,7 +249,13 @@ pub async fn handle(
                     "request refused"
                 ),
             }
-            error_response(&err, &request_id)
+            let mut res = error_response(&err, &request_id);
+            if err.close_connection {
+                // The rest of the body may still be on its way: do not wait for it.
+                res.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+            }
+            res
         }
     }
 }

@@ -12,14 +12,21 @@
 //! Cognito Identity, Cognito User Pools, …) is observed to answer:
 //!
 //! 1. no `Authorization` header, or one that does not start with `AWS4-` →
-//!    `MissingAuthenticationTokenException` "Missing Authentication Token";
+//!    `MissingAuthenticationTokenException` "Missing Authentication Token"; more than one
+//!    `Authorization` header → `IncompleteSignatureException` (which one counts would be a guess,
+//!    and a proxy or client that sends two is broken or hostile);
 //! 2. the header's `key=value` tokens (separated by commas and/or whitespace) must all contain
 //!    `=`; `Credential`, `Signature` and `SignedHeaders` must be present and an `X-Amz-Date` or
 //!    `Date` header must exist → `IncompleteSignatureException`;
 //! 3. the date must be ISO-8601 basic (`20260101T000000Z`) → `IncompleteSignatureException`,
 //!    and within `max_skew` of `now` → `InvalidSignatureException` "Signature expired: …" /
 //!    "Signature not yet current: …";
-//! 4. `host` must be a signed header → `InvalidSignatureException`;
+//! 4. `host` must be a signed header, and so must every `x-amz-*` header the request carries
+//!    (`X-Amz-Target`, `X-Amz-Date`, `X-Amz-Security-Token`, `X-Amz-Content-Sha256`, …) except
+//!    `x-amz-user-agent` (see [`UNSIGNED_X_AMZ_HEADERS`]) → `InvalidSignatureException`
+//!    "'<header>' must be a 'SignedHeader' in the AWS Authorization." (AWS's wording for `Host`,
+//!    applied to each required header as AWS-compatible verifiers such as
+//!    scratchstack-aws-signature do);
 //! 5. the algorithm must be `AWS4-HMAC-SHA256` and the credential must have five `/`-separated
 //!    parts → `IncompleteSignatureException`;
 //! 6. the credential scope must name the configured region, the service (`cognito-identity`),
@@ -72,6 +79,28 @@ pub const SERVICE: &str = "cognito-identity";
 
 /// The clock skew AWS tolerates for this service (5 minutes).
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// The `x-amz-*` headers a request may carry without signing them.
+///
+/// SigV4 makes `host` and every `x-amz-*` header part of what is signed: an unsigned
+/// `X-Amz-Target` would let anyone who saw one signed request replay it as another operation
+/// (a `ListIdentityPools` turned into a `DeleteIdentityPool`), an unsigned `X-Amz-Security-Token`
+/// or `X-Amz-Date` would let the credential or the time be swapped. The exceptions are the
+/// headers real clients leave unsigned on purpose, because proxies and retries rewrite them:
+///
+/// - `user-agent`, `x-amzn-trace-id`, `transfer-encoding`, `expect`, hop-by-hop headers:
+///   unsigned by aws-sigv4 (`SigningSettings::default().excluded_headers`, the Rust SDK),
+///   botocore (`SIGNED_HEADERS_BLACKLIST`, the AWS CLI and boto3) and `@smithy/signature-v4`
+///   (`ALWAYS_UNSIGNABLE_HEADERS`, the JS SDK v3). None of them is `x-amz-*` (`x-amzn-` is
+///   another prefix), so the rule below does not touch them.
+/// - `x-amz-user-agent`: the only `x-amz-*` header a signer is known to leave unsigned
+///   (aws-sigv4 drops it from query-string signatures, `canonical_request.rs`; SDKs for other
+///   languages have done the same in header signatures). In header signatures the Rust SDK
+///   (its user-agent interceptor runs before signing), botocore and the JS SDK v3 (its
+///   user-agent middleware runs at the `build` step, before `finalizeRequest` signing) all sign
+///   it; it is allowed unsigned anyway because it is informational only: Cognate never reads it,
+///   so changing it changes nothing a request does.
+pub const UNSIGNED_X_AMZ_HEADERS: &[&str] = &["x-amz-user-agent"];
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const TERMINATOR: &str = "aws4_request";
@@ -194,6 +223,16 @@ pub enum SigV4Error {
     },
     /// `host` is not among the signed headers.
     HostNotSigned,
+    /// An `x-amz-*` header of the request is not among the signed headers.
+    HeaderNotSigned {
+        /// The header's name, lower case.
+        name: String,
+    },
+    /// The request carries more than one `Authorization` header.
+    MultipleAuthorizationHeaders {
+        /// How many.
+        count: usize,
+    },
     /// The algorithm is not `AWS4-HMAC-SHA256`.
     UnsupportedAlgorithm {
         /// The algorithm sent.
@@ -225,6 +264,7 @@ impl SigV4Error {
         match self {
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::PresignedRequestNotSupported
+            | Self::MultipleAuthorizationHeaders { .. }
             | Self::MalformedAuthorizationPair { .. }
             | Self::IncompleteAuthorization { .. }
             | Self::MalformedDate { .. }
@@ -233,6 +273,7 @@ impl SigV4Error {
             Self::SignatureExpired { .. }
             | Self::SignatureNotYetCurrent { .. }
             | Self::HostNotSigned
+            | Self::HeaderNotSigned { .. }
             | Self::InvalidCredentialScope { .. }
             | Self::ContentSha256Mismatch
             | Self::SignatureDoesNotMatch => "InvalidSignatureException",
@@ -309,6 +350,12 @@ impl SigV4Error {
             Self::HostNotSigned => {
                 "'Host' must be a 'SignedHeader' in the AWS Authorization.".to_owned()
             }
+            Self::HeaderNotSigned { name } => {
+                format!("'{name}' must be a 'SignedHeader' in the AWS Authorization.")
+            }
+            Self::MultipleAuthorizationHeaders { count } => format!(
+                "The request carries {count} 'Authorization' headers; exactly one is allowed."
+            ),
             Self::UnsupportedAlgorithm { algorithm } => format!(
                 "Unsupported AWS 'algorithm': '{algorithm}' (only AWS4-HMAC-SHA256 for now). "
             ),
@@ -368,6 +415,14 @@ impl Verifier {
         now: SystemTime,
         creds: &dyn CredentialLookup,
     ) -> Result<Caller, SigV4Error> {
+        let count = req
+            .headers
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .count();
+        if count > 1 {
+            return Err(SigV4Error::MultipleAuthorizationHeaders { count });
+        }
         let Some(raw_authorization) = req.headers.get(http::header::AUTHORIZATION) else {
             return Err(if has_presigned_params(req.query) {
                 SigV4Error::PresignedRequestNotSupported
@@ -394,6 +449,11 @@ impl Verifier {
             .collect();
         if !signed_headers.iter().any(|name| name == "host") {
             return Err(SigV4Error::HostNotSigned);
+        }
+        if let Some(name) = unsigned_x_amz_header(req.headers, &signed_headers) {
+            return Err(SigV4Error::HeaderNotSigned {
+                name: name.to_owned(),
+            });
         }
 
         if auth.algorithm != ALGORITHM {
@@ -618,6 +678,20 @@ fn describe_skew(skew: Duration) -> String {
         (minutes, 0) => format!("{minutes} min"),
         _ => format!("{secs} sec"),
     }
+}
+
+/// The first `x-amz-*` header of the request (in name order, so the answer does not depend on
+/// the order headers arrived in) that is not signed, other than [`UNSIGNED_X_AMZ_HEADERS`].
+fn unsigned_x_amz_header<'h>(headers: &'h HeaderMap, signed: &[String]) -> Option<&'h str> {
+    let mut unsigned: Vec<&str> = headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .filter(|name| name.starts_with("x-amz-"))
+        .filter(|name| !UNSIGNED_X_AMZ_HEADERS.contains(name))
+        .filter(|name| !signed.iter().any(|s| s == name))
+        .collect();
+    unsigned.sort_unstable();
+    unsigned.first().copied()
 }
 
 fn has_presigned_params(query: &str) -> bool {
@@ -1351,6 +1425,35 @@ print(json.dumps([[k, v] for k, v in req.headers.items()]))
 
     #[test]
     fn session_credentials_are_an_unrecognized_client() {
+        let mut with_token = rust_sdk_headers();
+        with_token.push(("x-amz-security-token", "FwoGZXIvYXdzEJr"));
+        let headers = sign_with_sdk(&with_token, BODY, &Signing::default());
+        assert!(signed_headers_of(&headers).contains("x-amz-security-token"));
+        assert_error(
+            verify_at(&headers, BODY, t0()),
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        );
+    }
+
+    #[test]
+    fn a_signature_over_host_and_date_only_cannot_be_replayed_as_another_operation() {
+        // Signed over `host;x-amz-date`: the target was not part of the signature, so anyone
+        // holding this request could send it with any operation name.
+        let mut headers = sign_with_sdk(&[("host", HOST)], BODY, &Signing::default());
+        headers.insert(
+            "x-amz-target",
+            HeaderValue::from_static("AWSCognitoIdentityService.DeleteIdentityPool"),
+        );
+        assert_error(
+            verify_at(&headers, BODY, t0()),
+            "InvalidSignatureException",
+            "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization.",
+        );
+    }
+
+    #[test]
+    fn an_unsigned_security_token_is_refused_before_the_key_is_looked_up() {
         let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
         headers.insert(
             "x-amz-security-token",
@@ -1358,9 +1461,102 @@ print(json.dumps([[k, v] for k, v in req.headers.items()]))
         );
         assert_error(
             verify_at(&headers, BODY, t0()),
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
+            "InvalidSignatureException",
+            "'x-amz-security-token' must be a 'SignedHeader' in the AWS Authorization.",
         );
+    }
+
+    #[test]
+    fn an_unsigned_content_sha256_or_date_is_refused() {
+        for (name, value) in [
+            (
+                "x-amz-content-sha256",
+                "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            ),
+            ("x-amz-anything", "x"),
+        ] {
+            let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+            assert_eq!(
+                verify_at(&headers, BODY, t0()),
+                Err(SigV4Error::HeaderNotSigned {
+                    name: name.to_owned()
+                }),
+                "{name}"
+            );
+        }
+        // Signed over `Date`, with an X-Amz-Date added afterwards.
+        let date = "Thu, 01 Jan 2026 00:00:00 GMT";
+        let headers = header_map(&[
+            ("host", HOST),
+            ("date", date),
+            ("x-amz-date", "20260101T000000Z"),
+            (
+                "authorization",
+                &format!(
+                    "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/{REGION}/{SERVICE}/\
+                     aws4_request, SignedHeaders=date;host, Signature=abc"
+                ),
+            ),
+        ]);
+        assert_eq!(
+            verify_at(&headers, BODY, t0()),
+            Err(SigV4Error::HeaderNotSigned {
+                name: "x-amz-date".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn an_unsigned_x_amz_user_agent_is_the_one_allowed_exception() {
+        let headers = sign_with_sdk(
+            &[
+                ("host", HOST),
+                (
+                    "x-amz-target",
+                    "AWSCognitoIdentityService.ListIdentityPools",
+                ),
+            ],
+            BODY,
+            &Signing::default(),
+        );
+        let mut headers = headers;
+        headers.insert(
+            "x-amz-user-agent",
+            HeaderValue::from_static("aws-sdk-unknown/1.0"),
+        );
+        headers.insert("x-amzn-trace-id", HeaderValue::from_static("Root=1-abc"));
+        assert_eq!(verify_at(&headers, BODY, t0()), Ok(expected_caller()));
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused() {
+        let signed = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
+        let valid = signed["authorization"].clone();
+        for (first, second) in [
+            (
+                valid.clone(),
+                HeaderValue::from_static("AWS4-HMAC-SHA256 bogus"),
+            ),
+            (
+                HeaderValue::from_static("AWS4-HMAC-SHA256 bogus"),
+                valid.clone(),
+            ),
+            (valid.clone(), valid.clone()),
+        ] {
+            let mut headers = signed.clone();
+            headers.remove("authorization");
+            headers.append("authorization", first);
+            headers.append("authorization", second);
+            assert_error(
+                verify_at(&headers, BODY, t0()),
+                "IncompleteSignatureException",
+                "The request carries 2 'Authorization' headers; exactly one is allowed.",
+            );
+        }
     }
 
     #[test]
@@ -1578,6 +1774,16 @@ print(json.dumps([[k, v] for k, v in req.headers.items()]))
                 "MissingAuthenticationTokenException",
             ),
             (SigV4Error::HostNotSigned, "InvalidSignatureException"),
+            (
+                SigV4Error::HeaderNotSigned {
+                    name: "x-amz-target".to_owned(),
+                },
+                "InvalidSignatureException",
+            ),
+            (
+                SigV4Error::MultipleAuthorizationHeaders { count: 2 },
+                "IncompleteSignatureException",
+            ),
             (
                 SigV4Error::UnrecognizedClient,
                 "UnrecognizedClientException",

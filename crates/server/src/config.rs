@@ -70,6 +70,26 @@ pub struct ServerSettings {
     pub tls_cert_file: Option<PathBuf>,
     /// `tls_key_file`: PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub tls_key_file: Option<PathBuf>,
+    /// `max_connections`: open connections per worker thread.
+    pub max_connections: usize,
+    /// `request_head_timeout_seconds`: time to receive a request's head.
+    pub request_head_timeout_seconds: u64,
+    /// `request_body_timeout_seconds`: time to receive a request's whole body.
+    pub request_body_timeout_seconds: u64,
+    /// `max_buffered_body_bytes`: request-body bytes held at once, all requests together.
+    pub max_buffered_body_bytes: usize,
+    /// `keep_alive_seconds`: idle time of a kept-alive connection (0 = no keep-alive).
+    pub keep_alive_seconds: u64,
+    /// `client_disconnect_timeout_seconds`: time to close a connection after the response.
+    pub client_disconnect_timeout_seconds: u64,
+    /// `max_public_requests`: unsigned requests in flight at once.
+    pub max_public_requests: usize,
+    /// `public_admission_wait_ms`: longest wait for a public slot.
+    pub public_admission_wait_ms: u64,
+    /// `max_signed_requests`: signed requests in flight at once.
+    pub max_signed_requests: usize,
+    /// `signed_admission_wait_ms`: longest wait for a signed slot.
+    pub signed_admission_wait_ms: u64,
 }
 
 /// `[database]`.
@@ -269,8 +289,43 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("log.format: '{}' is not text or json", self.log.format);
         }
+        for (key, value) in [
+            ("server.max_connections", self.server.max_connections),
+            (
+                "server.max_public_requests",
+                self.server.max_public_requests,
+            ),
+            (
+                "server.max_signed_requests",
+                self.server.max_signed_requests,
+            ),
+        ] {
+            if value == 0 {
+                bail!("{key}: must be at least 1");
+            }
+        }
+        for (key, value) in [
+            (
+                "server.request_head_timeout_seconds",
+                self.server.request_head_timeout_seconds,
+            ),
+            (
+                "server.request_body_timeout_seconds",
+                self.server.request_body_timeout_seconds,
+            ),
+        ] {
+            if value == 0 {
+                bail!("{key}: must be at least 1 (0 would let a client hold a connection forever)");
+            }
+        }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes: must be at least 1024");
+        }
+        if self.server.max_buffered_body_bytes < self.server.max_body_bytes {
+            bail!(
+                "server.max_buffered_body_bytes: must be at least server.max_body_bytes ({})",
+                self.server.max_body_bytes
+            );
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections: must be at least 1");
@@ -487,6 +542,41 @@ mod tests {
         let err = load_str("[[accounts]]\nid = \"123456789012\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"s\"\nquotas = { Nope = 1 }\n").unwrap_err();
         assert!(
             format!("{err:#}").contains("accounts[0].quotas.Nope"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn the_connection_limits_default_to_safe_values() {
+        let s = load_str("").unwrap();
+        assert_eq!(s.server.max_connections, 4096);
+        assert_eq!(s.server.request_head_timeout_seconds, 5);
+        assert_eq!(s.server.request_body_timeout_seconds, 10);
+        assert_eq!(s.server.max_buffered_body_bytes, 64 * 1024 * 1024);
+        assert_eq!(s.server.keep_alive_seconds, 5);
+        assert_eq!(s.server.client_disconnect_timeout_seconds, 1);
+        assert_eq!(s.server.max_public_requests, 12);
+        assert!(s.server.max_public_requests < s.database.max_connections as usize);
+        assert_eq!(s.server.public_admission_wait_ms, 500);
+        assert_eq!(s.server.max_signed_requests, 64);
+        assert_eq!(s.server.signed_admission_wait_ms, 10_000);
+    }
+
+    #[test]
+    fn a_timeout_that_would_never_cut_a_client_off_is_refused() {
+        let err = load_str("[server]\nrequest_body_timeout_seconds = 0\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("server.request_body_timeout_seconds"),
+            "{err:#}"
+        );
+        let err = load_str("[server]\nrequest_head_timeout_seconds = 0\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("server.request_head_timeout_seconds"),
+            "{err:#}"
+        );
+        let err = load_str("[server]\nmax_public_requests = 0\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("server.max_public_requests"),
             "{err:#}"
         );
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
+use cognate_api::admission::{Admission, BodyBudget, Budget};
 use cognate_api::sigv4::{Credential, CredentialLookup, Verifier};
 use cognate_api::AppState;
 use cognate_domain::credentials::CredentialsIssuer;
@@ -214,7 +215,27 @@ impl Application {
             metrics: cognate_api::metrics::Metrics::new().context("registering metrics")?,
             quotas,
             max_body_bytes: settings.server.max_body_bytes,
+            body_timeout: Duration::from_secs(settings.server.request_body_timeout_seconds),
+            body_budget: BodyBudget::new(settings.server.max_buffered_body_bytes),
+            admission: Admission::new(
+                Budget {
+                    max_in_flight: settings.server.max_public_requests,
+                    wait: Duration::from_millis(settings.server.public_admission_wait_ms),
+                },
+                Budget {
+                    max_in_flight: settings.server.max_signed_requests,
+                    wait: Duration::from_millis(settings.server.signed_admission_wait_ms),
+                },
+            ),
         });
+        if settings.server.max_public_requests >= settings.database.max_connections as usize {
+            tracing::warn!(
+                max_public_requests = settings.server.max_public_requests,
+                database_max_connections = settings.database.max_connections,
+                "server.max_public_requests is not below database.max_connections: a flood of \
+                 public calls can hold every database connection"
+            );
+        }
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -241,6 +262,19 @@ impl Application {
                 .configure(cognate_api::configure(state.clone()))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        // Connection limits ([server] in config/default.toml). The body deadline is enforced
+        // by the handler (actix-web has none): see `cognate_api::protocol`.
+        .max_connections(settings.server.max_connections)
+        .client_request_timeout(Duration::from_secs(
+            settings.server.request_head_timeout_seconds,
+        ))
+        .client_disconnect_timeout(Duration::from_secs(
+            settings.server.client_disconnect_timeout_seconds,
+        ))
+        .keep_alive(match settings.server.keep_alive_seconds {
+            0 => actix_web::http::KeepAlive::Disabled,
+            secs => actix_web::http::KeepAlive::Timeout(Duration::from_secs(secs)),
+        })
         // Signals are ours (see `run_until_stopped`): actix would treat
         // Ctrl-C as a forced stop.
         .disable_signals();
