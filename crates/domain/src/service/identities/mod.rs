@@ -20,7 +20,11 @@ use crate::ids::{pool_arn, AccountId, Region};
 use crate::pool::{IdentityPool, RoleTrust, COGNITO_IDENTITY_PROVIDER};
 use crate::ports::{Clock, Store, Tx};
 use crate::service::paging::{decode_cursor, page};
+
+mod link;
+
 use crate::token::{OpenIdClaims, SessionTags, TokenIssuer, TokenRejection};
+use link::{Caller, LOGINS_DONT_MATCH};
 
 /// GetOpenIdToken's token lifetime (AWS: 10 minutes).
 pub const OPEN_ID_TOKEN_SECONDS: i64 = 600;
@@ -35,11 +39,7 @@ pub const MAX_PRINCIPAL_TAGS: usize = 50;
 
 const UNAUTH_NOT_SUPPORTED: &str =
     "Unauthenticated access is not supported for this identity pool.";
-const LOGINS_DONT_MATCH: &str =
-    "Logins don't match. Please include at least one valid login for this identity or identity pool.";
 const UNSUPPORTED_PROVIDER: &str = "Token is not from a supported provider of this identity pool.";
-const DEVELOPER_USER_REGISTERED: &str =
-    "The provided developer user identifier is already registered with Cognito under a different identity ID.";
 
 fn forbidden_identity(id: &str) -> DomainError {
     DomainError::NotAuthorized(format!("Access to Identity '{id}' is forbidden."))
@@ -128,15 +128,6 @@ struct Issued {
 pub const STS_SESSION_NAME: &str = "CognitoIdentityCredentials";
 /// The session length Cognito asks STS for (1 hour).
 pub const STS_SESSION_SECONDS: u32 = 3600;
-
-/// How [`IdentityService::resolve`] treats a named `IdentityId`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Caller {
-    /// A public call: an authenticated identity must be proven by a login.
-    Public,
-    /// A signed developer call: the developer vouches for the identity.
-    Developer,
-}
 
 /// Identities and Cognate's own tokens.
 #[derive(Clone)]
@@ -480,7 +471,7 @@ impl IdentityService {
         proven: &ProvenLogins,
         caller: Caller,
     ) -> DomainResult<Identity> {
-        let dev = pool.settings.developer_provider_name.clone();
+        // Gather: every proven login and who owns it now.
         let mut wanted: Vec<Login> = proven
             .public
             .iter()
@@ -492,7 +483,8 @@ impl IdentityService {
                 identity_id: String::new(),
             })
             .collect();
-        if let (Some(user), Some(dev)) = (&proven.developer, &dev) {
+        if let (Some(user), Some(dev)) = (&proven.developer, &pool.settings.developer_provider_name)
+        {
             wanted.push(Login {
                 pool_id: pool.id.clone(),
                 provider: dev.clone(),
@@ -501,142 +493,96 @@ impl IdentityService {
                 identity_id: String::new(),
             });
         }
-        // Who owns each login now.
-        let mut owners: BTreeSet<String> = proven.cognito_identities.clone();
-        let mut unowned = Vec::new();
-        for login in &wanted {
-            match tx
+        let mut claimed = Vec::with_capacity(wanted.len());
+        for login in wanted {
+            let owner = tx
                 .find_login(&pool.id, &login.provider, &login.subject)
-                .await?
-            {
-                Some(owner) => {
-                    if caller == Caller::Developer && login.developer {
-                        if let Some(named) = named {
-                            if owner != named {
-                                return Err(DomainError::DeveloperUserAlreadyRegistered(
-                                    DEVELOPER_USER_REGISTERED.into(),
-                                ));
-                            }
-                        }
-                    }
-                    owners.insert(owner);
-                }
-                None => unowned.push(login.clone()),
-            }
+                .await?;
+            claimed.push(link::Claimed { login, owner });
         }
-        let mut involved: BTreeSet<String> = owners.clone();
-        if let Some(named) = named {
-            involved.insert(named.to_owned());
-        }
-        // Nothing to link or merge (the common case of a returning user):
-        // a shared lock suffices, and it writes nothing.
-        let lock = if unowned.is_empty() && involved.len() <= 1 {
-            RowLock::Share
-        } else {
+        // The identities involved, locked in id order: shared when nothing
+        // will be linked or merged (the returning user: nothing written).
+        let involved = link::involved(named, &claimed, &proven.cognito_identities);
+        let exclusive = link::exclusive(&claimed, &involved);
+        let lock = if exclusive {
             RowLock::Update
+        } else {
+            RowLock::Share
         };
-        let mut identities = Vec::new();
+        let mut identities = BTreeMap::new();
+        let mut current_logins = BTreeMap::new();
         for id in &involved {
-            let identity = match tx.find_identity(id, lock).await? {
-                Some(i) if i.pool_id == pool.id => i,
-                _ if Some(id.as_str()) == named => {
-                    return Err(DomainError::identity_not_found(id));
-                }
-                // A Cognate token for an identity since deleted.
-                _ => return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into())),
-            };
-            if identity.disabled {
-                return Err(forbidden_identity(&identity.id));
+            let identity = tx.find_identity(id, lock).await?;
+            if exclusive && identity.as_ref().is_some_and(|i| i.pool_id == pool.id) {
+                current_logins.insert(id.clone(), tx.logins_of(id).await?);
             }
-            identities.push(identity);
+            identities.insert(id.clone(), identity);
         }
-        if let Some(named) = named {
-            let named_identity = identities
-                .iter()
-                .find(|i| i.id == named)
-                .expect("named identity was loaded");
-            if caller == Caller::Public && named_identity.authenticated && !owners.contains(named) {
-                return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
-            }
-        }
-        let now = self.clock.now();
-        let survivor_id = identities
-            .iter()
-            .max_by_key(|i| {
-                (
-                    i.authenticated,
-                    Some(i.id.as_str()) == named,
-                    std::cmp::Reverse(i.created_at),
-                )
-            })
-            .map(|i| i.id.clone());
-        let Some(survivor_id) = survivor_id else {
-            // Nobody owns any of these logins: a new authenticated identity.
-            let fresh = self.new_identity(&pool.id, true);
-            tx.insert_identity(&fresh).await?;
-            for mut login in unowned {
-                login.identity_id = fresh.id.clone();
-                if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
-                    // A concurrent call linked it first: run again, see theirs.
-                    return Err(DomainError::ConcurrentModification(
-                        "A concurrent request linked the same login; retry the request.".into(),
-                    ));
-                }
-            }
-            return Ok(fresh);
+        // Decide.
+        let plan = link::plan(link::Input {
+            pool_id: &pool.id,
+            named,
+            caller,
+            claimed: &claimed,
+            proven: &proven.cognito_identities,
+            identities: &identities,
+            current_logins: exclusive.then_some(&current_logins),
+        })?;
+        // Apply.
+        let raced = || {
+            DomainError::ConcurrentModification(
+                "A concurrent request linked the same login; retry the request.".into(),
+            )
         };
-        // Check the merged result before changing anything. With nothing to
-        // link or merge (the shared-lock case) the identity's logins are
-        // as they were, already checked: skip the extra reads on this hot path.
-        if lock == RowLock::Update {
-            let mut logins_after: Vec<Login> = Vec::new();
-            for identity in &identities {
-                logins_after.extend(tx.logins_of(&identity.id).await?);
-            }
-            logins_after.extend(unowned.iter().cloned());
-            let mut public_subjects: BTreeMap<&str, &str> = BTreeMap::new();
-            for login in logins_after.iter().filter(|l| !l.developer) {
-                if let Some(other) = public_subjects.insert(&login.provider, &login.subject) {
-                    if other != login.subject {
-                        return Err(DomainError::ResourceConflict(format!(
-                            "The logins belong to different {} users; they cannot be linked to one identity.",
-                            login.provider
-                        )));
+        let now = self.clock.now();
+        match plan {
+            link::Plan::Create { link } => {
+                let fresh = self.new_identity(&pool.id, true);
+                tx.insert_identity(&fresh).await?;
+                for mut login in link {
+                    login.identity_id = fresh.id.clone();
+                    if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
+                        // A concurrent call linked it first: run again, see theirs.
+                        return Err(raced());
                     }
                 }
+                Ok(fresh)
             }
-            if logins_after.len() > MAX_LINKED_LOGINS {
-                return Err(DomainError::ResourceConflict(format!(
-                    "An identity can have at most {MAX_LINKED_LOGINS} linked logins."
-                )));
+            link::Plan::Use {
+                survivor,
+                merge,
+                link,
+                touch,
+            } => {
+                for id in &merge {
+                    let mut merged = identities
+                        .remove(id)
+                        .flatten()
+                        .expect("the plan merges identities it was given");
+                    tx.move_logins(id, &survivor).await?;
+                    merged.disabled = true;
+                    merged.last_modified_at = now;
+                    tx.update_identity(&merged).await?;
+                    tracing::info!(identity.id = %survivor, merged.identity.id = %id, "identities merged");
+                }
+                let mut survivor = identities
+                    .remove(&survivor)
+                    .flatten()
+                    .expect("the plan's survivor was given");
+                for mut login in link {
+                    login.identity_id = survivor.id.clone();
+                    if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
+                        return Err(raced());
+                    }
+                }
+                if touch {
+                    survivor.authenticated = true;
+                    survivor.last_modified_at = now;
+                    tx.update_identity(&survivor).await?;
+                }
+                Ok(survivor)
             }
         }
-        for identity in identities.iter_mut().filter(|i| i.id != survivor_id) {
-            tx.move_logins(&identity.id, &survivor_id).await?;
-            identity.disabled = true;
-            identity.last_modified_at = now;
-            tx.update_identity(identity).await?;
-            tracing::info!(identity.id = %survivor_id, merged.identity.id = %identity.id, "identities merged");
-        }
-        let mut survivor = identities
-            .into_iter()
-            .find(|i| i.id == survivor_id)
-            .expect("survivor was loaded");
-        let changed = !unowned.is_empty() || owners.len() > 1 || !survivor.authenticated;
-        for mut login in unowned {
-            login.identity_id = survivor.id.clone();
-            if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
-                return Err(DomainError::ConcurrentModification(
-                    "A concurrent request linked the same login; retry the request.".into(),
-                ));
-            }
-        }
-        if changed && !wanted.is_empty() {
-            survivor.authenticated = true;
-            survivor.last_modified_at = now;
-            tx.update_identity(&survivor).await?;
-        }
-        Ok(survivor)
     }
 
     /// Session tags for a token: those of a Cognate token presented as a
