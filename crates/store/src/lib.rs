@@ -20,6 +20,7 @@ mod identities;
 mod keys;
 pub mod migrate;
 mod pools;
+mod tls;
 
 /// How long a statement waits for a row lock before the use case gives up
 /// with `ConcurrentModificationException`.
