@@ -714,7 +714,7 @@ async fn pg_ctl_start(
         .arg("-l")
         .arg(log_file)
         .arg("-o")
-        .arg(server_options(connect))
+        .arg(server_options(data_dir, connect))
         .args(["-w", "-t"])
         .arg(START_TIMEOUT.as_secs().to_string());
     let result = run(cmd, START_TIMEOUT + Duration::from_secs(10), "pg_ctl start").await;
@@ -746,8 +746,8 @@ async fn pg_ctl_start(
 }
 
 /// `-c name=value ...` for the postmaster, quoted for the shell pg_ctl
-/// runs it through.
-fn server_options(connect: &ConnectInfo) -> String {
+/// runs it through: where it listens, and which pg_hba.conf it obeys.
+fn server_options(data_dir: &Path, connect: &ConnectInfo) -> String {
     let listen = if connect.tcp_port.is_some() {
         "127.0.0.1"
     } else {
@@ -764,6 +764,10 @@ fn server_options(connect: &ConnectInfo) -> String {
         ("unix_socket_permissions", "0700".to_string()),
         ("unix_socket_group", String::new()),
         ("password_encryption", "scram-sha-256".to_string()),
+        (
+            "hba_file",
+            data_dir.join("pg_hba.conf").to_string_lossy().into_owned(),
+        ),
     ]
     .iter()
     .map(|(name, value)| format!("-c {}", shell_quote(&format!("{name}={value}"))))
@@ -1683,7 +1687,8 @@ mod tests {
             tcp_port: None,
             password: Password("x".repeat(16)),
         };
-        let opts = server_options(&info);
+        let opts = server_options(Path::new("/d"), &info);
+        assert!(opts.contains("-c 'hba_file=/d/pg_hba.conf'"), "{opts}");
         assert!(opts.contains("-c 'listen_addresses='"), "{opts}");
         assert!(
             opts.contains(r#"-c 'unix_socket_directories="/tmp/it'\''s here"'"#),
@@ -1703,6 +1708,28 @@ mod tests {
         );
         assert_eq!(info.tcp_url_for("db"), None);
         assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+    }
+
+    #[test]
+    fn a_data_dir_too_long_for_a_socket_gets_a_private_socket_dir() {
+        let tmp = tempfile::Builder::new()
+            .prefix("cognate-sock-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let short = tmp.path().join("pg");
+        assert_eq!(socket_dir_for(&short, None).unwrap(), short);
+        let long = tmp.path().join("x".repeat(100));
+        let dir = socket_dir_for(&long, None).unwrap();
+        assert!(
+            dir.to_str().unwrap().starts_with("/tmp/cognate-pg-"),
+            "{}",
+            dir.display()
+        );
+        let meta = fs::symlink_metadata(&dir).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.mode() & 0o777, 0o700);
+        assert_eq!(socket_dir_for(&long, None).unwrap(), dir, "stable");
+        fs::remove_dir(&dir).unwrap();
     }
 
     #[test]
