@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use cognate_server::embedded_pg::{quote_ident, EmbeddedOptions, EmbeddedPostgres};
+use cognate_server::embedded_pg::{quote_ident, ConnectInfo, EmbeddedOptions, EmbeddedPostgres};
 use tokio::sync::{Mutex, OnceCell};
 use tokio_postgres::error::SqlState;
 
@@ -57,7 +57,8 @@ static CLUSTER: OnceCell<TestCluster> = OnceCell::const_new();
 pub struct TestCluster {
     root: PathBuf,
     data_dir: PathBuf,
-    port: u16,
+    /// Socket directory and password; the same after a restart.
+    connect: ConnectInfo,
     server: Mutex<Option<EmbeddedPostgres>>,
     template: OnceCell<()>,
     clone_lock: Mutex<()>,
@@ -91,18 +92,14 @@ impl TestCluster {
         let data_dir = root.join("data");
         spawn_janitor(&root, &data_dir)?;
         let pg = EmbeddedPostgres::start_with_settings(
-            EmbeddedOptions {
-                data_dir,
-                port: None,
-                database: "postgres".into(),
-            },
+            EmbeddedOptions::new(data_dir, "postgres"),
             TEST_SETTINGS,
         )
         .await?;
         Ok(TestCluster {
             root,
             data_dir: pg.data_dir().to_path_buf(),
-            port: pg.port(),
+            connect: pg.connect_info().clone(),
             server: Mutex::new(Some(pg)),
             template: OnceCell::new(),
             clone_lock: Mutex::new(()),
@@ -177,13 +174,15 @@ impl TestCluster {
         Ok(self.url_for(&name))
     }
 
-    /// `postgres://postgres@127.0.0.1:<port>/<db>`.
+    /// The URL of database `db`: the cluster's Unix socket, with its
+    /// password (see [`ConnectInfo::url_for`]).
     pub fn url_for(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        self.connect.url_for(db)
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
+    /// The socket directory, port and password.
+    pub fn connect_info(&self) -> &ConnectInfo {
+        &self.connect
     }
 
     /// The cluster's data directory (the server log is `log/postgres.log` in it).
@@ -207,16 +206,12 @@ impl TestCluster {
         Ok(())
     }
 
-    /// Start the server again: same data directory, same port (a no-op if it runs).
+    /// Start the server again: same data directory, same socket and password (a no-op if it runs).
     pub async fn start_server(&self) -> Result<()> {
         let mut server = self.server.lock().await;
         if server.is_none() {
             let pg = EmbeddedPostgres::start_with_settings(
-                EmbeddedOptions {
-                    data_dir: self.data_dir.clone(),
-                    port: Some(self.port),
-                    database: "postgres".into(),
-                },
+                EmbeddedOptions::new(&self.data_dir, "postgres"),
                 TEST_SETTINGS,
             )
             .await?;
@@ -233,8 +228,8 @@ impl TestCluster {
             tokio_postgres::connect(&url, tokio_postgres::NoTls),
         )
         .await
-        .with_context(|| format!("connecting to {url} timed out"))?
-        .with_context(|| format!("connecting to {url}"))?;
+        .context("connecting to the test cluster timed out")?
+        .context("connecting to the test cluster")?;
         tokio::spawn(connection);
         Ok(client)
     }
@@ -291,7 +286,7 @@ mod tests {
     async fn connect(url: &str) -> tokio_postgres::Client {
         let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
-            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+            .unwrap_or_else(|e| panic!("connect: {e}"));
         tokio::spawn(connection);
         client
     }
@@ -351,7 +346,7 @@ mod tests {
         assert_eq!(ids(&b).await, [1]);
         assert_eq!(ids(&c).await, [1]);
 
-        // The server goes away and comes back on the same port, data intact.
+        // The server goes away and comes back on the same socket, data intact.
         cluster.stop_server().await.unwrap();
         assert!(tokio_postgres::connect(&a, tokio_postgres::NoTls)
             .await

@@ -100,7 +100,7 @@ pub struct DatabaseSettings {
     pub url: Option<SecretString>,
     /// `data_dir` of the private cluster.
     pub data_dir: Option<PathBuf>,
-    /// `embedded_port` (0 = any free port).
+    /// `embedded_port`: 0 = Unix socket only; else also 127.0.0.1:<port>.
     pub embedded_port: u16,
     /// `max_connections`.
     pub max_connections: u32,

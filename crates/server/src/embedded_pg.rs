@@ -2,10 +2,25 @@
 //!
 //! `cognate serve` uses it when no `database.url` is configured, and the test
 //! harness uses it for its per-process cluster. The cluster lives in a data
-//! directory that is created with `initdb` on first use and reused afterwards;
-//! the server listens on 127.0.0.1 only (plus a Unix socket inside the data
-//! directory when the path is short enough), with `trust` authentication for
-//! the local socket and 127.0.0.1.
+//! directory that is created with `initdb` on first use and reused afterwards.
+//!
+//! # Who can connect
+//!
+//! Nobody but this service. The server listens on a Unix socket only
+//! (`listen_addresses = ''`), inside the data directory (mode 0700, owned
+//! by the user PostgreSQL runs as), or, when that path is too long for a
+//! socket, in a private directory `/tmp/cognate-pg-<hash>` (mode 0700, same
+//! owner); the socket itself is mode 0700 too. On top of that, `pg_hba.conf`
+//! has no `trust` line: every connection must pass SCRAM-SHA-256 with a
+//! random password kept in `<data dir>.password` beside the data directory
+//! (mode 0600, owned by this process's user; never logged). With
+//! [`EmbeddedOptions::tcp_port`] set, the server also listens on
+//! 127.0.0.1:<port>, with the same password required.
+//!
+//! At every start the access settings are rewritten and the password is set
+//! (in single-user mode, before the server accepts any connection), so a
+//! cluster created by an older version (`trust` on 127.0.0.1) is closed up
+//! in place; its data is kept.
 //!
 //! PostgreSQL refuses to run as root. When this process is root, every
 //! PostgreSQL program is run as the `postgres` system user through
@@ -19,9 +34,9 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
@@ -33,12 +48,18 @@ use anyhow::{anyhow, bail, Context, Result};
 const PG_OS_USER: &str = "postgres";
 /// The database superuser created by `initdb`; the URLs connect as it.
 const PG_SUPERUSER: &str = "postgres";
+/// The port number in the socket's name (`.s.PGSQL.<port>`) when there is
+/// no TCP listener; the socket directory is private, so it cannot clash.
+const SOCKET_ONLY_PORT: u16 = 5432;
 /// How long `pg_ctl start` may take (covers crash recovery after a kill).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the server may take to accept connections after `pg_ctl` said it is up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const INITDB_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long setting the password in single-user mode may take (covers
+/// crash recovery after a kill).
+const SINGLE_USER_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long to wait for another instance on the same data directory to go
 /// away (e.g. a watchdog still stopping the server of a crashed run).
 const LIVE_OWNER_GRACE: Duration = Duration::from_secs(8);
@@ -54,26 +75,104 @@ const MANAGED_CONF: &str = "cognate.conf";
 const INCLUDE_LINE: &str = "include_if_exists = 'cognate.conf'";
 /// Where [`default_data_dir`] falls back to for root when the working directory is unreachable.
 const FALLBACK_BASE: &str = "/var/lib/cognate";
+/// Random bytes in a generated password (hex-encoded in the file).
+const PASSWORD_BYTES: usize = 24;
 
 /// What to start: see [`EmbeddedPostgres::start`].
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
     /// The cluster lives here; created (initdb) on first run, reused afterwards.
     pub data_dir: PathBuf,
-    /// `None`: pick a free loopback port at every start.
-    pub port: Option<u16>,
+    /// `None` (the default): the Unix socket only. `Some(port)`: also listen
+    /// on 127.0.0.1:<port> (password required there too).
+    pub tcp_port: Option<u16>,
     /// Created if missing, e.g. "cognate".
     pub database: String,
 }
 
 impl EmbeddedOptions {
-    /// Options with an automatically chosen port.
+    /// Options for a socket-only server.
     pub fn new(data_dir: impl Into<PathBuf>, database: impl Into<String>) -> Self {
         Self {
             data_dir: data_dir.into(),
-            port: None,
+            tcp_port: None,
             database: database.into(),
         }
+    }
+}
+
+/// The superuser password of a private cluster; never printed.
+#[derive(Clone, PartialEq, Eq)]
+struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// How to reach a private cluster: socket directory, port, password. It
+/// stays valid across restarts of the same data directory (same options),
+/// so callers may keep it while the server is stopped.
+#[derive(Debug, Clone)]
+pub struct ConnectInfo {
+    socket_dir: PathBuf,
+    port: u16,
+    tcp_port: Option<u16>,
+    password: Password,
+}
+
+impl ConnectInfo {
+    /// `postgres://postgres:<password>@<socket dir, percent-encoded>:<port>/<database>`:
+    /// a URL for the Unix socket that sqlx and tokio-postgres both read.
+    /// It holds the password: do not log it.
+    pub fn url_for(&self, database: &str) -> String {
+        format!(
+            "postgres://{PG_SUPERUSER}:{}@{}:{}/{}",
+            percent_encode(&self.password.0),
+            percent_encode(&self.socket_dir.to_string_lossy()),
+            self.port,
+            percent_encode(database)
+        )
+    }
+
+    /// `postgres://postgres:<password>@127.0.0.1:<port>/<database>`, when
+    /// the server listens on TCP. It holds the password: do not log it.
+    pub fn tcp_url_for(&self, database: &str) -> Option<String> {
+        self.tcp_port.map(|port| {
+            format!(
+                "postgres://{PG_SUPERUSER}:{}@127.0.0.1:{port}/{}",
+                percent_encode(&self.password.0),
+                percent_encode(database)
+            )
+        })
+    }
+
+    /// The directory holding the Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// The port number of the socket (and of the TCP listener, if any).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The TCP port, when the server also listens on 127.0.0.1.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tcp_port
+    }
+
+    fn tokio_postgres_config(&self, database: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(&self.socket_dir)
+            .port(self.port)
+            .user(PG_SUPERUSER)
+            .password(self.password.0.as_bytes())
+            .dbname(database)
+            .connect_timeout(Duration::from_secs(5));
+        config
     }
 }
 
@@ -85,9 +184,9 @@ impl EmbeddedOptions {
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
     data_dir: PathBuf,
-    socket_dir: Option<PathBuf>,
     log_file: PathBuf,
-    port: u16,
+    password_file: PathBuf,
+    connect: ConnectInfo,
     database: String,
     postmaster_pid: u32,
     runner: Runner,
@@ -95,17 +194,20 @@ pub struct EmbeddedPostgres {
 }
 
 impl EmbeddedPostgres {
-    /// `initdb` if the data directory is missing or empty (trust
-    /// authentication on the local socket and 127.0.0.1 only, UTF8, C
-    /// locale, fsync on), then start the server and wait (bounded) until it
-    /// accepts connections; create `database` if it is missing.
+    /// `initdb` if the data directory is missing or empty (UTF8, C locale,
+    /// fsync on), close the cluster to everyone but us (see the module
+    /// docs), then start the server and wait (bounded) until it accepts
+    /// connections; create `database` if it is missing.
     pub async fn start(opts: EmbeddedOptions) -> Result<EmbeddedPostgres> {
         Self::start_with_settings(opts, &[]).await
     }
 
     /// [`start`](Self::start) with extra server settings (`name`, `value`),
-    /// written after cognate's own ones so they win; e.g. the test harness
-    /// turns `fsync` off. Settings apply to this start only.
+    /// written after cognate's own ones so they win (except the listening
+    /// settings, which are given on the command line); e.g. the test
+    /// harness turns `fsync` off. Settings apply to this start only. With
+    /// `("ssl", "on")` among them (and a TCP port), TCP connections must use
+    /// TLS (`hostssl` in pg_hba.conf).
     pub async fn start_with_settings(
         opts: EmbeddedOptions,
         settings: &[(&str, &str)],
@@ -144,44 +246,48 @@ impl EmbeddedPostgres {
         ensure_dir_owned(&log_dir, 0o700, runner.pg_user.as_ref())?;
         rotate_log(&log_file);
         ensure_include_line(&data_dir, runner.pg_user.as_ref())?;
-        let socket_dir = (data_dir.as_os_str().len() + "/.s.PGSQL.65535".len() <= MAX_SOCKET_PATH)
-            .then(|| data_dir.clone());
-
-        let mut attempt = 0;
-        let (port, postmaster_pid) = loop {
-            attempt += 1;
-            let port = match opts.port {
-                Some(port) => port,
-                None => free_loopback_port()?,
-            };
-            write_managed_conf(
-                &data_dir,
-                port,
-                socket_dir.as_deref(),
-                settings,
-                runner.pg_user.as_ref(),
-            )?;
-            tracing::info!(data_dir = %data_dir.display(), port, "starting embedded PostgreSQL");
-            match pg_ctl_start(&runner, &data_dir, &log_file).await {
-                Ok(pid) => break (port, pid),
-                Err(StartError {
-                    message,
-                    port_in_use,
-                }) => {
-                    if port_in_use && opts.port.is_none() && attempt < 4 {
-                        tracing::warn!(port, "port taken meanwhile; retrying with another one");
-                        continue;
-                    }
-                    bail!("{message}");
-                }
-            }
+        // The data directory must stay private: it may hold the socket.
+        fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("could not make {} private", data_dir.display()))?;
+        let socket_dir = socket_dir_for(&data_dir, runner.pg_user.as_ref())?;
+        let password_file = password_file_for(&data_dir)?;
+        let password = load_or_create_password(&password_file, euid)?;
+        let port = opts.tcp_port.unwrap_or(SOCKET_ONLY_PORT);
+        let connect = ConnectInfo {
+            socket_dir,
+            port,
+            tcp_port: opts.tcp_port,
+            password,
         };
+        let tls_only = settings
+            .iter()
+            .any(|(name, value)| *name == "ssl" && matches!(*value, "on" | "true" | "1"));
+
+        // Nothing listens yet: close the door, then set the password.
+        write_hba(
+            &data_dir,
+            opts.tcp_port.is_some(),
+            tls_only,
+            runner.pg_user.as_ref(),
+        )?;
+        write_managed_conf(&data_dir, &connect, settings, runner.pg_user.as_ref())?;
+        set_superuser_password(&runner, &data_dir, &connect.password).await?;
+
+        tracing::info!(
+            data_dir = %data_dir.display(),
+            socket_dir = %connect.socket_dir.display(),
+            tcp_port = ?opts.tcp_port,
+            "starting embedded PostgreSQL"
+        );
+        let postmaster_pid = pg_ctl_start(&runner, &data_dir, &log_file, &connect)
+            .await
+            .map_err(|message| anyhow!("{message}"))?;
 
         let mut pg = EmbeddedPostgres {
             data_dir,
-            socket_dir,
             log_file,
-            port,
+            password_file,
+            connect,
             database: opts.database.clone(),
             postmaster_pid,
             runner,
@@ -205,30 +311,34 @@ impl EmbeddedPostgres {
         }
         tracing::info!(
             data_dir = %pg.data_dir.display(),
-            port = pg.port,
+            socket_dir = %pg.connect.socket_dir.display(),
+            tcp_port = ?pg.connect.tcp_port,
             pid = pg.postmaster_pid,
-            url = %pg.url(),
+            database = %pg.database,
             "embedded PostgreSQL is ready"
         );
         Ok(pg)
     }
 
-    /// `postgres://postgres@127.0.0.1:<port>/<database>`.
+    /// The URL of the database: see [`ConnectInfo::url_for`]. It holds the
+    /// password: do not log it.
     pub fn url(&self) -> String {
         self.url_for(&self.database)
     }
 
-    /// The URL of another database on this server.
+    /// The URL of another database on this server (Unix socket).
     pub fn url_for(&self, database: &str) -> String {
-        format!(
-            "postgres://{PG_SUPERUSER}@127.0.0.1:{}/{}",
-            self.port,
-            percent_encode(database)
-        )
+        self.connect.url_for(database)
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
+    /// How to connect; stays valid across restarts with the same options.
+    pub fn connect_info(&self) -> &ConnectInfo {
+        &self.connect
+    }
+
+    /// The TCP port, when the server also listens on 127.0.0.1.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.connect.tcp_port
     }
 
     /// The (absolute, canonical) data directory.
@@ -241,9 +351,14 @@ impl EmbeddedPostgres {
         &self.log_file
     }
 
-    /// The directory holding the Unix socket, if there is one.
-    pub fn socket_dir(&self) -> Option<&Path> {
-        self.socket_dir.as_deref()
+    /// The directory holding the Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.connect.socket_dir
+    }
+
+    /// The file holding the superuser password (mode 0600).
+    pub fn password_file(&self) -> &Path {
+        &self.password_file
     }
 
     /// The process id of the postmaster.
@@ -255,7 +370,7 @@ impl EmbeddedPostgres {
     /// shutdown if that does not finish in time. A server that is already
     /// gone (killed) is not an error.
     pub async fn stop(mut self) -> Result<()> {
-        tracing::info!(data_dir = %self.data_dir.display(), port = self.port, "stopping embedded PostgreSQL");
+        tracing::info!(data_dir = %self.data_dir.display(), "stopping embedded PostgreSQL");
         let result = self.stop_inner("fast").await;
         if result.is_ok() {
             tracing::info!(data_dir = %self.data_dir.display(), "embedded PostgreSQL stopped");
@@ -266,7 +381,7 @@ impl EmbeddedPostgres {
     async fn finish_start(&self) -> Result<()> {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         let client = loop {
-            match connect(self.port, "postgres").await {
+            match connect(&self.connect, "postgres").await {
                 Ok(client) => break client,
                 Err(e) if Instant::now() < deadline => {
                     tracing::debug!(error = %e, "PostgreSQL not accepting connections yet");
@@ -274,8 +389,9 @@ impl EmbeddedPostgres {
                 }
                 Err(e) => {
                     return Err(e).context(format!(
-                        "PostgreSQL did not accept connections on 127.0.0.1:{} within {:?}",
-                        self.port, CONNECT_TIMEOUT
+                        "PostgreSQL did not accept connections on its socket in {} within {:?}",
+                        self.connect.socket_dir.display(),
+                        CONNECT_TIMEOUT
                     ))
                 }
             }
@@ -471,7 +587,10 @@ async fn initdb(runner: &Runner, data_dir: &Path) -> Result<()> {
     cmd.arg("-D").arg(data_dir).args([
         "-U",
         PG_SUPERUSER,
-        "--auth=trust",
+        // Nobody gets in until start-up writes cognate's pg_hba.conf and
+        // sets the password (initdb's own --auth=scram-sha-256 would need
+        // the password in a file the postgres user can read).
+        "--auth=reject",
         "--encoding=UTF8",
         "--locale=C",
     ]);
@@ -490,28 +609,103 @@ async fn initdb(runner: &Runner, data_dir: &Path) -> Result<()> {
             data_dir.display()
         )));
     }
+    Ok(())
+}
+
+/// `pg_hba.conf`: SCRAM-SHA-256 on the Unix socket, and on 127.0.0.1 when
+/// there is a TCP listener (`hostssl` when TLS is required); no `trust`.
+fn hba_text(tcp: bool, tls_only: bool) -> String {
+    let mut text = String::from(
+        "# Written by cognate at every start; edits are lost.\n\
+         # Password (SCRAM-SHA-256) required everywhere; no trust.\n\
+         # TYPE   DATABASE  USER  ADDRESS       METHOD\n\
+         local    all       all                 scram-sha-256\n",
+    );
+    if tcp {
+        let kind = if tls_only { "hostssl" } else { "host   " };
+        let _ = writeln!(text, "{kind}  all       all   127.0.0.1/32  scram-sha-256");
+    }
+    text
+}
+
+fn write_hba(data_dir: &Path, tcp: bool, tls_only: bool, pg_user: Option<&PgUser>) -> Result<()> {
     write_owned(
         &data_dir.join("pg_hba.conf"),
-        "# Written by cognate: trust on the local socket and 127.0.0.1 only.\n\
-         # TYPE  DATABASE  USER  ADDRESS       METHOD\n\
-         local   all       all                 trust\n\
-         host    all       all   127.0.0.1/32  trust\n",
+        &hba_text(tcp, tls_only),
         0o600,
-        runner.pg_user.as_ref(),
+        pg_user,
     )
 }
 
-struct StartError {
-    message: String,
-    port_in_use: bool,
+/// Set the superuser's password to `password`, in single-user mode (the
+/// server must not be running): nothing listens meanwhile, and only the
+/// SCRAM verifier, computed here, reaches PostgreSQL.
+async fn set_superuser_password(
+    runner: &Runner,
+    data_dir: &Path,
+    password: &Password,
+) -> Result<()> {
+    let verifier = postgres_protocol::password::scram_sha_256(password.0.as_bytes());
+    let statement = format!(
+        "ALTER ROLE {} PASSWORD '{verifier}';\n",
+        quote_ident(PG_SUPERUSER)
+    );
+    let mut cmd = runner.command("postgres");
+    cmd.arg("--single")
+        .arg("-D")
+        .arg(data_dir)
+        .args(["-c", "exit_on_error=on", "-c", "log_statement=none"])
+        .arg(PG_SUPERUSER)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .context("could not run postgres --single to set the password")?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .context("no stdin for postgres --single")?;
+    let finished = tokio::time::timeout(SINGLE_USER_TIMEOUT, async move {
+        use tokio::io::AsyncWriteExt as _;
+        // A write error (it exited early) shows in its status and output.
+        let _ = stdin.write_all(statement.as_bytes()).await;
+        drop(stdin);
+        child.wait_with_output().await
+    })
+    .await;
+    let out = match finished {
+        Ok(out) => out.context("waiting for postgres --single")?,
+        Err(_) => bail!(
+            "setting the password of the embedded PostgreSQL (postgres --single) did not finish \
+             within {SINGLE_USER_TIMEOUT:?}"
+        ),
+    };
+    let text = output_text(&out).replace(&verifier, "<verifier>");
+    if !out.status.success() || text.contains("ERROR:") || text.contains("FATAL:") {
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+        bail!(
+            "could not set the password of the embedded PostgreSQL in {} (postgres --single)\n\
+             --- last {} lines of its output ---\n{}",
+            data_dir.display(),
+            tail.len(),
+            tail.join("\n")
+        );
+    }
+    Ok(())
 }
 
-/// `pg_ctl start -w`; returns the postmaster's pid.
+/// `pg_ctl start -w`; returns the postmaster's pid. The listening settings
+/// go on the command line, where nothing in the data directory (such as
+/// `postgresql.auto.conf`) can override them.
 async fn pg_ctl_start(
     runner: &Runner,
     data_dir: &Path,
     log_file: &Path,
-) -> std::result::Result<u32, StartError> {
+    connect: &ConnectInfo,
+) -> std::result::Result<u32, String> {
     let log_offset = fs::metadata(log_file).map(|m| m.len()).unwrap_or(0);
     let mut cmd = runner.command("pg_ctl");
     cmd.arg("start")
@@ -519,6 +713,8 @@ async fn pg_ctl_start(
         .arg(data_dir)
         .arg("-l")
         .arg(log_file)
+        .arg("-o")
+        .arg(server_options(data_dir, connect))
         .args(["-w", "-t"])
         .arg(START_TIMEOUT.as_secs().to_string());
     let result = run(cmd, START_TIMEOUT + Duration::from_secs(10), "pg_ctl start").await;
@@ -530,8 +726,6 @@ async fn pg_ctl_start(
         Ok(out) => format!("pg_ctl start failed: {}", output_text(&out)),
         Err(e) => format!("{e:#}"),
     };
-    let new_log = read_from(log_file, log_offset);
-    let port_in_use = new_log.contains("Address already in use");
     // pg_ctl may have been killed by our timeout while the server kept
     // starting: do not leave it behind.
     if let Some((pid, _)) = read_postmaster_pid(data_dir) {
@@ -544,14 +738,46 @@ async fn pg_ctl_start(
             let _ = run(cmd, STOP_TIMEOUT, "pg_ctl stop").await;
         }
     }
-    Err(StartError {
-        message: format!(
-            "could not start the embedded PostgreSQL in {}: {failure}{}",
-            data_dir.display(),
-            format_log_tail(log_file, Some(log_offset))
+    Err(format!(
+        "could not start the embedded PostgreSQL in {}: {failure}{}",
+        data_dir.display(),
+        format_log_tail(log_file, Some(log_offset))
+    ))
+}
+
+/// `-c name=value ...` for the postmaster, quoted for the shell pg_ctl
+/// runs it through: where it listens, and which pg_hba.conf it obeys.
+fn server_options(data_dir: &Path, connect: &ConnectInfo) -> String {
+    let listen = if connect.tcp_port.is_some() {
+        "127.0.0.1"
+    } else {
+        ""
+    };
+    let socket_dir = connect.socket_dir.to_string_lossy();
+    [
+        ("listen_addresses", listen.to_string()),
+        ("port", connect.port.to_string()),
+        (
+            "unix_socket_directories",
+            format!("\"{}\"", socket_dir.replace('"', "\"\"")),
         ),
-        port_in_use,
-    })
+        ("unix_socket_permissions", "0700".to_string()),
+        ("unix_socket_group", String::new()),
+        ("password_encryption", "scram-sha-256".to_string()),
+        (
+            "hba_file",
+            data_dir.join("pg_hba.conf").to_string_lossy().into_owned(),
+        ),
+    ]
+    .iter()
+    .map(|(name, value)| format!("-c {}", shell_quote(&format!("{name}={value}"))))
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+/// `'s'` with embedded single quotes escaped, for /bin/sh.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Candidate bin directories: where `pg_ctl` on PATH really lives, then
@@ -803,27 +1029,152 @@ fn ensure_include_line(data_dir: &Path, pg_user: Option<&PgUser>) -> Result<()> 
 
 fn write_managed_conf(
     data_dir: &Path,
-    port: u16,
-    socket_dir: Option<&Path>,
+    connect: &ConnectInfo,
     settings: &[(&str, &str)],
     pg_user: Option<&PgUser>,
 ) -> Result<()> {
-    let socket_dir = socket_dir
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut text = String::from("# Written by cognate at every start; edits are lost.\n");
+    let mut text = String::from(
+        "# Written by cognate at every start; edits are lost.\n\
+         # The listening settings are also given on the command line, which wins.\n",
+    );
     let mut put = |name: &str, value: &str| {
         let _ = writeln!(text, "{name} = '{}'", value.replace('\'', "''"));
     };
-    put("port", &port.to_string());
-    put("listen_addresses", "127.0.0.1");
-    put("unix_socket_directories", &socket_dir);
+    put("port", &connect.port.to_string());
+    put(
+        "listen_addresses",
+        if connect.tcp_port.is_some() {
+            "127.0.0.1"
+        } else {
+            ""
+        },
+    );
+    put(
+        "unix_socket_directories",
+        &format!(
+            "\"{}\"",
+            connect.socket_dir.to_string_lossy().replace('"', "\"\"")
+        ),
+    );
+    put("unix_socket_permissions", "0700");
+    put("password_encryption", "scram-sha-256");
     put("fsync", "on");
     put("max_connections", "200");
     for (name, value) in settings {
         put(name, value);
     }
     write_owned(&data_dir.join(MANAGED_CONF), &text, 0o600, pg_user)
+}
+
+/// Where the socket goes: the data directory itself (mode 0700, owned by
+/// the server's user) when the socket's path fits, else a private
+/// directory `/tmp/cognate-pg-<hash of the data directory>`.
+fn socket_dir_for(data_dir: &Path, pg_user: Option<&PgUser>) -> Result<PathBuf> {
+    if data_dir.as_os_str().len() + "/.s.PGSQL.65535.lock".len() <= MAX_SOCKET_PATH {
+        return Ok(data_dir.to_path_buf());
+    }
+    let hash = fnv1a64(data_dir.as_os_str().as_bytes()) & 0xffff_ffff_ffff;
+    let dir = PathBuf::from(format!("/tmp/cognate-pg-{hash:012x}"));
+    match fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("could not create {}", dir.display())),
+    }
+    let meta = fs::symlink_metadata(&dir)?;
+    let me = current_euid()?;
+    let owner_ok = meta.uid() == me || pg_user.is_some_and(|u| u.uid == meta.uid());
+    if !meta.is_dir() || !owner_ok {
+        bail!(
+            "the socket directory {} of the embedded PostgreSQL exists and is not ours (not a \
+             directory, or owned by uid {}); remove it, or choose a shorter `database.data_dir`",
+            dir.display(),
+            meta.uid()
+        );
+    }
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+    if let Some(user) = pg_user {
+        std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid))
+            .with_context(|| format!("could not chown {}", dir.display()))?;
+    }
+    Ok(dir)
+}
+
+/// `<parent>/<data dir name>.password`.
+fn password_file_for(data_dir: &Path) -> Result<PathBuf> {
+    let name = data_dir
+        .file_name()
+        .context("the data directory has no name")?;
+    let parent = data_dir
+        .parent()
+        .context("the data directory has no parent")?;
+    let mut file = name.to_os_string();
+    file.push(".password");
+    Ok(parent.join(file))
+}
+
+/// The password in `path`, or a new random one written there (mode 0600).
+/// An existing file must be a regular file of ours that nobody else can
+/// read; anything else is refused rather than trusted.
+fn load_or_create_password(path: &Path, euid: u32) -> Result<Password> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => {
+            if !meta.file_type().is_file() || meta.uid() != euid || meta.mode() & 0o077 != 0 {
+                bail!(
+                    "refusing to use the password file {} of the embedded PostgreSQL: it must \
+                     be a regular file owned by uid {euid} with mode 0600 (it is {}, owner uid \
+                     {}, mode {:o}); remove it to have a new password made",
+                    path.display(),
+                    if meta.file_type().is_file() {
+                        "a file"
+                    } else {
+                        "not a regular file"
+                    },
+                    meta.uid(),
+                    meta.mode() & 0o7777
+                );
+            }
+            let text = fs::read_to_string(path)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            let password = text.trim();
+            if password.len() >= 16 && password.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Ok(Password(password.to_string()));
+            }
+            tracing::warn!(path = %path.display(), "the password file is damaged; making a new password");
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!(path = %path.display(), "making a new password for the embedded PostgreSQL");
+        }
+        Err(e) => return Err(e).with_context(|| format!("could not inspect {}", path.display())),
+    }
+    let password = Password(random_hex(PASSWORD_BYTES)?);
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = fs::remove_file(&tmp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("could not create {}", tmp.display()))?;
+    file.write_all(format!("{}\n", password.0).as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))?;
+    Ok(password)
+}
+
+/// `bytes` random bytes from the kernel, hex-encoded.
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context("could not read /dev/urandom")?;
+    let mut out = String::with_capacity(bytes * 2);
+    for b in buf {
+        let _ = write!(out, "{b:02x}");
+    }
+    Ok(out)
 }
 
 fn rotate_log(log_file: &Path) {
@@ -1121,20 +1472,8 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 // ---------------------------------------------------------------------------
 // Connections
 
-fn free_loopback_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .context("could not find a free port on 127.0.0.1")?;
-    Ok(listener.local_addr()?.port())
-}
-
-async fn connect(port: u16, database: &str) -> Result<tokio_postgres::Client> {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host("127.0.0.1")
-        .port(port)
-        .user(PG_SUPERUSER)
-        .dbname(database)
-        .connect_timeout(Duration::from_secs(5));
+async fn connect(info: &ConnectInfo, database: &str) -> Result<tokio_postgres::Client> {
+    let config = info.tokio_postgres_config(database);
     let (client, connection) = tokio::time::timeout(
         Duration::from_secs(10),
         config.connect(tokio_postgres::NoTls),
@@ -1296,6 +1635,101 @@ mod tests {
             assert_eq!(first_untraversable(&dir, &user), None);
         }
         fs::set_permissions(&cwd, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn pg_hba_never_trusts_and_has_tcp_only_when_asked() {
+        for (tcp, tls) in [(false, false), (true, false), (true, true)] {
+            let text = hba_text(tcp, tls);
+            let rules: Vec<Vec<&str>> = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.split_whitespace().collect())
+                .collect();
+            assert!(rules.iter().all(|r| r.last() == Some(&"scram-sha-256")));
+            assert_eq!(rules[0], ["local", "all", "all", "scram-sha-256"]);
+            match (tcp, tls) {
+                (false, _) => assert_eq!(rules.len(), 1, "{text}"),
+                (true, false) => assert_eq!(rules[1][..2], ["host", "all"]),
+                (true, true) => assert_eq!(rules[1][..2], ["hostssl", "all"]),
+            }
+        }
+    }
+
+    #[test]
+    fn the_password_file_is_made_private_reused_and_refused_when_readable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("postgres.password");
+        let me = current_euid().unwrap();
+        let first = load_or_create_password(&path, me).unwrap();
+        assert_eq!(first.0.len(), PASSWORD_BYTES * 2);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(load_or_create_password(&path, me).unwrap(), first);
+        assert_eq!(format!("{first:?}"), "Password(..)", "never printed");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = load_or_create_password(&path, me).unwrap_err();
+        assert!(format!("{err:#}").contains("refusing"), "{err:#}");
+        // A damaged file (an interrupted first write) gets a new password.
+        fs::write(&path, "").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_ne!(load_or_create_password(&path, me).unwrap(), first);
+        assert_eq!(
+            password_file_for(Path::new("/a/b/postgres")).unwrap(),
+            PathBuf::from("/a/b/postgres.password")
+        );
+    }
+
+    #[test]
+    fn server_options_close_tcp_and_survive_the_shell() {
+        let info = ConnectInfo {
+            socket_dir: PathBuf::from("/tmp/it's here"),
+            port: 5432,
+            tcp_port: None,
+            password: Password("x".repeat(16)),
+        };
+        let opts = server_options(Path::new("/d"), &info);
+        assert!(opts.contains("-c 'hba_file=/d/pg_hba.conf'"), "{opts}");
+        assert!(opts.contains("-c 'listen_addresses='"), "{opts}");
+        assert!(
+            opts.contains(r#"-c 'unix_socket_directories="/tmp/it'\''s here"'"#),
+            "{opts}"
+        );
+        assert!(
+            !opts.contains(&info.password.0),
+            "no password on the command line"
+        );
+        let url = info.url_for("db");
+        assert_eq!(
+            url,
+            format!(
+                "postgres://postgres:{}@%2Ftmp%2Fit%27s%20here:5432/db",
+                "x".repeat(16)
+            )
+        );
+        assert_eq!(info.tcp_url_for("db"), None);
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+    }
+
+    #[test]
+    fn a_data_dir_too_long_for_a_socket_gets_a_private_socket_dir() {
+        let tmp = tempfile::Builder::new()
+            .prefix("cognate-sock-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let short = tmp.path().join("pg");
+        assert_eq!(socket_dir_for(&short, None).unwrap(), short);
+        let long = tmp.path().join("x".repeat(100));
+        let dir = socket_dir_for(&long, None).unwrap();
+        assert!(
+            dir.to_str().unwrap().starts_with("/tmp/cognate-pg-"),
+            "{}",
+            dir.display()
+        );
+        let meta = fs::symlink_metadata(&dir).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.mode() & 0o777, 0o700);
+        assert_eq!(socket_dir_for(&long, None).unwrap(), dir, "stable");
+        fs::remove_dir(&dir).unwrap();
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl Database {
             .unwrap_or_else(default_data_dir);
         let mut options = EmbeddedOptions::new(data_dir, "cognate");
         if settings.database.embedded_port != 0 {
-            options.port = Some(settings.database.embedded_port);
+            options.tcp_port = Some(settings.database.embedded_port);
         }
         let pg = EmbeddedPostgres::start(options).await.context(
             "starting the private PostgreSQL cluster (set [database] url to use your own)",

@@ -1,8 +1,10 @@
-//! The embedded PostgreSQL manager against the real PostgreSQL binaries.
+//! The embedded PostgreSQL manager against the real PostgreSQL binaries:
+//! it starts, restarts and recovers, and nobody but cognate gets in.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cognate_server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
@@ -21,7 +23,7 @@ fn temp_root() -> tempfile::TempDir {
 async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        .unwrap_or_else(|e| panic!("connect: {e}"));
     tokio::spawn(connection);
     client
 }
@@ -46,23 +48,20 @@ fn is_gone(pid: u32) -> bool {
 async fn start_query_restart_persist_and_recover_from_kill() {
     let tmp = temp_root();
     let data_dir = tmp.path().join("nested").join("postgres");
-    let opts = EmbeddedOptions {
-        data_dir: data_dir.clone(),
-        port: None,
-        database: "cognate".into(),
-    };
+    let opts = EmbeddedOptions::new(&data_dir, "cognate");
 
     // First start: initdb, start, create the database.
     let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
     assert!(data_dir.join("PG_VERSION").is_file());
-    assert_eq!(
-        pg.url(),
-        format!("postgres://postgres@127.0.0.1:{}/cognate", pg.port())
+    // The URLs name the socket directory (percent-encoded) and carry the password.
+    let socket_host = pg.socket_dir().to_str().unwrap().replace('/', "%2F");
+    assert!(pg.url().starts_with("postgres://postgres:"), "a password");
+    assert!(
+        pg.url().ends_with(&format!("@{socket_host}:5432/cognate")),
+        "the socket"
     );
-    assert_eq!(
-        pg.url_for("other"),
-        format!("postgres://postgres@127.0.0.1:{}/other", pg.port())
-    );
+    assert!(pg.url_for("other").ends_with("/other"));
+    assert_eq!(pg.tcp_port(), None);
     let client = connect(&pg.url()).await;
     let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
@@ -85,7 +84,7 @@ async fn start_query_restart_persist_and_recover_from_kill() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(listen, "127.0.0.1");
+    assert_eq!(listen, "", "no TCP listener by default");
     client
         .batch_execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (42);")
         .await
@@ -116,8 +115,12 @@ async fn start_query_restart_persist_and_recover_from_kill() {
     drop(client);
 
     // SIGKILL the postmaster: the next start recovers (stale
-    // postmaster.pid, crash recovery), here on the same fixed port.
-    let port = pg.port();
+    // postmaster.pid, crash recovery), here with a TCP listener too.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let pid = postmaster_pid(&data_dir);
     assert_eq!(pid, pg.pid());
     let status = std::process::Command::new("kill")
@@ -141,13 +144,15 @@ async fn start_query_restart_persist_and_recover_from_kill() {
     pg.stop().await.unwrap();
 
     let pg = EmbeddedPostgres::start(EmbeddedOptions {
-        port: Some(port),
+        tcp_port: Some(port),
         ..opts.clone()
     })
     .await
     .unwrap();
-    assert_eq!(pg.port(), port);
-    let client = connect(&pg.url()).await;
+    assert_eq!(pg.tcp_port(), Some(port));
+    let tcp_url = pg.connect_info().tcp_url_for("cognate").unwrap();
+    assert!(tcp_url.ends_with(&format!("@127.0.0.1:{port}/cognate")));
+    let client = connect(&tcp_url).await;
     let sum: i64 = client
         .query_one("SELECT sum(x) FROM kept", &[])
         .await
@@ -207,4 +212,341 @@ async fn unreachable_data_dir_is_explained_when_root() {
     assert!(!tmp.path().join(".cognate").exists());
     let mode = fs::metadata(tmp.path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
+}
+
+// ---------------------------------------------------------------------------
+// Nobody else gets in
+
+fn euid() -> u32 {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Whether this test can run: it needs root. Without root it prints
+/// SKIPPED, unless COGNATE_REQUIRE_ALL=1, where it fails.
+fn have_root(test: &str) -> bool {
+    if euid() == 0 {
+        return true;
+    }
+    if std::env::var("COGNATE_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{test} needs root (to create another OS user), and COGNATE_REQUIRE_ALL=1");
+    }
+    eprintln!("SKIPPED: {test} needs root (to create another OS user)");
+    false
+}
+
+/// Another local OS user, removed again on drop.
+struct Intruder {
+    name: String,
+}
+
+impl Intruder {
+    fn create() -> Intruder {
+        let name = format!(
+            "cognate-intruder-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let out = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/bin/sh", &name])
+            .output()
+            .expect("useradd");
+        assert!(
+            out.status.success(),
+            "useradd {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Intruder { name }
+    }
+
+    /// Run `program args` as this user, with no password in the environment.
+    fn run(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", &self.name, "--", program])
+            .args(args)
+            .current_dir("/")
+            .env_remove("PGPASSWORD")
+            .env_remove("PGPASSFILE")
+            .env("PGCONNECT_TIMEOUT", "5");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("runuser")
+    }
+
+    fn psql(&self, host: &str, port: u16, env: &[(&str, &str)]) -> std::process::Output {
+        let port = port.to_string();
+        self.run(
+            "psql",
+            &[
+                "-w", "-X", "-h", host, "-p", &port, "-U", "postgres", "-d", "postgres", "-c",
+                "SELECT 1",
+            ],
+            env,
+        )
+    }
+}
+
+impl Drop for Intruder {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).output();
+    }
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Inodes of the sockets `pid` has open.
+fn socket_inodes(pid: u32) -> Vec<String> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().into_owned();
+            t.strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Local TCP ports that `pid` listens on (IPv4 and IPv6).
+fn tcp_listen_ports(pid: u32) -> Vec<u16> {
+    let inodes = socket_inodes(pid);
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address, st (0A = LISTEN), inode
+            if cols.len() > 9 && cols[3] == "0A" && inodes.iter().any(|i| i == cols[9]) {
+                let port = cols[1].rsplit(':').next().unwrap();
+                ports.push(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports
+}
+
+async fn cognate_store_works(url: &str) {
+    cognate_store::migrate::run(url).await.expect("migrations");
+    let store = cognate_store::PgStore::connect_lazy(url, &Default::default()).unwrap();
+    cognate_domain::ports::Store::ping(&store)
+        .await
+        .expect("the sqlx pool connects");
+}
+
+#[tokio::test]
+async fn another_os_user_cannot_connect_to_the_private_cluster_by_socket_or_tcp() {
+    if !have_root("another_os_user_cannot_connect_to_the_private_cluster_by_socket_or_tcp") {
+        return;
+    }
+    let intruder = Intruder::create();
+    let tmp = temp_root();
+    let data_dir = tmp.path().join("postgres");
+    let opts = EmbeddedOptions::new(&data_dir, "cognate");
+    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let socket_dir = pg.socket_dir().to_str().unwrap().to_owned();
+
+    // The socket directory and the socket are the postgres user's alone.
+    let meta = fs::metadata(pg.socket_dir()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    let socket = fs::metadata(pg.socket_dir().join(".s.PGSQL.5432")).unwrap();
+    assert_eq!(socket.permissions().mode() & 0o077, 0, "socket mode");
+
+    // By socket: the intruder cannot even reach it.
+    let out = intruder.psql(&socket_dir, 5432, &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Permission denied"),
+        "refused for lack of permission: {}",
+        text(&out)
+    );
+    // ... nor read the password.
+    let out = intruder.run("cat", &[pg.password_file().to_str().unwrap()], &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let mode = fs::metadata(pg.password_file())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Even where the directory is no obstacle (root), no password, no entry.
+    let out = Command::new("psql")
+        .args([
+            "-w",
+            "-X",
+            "-h",
+            &socket_dir,
+            "-p",
+            "5432",
+            "-U",
+            "postgres",
+        ])
+        .args(["-d", "postgres", "-c", "SELECT 1"])
+        .env_remove("PGPASSWORD")
+        .env_remove("PGPASSFILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("no password supplied"),
+        "a password is asked for: {}",
+        text(&out)
+    );
+
+    // By TCP: nothing listens.
+    assert_eq!(tcp_listen_ports(pg.pid()), Vec::<u16>::new());
+    let client = connect(&pg.url()).await;
+    let listen: String = client
+        .query_one("SHOW listen_addresses", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(listen, "");
+    let hba: Vec<String> = client
+        .query(
+            "SELECT type || ' ' || auth_method FROM pg_hba_file_rules",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(hba, ["local scram-sha-256"]);
+    drop(client);
+
+    // And cognate itself gets in: migrations (tokio-postgres) and the pool (sqlx).
+    cognate_store_works(&pg.url()).await;
+    pg.stop().await.unwrap();
+
+    // With an explicit TCP port, the port listens, but only for the password.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pg = EmbeddedPostgres::start(EmbeddedOptions {
+        tcp_port: Some(port),
+        ..opts
+    })
+    .await
+    .unwrap();
+    assert_eq!(tcp_listen_ports(pg.pid()), [port]);
+    let out = intruder.psql("127.0.0.1", port, &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("no password supplied"),
+        "{}",
+        text(&out)
+    );
+    let out = intruder.psql("127.0.0.1", port, &[("PGPASSWORD", "postgres")]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("password authentication failed"),
+        "{}",
+        text(&out)
+    );
+    cognate_store_works(&pg.connect_info().tcp_url_for("cognate").unwrap()).await;
+    cognate_store_works(&pg.url()).await;
+    pg.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_trusting_cluster_of_an_older_version_is_locked_up_in_place_with_its_data() {
+    let tmp = temp_root();
+    let data_dir = tmp.path().join("postgres");
+    let opts = EmbeddedOptions::new(&data_dir, "cognate");
+    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let client = connect(&pg.url()).await;
+    client
+        .batch_execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (7);")
+        .await
+        .unwrap();
+    drop(client);
+    let password_file = pg.password_file().to_path_buf();
+    pg.stop().await.unwrap();
+
+    // What older versions left: trust on the socket and on 127.0.0.1, TCP
+    // listening, no password file.
+    let owner = fs::metadata(data_dir.join("pg_hba.conf")).unwrap();
+    fs::write(
+        data_dir.join("pg_hba.conf"),
+        "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+    )
+    .unwrap();
+    fs::write(
+        data_dir.join("cognate.conf"),
+        "port = '5433'\nlisten_addresses = '127.0.0.1'\n",
+    )
+    .unwrap();
+    std::os::unix::fs::chown(
+        data_dir.join("cognate.conf"),
+        Some(owner.uid()),
+        Some(owner.gid()),
+    )
+    .unwrap();
+    fs::remove_file(&password_file).unwrap();
+
+    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let hba = fs::read_to_string(data_dir.join("pg_hba.conf")).unwrap();
+    let rules: Vec<Vec<&str>> = hba
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rules,
+        [["local", "all", "all", "scram-sha-256"]],
+        "no trust, no TCP: {hba}"
+    );
+    assert_eq!(
+        fs::metadata(&password_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(tcp_listen_ports(pg.pid()), Vec::<u16>::new());
+    let client = connect(&pg.url()).await;
+    let x: i32 = client
+        .query_one("SELECT x FROM kept", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(x, 7, "nothing committed was lost");
+    drop(client);
+    // Without the password the socket does not let us in.
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host_path(pg.socket_dir())
+        .port(5432)
+        .user("postgres")
+        .dbname("cognate");
+    let Err(err) = config.connect(tokio_postgres::NoTls).await else {
+        panic!("connected without the password");
+    };
+    // The server asked for a password we did not have.
+    assert!(
+        format!("{err:?}").contains("password missing"),
+        "a password is required: {err:?}"
+    );
+    pg.stop().await.unwrap();
+
+    // A password file others can read is refused, not trusted.
+    fs::set_permissions(&password_file, fs::Permissions::from_mode(0o644)).unwrap();
+    let err = EmbeddedPostgres::start(opts).await.unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("refusing to use the password file"), "{msg}");
 }

@@ -22,6 +22,7 @@ mod keys;
 pub mod migrate;
 mod pools;
 mod quota;
+mod tls;
 
 /// How long a statement waits for a row lock before the use case gives up
 /// with `ConcurrentModificationException`.

@@ -11,15 +11,14 @@ mod embedded {
 
 /// Apply every pending migration to the database at `url`; returns the
 /// names of those applied now.
+///
+/// The URL's `sslmode` (and `sslrootcert`) apply as for the sqlx pool: see
+/// the `tls` module (`require` encrypts, `verify-full` also checks the
+/// certificate chain and the host name).
 pub async fn run(url: &str) -> anyhow::Result<Vec<String>> {
-    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    let (mut client, driver) = crate::tls::connect(url)
         .await
         .context("connecting to the database to migrate it")?;
-    let driver = tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::warn!(error = %err, "migration connection ended with an error");
-        }
-    });
     let report = embedded::migrations::runner()
         .set_abort_divergent(true)
         .run_async(&mut client)
