@@ -87,7 +87,7 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Use `[database] url`, or start the private cluster when it is unset.
     pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
-        if let Some(url) = &settings.database.url {
+        if let Some(url) = settings.database.connection_url()? {
             return Ok(Database {
                 url: url.expose_secret().to_owned(),
                 embedded: None,
