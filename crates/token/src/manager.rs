@@ -684,7 +684,8 @@ impl KeyManager {
                         tracing::warn!(
                             kid = %row.kid,
                             "signing key is stored unencrypted although a key-encryption key is \
-                             configured; it stays so until it expires, new keys are encrypted"
+                             configured; `cognate keys seal` seals it (`cognate serve` refuses \
+                             to start until then), new keys are encrypted"
                         );
                     }
                     Zeroizing::new(row.private_key.clone())
