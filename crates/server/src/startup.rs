@@ -512,7 +512,8 @@ async fn subject_hasher(settings: &Settings, store: &PgStore) -> anyhow::Result<
     let key = match &settings.federation.subject_hash_key {
         Some(key) => base64::engine::general_purpose::STANDARD
             .decode(key.expose_secret().trim())
-            .map_err(|e| anyhow::anyhow!("federation.subject_hash_key: not base64: {e}"))?,
+            // Not the decoder's message: it quotes a byte of the key.
+            .map_err(|_| anyhow::anyhow!("federation.subject_hash_key: not valid base64"))?,
         None => store
             .get_or_create_secret("subject_hash_key", &HmacSubjectHasher::random_key())
             .await

@@ -57,6 +57,33 @@ fn wait_until_ok(addr: &str, path: &str) -> bool {
     false
 }
 
+/// Run `cmd` to its end, as `output()`, but fail (after a SIGTERM) rather
+/// than hang when it is still running after `limit`: e.g. a `serve` that
+/// should have refused to start.
+fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
 const KEK: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
 
 #[test]
@@ -143,10 +170,10 @@ fn a_key_encryption_key_over_unsealed_keys_refuses_to_serve_until_keys_seal_has_
             .env("COGNATE__TOKENS__KEY_ENCRYPTION_KEY_FILE", &kek_file);
         cmd
     };
-    let out = with_kek(&["serve"])
-        .env("COGNATE__SERVER__BIND", free_addr())
-        .output()
-        .unwrap();
+    let out = output_within(
+        with_kek(&["serve"]).env("COGNATE__SERVER__BIND", free_addr()),
+        Duration::from_secs(60),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cognate keys seal"), "{stderr}");
