@@ -22,6 +22,8 @@ pub const REGION: &str = "us-east-1";
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
+    /// `http://127.0.0.1:<management port>`: `/metrics`, `/healthz`, `/readyz`.
+    pub management_address: String,
     /// The database URL the app uses.
     pub database_url: String,
     /// The settings it runs with.
@@ -46,6 +48,7 @@ fn init_once() {
 pub fn test_settings() -> Settings {
     let mut settings = Settings::load(None).expect("default settings load");
     settings.server.bind = "127.0.0.1:0".into();
+    settings.server.management_bind = "127.0.0.1:0".into();
     settings.server.workers = 2;
     settings.server.shutdown_timeout_seconds = 1;
     settings.accounts = vec![
@@ -95,8 +98,10 @@ pub async fn spawn_app_on(database_url: String, customize: impl FnOnce(&mut Sett
     let app = Application::build_with_listener(&settings, &database_url, listener)
         .await
         .expect("application builds");
+    let management_address = format!("http://127.0.0.1:{}", app.management_port());
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        management_address,
         client: sdk_client(&address, ACCESS_KEY_A, SECRET_KEY_A, REGION),
         address,
         database_url,

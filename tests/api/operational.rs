@@ -1,24 +1,85 @@
-//! /healthz, /readyz, /metrics.
+//! /healthz, /readyz (API and management listeners), /metrics (management
+//! listener only), TLS, secrets from files.
 
 use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn healthz_and_readyz_answer_ok_when_the_database_is_up() {
+async fn healthz_and_readyz_answer_ok_on_both_listeners_when_the_database_is_up() {
     let app = spawn_app().await;
+    assert_ne!(app.address, app.management_address);
+    for base in [&app.address, &app.management_address] {
+        for path in ["/healthz", "/readyz"] {
+            let res = app.http.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{base}{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_on_the_management_port_and_not_on_the_api_port() {
+    let app = spawn_app().await;
+    app.create_pool("metrics-port").await;
     let res = app
         .http
-        .get(format!("{}/healthz", app.address))
+        .get(format!("{}/metrics", app.management_address))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("cognate_requests_total"), "{text}");
     let res = app
         .http
-        .get(format!("{}/readyz", app.address))
+        .get(format!("{}/metrics", app.address))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status(), 404, "answered like any unknown path");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["__type"], "UnknownOperationException", "{body}");
+    let res = app
+        .http
+        .get(format!("{}/.well-known/jwks_uri", app.management_address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        404,
+        "the management port serves only its three paths"
+    );
+}
+
+#[tokio::test]
+async fn an_account_whose_secret_comes_from_a_file_signs_successfully() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "secret-of-account-c-from-a-file-01\n").unwrap();
+    let config = dir.path().join("cognate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[accounts]]\nid = \"333333333333\"\naccess_key_id = \"AKIATESTACCOUNTC0001\"\n\
+             secret_access_key_file = \"{}\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let loaded = cognate_server::config::Settings::load(Some(&config)).unwrap();
+    let app = crate::helpers::spawn_app_with(|s| s.accounts.extend(loaded.accounts)).await;
+    let client = crate::helpers::sdk_client(
+        &app.address,
+        "AKIATESTACCOUNTC0001",
+        "secret-of-account-c-from-a-file-01",
+        crate::helpers::REGION,
+    );
+    let pools = client
+        .list_identity_pools()
+        .max_results(5)
+        .send()
+        .await
+        .expect("signed with the secret read from the file");
+    assert!(pools.identity_pools().is_empty());
 }
 
 #[tokio::test]
@@ -33,7 +94,7 @@ async fn metrics_count_requests_by_operation_and_error_code() {
         .await;
     let text = app
         .http
-        .get(format!("{}/metrics", app.address))
+        .get(format!("{}/metrics", app.management_address))
         .send()
         .await
         .unwrap()

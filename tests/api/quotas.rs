@@ -59,7 +59,7 @@ async fn get_ids(app: &TestApp, pool: &str, calls: usize) -> (usize, usize) {
 
 async fn metrics_text(app: &TestApp) -> String {
     app.http
-        .get(format!("{}/metrics", app.address))
+        .get(format!("{}/metrics", app.management_address))
         .send()
         .await
         .expect("GET /metrics")

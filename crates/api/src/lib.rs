@@ -17,6 +17,9 @@
 //! - [`metrics`] — Prometheus counters and latency histogram.
 //! - [`quota`] — request-rate quotas per account and operation, shared across instances.
 //! - [`wellknown`] — `/healthz`, `/readyz`, `/metrics` and the token documents.
+//!
+//! [`configure`] mounts the public API; [`configure_management`] the
+//! management listener's `/metrics`, `/healthz` and `/readyz`.
 
 use std::sync::Arc;
 
@@ -71,14 +74,25 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// Mount every route of the service.
+/// Mount the routes of the management listener: `/metrics`, `/healthz`,
+/// `/readyz`; anything else is 404.
+pub fn configure_management(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .route("/metrics", web::get().to(wellknown::metrics))
+            .route("/healthz", web::get().to(wellknown::healthz))
+            .route("/readyz", web::get().to(wellknown::readyz));
+    }
+}
+
+/// Mount every route of the public API listener (not `/metrics`: that is
+/// on the management listener only, see [`configure_management`]).
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(state)
             .route("/", web::post().to(protocol::handle))
             .route("/healthz", web::get().to(wellknown::healthz))
             .route("/readyz", web::get().to(wellknown::readyz))
-            .route("/metrics", web::get().to(wellknown::metrics))
             .route("/.well-known/jwks_uri", web::get().to(wellknown::jwks))
             .route("/.well-known/jwks.json", web::get().to(wellknown::jwks))
             .route(

@@ -119,4 +119,7 @@ pub trait KeyRepo: Send {
     ) -> Result<(), StoreError>;
     /// Delete keys whose `expires_at` has passed.
     async fn purge_expired_keys(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Replace the unsealed private key of `kid` by its sealed form and mark
+    /// it `encrypted` (`cognate keys seal`). A key already sealed is left alone.
+    async fn store_sealed_key(&mut self, kid: &str, sealed: &[u8]) -> Result<(), StoreError>;
 }

@@ -4,13 +4,18 @@
 //! `COGNATE_CONFIG` file, then `COGNATE__SECTION__KEY` environment
 //! variables. Unknown keys are refused, and every check names the key it
 //! failed on. Secrets are `SecretString`s, so they never print.
+//!
+//! Every secret key (see [`SECRET_KEYS`]) may instead be given as
+//! `<key>_file = "/run/secrets/..."`: the file's content (one trailing
+//! newline dropped) is the value, as container and Kubernetes secrets are
+//! mounted. Giving both is an error naming the key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 /// The compiled-in defaults.
@@ -58,6 +63,9 @@ pub struct ServerSettings {
     pub region: String,
     /// `public_url`.
     pub public_url: String,
+    /// `management_bind`: address:port of the management listener
+    /// (`/metrics`, `/healthz`, `/readyz`).
+    pub management_bind: String,
     /// `max_body_bytes`.
     pub max_body_bytes: usize,
     /// `max_clock_skew_seconds`.
@@ -98,6 +106,8 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `url`; unset → private embedded cluster.
     pub url: Option<SecretString>,
+    /// `password`: for a `url` that names a user but no password.
+    pub password: Option<SecretString>,
     /// `data_dir` of the private cluster.
     pub data_dir: Option<PathBuf>,
     /// `embedded_port`: 0 = Unix socket only; else also 127.0.0.1:<port>.
@@ -252,20 +262,32 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true),
         );
-        let settings: Settings = builder
+        let mut root: config::Value = builder
             .build()
             .context("reading configuration")?
             .try_deserialize()
-            .context("invalid configuration")?;
+            .context("reading configuration")?;
+        read_secret_files(&mut root)?;
+        let settings = Settings::deserialize(root).context("invalid configuration")?;
         settings.check()?;
         Ok(settings)
     }
 
     /// Checks serde cannot express; each error names its key.
     pub fn check(&self) -> anyhow::Result<()> {
-        self.server.bind.parse::<SocketAddr>().with_context(|| {
+        let bind = self.server.bind.parse::<SocketAddr>().with_context(|| {
             format!("server.bind: '{}' is not an address:port", self.server.bind)
         })?;
+        self.server
+            .management_bind
+            .parse::<SocketAddr>()
+            .with_context(|| {
+                format!(
+                    "server.management_bind: '{}' is not an address:port",
+                    self.server.management_bind
+                )
+            })?;
+        self.database.connection_url()?;
         match (&self.server.tls_cert_file, &self.server.tls_key_file) {
             (Some(_), None) => bail!("server.tls_key_file: needed with server.tls_cert_file"),
             (None, Some(_)) => bail!("server.tls_cert_file: needed with server.tls_key_file"),
@@ -391,6 +413,24 @@ impl Settings {
                     account.access_key_id
                 );
             }
+            // Never echo the secret itself, only what is wrong with it.
+            let secret = account.secret_access_key.expose_secret();
+            if secret.chars().count() < MIN_SECRET_ACCESS_KEY_CHARS {
+                bail!(
+                    "accounts[{i}].secret_access_key: must be at least \
+                     {MIN_SECRET_ACCESS_KEY_CHARS} characters"
+                );
+            }
+            let development = account.access_key_id == DEVELOPMENT_ACCESS_KEY_ID
+                || secret == DEVELOPMENT_SECRET_ACCESS_KEY;
+            if development && !bind.ip().is_loopback() {
+                bail!(
+                    "accounts[{i}]: the development key pair of config/local.toml \
+                     ({DEVELOPMENT_ACCESS_KEY_ID}) is configured and server.bind ({}) is not \
+                     a loopback address; configure keys of your own in [[accounts]]",
+                    self.server.bind
+                );
+            }
         }
         Ok(())
     }
@@ -469,6 +509,134 @@ fn canonical_quotas(
     Ok(exact)
 }
 
+impl DatabaseSettings {
+    /// The URL to connect to: `url`, with `password` put in when given.
+    /// `None` when `url` is unset (the private cluster is used). Errors
+    /// name the key and never show the URL or the password.
+    pub fn connection_url(&self) -> anyhow::Result<Option<SecretString>> {
+        let Some(url) = &self.url else {
+            if self.password.is_some() {
+                bail!("database.password: set database.url too (the private cluster needs none)");
+            }
+            return Ok(None);
+        };
+        let Some(password) = &self.password else {
+            return Ok(Some(url.clone()));
+        };
+        let url = url.expose_secret();
+        let authority_start = url
+            .find("://")
+            .map(|i| i + 3)
+            .ok_or_else(|| anyhow::anyhow!("database.url: not a postgres://user@host/db URL"))?;
+        let rest = &url[authority_start..];
+        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let Some(at) = rest[..authority_len].rfind('@') else {
+            bail!("database.password: database.url names no user (postgres://user@host/db)");
+        };
+        if rest[..at].contains(':') {
+            bail!("database.password: database.url has a password already; give only one");
+        }
+        let mut out = String::with_capacity(url.len() + password.expose_secret().len() * 3 + 1);
+        out.push_str(&url[..authority_start + at]);
+        out.push(':');
+        for b in password.expose_secret().bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out.push_str(&rest[at..]);
+        Ok(Some(out.into()))
+    }
+}
+
+/// The access key id of the development account in `config/local.toml`.
+pub const DEVELOPMENT_ACCESS_KEY_ID: &str = "AKIACOGNATELOCAL0001";
+/// Its secret (public: it is in the repository).
+const DEVELOPMENT_SECRET_ACCESS_KEY: &str = "cognate-local-development-secret-key-0001";
+/// The shortest secret access key accepted.
+pub const MIN_SECRET_ACCESS_KEY_CHARS: usize = 16;
+
+/// The secret settings, as (section, key); `[[accounts]]` entries have
+/// `secret_access_key`. Each may be given as `<key>_file` instead.
+pub const SECRET_KEYS: &[(&str, &str)] = &[
+    ("database", "url"),
+    ("database", "password"),
+    ("tokens", "key_encryption_key"),
+    ("federation", "subject_hash_key"),
+];
+
+/// Replace every `<secret>_file` of the raw configuration by `<secret>`
+/// with the file's content.
+fn read_secret_files(root: &mut config::Value) -> anyhow::Result<()> {
+    let config::ValueKind::Table(root) = &mut root.kind else {
+        return Ok(());
+    };
+    for (section, key) in SECRET_KEYS {
+        if let Some(config::Value {
+            kind: config::ValueKind::Table(table),
+            ..
+        }) = root.get_mut(*section)
+        {
+            read_secret_file(table, &format!("{section}."), key)?;
+        }
+    }
+    if let Some(config::Value {
+        kind: config::ValueKind::Array(accounts),
+        ..
+    }) = root.get_mut("accounts")
+    {
+        for (i, account) in accounts.iter_mut().enumerate() {
+            if let config::ValueKind::Table(table) = &mut account.kind {
+                read_secret_file(table, &format!("accounts[{i}]."), "secret_access_key")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `<key>_file` → `<key>` in one table; `prefix` names the table in errors.
+fn read_secret_file(
+    table: &mut config::Map<String, config::Value>,
+    prefix: &str,
+    key: &str,
+) -> anyhow::Result<()> {
+    let file_key = format!("{key}_file");
+    let Some(file) = table.remove(&file_key) else {
+        return Ok(());
+    };
+    if matches!(file.kind, config::ValueKind::Nil) {
+        return Ok(());
+    }
+    if table
+        .get(key)
+        .is_some_and(|v| !matches!(v.kind, config::ValueKind::Nil))
+    {
+        bail!("{prefix}{key}: set both as {prefix}{key} and as {prefix}{file_key}; give only one");
+    }
+    let path = file
+        .into_string()
+        .map_err(|e| anyhow::anyhow!("{prefix}{file_key}: {e}"))?;
+    let mut value = std::fs::read_to_string(&path)
+        .with_context(|| format!("{prefix}{file_key}: cannot read {path}"))?;
+    // One trailing newline, as `echo secret > file` and editors leave it.
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    if value.is_empty() {
+        bail!("{prefix}{file_key}: {path} is empty");
+    }
+    table.insert(
+        key.to_owned(),
+        config::Value::new(None, config::ValueKind::String(value)),
+    );
+    Ok(())
+}
+
 fn check_url(key: &str, value: &str) -> anyhow::Result<()> {
     let ok = (value.starts_with("http://") || value.starts_with("https://"))
         && value.len() > "https://".len()
@@ -521,10 +689,200 @@ mod tests {
         assert_eq!(s.accounts.len(), 1);
     }
 
+    const ACCOUNT: &str =
+        "[[accounts]]\nid = \"111111111111\"\naccess_key_id = \"AKIATESTACCOUNTA0001\"\n";
+
+    #[test]
+    fn a_secret_access_key_can_come_from_a_file_without_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "file-secret-of-account-a-0001\n").unwrap();
+        let s = load_str(&format!(
+            "{ACCOUNT}secret_access_key_file = \"{}\"\n",
+            secret.display()
+        ))
+        .unwrap();
+        assert_eq!(
+            s.accounts[0].secret_access_key.expose_secret(),
+            "file-secret-of-account-a-0001"
+        );
+    }
+
+    #[test]
+    fn every_secret_setting_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, value).unwrap();
+            path.display().to_string()
+        };
+        let kek = write("kek", "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\r\n");
+        let hash = write("hash", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        let url = write("url", "postgres://cognate@db:5432/cognate\n");
+        let password = write("password", "p@ss word/1\n\n");
+        let s = load_str(&format!(
+            "[database]\nurl_file = \"{url}\"\npassword_file = \"{password}\"\n\
+             [tokens]\nkey_encryption_key_file = \"{kek}\"\n\
+             [federation]\nsubject_hash_key_file = \"{hash}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.tokens.key_encryption_key.unwrap().expose_secret(),
+            "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80="
+        );
+        assert_eq!(
+            s.federation.subject_hash_key.unwrap().expose_secret(),
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+        );
+        assert_eq!(
+            s.database.password.as_ref().unwrap().expose_secret(),
+            "p@ss word/1\n",
+            "only one trailing newline is dropped"
+        );
+        assert_eq!(
+            s.database
+                .connection_url()
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "postgres://cognate:p%40ss%20word%2F1%0A@db:5432/cognate"
+        );
+    }
+
+    #[test]
+    fn a_secret_given_both_as_a_value_and_as_a_file_is_refused_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = dir.path().join("kek");
+        std::fs::write(&kek, "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=").unwrap();
+        let err = load_str(&format!(
+            "[tokens]\nkey_encryption_key = \"q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\"\n\
+             key_encryption_key_file = \"{}\"\n",
+            kek.display()
+        ))
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("tokens.key_encryption_key"), "{msg}");
+        assert!(
+            !msg.contains("q83vEjRWeJ"),
+            "the secret is not shown: {msg}"
+        );
+        let err = load_str(&format!(
+            "{ACCOUNT}secret_access_key = \"test-secret-of-account-a-01\"\n\
+             secret_access_key_file = \"{}\"\n",
+            kek.display()
+        ))
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("accounts[0].secret_access_key"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_is_named() {
+        let err =
+            load_str("[federation]\nsubject_hash_key_file = \"/nonexistent/hash\"\n").unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("federation.subject_hash_key_file"), "{msg}");
+        assert!(msg.contains("/nonexistent/hash"), "{msg}");
+    }
+
+    #[test]
+    fn a_database_password_goes_into_a_url_without_one_and_only_there() {
+        let s = load_str(
+            "[database]\nurl = \"postgres://cognate@db/cognate?sslmode=require\"\npassword = \"pw\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.database
+                .connection_url()
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "postgres://cognate:pw@db/cognate?sslmode=require"
+        );
+        let err = load_str(
+            "[database]\nurl = \"postgres://cognate:old@db/cognate\"\npassword = \"pw\"\n",
+        )
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("database.password"), "{msg}");
+        assert!(
+            !msg.contains("old"),
+            "the URL's password is not shown: {msg}"
+        );
+        let err = load_str("[database]\npassword = \"pw\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("database.password"), "{err:#}");
+    }
+
+    #[test]
+    fn a_secret_access_key_shorter_than_16_characters_is_refused() {
+        let err = load_str(&format!(
+            "{ACCOUNT}secret_access_key = \"short-secret-15\"\n"
+        ))
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("accounts[0].secret_access_key"), "{msg}");
+        assert!(msg.contains("16"), "{msg}");
+        assert!(
+            !msg.contains("short-secret-15"),
+            "the secret is not shown: {msg}"
+        );
+        load_str(&format!(
+            "{ACCOUNT}secret_access_key = \"long-secret-16ch\"\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn the_development_keys_are_refused_on_a_non_loopback_bind() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/local.toml");
+        let local = std::fs::read_to_string(path).unwrap();
+        for bind in ["0.0.0.0:8080", "[::]:8080", "192.0.2.1:8080"] {
+            let err = load_str(&format!("{local}\n[server]\nbind = \"{bind}\"\n")).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("AKIACOGNATELOCAL0001"), "{msg}");
+            assert!(msg.contains("server.bind"), "{msg}");
+        }
+        // The development secret under another key id is the same key pair.
+        let err = load_str(&format!(
+            "{ACCOUNT}secret_access_key = \"cognate-local-development-secret-key-0001\"\n\
+             [server]\nbind = \"0.0.0.0:8080\"\n"
+        ))
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("development"), "{err:#}");
+        for bind in ["127.0.0.1:8080", "[::1]:8080"] {
+            load_str(&format!("{local}\n[server]\nbind = \"{bind}\"\n")).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_management_listener_defaults_to_loopback_port_9090() {
+        let s = load_str("").unwrap();
+        assert_eq!(s.server.management_bind, "127.0.0.1:9090");
+        let err = load_str("[server]\nmanagement_bind = \"nowhere\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("server.management_bind"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn settings_debug_shows_no_secret() {
+        let s = load_str(&format!(
+            "{ACCOUNT}secret_access_key = \"visible-if-leaked-0001\"\n\
+             [database]\nurl = \"postgres://u:dbpass-leak@h/d\"\n"
+        ))
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("visible-if-leaked"), "{debug}");
+        assert!(!debug.contains("dbpass-leak"), "{debug}");
+    }
+
     #[test]
     fn quotas_default_to_aws_and_take_overrides_per_account() {
         let s = load_str(
-            "[quotas]\nListIdentities = 0\n\n[[accounts]]\nid = \"123456789012\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"s\"\nquotas = { GetId = 500 }\n",
+            "[quotas]\nListIdentities = 0\n\n[[accounts]]\nid = \"123456789012\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"secret-of-16-chars\"\nquotas = { GetId = 500 }\n",
         )
         .unwrap();
         let table = s.quota_table().unwrap();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use cognate_server::config::Settings;
-use cognate_server::startup::{Application, Database};
+use cognate_server::startup::{Application, Database, Refusal};
 use cognate_server::telemetry;
 
 /// A self-hosted identity broker speaking the Amazon Cognito Identity API.
@@ -44,6 +44,11 @@ enum KeysCommand {
     },
     /// List the keys: kid, status, activation and expiry.
     List,
+    /// Seal every stored signing key that is not sealed yet with
+    /// `tokens.key_encryption_key` (one transaction). Needed once after a
+    /// key-encryption key is configured over existing keys: `serve`
+    /// refuses to start until then.
+    Seal,
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,7 +84,13 @@ fn main() -> std::process::ExitCode {
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "cognate stopped with an error");
             eprintln!("cognate: {err:#}");
-            std::process::ExitCode::FAILURE
+            // A refusal is fixed in the configuration or with a command,
+            // like a configuration error: exit code 2.
+            if err.chain().any(|e| e.downcast_ref::<Refusal>().is_some()) {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
@@ -109,6 +120,14 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn keys(settings: Settings, action: KeysCommand) -> anyhow::Result<()> {
+    if matches!(action, KeysCommand::Seal) && settings.tokens.key_encryption_key.is_none() {
+        return Err(Refusal(
+            "tokens.key_encryption_key: not configured; `cognate keys seal` seals the stored \
+             signing keys with it"
+                .into(),
+        )
+        .into());
+    }
     let database = Database::open(&settings).await?;
     let result = async {
         cognate_store::migrate::run(&database.url).await?;
@@ -116,13 +135,28 @@ async fn keys(settings: Settings, action: KeysCommand) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
         let manager =
             cognate_server::startup::start_keys(&settings, std::sync::Arc::new(store)).await?;
-        if let KeysCommand::Rotate { now } = action {
-            let kid = if now {
-                manager.rotate_with(std::time::Duration::ZERO).await?
-            } else {
-                manager.rotate_now().await?
-            };
-            println!("new signing key {kid}");
+        match action {
+            KeysCommand::Rotate { now } => {
+                let kid = if now {
+                    manager.rotate_with(std::time::Duration::ZERO).await?
+                } else {
+                    manager.rotate_now().await?
+                };
+                println!("new signing key {kid}");
+            }
+            KeysCommand::Seal => {
+                let sealed = manager.seal_stored_keys().await?;
+                if sealed.is_empty() {
+                    println!("every stored signing key is sealed already");
+                } else {
+                    println!(
+                        "sealed {} signing key(s): {}",
+                        sealed.len(),
+                        sealed.join(", ")
+                    );
+                }
+            }
+            KeysCommand::List => {}
         }
         for key in manager.keys_info() {
             println!(

@@ -87,7 +87,7 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Use `[database] url`, or start the private cluster when it is unset.
     pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
-        if let Some(url) = &settings.database.url {
+        if let Some(url) = settings.database.connection_url()? {
             return Ok(Database {
                 url: url.expose_secret().to_owned(),
                 embedded: None,
@@ -120,10 +120,28 @@ impl Database {
     }
 }
 
-/// A built application, listening, not yet running.
+/// A reason not to start that the operator must fix, like a configuration
+/// error (`cognate` exits with code 2), found only once the database is
+/// reachable. The message says what to do.
+#[derive(Debug)]
+pub struct Refusal(pub String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// A built application, listening, not yet running: the public API
+/// listener and the management listener (`/metrics`, `/healthz`,
+/// `/readyz`), which run and stop together.
 pub struct Application {
     port: u16,
+    management_port: u16,
     server: Server,
+    management: Server,
     refresher: tokio::task::JoinHandle<()>,
 }
 
@@ -131,26 +149,38 @@ impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
             .field("port", &self.port)
+            .field("management_port", &self.management_port)
             .finish()
     }
 }
 
 impl Application {
     /// Migrate the database at `database_url`, wire everything, and bind
-    /// `server.bind` (port 0 picks a free one).
+    /// `server.bind` and `server.management_bind` (port 0 picks a free one).
+    ///
+    /// Refuses ([`Refusal`]) to start when `tokens.key_encryption_key` is
+    /// configured and a signing key is stored unsealed.
     pub async fn build(settings: &Settings, database_url: &str) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
         Self::build_with_listener(settings, database_url, listener).await
     }
 
-    /// As [`Application::build`], on a listener the caller bound (tests bind
-    /// port 0 first, to know the URL they put in `server.public_url`).
+    /// As [`Application::build`], on an API listener the caller bound (tests
+    /// bind port 0 first, to know the URL they put in `server.public_url`);
+    /// the management listener is bound here, on `server.management_bind`.
     pub async fn build_with_listener(
         settings: &Settings,
         database_url: &str,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        let management_listener = TcpListener::bind(&settings.server.management_bind)
+            .with_context(|| {
+                format!(
+                    "server.management_bind: cannot listen on {}",
+                    settings.server.management_bind
+                )
+            })?;
         cognate_store::migrate::run(database_url)
             .await
             .context("migrating the database")?;
@@ -177,6 +207,21 @@ impl Application {
                 role_trust: settings.role_trust(),
             },
         );
+        if settings.tokens.key_encryption_key.is_some() {
+            let unsealed = cognate_token::unsealed_stored_keys(store.as_ref())
+                .await
+                .context("reading the token signing keys")?;
+            if !unsealed.is_empty() {
+                return Err(Refusal(format!(
+                    "tokens.key_encryption_key is configured but {} stored signing key(s) are \
+                     not sealed with it ({}); run `cognate keys seal` with this configuration \
+                     to seal them, then start again",
+                    unsealed.len(),
+                    unsealed.join(", ")
+                ))
+                .into());
+            }
+        }
         let keys = Arc::new(start_keys(settings, store.clone()).await?);
         let refresher = Arc::clone(&keys)
             .spawn_refresh_loop(Duration::from_secs(settings.tokens.refresh_seconds.max(1)));
@@ -237,6 +282,19 @@ impl Application {
             );
         }
         let port = listener.local_addr()?.port();
+        let management_port = management_listener.local_addr()?.port();
+        let management_state = state.clone();
+        let management = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::DefaultHeaders::new().add(("Server", "Cognate")))
+                .configure(cognate_api::configure_management(management_state.clone()))
+        })
+        .workers(1)
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        // Signals are ours (see `run_until_stopped`).
+        .disable_signals()
+        .listen(management_listener)?
+        .run();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::DefaultHeaders::new().add(("Server", "Cognate")))
@@ -285,32 +343,64 @@ impl Application {
             Some(tls) => server.listen_rustls_0_23(listener, tls)?.run(),
             None => server.listen(listener)?.run(),
         };
-        tracing::info!(port, region = %region, "listening");
+        tracing::info!(port, management_port, region = %region, "listening");
         Ok(Application {
             port,
+            management_port,
             server,
+            management,
             refresher,
         })
     }
 
-    /// The port it listens on.
+    /// The port the API listens on.
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The port of the management listener (`/metrics`, `/healthz`, `/readyz`).
+    pub fn management_port(&self) -> u16 {
+        self.management_port
+    }
+
     /// Serve until SIGINT (Ctrl-C) or SIGTERM; both stop gracefully:
-    /// the listener closes and in-flight requests finish (for at most
-    /// `server.shutdown_timeout_seconds`).
+    /// the listeners close and in-flight requests finish (for at most
+    /// `server.shutdown_timeout_seconds`). The API and management
+    /// listeners stop together: when one stops, for a signal or an error,
+    /// the other is stopped too.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let signals = tokio::spawn(async move {
-            let signal = shutdown_signal().await;
-            tracing::info!(signal, "stopping gracefully: finishing in-flight requests");
-            handle.stop(true).await;
-        });
-        let served = self.server.await;
+        let Application {
+            mut server,
+            mut management,
+            refresher,
+            ..
+        } = self;
+        let (api_handle, management_handle) = (server.handle(), management.handle());
+        let signals = {
+            let (api, managed) = (api_handle.clone(), management_handle.clone());
+            tokio::spawn(async move {
+                let signal = shutdown_signal().await;
+                tracing::info!(signal, "stopping gracefully: finishing in-flight requests");
+                tokio::join!(api.stop(true), managed.stop(true));
+            })
+        };
+        // `stop` sends its command at once; the stopping server is then
+        // driven by awaiting it (awaiting `stop` here instead would wait on
+        // a server nobody polls).
+        let served = tokio::select! {
+            served = &mut server => {
+                drop(management_handle.stop(true));
+                let _ = management.await;
+                served
+            }
+            managed = &mut management => {
+                drop(api_handle.stop(true));
+                let served = server.await;
+                managed.and(served)
+            }
+        };
         signals.abort();
-        self.refresher.abort();
+        refresher.abort();
         served
     }
 }
@@ -422,7 +512,8 @@ async fn subject_hasher(settings: &Settings, store: &PgStore) -> anyhow::Result<
     let key = match &settings.federation.subject_hash_key {
         Some(key) => base64::engine::general_purpose::STANDARD
             .decode(key.expose_secret().trim())
-            .map_err(|e| anyhow::anyhow!("federation.subject_hash_key: not base64: {e}"))?,
+            // Not the decoder's message: it quotes a byte of the key.
+            .map_err(|_| anyhow::anyhow!("federation.subject_hash_key: not valid base64"))?,
         None => store
             .get_or_create_secret("subject_hash_key", &HmacSubjectHasher::random_key())
             .await

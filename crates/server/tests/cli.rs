@@ -28,7 +28,204 @@ fn cognate(args: &[&str]) -> Command {
         }
     }
     cmd.env("RUST_LOG", "warn");
+    // Never the default 9090: tests and other instances run side by side.
+    cmd.env("COGNATE__SERVER__MANAGEMENT_BIND", "127.0.0.1:0");
     cmd
+}
+
+/// `127.0.0.1:<a free port>`.
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// Wait until `GET path` on `addr` answers 200.
+fn wait_until_ok(addr: &str, path: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if let Ok(body) = http_get(addr, path) {
+            if body.starts_with("HTTP/1.1 200") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// Run `cmd` to its end, as `output()`, but fail (after a SIGTERM) rather
+/// than hang when it is still running after `limit`: e.g. a `serve` that
+/// should have refused to start.
+fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+const KEK: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+
+#[test]
+fn the_development_keys_refuse_to_start_on_a_non_loopback_bind() {
+    let local = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/local.toml");
+    let out = cognate(&["--config", local, "serve"])
+        .env("COGNATE__SERVER__BIND", "0.0.0.0:8080")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AKIACOGNATELOCAL0001"), "{stderr}");
+    assert!(stderr.contains("server.bind"), "{stderr}");
+    assert!(
+        !stderr.contains("cognate-local-development-secret-key"),
+        "the secret is not printed: {stderr}"
+    );
+}
+
+#[test]
+fn a_secret_access_key_shorter_than_16_characters_refuses_to_start() {
+    let dir = temp_root();
+    let path = dir.path().join("short.toml");
+    fs::write(
+        &path,
+        "[[accounts]]\nid = \"111111111111\"\naccess_key_id = \"AKIATESTACCOUNTA0001\"\n\
+         secret_access_key = \"too-short-key\"\n",
+    )
+    .unwrap();
+    let out = cognate(&["--config", path.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("accounts[0].secret_access_key"), "{stderr}");
+    assert!(!stderr.contains("too-short-key"), "{stderr}");
+}
+
+#[test]
+fn a_secret_given_both_as_a_value_and_as_a_file_refuses_to_start_and_is_named() {
+    let dir = temp_root();
+    let kek_file = dir.path().join("kek");
+    fs::write(&kek_file, format!("{KEK}\n")).unwrap();
+    let out = cognate(&["serve"])
+        .env("COGNATE__TOKENS__KEY_ENCRYPTION_KEY", KEK)
+        .env("COGNATE__TOKENS__KEY_ENCRYPTION_KEY_FILE", &kek_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tokens.key_encryption_key"), "{stderr}");
+    assert!(!stderr.contains(KEK), "the secret is not printed: {stderr}");
+}
+
+#[test]
+fn keys_seal_without_a_key_encryption_key_is_refused() {
+    let out = cognate(&["keys", "seal"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tokens.key_encryption_key"), "{stderr}");
+}
+
+#[test]
+fn a_key_encryption_key_over_unsealed_keys_refuses_to_serve_until_keys_seal_has_run() {
+    let dir = temp_root();
+    let data_dir = dir.path().join("pg");
+    let data = data_dir.to_str().unwrap();
+    // Without a KEK, the first signing key is stored unsealed.
+    let out = cognate(&["keys", "list"])
+        .env("COGNATE__DATABASE__DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The KEK comes from a file, as a mounted container secret.
+    let kek_file = dir.path().join("kek");
+    fs::write(&kek_file, format!("{KEK}\n")).unwrap();
+    let with_kek = |args: &[&str]| {
+        let mut cmd = cognate(args);
+        cmd.env("COGNATE__DATABASE__DATA_DIR", data)
+            .env("COGNATE__TOKENS__KEY_ENCRYPTION_KEY_FILE", &kek_file);
+        cmd
+    };
+    let out = output_within(
+        with_kek(&["serve"]).env("COGNATE__SERVER__BIND", free_addr()),
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cognate keys seal"), "{stderr}");
+    assert!(stderr.contains("tokens.key_encryption_key"), "{stderr}");
+    assert!(!stderr.contains(KEK), "{stderr}");
+    assert!(
+        !data_dir.join("postmaster.pid").exists(),
+        "the private cluster was stopped"
+    );
+
+    let out = with_kek(&["keys", "seal"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("sealed 1 signing key(s): ")),
+        "{stdout}"
+    );
+    let out = with_kek(&["keys", "seal"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("every stored signing key is sealed")),
+        "sealing twice changes nothing: {stdout}"
+    );
+
+    let (bind, management) = (free_addr(), free_addr());
+    let mut child = with_kek(&["serve"])
+        .env("COGNATE__SERVER__BIND", &bind)
+        .env("COGNATE__SERVER__MANAGEMENT_BIND", &management)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_until_ok(&bind, "/readyz");
+    let managed = ready && wait_until_ok(&management, "/healthz");
+    let metrics = http_get(&management, "/metrics").unwrap_or_default();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(ready, "serve starts once the keys are sealed");
+    assert!(managed, "the management listener answers /healthz");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
 }
 
 #[test]

@@ -103,4 +103,17 @@ impl KeyRepo for PgTx {
             .map_err(map_err)?;
         Ok(done.rows_affected())
     }
+
+    async fn store_sealed_key(&mut self, kid: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE signing_keys SET private_key = $2, encrypted = TRUE \
+             WHERE kid = $1 AND NOT encrypted",
+        )
+        .bind(kid)
+        .bind(sealed)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
 }

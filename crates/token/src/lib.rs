@@ -50,8 +50,8 @@ pub use error::TokenError;
 pub use kek::Kek;
 pub use keys::{RsaSigningKey, SigningAlgorithm};
 pub use manager::{
-    KeyGenerator, KeyInfo, KeyManager, KeyManagerConfig, KeyManagerHooks, KeyStatus,
-    DEFAULT_MAX_TOKEN_LIFETIME, DEFAULT_PUBLISH_AHEAD, DEFAULT_ROTATION_PERIOD,
+    unsealed_stored_keys, KeyGenerator, KeyInfo, KeyManager, KeyManagerConfig, KeyManagerHooks,
+    KeyStatus, DEFAULT_MAX_TOKEN_LIFETIME, DEFAULT_PUBLISH_AHEAD, DEFAULT_ROTATION_PERIOD,
 };
 pub use sts::{HttpSts, NoSts};
 pub use subject::HmacSubjectHasher;

@@ -361,6 +361,38 @@ impl KeyManager {
             .ok_or(TokenError::NoSigningKey)
     }
 
+    /// Seal every stored private key that is not sealed yet with the
+    /// configured KEK (`cognate keys seal`), in one transaction under the
+    /// key lock; expired keys are deleted instead. Returns the `kid`s
+    /// sealed. Without a KEK this is an [`TokenError::InvalidConfig`].
+    pub async fn seal_stored_keys(&self) -> Result<Vec<String>, TokenError> {
+        let Some(kek) = &self.kek else {
+            return Err(TokenError::InvalidConfig(
+                "no key-encryption key is configured to seal the signing keys with".into(),
+            ));
+        };
+        let sealed = {
+            let _guard = self.maintenance.lock().await;
+            let now = self.db_now();
+            let mut tx = self.store.begin().await?;
+            tx.lock_keys().await?;
+            tx.purge_expired_keys(now).await?;
+            let mut sealed = Vec::new();
+            for row in tx.list_keys(now).await?.iter().filter(|k| !k.encrypted) {
+                let blob = kek.seal(&row.kid, &row.private_key)?;
+                tx.store_sealed_key(&row.kid, &blob).await?;
+                sealed.push(row.kid.clone());
+            }
+            tx.commit().await?;
+            sealed
+        };
+        if !sealed.is_empty() {
+            tracing::info!(kids = ?sealed, "sealed stored signing keys with the key-encryption key");
+        }
+        self.refresh().await?;
+        Ok(sealed)
+    }
+
     /// Reload and maintain every `every`, forever; failures are logged and
     /// the loaded keys stay in use. Abort the handle to stop.
     pub fn spawn_refresh_loop(self: Arc<Self>, every: Duration) -> JoinHandle<()> {
@@ -652,7 +684,8 @@ impl KeyManager {
                         tracing::warn!(
                             kid = %row.kid,
                             "signing key is stored unencrypted although a key-encryption key is \
-                             configured; it stays so until it expires, new keys are encrypted"
+                             configured; `cognate keys seal` seals it (`cognate serve` refuses \
+                             to start until then), new keys are encrypted"
                         );
                     }
                     Zeroizing::new(row.private_key.clone())
@@ -706,6 +739,20 @@ impl KeyManager {
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = ring;
         Ok(())
     }
+}
+
+/// The `kid`s of the stored keys (expired ones not yet deleted included)
+/// whose private key is not sealed: with a KEK configured, these must be
+/// sealed (`cognate keys seal`) before the service runs.
+pub async fn unsealed_stored_keys(store: &dyn Store) -> Result<Vec<String>, TokenError> {
+    let mut tx = store.begin().await?;
+    let keys = tx.list_keys(DateTime::<Utc>::UNIX_EPOCH).await?;
+    tx.commit().await?;
+    Ok(keys
+        .into_iter()
+        .filter(|k| !k.encrypted)
+        .map(|k| k.kid)
+        .collect())
 }
 
 fn to_chrono(d: Duration) -> chrono::Duration {
@@ -833,6 +880,13 @@ mod tests {
             let before = self.work.len();
             self.work.retain(|k| k.expires_at.is_none_or(|e| e > now));
             Ok((before - self.work.len()) as u64)
+        }
+        async fn store_sealed_key(&mut self, kid: &str, sealed: &[u8]) -> Result<(), StoreError> {
+            if let Some(key) = self.work.iter_mut().find(|k| k.kid == kid && !k.encrypted) {
+                key.private_key = sealed.to_vec();
+                key.encrypted = true;
+            }
+            Ok(())
         }
     }
 
@@ -1376,6 +1430,55 @@ mod tests {
         let rows = f.store.rows();
         assert_eq!(rows.iter().filter(|k| k.encrypted).count(), 1);
         assert_eq!(rows.iter().filter(|k| !k.encrypted).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn sealing_seals_every_plain_key_and_then_they_load_only_with_the_kek() {
+        let f = Fixture::new();
+        let plain = f.start(Duration::ZERO).await;
+        plain.rotate_with(HOUR).await.unwrap();
+        let token = plain.sign(&f.claims(TEN_MINUTES)).await.unwrap();
+        assert_eq!(
+            unsealed_stored_keys(f.store.as_ref()).await.unwrap().len(),
+            2
+        );
+
+        let keys = f
+            .start_with(Some(KEK_A), Fixture::config(Duration::ZERO))
+            .await
+            .unwrap();
+        let sealed = keys.seal_stored_keys().await.unwrap();
+        assert_eq!(sealed.len(), 2);
+        assert!(f.store.rows().iter().all(|k| k.encrypted));
+        assert!(unsealed_stored_keys(f.store.as_ref())
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(keys.keys_info().iter().all(|k| k.encrypted));
+        assert!(
+            keys.seal_stored_keys().await.unwrap().is_empty(),
+            "sealing again changes nothing"
+        );
+
+        let again = f
+            .start_with(Some(KEK_A), Fixture::config(Duration::ZERO))
+            .await
+            .unwrap();
+        again.verify(&token).await.unwrap();
+        let err = f
+            .start_with(None, Fixture::config(Duration::ZERO))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TokenError::MissingKek { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn sealing_without_a_kek_is_refused() {
+        let f = Fixture::new();
+        let keys = f.start(Duration::ZERO).await;
+        let err = keys.seal_stored_keys().await.unwrap_err();
+        assert!(matches!(err, TokenError::InvalidConfig(_)), "{err}");
+        assert!(!f.store.rows()[0].encrypted);
     }
 
     #[tokio::test]
