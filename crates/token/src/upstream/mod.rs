@@ -141,7 +141,9 @@
 
 mod cache;
 mod fetch;
-mod jws;
+mod jwk;
+mod jwt;
+mod key_store;
 mod token_info;
 
 #[cfg(test)]
@@ -167,11 +169,12 @@ use serde_json::Value;
 use crate::error::TokenError;
 
 pub use cache::{FetchCounts, FAILURE_BACKOFF};
-pub use jws::ALLOWED_ALGORITHMS;
+pub use jwt::ALLOWED_ALGORITHMS;
 
 use cache::KeyCache;
 use fetch::{FetchFailure, Http};
-use jws::{Jws, Rejection};
+use jwt::{Rejection, UnverifiedToken};
+use key_store::KeyStore;
 
 /// Google's provider name.
 pub const GOOGLE: &str = "accounts.google.com";
@@ -314,7 +317,11 @@ pub struct UpstreamVerifier {
     token_info: HashMap<String, Url>,
     leeway_secs: i64,
     http: Http,
-    cache: KeyCache,
+    /// Discovery + JWKS per issuer (and its fetch counts).
+    cache: Arc<KeyCache>,
+    /// Where verifications get keys: `cache`, except in unit tests of the
+    /// verification logic.
+    key_store: Arc<dyn KeyStore>,
     answers: token_info::AnswerCache,
     clock: Arc<dyn Clock>,
 }
@@ -479,13 +486,18 @@ impl UpstreamVerifier {
             ));
         }
         let http = Http::new(options.http_timeout)?;
-        let cache = KeyCache::new(http.clone(), options.jwks_ttl, options.min_refetch_interval);
+        let cache = Arc::new(KeyCache::new(
+            http.clone(),
+            options.jwks_ttl,
+            options.min_refetch_interval,
+        ));
         Ok(UpstreamVerifier {
             oidc: declared,
             issuers,
             token_info,
             leeway_secs: i64::try_from(options.leeway.as_secs()).unwrap_or(i64::MAX),
             http,
+            key_store: Arc::clone(&cache) as Arc<dyn KeyStore>,
             cache,
             answers: token_info::AnswerCache::new(options.jwks_ttl),
             clock: Arc::new(SystemClock),
@@ -594,49 +606,52 @@ impl UpstreamVerifier {
         user_pool: bool,
         token: &str,
     ) -> Result<(String, String, serde_json::Map<String, Value>), Failure> {
-        let jws = Jws::parse(token)?;
-        let claims = &jws.claims;
-        let iss = match claims.get("iss") {
+        let token = UnverifiedToken::read(token)?;
+        // Before the signature, only to ask no provider but the expected one.
+        let unverified_iss = match token.unverified_claims.get("iss") {
             Some(Value::String(iss)) => iss.trim_end_matches('/'),
             Some(_) => return Err(Rejection::Malformed.into()),
             None => return Err(Rejection::MissingClaim("iss").into()),
         };
-        if iss != issuer && Some(iss) != alias {
+        if unverified_iss != issuer && Some(unverified_iss) != alias {
             return Err(Rejection::Issuer.into());
         }
         let keys = self
-            .cache
-            .keys(issuer, jws.kid.as_deref(), jws.alg, self.clock.as_ref())
+            .key_store
+            .keys(
+                issuer,
+                token.unverified_kid(),
+                token.alg,
+                self.clock.as_ref(),
+            )
             .await
             .map_err(Failure::Unreachable)?;
-        if !jws.verified_by(keys.candidates(jws.kid.as_deref(), jws.alg)) {
-            return Err(Rejection::Signature.into());
-        }
-        jws::check_times(claims, self.clock.now(), self.leeway_secs, true)?;
-        let audience = check_audience(claims, audiences)?;
+        let verified_claims = token.verify(&keys)?;
+        jwt::check_times(&verified_claims, self.clock.now(), self.leeway_secs, true)?;
+        let audience = check_audience(&verified_claims, audiences)?;
         if user_pool
-            && claims
+            && verified_claims
                 .get("token_use")
                 .is_some_and(|u| u.as_str() != Some("id"))
         {
             return Err(Rejection::Malformed.into());
         }
-        let subject = match claims.get("sub") {
+        let subject = match verified_claims.get("sub") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::String(_)) | None => return Err(Rejection::MissingClaim("sub").into()),
             Some(_) => return Err(Rejection::Malformed.into()),
         };
-        Ok((subject, audience, jws.claims))
+        Ok((subject, audience, verified_claims))
     }
 }
 
 /// `aud` must contain an accepted audience and `azp`, when present, must
 /// be one; returns the matching `aud`.
 fn check_audience(
-    claims: &serde_json::Map<String, Value>,
+    verified_claims: &serde_json::Map<String, Value>,
     accepted: &[String],
 ) -> Result<String, Rejection> {
-    let auds: Vec<&str> = match claims.get("aud") {
+    let auds: Vec<&str> = match verified_claims.get("aud") {
         None => return Err(Rejection::MissingClaim("aud")),
         Some(Value::String(a)) => vec![a.as_str()],
         Some(Value::Array(items)) => items
@@ -650,7 +665,7 @@ fn check_audience(
         .into_iter()
         .find(|a| is_accepted(a))
         .ok_or(Rejection::Audience)?;
-    match claims.get("azp") {
+    match verified_claims.get("azp") {
         None => {}
         Some(Value::String(azp)) if is_accepted(azp) => {}
         Some(_) => return Err(Rejection::Audience),
