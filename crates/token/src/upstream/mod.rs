@@ -149,6 +149,8 @@ mod token_info;
 #[cfg(test)]
 mod fake_idp;
 #[cfg(test)]
+mod fake_keys;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -508,6 +510,14 @@ impl UpstreamVerifier {
     /// ages are measured on it.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same verifier taking keys from `key_store` instead of fetching
+    /// them (unit tests of the verification logic).
+    #[cfg(test)]
+    fn with_key_store(mut self, key_store: Arc<dyn KeyStore>) -> Self {
+        self.key_store = key_store;
         self
     }
 
