@@ -22,22 +22,32 @@
 //! # OpenID Connect tokens (all but Facebook and Amazon)
 //!
 //! The expected issuer is the [`UpstreamOverride::issuer`] when configured,
-//! the declared provider's `url`, or else `https://<provider>`. In order:
+//! the declared provider's `url`, or else `https://<provider>`. Signatures
+//! are verified by `jsonwebtoken`, as Cognate's own tokens are: one
+//! verification path. Until step 4 nothing read from the token is trusted
+//! (it is only used to refuse early and to pick the key). In order:
 //! 1. At most [`MAX_LOGIN_TOKEN_CHARS`] (50,000) characters.
 //! 2. A compact JWS with JSON header and claims; the header's `alg` is one
 //!    of [`ALLOWED_ALGORITHMS`] (RS256/384/512, PS256/384/512, ES256/384;
-//!    never `none`, never `HS*`); no `crit`. Keys named inside the token
-//!    (`jwk`, `jku`, `x5u`, `x5c`) are ignored.
+//!    never `none`, never `HS*`); no `crit`; a header `jsonwebtoken` reads
+//!    (the members it knows of their registered types, any other member a
+//!    string). Keys named inside the token (`jwk`, `jku`, `x5u`, `x5c`)
+//!    are ignored.
 //! 3. `iss` equals the expected issuer (a trailing `/` aside; Google's
 //!    tokens may also say `accounts.google.com`).
-//! 4. The signature verifies with the issuer's JWKS key of the header's
-//!    `kid` (a token without `kid`: the JWKS's only key; with several keys
-//!    in the JWKS it is refused, OpenID Connect Core §10.1), whose `kty`/`crv`
+//! 4. The signature verifies (`jsonwebtoken::decode`, the algorithm pinned
+//!    to the header's) with the issuer's JWKS key of the header's `kid` (a
+//!    token without `kid`: the JWKS's only key; with several keys in the
+//!    JWKS it is refused, OpenID Connect Core §10.1), whose `kty`/`crv`
 //!    fits the algorithm and whose `alg`, when given, is the header's.
-//! 5. `exp` (required), `nbf` and `iat` (when present) hold with
-//!    [`UpstreamOptions::leeway`] of tolerance, 5 minutes by default
-//!    ([`DEFAULT_LEEWAY`]): expired once `now ≥ exp + leeway`; refused when
-//!    `nbf > now + leeway` or `iat > now + leeway`.
+//!    Each JWKS key becomes a `jsonwebtoken` `DecodingKey` once, when the
+//!    JWKS is fetched. Verified claims must be readable as JWT claims
+//!    (e.g. no member given twice).
+//! 5. `exp` (required), `nbf` and `iat` (when present) hold on the
+//!    verifier's clock with [`UpstreamOptions::leeway`] of tolerance, 5
+//!    minutes by default ([`DEFAULT_LEEWAY`]): expired once
+//!    `now ≥ exp + leeway`; refused when `nbf > now + leeway` or
+//!    `iat > now + leeway`.
 //! 6. `aud` (a string or an array) contains an accepted audience, and `azp`,
 //!    when present, is one (OpenID Connect Core §3.1.3.7).
 //! 7. User-pool tokens: `token_use`, when present, is `id`.

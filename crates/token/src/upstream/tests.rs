@@ -718,6 +718,44 @@ async fn malformed_tokens_are_refused_as_not_openid_connect_tokens() {
 }
 
 #[tokio::test]
+async fn a_header_or_claims_jsonwebtoken_cannot_read_are_malformed() {
+    let s = Setup::in_memory();
+    let sign = |header: &Value, claims: &str| {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.as_bytes())
+        );
+        let mut sig = vec![0; s.key.pair.public_modulus_len()];
+        s.key
+            .pair
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .unwrap();
+        format!("{input}.{}", b64(&sig))
+    };
+    let claims = s.claims().to_string();
+    // Signed by the provider's key, but a header member of the wrong type.
+    for header in [
+        json!({"alg": "RS256", "kid": "key-0", "extra": 5}),
+        json!({"alg": "RS256", "kid": "key-0", "x5c": "not-an-array"}),
+        json!({"alg": "RS256", "kid": 7}),
+    ] {
+        refused_with(s.verify(&sign(&header, &claims)).await, MSG_MALFORMED);
+    }
+    // Signed claims naming `sub` twice.
+    let twice = format!("{},\"sub\":\"user-2\"}}", claims.trim_end_matches('}'));
+    let header = json!({"alg": "RS256", "kid": "key-0"});
+    refused_with(s.verify(&sign(&header, &twice)).await, MSG_MALFORMED);
+    // The same header and claims, well formed: accepted.
+    assert!(s.verify(&sign(&header, &claims)).await.is_ok());
+}
+
+#[tokio::test]
 async fn a_provider_the_pool_does_not_name_is_not_supported() {
     let s = Setup::in_memory();
     let token = s.key.sign(&s.claims());
