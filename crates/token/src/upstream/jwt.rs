@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Header, TokenData, Validation};
 use serde_json::{Map, Value};
 
 use super::jwk::{Curve, KeySet};
@@ -153,8 +153,9 @@ fn decode_object(part: &str) -> Result<Map<String, Value>, Rejection> {
 #[derive(Debug)]
 pub(super) struct UnverifiedToken<'a> {
     token: &'a str,
-    /// The header's `alg`, already on the allow-list.
-    pub(super) alg: Alg,
+    /// The header's `alg`, already on the allow-list; the one the signature
+    /// must be made with.
+    pub(super) unverified_alg: Alg,
     /// The header, as `jsonwebtoken::decode_header` reads it.
     pub(super) unverified_header: Header,
     /// The claims, for what must be looked at before the signature (`iss`).
@@ -176,7 +177,7 @@ impl<'a> UnverifiedToken<'a> {
         // (a signature failure) from a header that is no header.
         let unverified_header_json = decode_object(header)?;
         let unverified_claims = decode_object(payload)?;
-        let alg = match unverified_header_json.get("alg") {
+        let unverified_alg = match unverified_header_json.get("alg") {
             Some(Value::String(name)) => Alg::parse(name).ok_or(Rejection::Signature)?,
             _ => return Err(Rejection::Malformed),
         };
@@ -187,7 +188,7 @@ impl<'a> UnverifiedToken<'a> {
         // `kid` not a string, or other registered members of the wrong type.
         let unverified_header =
             jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
-        if unverified_header.alg != alg.jwt() {
+        if unverified_header.alg != unverified_alg.jwt() {
             return Err(Rejection::Malformed);
         }
         let signature = URL_SAFE_NO_PAD
@@ -198,7 +199,7 @@ impl<'a> UnverifiedToken<'a> {
         }
         Ok(UnverifiedToken {
             token,
-            alg,
+            unverified_alg,
             unverified_header,
             unverified_claims,
         })
@@ -214,14 +215,17 @@ impl<'a> UnverifiedToken<'a> {
     /// `kid`: the set's only key) that fits the header's `alg`. Returns the
     /// verified claims; [`Rejection::Signature`] when no key verifies.
     pub(super) fn verify(self, keys: &KeySet) -> Result<Map<String, Value>, Rejection> {
-        let validation = validation(self.alg);
-        for key in keys.candidates(self.unverified_kid(), self.alg) {
+        let validation = validation(self.unverified_alg);
+        for key in keys.candidates(self.unverified_kid(), self.unverified_alg) {
             match jsonwebtoken::decode::<Map<String, Value>>(
                 self.token,
                 key.decoding_key(),
                 &validation,
             ) {
-                Ok(verified) => return Ok(verified.claims),
+                Ok(TokenData {
+                    claims: verified_claims,
+                    ..
+                }) => return Ok(verified_claims),
                 // Claims that are JSON but not readable as claims (e.g. a
                 // member given twice); only read once the signature held.
                 Err(e) if matches!(e.kind(), ErrorKind::Json(_) | ErrorKind::Utf8(_)) => {

@@ -626,9 +626,9 @@ impl UpstreamVerifier {
         user_pool: bool,
         token: &str,
     ) -> Result<(String, String, serde_json::Map<String, Value>), Failure> {
-        let token = UnverifiedToken::read(token)?;
+        let unverified_token = UnverifiedToken::read(token)?;
         // Before the signature, only to ask no provider but the expected one.
-        let unverified_iss = match token.unverified_claims.get("iss") {
+        let unverified_iss = match unverified_token.unverified_claims.get("iss") {
             Some(Value::String(iss)) => iss.trim_end_matches('/'),
             Some(_) => return Err(Rejection::Malformed.into()),
             None => return Err(Rejection::MissingClaim("iss").into()),
@@ -640,13 +640,13 @@ impl UpstreamVerifier {
             .key_store
             .keys(
                 issuer,
-                token.unverified_kid(),
-                token.alg,
+                unverified_token.unverified_kid(),
+                unverified_token.unverified_alg,
                 self.clock.as_ref(),
             )
             .await
             .map_err(Failure::Unreachable)?;
-        let verified_claims = token.verify(&keys)?;
+        let verified_claims = unverified_token.verify(&keys)?;
         jwt::check_times(&verified_claims, self.clock.now(), self.leeway_secs, true)?;
         let audience = check_audience(&verified_claims, audiences)?;
         if user_pool
