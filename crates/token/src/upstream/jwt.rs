@@ -227,7 +227,9 @@ impl<'a> UnverifiedToken<'a> {
                     ..
                 }) => return Ok(verified_claims),
                 // Claims that are JSON but not readable as claims (e.g. a
-                // member given twice); only read once the signature held.
+                // member given twice). `read` already had the header read
+                // the same way, so a JSON error here is the claims', which
+                // `decode` reads only once the signature held.
                 Err(e) if matches!(e.kind(), ErrorKind::Json(_) | ErrorKind::Utf8(_)) => {
                     return Err(Rejection::Malformed)
                 }
