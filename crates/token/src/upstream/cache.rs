@@ -5,54 +5,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cognate_domain::ports::Clock;
 use reqwest::Url;
 use serde_json::Value;
 
 use super::fetch::{FetchFailure, Http};
-use super::jws::{Alg, PublicJwk};
-
-/// The most keys kept from one JWKS (real ones hold 2 to 5).
-const MAX_KEYS: usize = 100;
+use super::jwk::KeySet;
+use super::jwt::Alg;
+use super::key_store::KeyStore;
 
 /// After a failed fetch, how long requests for that issuer fail at once
 /// without asking the provider again (capped by `min_refetch_interval`).
 pub const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
-
-/// The keys of one issuer, as last fetched.
-#[derive(Debug)]
-pub(super) struct KeySet {
-    keys: Vec<PublicJwk>,
-    fetched_at: DateTime<Utc>,
-}
-
-impl KeySet {
-    /// A set of `keys` fetched now (property tests).
-    #[cfg(test)]
-    pub(super) fn for_tests(keys: Vec<PublicJwk>) -> KeySet {
-        KeySet {
-            keys,
-            fetched_at: Utc::now(),
-        }
-    }
-
-    /// The keys that may verify a token with this `kid` and `alg`: the one
-    /// with that `kid`, or, for a token without `kid`, the JWKS's only key.
-    /// A token without `kid` while the JWKS holds several keys is refused
-    /// (OpenID Connect Core 1.0 §10.1: `kid` is required then; the OpenID
-    /// RP certification expects "kid absent, multiple keys" to fail).
-    pub(super) fn candidates(&self, kid: Option<&str>, alg: Alg) -> Vec<&PublicJwk> {
-        if kid.is_none() && self.keys.len() > 1 {
-            return Vec::new();
-        }
-        self.keys
-            .iter()
-            .filter(|k| k.fits(alg))
-            .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
-            .collect()
-    }
-}
 
 #[derive(Debug, Default)]
 struct RefreshState {
@@ -91,7 +57,7 @@ pub struct FetchCounts {
     pub jwks: u64,
 }
 
-/// Discovery + JWKS per issuer.
+/// Discovery + JWKS per issuer: the real [`KeyStore`].
 #[derive(Debug)]
 pub(super) struct KeyCache {
     http: Http,
@@ -142,7 +108,7 @@ impl KeyCache {
     /// answer; an answer without it means "no such key" (refetching was
     /// tried or is not allowed yet). Errors: the provider could not be
     /// asked, or answered unusably.
-    pub(super) async fn keys(
+    async fn cached_keys(
         &self,
         issuer: &str,
         kid: Option<&str>,
@@ -230,16 +196,10 @@ impl KeyCache {
         let Some(Value::Array(entries)) = jwks.get("keys") else {
             return Err(FetchFailure("its JWKS has no \"keys\" array".into()));
         };
-        let keys: Vec<PublicJwk> = entries
-            .iter()
-            .filter_map(PublicJwk::from_json)
-            .take(MAX_KEYS)
-            .collect();
-        tracing::debug!(issuer, keys = keys.len(), "fetched upstream JWKS");
-        Ok(Arc::new(KeySet {
-            keys,
-            fetched_at: now,
-        }))
+        // Each key's `DecodingKey` is built here, once per fetch.
+        let set = KeySet::from_jwks(entries, now);
+        tracing::debug!(issuer, keys = set.len(), "fetched upstream JWKS");
+        Ok(Arc::new(set))
     }
 
     /// Read `<issuer>/.well-known/openid-configuration`: its `issuer` must be
@@ -273,6 +233,19 @@ impl KeyCache {
 
     fn bump(&self, f: impl FnOnce(&mut FetchCounts)) {
         f(&mut self.counts.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+#[async_trait]
+impl KeyStore for KeyCache {
+    async fn keys(
+        &self,
+        issuer: &str,
+        kid: Option<&str>,
+        alg: Alg,
+        clock: &dyn Clock,
+    ) -> Result<Arc<KeySet>, FetchFailure> {
+        self.cached_keys(issuer, kid, alg, clock).await
     }
 }
 

@@ -22,22 +22,32 @@
 //! # OpenID Connect tokens (all but Facebook and Amazon)
 //!
 //! The expected issuer is the [`UpstreamOverride::issuer`] when configured,
-//! the declared provider's `url`, or else `https://<provider>`. In order:
+//! the declared provider's `url`, or else `https://<provider>`. Signatures
+//! are verified by `jsonwebtoken`, as Cognate's own tokens are: one
+//! verification path. Until step 4 nothing read from the token is trusted
+//! (it is only used to refuse early and to pick the key). In order:
 //! 1. At most [`MAX_LOGIN_TOKEN_CHARS`] (50,000) characters.
 //! 2. A compact JWS with JSON header and claims; the header's `alg` is one
 //!    of [`ALLOWED_ALGORITHMS`] (RS256/384/512, PS256/384/512, ES256/384;
-//!    never `none`, never `HS*`); no `crit`. Keys named inside the token
-//!    (`jwk`, `jku`, `x5u`, `x5c`) are ignored.
+//!    never `none`, never `HS*`); no `crit`; a header `jsonwebtoken` reads
+//!    (the members it knows of their registered types, any other member a
+//!    string). Keys named inside the token (`jwk`, `jku`, `x5u`, `x5c`)
+//!    are ignored.
 //! 3. `iss` equals the expected issuer (a trailing `/` aside; Google's
 //!    tokens may also say `accounts.google.com`).
-//! 4. The signature verifies with the issuer's JWKS key of the header's
-//!    `kid` (a token without `kid`: the JWKS's only key; with several keys
-//!    in the JWKS it is refused, OpenID Connect Core §10.1), whose `kty`/`crv`
+//! 4. The signature verifies (`jsonwebtoken::decode`, the algorithm pinned
+//!    to the header's) with the issuer's JWKS key of the header's `kid` (a
+//!    token without `kid`: the JWKS's only key; with several keys in the
+//!    JWKS it is refused, OpenID Connect Core §10.1), whose `kty`/`crv`
 //!    fits the algorithm and whose `alg`, when given, is the header's.
-//! 5. `exp` (required), `nbf` and `iat` (when present) hold with
-//!    [`UpstreamOptions::leeway`] of tolerance, 5 minutes by default
-//!    ([`DEFAULT_LEEWAY`]): expired once `now ≥ exp + leeway`; refused when
-//!    `nbf > now + leeway` or `iat > now + leeway`.
+//!    Each JWKS key becomes a `jsonwebtoken` `DecodingKey` once, when the
+//!    JWKS is fetched. Verified claims must be readable as JWT claims
+//!    (e.g. no member given twice).
+//! 5. `exp` (required), `nbf` and `iat` (when present) hold on the
+//!    verifier's clock with [`UpstreamOptions::leeway`] of tolerance, 5
+//!    minutes by default ([`DEFAULT_LEEWAY`]): expired once
+//!    `now ≥ exp + leeway`; refused when `nbf > now + leeway` or
+//!    `iat > now + leeway`.
 //! 6. `aud` (a string or an array) contains an accepted audience, and `azp`,
 //!    when present, is one (OpenID Connect Core §3.1.3.7).
 //! 7. User-pool tokens: `token_use`, when present, is `id`.
@@ -141,11 +151,15 @@
 
 mod cache;
 mod fetch;
-mod jws;
+mod jwk;
+mod jwt;
+mod key_store;
 mod token_info;
 
 #[cfg(test)]
 mod fake_idp;
+#[cfg(test)]
+mod fake_keys;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -167,11 +181,12 @@ use serde_json::Value;
 use crate::error::TokenError;
 
 pub use cache::{FetchCounts, FAILURE_BACKOFF};
-pub use jws::ALLOWED_ALGORITHMS;
+pub use jwt::ALLOWED_ALGORITHMS;
 
 use cache::KeyCache;
 use fetch::{FetchFailure, Http};
-use jws::{Jws, Rejection};
+use jwt::{Rejection, UnverifiedToken};
+use key_store::KeyStore;
 
 /// Google's provider name.
 pub const GOOGLE: &str = "accounts.google.com";
@@ -314,7 +329,11 @@ pub struct UpstreamVerifier {
     token_info: HashMap<String, Url>,
     leeway_secs: i64,
     http: Http,
-    cache: KeyCache,
+    /// Discovery + JWKS per issuer (and its fetch counts).
+    cache: Arc<KeyCache>,
+    /// Where verifications get keys: `cache`, except in unit tests of the
+    /// verification logic.
+    key_store: Arc<dyn KeyStore>,
     answers: token_info::AnswerCache,
     clock: Arc<dyn Clock>,
 }
@@ -479,13 +498,18 @@ impl UpstreamVerifier {
             ));
         }
         let http = Http::new(options.http_timeout)?;
-        let cache = KeyCache::new(http.clone(), options.jwks_ttl, options.min_refetch_interval);
+        let cache = Arc::new(KeyCache::new(
+            http.clone(),
+            options.jwks_ttl,
+            options.min_refetch_interval,
+        ));
         Ok(UpstreamVerifier {
             oidc: declared,
             issuers,
             token_info,
             leeway_secs: i64::try_from(options.leeway.as_secs()).unwrap_or(i64::MAX),
             http,
+            key_store: Arc::clone(&cache) as Arc<dyn KeyStore>,
             cache,
             answers: token_info::AnswerCache::new(options.jwks_ttl),
             clock: Arc::new(SystemClock),
@@ -496,6 +520,14 @@ impl UpstreamVerifier {
     /// ages are measured on it.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same verifier taking keys from `key_store` instead of fetching
+    /// them (unit tests of the verification logic).
+    #[cfg(test)]
+    fn with_key_store(mut self, key_store: Arc<dyn KeyStore>) -> Self {
+        self.key_store = key_store;
         self
     }
 
@@ -594,49 +626,52 @@ impl UpstreamVerifier {
         user_pool: bool,
         token: &str,
     ) -> Result<(String, String, serde_json::Map<String, Value>), Failure> {
-        let jws = Jws::parse(token)?;
-        let claims = &jws.claims;
-        let iss = match claims.get("iss") {
+        let unverified_token = UnverifiedToken::read(token)?;
+        // Before the signature, only to ask no provider but the expected one.
+        let unverified_iss = match unverified_token.unverified_claims.get("iss") {
             Some(Value::String(iss)) => iss.trim_end_matches('/'),
             Some(_) => return Err(Rejection::Malformed.into()),
             None => return Err(Rejection::MissingClaim("iss").into()),
         };
-        if iss != issuer && Some(iss) != alias {
+        if unverified_iss != issuer && Some(unverified_iss) != alias {
             return Err(Rejection::Issuer.into());
         }
         let keys = self
-            .cache
-            .keys(issuer, jws.kid.as_deref(), jws.alg, self.clock.as_ref())
+            .key_store
+            .keys(
+                issuer,
+                unverified_token.unverified_kid(),
+                unverified_token.unverified_alg,
+                self.clock.as_ref(),
+            )
             .await
             .map_err(Failure::Unreachable)?;
-        if !jws.verified_by(keys.candidates(jws.kid.as_deref(), jws.alg)) {
-            return Err(Rejection::Signature.into());
-        }
-        jws::check_times(claims, self.clock.now(), self.leeway_secs, true)?;
-        let audience = check_audience(claims, audiences)?;
+        let verified_claims = unverified_token.verify(&keys)?;
+        jwt::check_times(&verified_claims, self.clock.now(), self.leeway_secs, true)?;
+        let audience = check_audience(&verified_claims, audiences)?;
         if user_pool
-            && claims
+            && verified_claims
                 .get("token_use")
                 .is_some_and(|u| u.as_str() != Some("id"))
         {
             return Err(Rejection::Malformed.into());
         }
-        let subject = match claims.get("sub") {
+        let subject = match verified_claims.get("sub") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::String(_)) | None => return Err(Rejection::MissingClaim("sub").into()),
             Some(_) => return Err(Rejection::Malformed.into()),
         };
-        Ok((subject, audience, jws.claims))
+        Ok((subject, audience, verified_claims))
     }
 }
 
 /// `aud` must contain an accepted audience and `azp`, when present, must
 /// be one; returns the matching `aud`.
 fn check_audience(
-    claims: &serde_json::Map<String, Value>,
+    verified_claims: &serde_json::Map<String, Value>,
     accepted: &[String],
 ) -> Result<String, Rejection> {
-    let auds: Vec<&str> = match claims.get("aud") {
+    let auds: Vec<&str> = match verified_claims.get("aud") {
         None => return Err(Rejection::MissingClaim("aud")),
         Some(Value::String(a)) => vec![a.as_str()],
         Some(Value::Array(items)) => items
@@ -650,7 +685,7 @@ fn check_audience(
         .into_iter()
         .find(|a| is_accepted(a))
         .ok_or(Rejection::Audience)?;
-    match claims.get("azp") {
+    match verified_claims.get("azp") {
         None => {}
         Some(Value::String(azp)) if is_accepted(azp) => {}
         Some(_) => return Err(Rejection::Audience),

@@ -1,4 +1,7 @@
-//! Unit tests: fixed RSA test keys, an in-process fake IdP, a fixed clock.
+//! Unit tests: fixed RSA test keys, a fixed clock, and keys either from an
+//! in-memory key store (the verification logic) or from an in-process fake
+//! IdP over HTTP (the cache: fetching, refetch limits, TTL, failures,
+//! timeouts; and token-info endpoints).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +20,7 @@ use cognate_domain::ports::Clock;
 use serde_json::{json, Value};
 
 use super::fake_idp::{FakeIdp, Mode};
+use super::fake_keys::FakeKeys;
 use super::*;
 use crate::test_keys;
 
@@ -137,17 +141,43 @@ fn options(timeout_ms: u64) -> UpstreamOptions {
     }
 }
 
-/// A fake IdP posing as Google, a verifier pointed at it, a pool trusting
-/// Google with client ids `client-a,client-b`.
+/// The issuer the in-memory key store serves.
+const MEMORY_ISSUER: &str = "https://idp.test";
+
+/// Where a [`Setup`]'s verifier gets its keys.
+enum Keys {
+    /// Over HTTP from a fake IdP, through the cache.
+    Idp(FakeIdp),
+    /// From the in-memory key store.
+    Memory(Arc<FakeKeys>),
+}
+
+/// A provider posing as Google, a verifier taking its keys, a pool
+/// trusting Google with client ids `client-a,client-b`.
 struct Setup {
-    idp: FakeIdp,
+    keys: Keys,
+    issuer: String,
     key: RsaKey,
     clock: Arc<TestClock>,
     verifier: Arc<UpstreamVerifier>,
     pool: IdentityPool,
 }
 
+/// A verifier of `oidc` and `overrides` taking its keys from `keys`.
+fn memory_verifier(
+    oidc: Vec<OidcProviderConfig>,
+    overrides: Vec<UpstreamOverride>,
+    keys: &Arc<FakeKeys>,
+    clock: Arc<TestClock>,
+) -> UpstreamVerifier {
+    UpstreamVerifier::new(oidc, overrides, options(2000))
+        .unwrap()
+        .with_clock(clock)
+        .with_key_store(Arc::clone(keys) as Arc<dyn key_store::KeyStore>)
+}
+
 impl Setup {
+    /// Keys from a fake IdP over HTTP: for the cache's behaviour.
     async fn new() -> Setup {
         let key = RsaKey::new(0, "key-0");
         let idp = FakeIdp::start("", json!({"keys": [key.jwk(Some("RS256"))]})).await;
@@ -164,7 +194,8 @@ impl Setup {
         .unwrap()
         .with_clock(clock.clone());
         Setup {
-            idp,
+            issuer: idp.issuer.clone(),
+            keys: Keys::Idp(idp),
             key,
             clock,
             verifier: Arc::new(verifier),
@@ -172,9 +203,62 @@ impl Setup {
         }
     }
 
+    /// Keys from the in-memory key store: for the verification logic.
+    fn in_memory() -> Setup {
+        let key = RsaKey::new(0, "key-0");
+        let keys = Arc::new(FakeKeys::default());
+        keys.set_jwks(MEMORY_ISSUER, &json!({"keys": [key.jwk(Some("RS256"))]}));
+        let clock = TestClock::new();
+        let verifier = memory_verifier(
+            vec![],
+            vec![UpstreamOverride {
+                provider: GOOGLE.into(),
+                issuer: Some(MEMORY_ISSUER.into()),
+                token_info_url: None,
+            }],
+            &keys,
+            clock.clone(),
+        );
+        Setup {
+            issuer: MEMORY_ISSUER.into(),
+            keys: Keys::Memory(keys),
+            key,
+            clock,
+            verifier: Arc::new(verifier),
+            pool: pool(&[(GOOGLE, "client-a, client-b")]),
+        }
+    }
+
+    /// The fake IdP (setups made by [`Setup::new`]).
+    #[track_caller]
+    fn idp(&self) -> &FakeIdp {
+        match &self.keys {
+            Keys::Idp(idp) => idp,
+            Keys::Memory(_) => panic!("an in-memory setup has no IdP"),
+        }
+    }
+
+    /// How often the in-memory key store was asked (setups made by
+    /// [`Setup::in_memory`]).
+    #[track_caller]
+    fn keys_asked(&self) -> u64 {
+        match &self.keys {
+            Keys::Memory(keys) => keys.asked(),
+            Keys::Idp(_) => panic!("an IdP setup has no in-memory key store"),
+        }
+    }
+
+    /// Publish `jwks` as the provider's keys.
+    fn set_jwks(&self, jwks: Value) {
+        match &self.keys {
+            Keys::Idp(idp) => idp.set_jwks(jwks),
+            Keys::Memory(keys) => keys.set_jwks(&self.issuer, &jwks),
+        }
+    }
+
     fn claims(&self) -> Value {
         json!({
-            "iss": self.idp.issuer,
+            "iss": self.issuer,
             "aud": "client-a",
             "sub": "user-1",
             "iat": NOW,
@@ -244,15 +328,15 @@ async fn a_valid_token_is_accepted_with_its_subject_audience_and_claims() {
     // Cached: a second token costs no fetch.
     let again = s.key.sign(&s.claims_with(json!({"sub": "user-2"})));
     assert_eq!(s.verify(&again).await.unwrap().subject, "user-2");
-    assert_eq!(s.idp.hits("/jwks"), 1);
-    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(s.idp().hits("/jwks"), 1);
+    assert_eq!(s.idp().hits("/.well-known/openid-configuration"), 1);
 }
 
 #[tokio::test]
 async fn every_allowed_rsa_algorithm_verifies_with_a_key_that_names_none() {
     let key = RsaKey::new(1, "any-alg");
-    let s = Setup::new().await;
-    s.idp.set_jwks(json!({"keys": [key.jwk(None)]}));
+    let s = Setup::in_memory();
+    s.set_jwks(json!({"keys": [key.jwk(None)]}));
     for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
         let token = key.sign_with(alg, Some("any-alg"), &s.claims());
         assert!(s.verify(&token).await.is_ok(), "{alg} refused");
@@ -261,7 +345,7 @@ async fn every_allowed_rsa_algorithm_verifies_with_a_key_that_names_none() {
 
 #[tokio::test]
 async fn an_es256_token_verifies_with_its_ec_key() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let rng = SystemRandom::new();
     let pkcs8 =
         EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
@@ -271,8 +355,7 @@ async fn an_es256_token_verifies_with_its_ec_key() {
     let point = pair.public_key().as_ref().to_vec();
     let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "ec-1", "alg": "ES256",
         "x": b64(&point[1..33]), "y": b64(&point[33..65])});
-    s.idp
-        .set_jwks(json!({"keys": [jwk, s.key.jwk(Some("RS256"))]}));
+    s.set_jwks(json!({"keys": [jwk, s.key.jwk(Some("RS256"))]}));
     let token = jws(
         &json!({"alg": "ES256", "kid": "ec-1"}),
         &s.claims(),
@@ -290,7 +373,7 @@ async fn an_es256_token_verifies_with_its_ec_key() {
 
 #[tokio::test]
 async fn a_tampered_token_is_refused_as_a_bad_signature() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let token = s.key.sign(&s.claims());
     let mut parts: Vec<&str> = token.split('.').collect();
     let forged = b64(s
@@ -313,30 +396,30 @@ async fn a_tampered_token_is_refused_as_a_bad_signature() {
 
 #[tokio::test]
 async fn a_token_signed_by_a_foreign_key_under_a_known_kid_is_refused() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let foreign = RsaKey::new(2, "key-0");
     refused_with(s.verify(&foreign.sign(&s.claims())).await, MSG_SIGNATURE);
 }
 
 #[tokio::test]
 async fn a_token_of_another_issuer_is_refused_even_when_signed_by_the_providers_key() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let token = s
         .key
         .sign(&s.claims_with(json!({"iss": "https://evil.example.com"})));
     refused_with(s.verify(&token).await, MSG_ISSUER);
-    // No fetch was needed to say so.
-    assert_eq!(s.idp.hits("/jwks"), 0);
+    // No key was needed to say so.
+    assert_eq!(s.keys_asked(), 0);
     // A trailing slash is no other issuer.
     let slash = s
         .key
-        .sign(&s.claims_with(json!({"iss": format!("{}/", s.idp.issuer)})));
+        .sign(&s.claims_with(json!({"iss": format!("{}/", s.issuer)})));
     assert!(s.verify(&slash).await.is_ok());
 }
 
 #[tokio::test]
 async fn a_token_for_another_audience_is_refused() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let token = s.key.sign(&s.claims_with(json!({"aud": "someone-else"})));
     refused_with(s.verify(&token).await, MSG_AUDIENCE);
     let none = s.key.sign(&s.claims_with(json!({"aud": null})));
@@ -348,7 +431,7 @@ async fn a_token_for_another_audience_is_refused() {
 
 #[tokio::test]
 async fn any_configured_client_id_in_an_audience_array_is_accepted() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let token = s
         .key
         .sign(&s.claims_with(json!({"aud": ["other", "client-b"]})));
@@ -357,7 +440,7 @@ async fn any_configured_client_id_in_an_audience_array_is_accepted() {
 
 #[tokio::test]
 async fn an_azp_naming_an_unconfigured_client_is_refused() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let token = s.key.sign(&s.claims_with(json!({"azp": "another-app"})));
     refused_with(s.verify(&token).await, MSG_AUDIENCE);
     let fine = s.key.sign(&s.claims_with(json!({"azp": "client-b"})));
@@ -366,7 +449,7 @@ async fn an_azp_naming_an_unconfigured_client_is_refused() {
 
 #[tokio::test]
 async fn a_token_expired_beyond_the_leeway_is_refused_but_within_it_accepted() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let token = s
         .key
         .sign(&s.claims_with(json!({"iat": NOW - 4000, "exp": NOW - 301})));
@@ -388,7 +471,7 @@ async fn a_token_expired_beyond_the_leeway_is_refused_but_within_it_accepted() {
 
 #[tokio::test]
 async fn a_token_not_valid_yet_or_issued_in_the_future_is_refused() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let nbf = s.key.sign(&s.claims_with(json!({"nbf": NOW + 301})));
     refused_starting(
         s.verify(&nbf).await,
@@ -407,7 +490,7 @@ async fn a_token_not_valid_yet_or_issued_in_the_future_is_refused() {
 
 #[tokio::test]
 async fn an_unsigned_alg_none_token_is_refused() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let token = jws(
         &json!({"alg": "none", "kid": "key-0"}),
         &s.claims(),
@@ -420,7 +503,7 @@ async fn an_unsigned_alg_none_token_is_refused() {
 
 #[tokio::test]
 async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let public = s.key.jwk(None).to_string();
     let token = jws(
         &json!({"alg": "HS256", "kid": "key-0"}),
@@ -445,17 +528,17 @@ async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
 
 #[tokio::test]
 async fn a_header_algorithm_other_than_the_keys_own_is_refused() {
-    let s = Setup::new().await; // key-0 is published with alg RS256
+    let s = Setup::in_memory(); // key-0 is published with alg RS256
     let token = s.key.sign_with("RS512", Some("key-0"), &s.claims());
     refused_with(s.verify(&token).await, MSG_SIGNATURE);
 }
 
 #[tokio::test]
 async fn keys_named_inside_the_token_are_ignored() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let attacker = RsaKey::new(3, "key-0");
     let header = json!({"alg": "RS256", "kid": "key-0", "jwk": attacker.jwk(Some("RS256")),
-        "jku": format!("{}/jwks", s.idp.issuer)});
+        "jku": format!("{}/jwks", s.issuer)});
     let token = jws(&header, &s.claims(), |input| {
         let mut sig = vec![0; attacker.pair.public_modulus_len()];
         attacker
@@ -476,19 +559,19 @@ async fn keys_named_inside_the_token_are_ignored() {
 async fn an_unknown_kid_is_refetched_once_then_refused() {
     let s = Setup::new().await;
     s.verify(&s.key.sign(&s.claims())).await.unwrap();
-    assert_eq!(s.idp.hits("/jwks"), 1);
+    assert_eq!(s.idp().hits("/jwks"), 1);
     // Within the refetch interval of the first fetch: no refetch at all.
     let stranger = RsaKey::new(1, "key-unknown");
     refused_with(s.verify(&stranger.sign(&s.claims())).await, MSG_SIGNATURE);
-    assert_eq!(s.idp.hits("/jwks"), 1);
+    assert_eq!(s.idp().hits("/jwks"), 1);
     // Past it: one refetch (JWKS only), still unknown, refused.
     s.clock.advance(61);
     refused_with(s.verify(&stranger.sign(&s.claims())).await, MSG_SIGNATURE);
-    assert_eq!(s.idp.hits("/jwks"), 2);
-    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(s.idp().hits("/jwks"), 2);
+    assert_eq!(s.idp().hits("/.well-known/openid-configuration"), 1);
     // Right after: refused without asking again.
     refused_with(s.verify(&stranger.sign(&s.claims())).await, MSG_SIGNATURE);
-    assert_eq!(s.idp.hits("/jwks"), 2);
+    assert_eq!(s.idp().hits("/jwks"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -508,7 +591,7 @@ async fn a_burst_of_fifty_unknown_kid_tokens_costs_at_most_one_jwks_fetch() {
         refused_with(result.unwrap(), MSG_SIGNATURE);
     }
     assert_eq!(
-        s.idp.hits("/jwks"),
+        s.idp().hits("/jwks"),
         2,
         "one initial fetch plus at most one refetch"
     );
@@ -519,27 +602,25 @@ async fn a_rotated_in_key_is_found_by_the_unknown_kid_refetch() {
     let s = Setup::new().await;
     s.verify(&s.key.sign(&s.claims())).await.unwrap();
     let next = RsaKey::new(1, "key-1");
-    s.idp
-        .set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), next.jwk(Some("RS256"))]}));
+    s.set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), next.jwk(Some("RS256"))]}));
     s.clock.advance(61);
     assert!(s
         .verify(&next.sign(&s.claims_with(json!({"iat": NOW + 61}))))
         .await
         .is_ok());
-    assert_eq!(s.idp.hits("/jwks"), 2);
+    assert_eq!(s.idp().hits("/jwks"), 2);
 }
 
 #[tokio::test]
 async fn a_token_without_kid_is_refused_when_the_jwks_has_several_keys_and_accepted_with_one() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let no_kid = s.key.sign_with("RS256", None, &s.claims());
     s.verify(&no_kid)
         .await
         .expect("one key in the JWKS: accepted");
     let other = RsaKey::new(1, "key-1");
-    s.idp
-        .set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), other.jwk(Some("RS256"))]}));
-    s.clock.advance(3601); // past the JWKS lifetime: the two keys are read
+    s.set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), other.jwk(Some("RS256"))]}));
+    s.clock.advance(3601); // an hour on, the two keys published
     let no_kid = s
         .key
         .sign_with("RS256", None, &s.claims_with(json!({"exp": NOW + 7200})));
@@ -566,8 +647,7 @@ async fn a_rotated_key_is_accepted_within_ten_seconds_while_made_up_kids_arrive_
         let made_up = RsaKey::new(2, &format!("made-up-{second}"));
         refused_with(s.verify(&made_up.sign(&claims)).await, MSG_SIGNATURE);
         if second == 20 {
-            s.idp
-                .set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), next.jwk(Some("RS256"))]}));
+            s.set_jwks(json!({"keys": [s.key.jwk(Some("RS256")), next.jwk(Some("RS256"))]}));
         }
         if second >= 20 {
             first_use.get_or_insert(second);
@@ -581,9 +661,9 @@ async fn a_rotated_key_is_accepted_within_ten_seconds_while_made_up_kids_arrive_
     assert!(waited <= 10, "accepted {waited} s after its first use");
     // And the made-up kids cost at most one JWKS request per interval.
     assert!(
-        s.idp.hits("/jwks") <= 1 + 60 / 5 + 1,
+        s.idp().hits("/jwks") <= 1 + 60 / 5 + 1,
         "{}",
-        s.idp.hits("/jwks")
+        s.idp().hits("/jwks")
     );
 }
 
@@ -594,11 +674,10 @@ async fn keys_past_their_ttl_are_fetched_again_with_discovery() {
     s.clock.advance(3601);
     let later = s.claims_with(json!({"iat": NOW + 3601, "exp": NOW + 7200}));
     s.verify(&s.key.sign(&later)).await.unwrap();
-    assert_eq!(s.idp.hits("/jwks"), 2);
-    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 2);
+    assert_eq!(s.idp().hits("/jwks"), 2);
+    assert_eq!(s.idp().hits("/.well-known/openid-configuration"), 2);
     // A key dropped from the JWKS stops verifying once the cache expires.
-    s.idp
-        .set_jwks(json!({"keys": [RsaKey::new(1, "key-1").jwk(None)]}));
+    s.set_jwks(json!({"keys": [RsaKey::new(1, "key-1").jwk(None)]}));
     s.clock.advance(3601);
     let latest = s.claims_with(json!({"iat": NOW + 7202, "exp": NOW + 9000}));
     refused_with(s.verify(&s.key.sign(&latest)).await, MSG_SIGNATURE);
@@ -606,7 +685,7 @@ async fn keys_past_their_ttl_are_fetched_again_with_discovery() {
 
 #[tokio::test]
 async fn an_oversized_token_is_refused_without_a_fetch() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let big = s
         .key
         .sign(&s.claims_with(json!({"pad": "x".repeat(MAX_LOGIN_TOKEN_CHARS)})));
@@ -614,12 +693,12 @@ async fn an_oversized_token_is_refused_without_a_fetch() {
         s.verify(&big).await,
         "Invalid login token. Token is longer than 50000 characters.",
     );
-    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 0);
+    assert_eq!(s.keys_asked(), 0);
 }
 
 #[tokio::test]
 async fn malformed_tokens_are_refused_as_not_openid_connect_tokens() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     for bad in ["", "abc", "a.b", "a.b.c.d.e", "!!.!!.!!", "e30.e30.AAAA"] {
         refused_with(s.verify(bad).await, MSG_MALFORMED);
     }
@@ -639,8 +718,46 @@ async fn malformed_tokens_are_refused_as_not_openid_connect_tokens() {
 }
 
 #[tokio::test]
+async fn a_header_or_claims_jsonwebtoken_cannot_read_are_malformed() {
+    let s = Setup::in_memory();
+    let sign = |header: &Value, claims: &str| {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.as_bytes())
+        );
+        let mut sig = vec![0; s.key.pair.public_modulus_len()];
+        s.key
+            .pair
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .unwrap();
+        format!("{input}.{}", b64(&sig))
+    };
+    let claims = s.claims().to_string();
+    // Signed by the provider's key, but a header member of the wrong type.
+    for header in [
+        json!({"alg": "RS256", "kid": "key-0", "extra": 5}),
+        json!({"alg": "RS256", "kid": "key-0", "x5c": "not-an-array"}),
+        json!({"alg": "RS256", "kid": 7}),
+    ] {
+        refused_with(s.verify(&sign(&header, &claims)).await, MSG_MALFORMED);
+    }
+    // Signed claims naming `sub` twice.
+    let twice = format!("{},\"sub\":\"user-2\"}}", claims.trim_end_matches('}'));
+    let header = json!({"alg": "RS256", "kid": "key-0"});
+    refused_with(s.verify(&sign(&header, &twice)).await, MSG_MALFORMED);
+    // The same header and claims, well formed: accepted.
+    assert!(s.verify(&sign(&header, &claims)).await.is_ok());
+}
+
+#[tokio::test]
 async fn a_provider_the_pool_does_not_name_is_not_supported() {
-    let s = Setup::new().await;
+    let s = Setup::in_memory();
     let token = s.key.sign(&s.claims());
     let other_pool = pool(&[(APPLE, "client-a")]);
     for (pool, provider) in [
@@ -657,25 +774,26 @@ async fn a_provider_the_pool_does_not_name_is_not_supported() {
             MSG_UNSUPPORTED_PROVIDER,
         );
     }
-    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 0);
+    assert_eq!(s.keys_asked(), 0);
 }
 
 #[tokio::test]
 async fn a_declared_oidc_provider_is_trusted_only_by_pools_of_its_account_that_name_it() {
     let key = RsaKey::new(0, "key-0");
-    let idp = FakeIdp::start("/realms/test", json!({"keys": [key.jwk(Some("RS256"))]})).await;
-    let name = provider_name_of(&idp.issuer).to_owned();
-    let verifier = UpstreamVerifier::new(
+    let issuer = "https://idp.test/realms/test";
+    let keys = Arc::new(FakeKeys::default());
+    keys.set_jwks(issuer, &json!({"keys": [key.jwk(Some("RS256"))]}));
+    let name = provider_name_of(issuer).to_owned();
+    let verifier = memory_verifier(
         vec![OidcProviderConfig {
             account: ACCOUNT.into(),
-            url: idp.issuer.clone(),
+            url: issuer.into(),
             client_ids: vec!["oidc-app".into()],
         }],
         vec![],
-        options(2000),
-    )
-    .unwrap()
-    .with_clock(TestClock::new());
+        &keys,
+        TestClock::new(),
+    );
     let arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{name}");
     assert!(verifier.is_declared_oidc_provider(ACCOUNT, &arn));
     assert!(!verifier.is_declared_oidc_provider("111111111111", &arn));
@@ -683,7 +801,7 @@ async fn a_declared_oidc_provider_is_trusted_only_by_pools_of_its_account_that_n
     assert!(!verifier.is_declared_oidc_provider(ACCOUNT, "not an arn"));
 
     let claims =
-        json!({"iss": idp.issuer, "aud": "oidc-app", "sub": "s-1", "iat": NOW, "exp": NOW + 60});
+        json!({"iss": issuer, "aud": "oidc-app", "sub": "s-1", "iat": NOW, "exp": NOW + 60});
     let token = key.sign(&claims);
     let mut trusting = pool(&[]);
     refused_with(
@@ -696,7 +814,7 @@ async fn a_declared_oidc_provider_is_trusted_only_by_pools_of_its_account_that_n
         (login.subject.as_str(), login.audience.as_str()),
         ("s-1", "oidc-app")
     );
-    assert_eq!(idp.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(keys.asked(), 1);
     // A pool of another account naming the same ARN is not trusted.
     let mut foreign = trusting.clone();
     foreign.account_id = AccountId::parse("111111111111").unwrap();
@@ -709,22 +827,19 @@ async fn a_declared_oidc_provider_is_trusted_only_by_pools_of_its_account_that_n
 #[tokio::test]
 async fn a_user_pool_id_token_is_checked_against_the_pools_client_ids() {
     let key = RsaKey::new(0, "key-0");
-    let idp = FakeIdp::start(
-        "/us-east-1_TestPool1",
-        json!({"keys": [key.jwk(Some("RS256"))]}),
-    )
-    .await;
-    let verifier = UpstreamVerifier::new(
+    let issuer = "https://idp.test/us-east-1_TestPool1";
+    let keys = Arc::new(FakeKeys::default());
+    keys.set_jwks(issuer, &json!({"keys": [key.jwk(Some("RS256"))]}));
+    let verifier = memory_verifier(
         vec![],
         vec![UpstreamOverride {
             provider: USER_POOL.into(),
-            issuer: Some(idp.issuer.clone()),
+            issuer: Some(issuer.into()),
             token_info_url: None,
         }],
-        options(2000),
-    )
-    .unwrap()
-    .with_clock(TestClock::new());
+        &keys,
+        TestClock::new(),
+    );
     let mut p = pool(&[]);
     p.settings.cognito_identity_providers = vec![
         CognitoIdentityProvider {
@@ -739,7 +854,7 @@ async fn a_user_pool_id_token_is_checked_against_the_pools_client_ids() {
         },
     ];
     let claims = |aud: &str, token_use: &str| {
-        json!({"iss": idp.issuer, "aud": aud, "sub": "u-1", "token_use": token_use,
+        json!({"iss": issuer, "aud": aud, "sub": "u-1", "token_use": token_use,
             "cognito:groups": ["admins"], "iat": NOW, "exp": NOW + 3600})
     };
     let ok = verifier
@@ -810,14 +925,14 @@ async fn a_provider_that_never_answers_is_an_external_service_error_within_the_t
         vec![],
         vec![UpstreamOverride {
             provider: GOOGLE.into(),
-            issuer: Some(s.idp.issuer.clone()),
+            issuer: Some(s.issuer.clone()),
             token_info_url: None,
         }],
         options(300),
     )
     .unwrap()
     .with_clock(s.clock.clone());
-    s.idp.set_mode(Mode::Silent);
+    s.idp().set_mode(Mode::Silent);
     let started = Instant::now();
     let message = external(
         verifier
@@ -835,26 +950,26 @@ async fn a_provider_that_never_answers_is_an_external_service_error_within_the_t
 #[tokio::test]
 async fn a_failing_provider_is_not_asked_again_during_the_backoff() {
     let s = Setup::new().await;
-    s.idp.set_mode(Mode::Failing);
+    s.idp().set_mode(Mode::Failing);
     let token = s.key.sign(&s.claims());
     let message = external(s.verify(&token).await);
     assert!(message.contains("HTTP 503"), "{message}");
-    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(s.idp().hits("/.well-known/openid-configuration"), 1);
     external(s.verify(&token).await);
-    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 1);
-    s.idp.set_mode(Mode::Normal);
+    assert_eq!(s.idp().hits("/.well-known/openid-configuration"), 1);
+    s.idp().set_mode(Mode::Normal);
     s.clock.advance(FAILURE_BACKOFF.as_secs() as i64);
     assert!(s.verify(&token).await.is_ok());
-    assert_eq!(s.idp.hits("/.well-known/openid-configuration"), 2);
+    assert_eq!(s.idp().hits("/.well-known/openid-configuration"), 2);
 }
 
 #[tokio::test]
 async fn a_discovery_document_naming_another_issuer_is_not_trusted() {
     let s = Setup::new().await;
-    s.idp.set_discovery_issuer("https://accounts.google.com");
+    s.idp().set_discovery_issuer("https://accounts.google.com");
     let message = external(s.verify(&s.key.sign(&s.claims())).await);
     assert!(message.contains("names another issuer"), "{message}");
-    assert_eq!(s.idp.hits("/jwks"), 0);
+    assert_eq!(s.idp().hits("/jwks"), 0);
 }
 
 async fn token_info_setup(

@@ -7,7 +7,7 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::fetch::{Answer, FetchFailure, Http};
-use super::jws::Rejection;
+use super::jwt::Rejection;
 use super::Failure;
 
 /// Which token-info contract.
