@@ -158,7 +158,7 @@ pub struct TokenSettings {
     /// `issuer`; default `server.public_url`.
     pub issuer: Option<String>,
     /// `algorithm`: RS512 or RS256.
-    pub algorithm: String,
+    pub algorithm: TokenAlgorithm,
     /// `key_encryption_key`: base64 of 32 bytes.
     pub key_encryption_key: Option<SecretString>,
     /// `rotation_days`.
@@ -238,7 +238,35 @@ pub struct LogSettings {
     /// `level`.
     pub level: String,
     /// `format`: text or json.
-    pub format: String,
+    pub format: LogFormat,
+}
+
+/// `tokens.algorithm`: how Cognate signs its tokens (Cognito: RS512).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TokenAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-512, as Cognito signs.
+    RS512,
+}
+
+impl std::fmt::Display for TokenAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenAlgorithm::RS256 => "RS256",
+            TokenAlgorithm::RS512 => "RS512",
+        })
+    }
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
 impl Settings {
@@ -299,17 +327,8 @@ impl Settings {
         if let Some(issuer) = &self.tokens.issuer {
             check_url("tokens.issuer", issuer)?;
         }
-        if !matches!(self.tokens.algorithm.as_str(), "RS256" | "RS512") {
-            bail!(
-                "tokens.algorithm: '{}' is not RS256 or RS512",
-                self.tokens.algorithm
-            );
-        }
         if self.tokens.rotation_days == 0 {
             bail!("tokens.rotation_days: must be at least 1");
-        }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            bail!("log.format: '{}' is not text or json", self.log.format);
         }
         for (key, value) in [
             ("server.max_connections", self.server.max_connections),
@@ -678,6 +697,8 @@ mod tests {
         assert!(format!("{err:#}").contains("server.bind"), "{err:#}");
         let err = load_str("[tokens]\nalgorithm = \"HS256\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("tokens.algorithm"), "{err:#}");
+        let err = load_str("[log]\nformat = \"xml\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("log.format"), "{err:#}");
         let err = load_str("[[accounts]]\nid = \"abc\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"s\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("accounts[0].id"), "{err:#}");
     }

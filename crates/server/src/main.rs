@@ -60,7 +60,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log.level, settings.log.format == "json");
+    telemetry::init(
+        &settings.log.level,
+        settings.log.format == cognate_server::config::LogFormat::Json,
+    );
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -533,11 +533,10 @@ pub async fn start_keys(settings: &Settings, store: Arc<dyn Store>) -> anyhow::R
         .transpose()
         .map_err(|e| anyhow::anyhow!("tokens.key_encryption_key: {e}"))?;
     let mut config = KeyManagerConfig::new(settings.issuer());
-    config.algorithm = settings
-        .tokens
-        .algorithm
-        .parse::<SigningAlgorithm>()
-        .map_err(|e| anyhow::anyhow!("tokens.algorithm: {e}"))?;
+    config.algorithm = match settings.tokens.algorithm {
+        crate::config::TokenAlgorithm::RS256 => SigningAlgorithm::Rs256,
+        crate::config::TokenAlgorithm::RS512 => SigningAlgorithm::Rs512,
+    };
     config.rotation_period = Duration::from_secs(settings.tokens.rotation_days * 86_400);
     config.publish_ahead = Duration::from_secs(settings.tokens.publish_ahead_seconds);
     KeyManager::start(store, kek, config)

@@ -1,0 +1,291 @@
+//! The developer-authenticated identities: GetOpenIdTokenForDeveloperIdentity,
+//! LookupDeveloperIdentity, MergeDeveloperIdentities, UnlinkDeveloperIdentity.
+
+use std::collections::BTreeSet;
+
+use super::link::Caller;
+use super::*;
+
+impl IdentityService {
+    /// GetOpenIdTokenForDeveloperIdentity: the developer user's identity
+    /// (created, or linked to the given IdentityId), with any public logins
+    /// in the same map linked or merged as in GetId.
+    pub async fn get_open_id_token_for_developer_identity(
+        &self,
+        account: &AccountId,
+        req: DeveloperTokenRequest,
+    ) -> DomainResult<(String, String)> {
+        let lifetime = req
+            .token_duration
+            .unwrap_or(DEFAULT_DEVELOPER_TOKEN_SECONDS);
+        if !(1..=MAX_DEVELOPER_TOKEN_SECONDS).contains(&lifetime) {
+            return Err(DomainError::InvalidParameter(format!(
+                "TokenDuration must be between 1 and {MAX_DEVELOPER_TOKEN_SECONDS} seconds."
+            )));
+        }
+        if req.principal_tags.len() > MAX_PRINCIPAL_TAGS {
+            return Err(DomainError::InvalidParameter(format!(
+                "At most {MAX_PRINCIPAL_TAGS} PrincipalTags may be given."
+            )));
+        }
+        // Fast path, the common call: only the developer login, nothing to
+        // ask an upstream provider, so everything happens in one transaction.
+        if req.logins.len() == 1 {
+            let fast = self
+                .retrying(|| async {
+                    let mut tx = self.begin().await?;
+                    let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
+                    let dev = Self::developer_provider(&pool)?;
+                    let Some(user) = req.logins.get(dev) else {
+                        return Ok(None);
+                    };
+                    let proven = ProvenLogins {
+                        developer: Some(user.clone()),
+                        ..ProvenLogins::default()
+                    };
+                    let issued = self
+                        .developer_token_in(&mut tx, &pool, &req, &proven, lifetime)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(Some(issued))
+                })
+                .await?;
+            if let Some(issued) = fast {
+                return Ok(issued);
+            }
+        }
+        let pool = {
+            let mut tx = self.begin().await?;
+            let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
+            tx.commit().await?;
+            pool
+        };
+        let dev_provider = Self::developer_provider(&pool)?.to_owned();
+        let proven = self
+            .prove_logins(&pool, &req.logins, Caller::Developer)
+            .await?;
+        if proven.developer.is_none() {
+            return Err(DomainError::InvalidParameter(format!(
+                "Logins must contain the identity pool's developer provider '{dev_provider}'."
+            )));
+        }
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
+            let issued = self
+                .developer_token_in(&mut tx, &pool, &req, &proven, lifetime)
+                .await?;
+            tx.commit().await?;
+            Ok(issued)
+        })
+        .await
+    }
+
+    /// Resolve the developer call's logins to an identity and sign its token
+    /// (the caller commits).
+    pub(super) async fn developer_token_in(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        pool: &IdentityPool,
+        req: &DeveloperTokenRequest,
+        proven: &ProvenLogins,
+        lifetime: i64,
+    ) -> DomainResult<(String, String)> {
+        let identity = self
+            .resolve(
+                tx,
+                pool,
+                req.identity_id.as_deref(),
+                proven,
+                Caller::Developer,
+            )
+            .await?;
+        let mut tags = self
+            .principal_tags(tx, pool, proven)
+            .await?
+            .unwrap_or_default();
+        for (k, v) in &req.principal_tags {
+            tags.principal_tags.insert(k.clone(), vec![v.clone()]);
+        }
+        let tags = (!tags.principal_tags.is_empty()).then_some(tags);
+        let token = self.mint(tx, pool, &identity, tags, lifetime).await?;
+        Ok((identity.id, token))
+    }
+
+    /// LookupDeveloperIdentity.
+    pub async fn lookup_developer_identity(
+        &self,
+        account: &AccountId,
+        pool_id: &str,
+        identity_id: Option<&str>,
+        user: Option<&str>,
+        max_results: Option<u32>,
+        next_token: Option<&str>,
+    ) -> DomainResult<Lookup> {
+        let limit = max_results.unwrap_or(60);
+        let after = next_token.map(decode_cursor).transpose()?;
+        let mut tx = self.begin().await?;
+        let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
+        let dev = Self::developer_provider(&pool)?.to_owned();
+        let lookup = match (identity_id, user) {
+            (None, None) => {
+                return Err(DomainError::InvalidParameter(
+                    "Either IdentityId or DeveloperUserIdentifier must not be null.".into(),
+                ));
+            }
+            (id, Some(user)) => {
+                let found = tx.find_login(&pool.id, &dev, user).await?.ok_or_else(|| {
+                    DomainError::ResourceNotFound(format!(
+                        "DeveloperUserIdentifier '{user}' not found."
+                    ))
+                })?;
+                if let Some(id) = id {
+                    Self::pool_identity(&mut tx, &pool.id, id, RowLock::None).await?;
+                    if id != found {
+                        return Err(DomainError::ResourceConflict(format!(
+                            "DeveloperUserIdentifier '{user}' is not linked to identity '{id}'."
+                        )));
+                    }
+                }
+                Lookup {
+                    identity_id: found,
+                    developer_user_identifiers: vec![user.to_owned()],
+                    next_token: None,
+                }
+            }
+            (Some(id), None) => {
+                Self::pool_identity(&mut tx, &pool.id, id, RowLock::None).await?;
+                let rows = tx.developer_ids_of(id, &dev, after, limit + 1).await?;
+                let (users, next_token) = page(rows, limit);
+                Lookup {
+                    identity_id: id.to_owned(),
+                    developer_user_identifiers: users,
+                    next_token,
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(lookup)
+    }
+
+    /// MergeDeveloperIdentities: the source user's identity joins the
+    /// destination user's. Every login of the source identity moves to the
+    /// destination identity and the source identity is disabled, in one
+    /// transaction holding both identities' row locks (taken in id order,
+    /// so concurrent merges and unlinks cannot deadlock).
+    pub async fn merge_developer_identities(
+        &self,
+        account: &AccountId,
+        pool_id: &str,
+        provider: &str,
+        source_user: &str,
+        destination_user: &str,
+    ) -> DomainResult<String> {
+        let mut tx = self.begin().await?;
+        let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
+        Self::check_named_provider(&pool, provider)?;
+        let not_found = |u: &str| {
+            DomainError::ResourceNotFound(format!("DeveloperUserIdentifier '{u}' not found."))
+        };
+        let source_id = tx
+            .find_login(&pool.id, provider, source_user)
+            .await?
+            .ok_or_else(|| not_found(source_user))?;
+        let dest_id = tx
+            .find_login(&pool.id, provider, destination_user)
+            .await?
+            .ok_or_else(|| not_found(destination_user))?;
+        if source_id == dest_id {
+            tx.commit().await?;
+            return Ok(dest_id);
+        }
+        let (first, second) = if source_id < dest_id {
+            (&source_id, &dest_id)
+        } else {
+            (&dest_id, &source_id)
+        };
+        let a = Self::pool_identity(&mut tx, &pool.id, first, RowLock::Update).await?;
+        let b = Self::pool_identity(&mut tx, &pool.id, second, RowLock::Update).await?;
+        let (mut source, mut dest) = if a.id == source_id { (a, b) } else { (b, a) };
+        // Re-read the logins under the locks: an unlink may have committed.
+        if tx
+            .find_login(&pool.id, provider, source_user)
+            .await?
+            .as_deref()
+            != Some(&source.id)
+            || tx
+                .find_login(&pool.id, provider, destination_user)
+                .await?
+                .as_deref()
+                != Some(&dest.id)
+        {
+            return Err(DomainError::ConcurrentModification(
+                "The identities changed while merging; retry the request.".into(),
+            ));
+        }
+        if dest.disabled {
+            return Err(forbidden_identity(&dest.id));
+        }
+        let source_logins = tx.logins_of(&source.id).await?;
+        let dest_logins = tx.logins_of(&dest.id).await?;
+        if source_logins.len() + dest_logins.len() > MAX_LINKED_LOGINS {
+            return Err(DomainError::ResourceConflict(format!(
+                "The merged identity would have more than {MAX_LINKED_LOGINS} linked logins."
+            )));
+        }
+        let dest_public: BTreeSet<&str> = dest_logins
+            .iter()
+            .filter(|l| !l.developer)
+            .map(|l| l.provider.as_str())
+            .collect();
+        if let Some(clash) = source_logins
+            .iter()
+            .find(|l| !l.developer && dest_public.contains(l.provider.as_str()))
+        {
+            return Err(DomainError::ResourceConflict(format!(
+                "Both identities have a different {} login; they cannot be merged.",
+                clash.provider
+            )));
+        }
+        tx.move_logins(&source.id, &dest.id).await?;
+        let now = self.clock.now();
+        source.disabled = true;
+        source.last_modified_at = now;
+        dest.authenticated = true;
+        dest.last_modified_at = now;
+        tx.update_identity(&source).await?;
+        tx.update_identity(&dest).await?;
+        tx.commit().await?;
+        tracing::info!(identity.id = %dest.id, merged.identity.id = %source.id, "developer identities merged");
+        Ok(dest.id)
+    }
+
+    /// UnlinkDeveloperIdentity: the user becomes a new identity next time it
+    /// is seen; an identity left with no login becomes inaccessible.
+    pub async fn unlink_developer_identity(
+        &self,
+        account: &AccountId,
+        pool_id: &str,
+        identity_id: &str,
+        provider: &str,
+        user: &str,
+    ) -> DomainResult<()> {
+        let mut tx = self.begin().await?;
+        let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
+        Self::check_named_provider(&pool, provider)?;
+        let mut identity =
+            Self::pool_identity(&mut tx, &pool.id, identity_id, RowLock::Update).await?;
+        if !tx.delete_login(identity_id, provider, user).await? {
+            return Err(DomainError::ResourceConflict(format!(
+                "DeveloperUserIdentifier '{user}' is not linked to identity '{identity_id}'."
+            )));
+        }
+        identity.last_modified_at = self.clock.now();
+        if tx.logins_of(identity_id).await?.is_empty() {
+            identity.disabled = true;
+        }
+        tx.update_identity(&identity).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! Proving a request's logins (outside any transaction: checking them may
+//! call their provider) and resolving them to one identity inside the
+//! caller's transaction: gather who owns what, [`link::plan`], apply.
+
+use std::collections::BTreeMap;
+
+use super::link::{self, Caller};
+use super::*;
+
+impl IdentityService {
+    /// Check every entry of `logins` (outside any transaction: upstream
+    /// checks may call the provider). The developer provider is accepted
+    /// only on signed calls.
+    pub(super) async fn prove_logins(
+        &self,
+        pool: &IdentityPool,
+        logins: &Logins,
+        caller: Caller,
+    ) -> DomainResult<ProvenLogins> {
+        let mut proven = ProvenLogins::default();
+        let dev = pool.settings.developer_provider_name.as_deref();
+        for (provider, token) in logins {
+            if provider == COGNITO_IDENTITY_PROVIDER {
+                let claims = self.issuer.verify(token).await.map_err(|e| match e {
+                    TokenRejection::Expired => {
+                        DomainError::NotAuthorized("Invalid login token. Token expired.".into())
+                    }
+                    _ => DomainError::NotAuthorized("Invalid login token.".into()),
+                })?;
+                if claims.aud != pool.id {
+                    return Err(DomainError::NotAuthorized(
+                        "Invalid login token. Token is for another identity pool.".into(),
+                    ));
+                }
+                // A guest's own token is no way back in once the pool
+                // stopped taking guests.
+                if !pool.settings.allow_unauthenticated
+                    && claims.amr.iter().any(|m| m == "unauthenticated")
+                {
+                    return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
+                }
+                if let Some(tags) = claims.tags {
+                    proven.cognito_tags.extend(tags.principal_tags);
+                }
+                proven.cognito_identities.insert(claims.sub);
+            } else if Some(provider.as_str()) == dev {
+                if caller != Caller::Developer {
+                    return Err(DomainError::NotAuthorized(UNSUPPORTED_PROVIDER.into()));
+                }
+                proven.developer = Some(token.clone());
+            } else {
+                let verified = self.upstream.verify(pool, provider, token).await?;
+                let hashed = self.hasher.hash(provider, &verified.subject);
+                proven.public.push((verified, hashed));
+            }
+        }
+        Ok(proven)
+    }
+
+    /// The identity `proven` logins (and a named identity) resolve to, with
+    /// every login linked to it, after merging the identities they spanned.
+    ///
+    /// Survivor of a merge: an authenticated identity over an
+    /// unauthenticated one; among authenticated ones the named identity,
+    /// else the oldest. The others are disabled and their logins move.
+    /// Locks every identity involved (in id order) until the caller commits.
+    pub(super) async fn resolve(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        pool: &IdentityPool,
+        named: Option<&str>,
+        proven: &ProvenLogins,
+        caller: Caller,
+    ) -> DomainResult<Identity> {
+        // Gather: every proven login and who owns it now.
+        let mut wanted: Vec<Login> = proven
+            .public
+            .iter()
+            .map(|(v, hashed)| Login {
+                pool_id: pool.id.clone(),
+                provider: v.provider.clone(),
+                subject: hashed.clone(),
+                developer: false,
+                identity_id: String::new(),
+            })
+            .collect();
+        if let (Some(user), Some(dev)) = (&proven.developer, &pool.settings.developer_provider_name)
+        {
+            wanted.push(Login {
+                pool_id: pool.id.clone(),
+                provider: dev.clone(),
+                subject: user.clone(),
+                developer: true,
+                identity_id: String::new(),
+            });
+        }
+        let mut claimed = Vec::with_capacity(wanted.len());
+        for login in wanted {
+            let owner = tx
+                .find_login(&pool.id, &login.provider, &login.subject)
+                .await?;
+            claimed.push(link::Claimed { login, owner });
+        }
+        // The identities involved, locked in id order: shared when nothing
+        // will be linked or merged (the returning user: nothing written).
+        let involved = link::involved(named, &claimed, &proven.cognito_identities);
+        let exclusive = link::exclusive(&claimed, &involved);
+        let lock = if exclusive {
+            RowLock::Update
+        } else {
+            RowLock::Share
+        };
+        let mut identities = BTreeMap::new();
+        let mut current_logins = BTreeMap::new();
+        for id in &involved {
+            let identity = tx.find_identity(id, lock).await?;
+            if exclusive && identity.as_ref().is_some_and(|i| i.pool_id == pool.id) {
+                current_logins.insert(id.clone(), tx.logins_of(id).await?);
+            }
+            identities.insert(id.clone(), identity);
+        }
+        // Decide.
+        let plan = link::plan(link::Input {
+            pool_id: &pool.id,
+            named,
+            caller,
+            claimed: &claimed,
+            proven: &proven.cognito_identities,
+            identities: &identities,
+            current_logins: exclusive.then_some(&current_logins),
+        })?;
+        // Apply.
+        let raced = || {
+            DomainError::ConcurrentModification(
+                "A concurrent request linked the same login; retry the request.".into(),
+            )
+        };
+        let now = self.clock.now();
+        match plan {
+            link::Plan::Create { link } => {
+                let fresh = self.new_identity(&pool.id, true);
+                tx.insert_identity(&fresh).await?;
+                for mut login in link {
+                    login.identity_id = fresh.id.clone();
+                    if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
+                        // A concurrent call linked it first: run again, see theirs.
+                        return Err(raced());
+                    }
+                }
+                Ok(fresh)
+            }
+            link::Plan::Use {
+                survivor,
+                merge,
+                link,
+                touch,
+            } => {
+                for id in &merge {
+                    let mut merged = identities
+                        .remove(id)
+                        .flatten()
+                        .expect("the plan merges identities it was given");
+                    tx.move_logins(id, &survivor).await?;
+                    merged.disabled = true;
+                    merged.last_modified_at = now;
+                    tx.update_identity(&merged).await?;
+                    tracing::info!(identity.id = %survivor, merged.identity.id = %id, "identities merged");
+                }
+                let mut survivor = identities
+                    .remove(&survivor)
+                    .flatten()
+                    .expect("the plan's survivor was given");
+                for mut login in link {
+                    login.identity_id = survivor.id.clone();
+                    if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
+                        return Err(raced());
+                    }
+                }
+                if touch {
+                    survivor.authenticated = true;
+                    survivor.last_modified_at = now;
+                    tx.update_identity(&survivor).await?;
+                }
+                Ok(survivor)
+            }
+        }
+    }
+}

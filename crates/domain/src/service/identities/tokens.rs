@@ -1,0 +1,303 @@
+//! The public operations: GetId, GetOpenIdToken (the basic flow),
+//! GetCredentialsForIdentity (the enhanced flow), UnlinkIdentity, and the
+//! minting of Cognate's tokens with their principal tags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::link::{Caller, LOGINS_DONT_MATCH};
+use super::*;
+
+impl IdentityService {
+    /// GetId: the identity for these logins (created, linked or merged as
+    /// AWS documents), or a new unauthenticated one when there are none.
+    pub async fn get_id(&self, pool_id: &str, logins: &Logins) -> DomainResult<String> {
+        if logins.is_empty() {
+            let mut tx = self.begin().await?;
+            let pool = Self::public_pool(&mut tx, pool_id).await?;
+            if !pool.settings.allow_unauthenticated {
+                return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
+            }
+            let identity = self.new_identity(pool_id, false);
+            tx.insert_identity(&identity).await?;
+            tx.commit().await?;
+            return Ok(identity.id);
+        }
+        let pool = self.read_pool_by_id(pool_id).await?;
+        let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            let pool = Self::public_pool(&mut tx, pool_id).await?;
+            let identity = self
+                .resolve(&mut tx, &pool, None, &proven, Caller::Public)
+                .await?;
+            tx.commit().await?;
+            Ok(identity.id)
+        })
+        .await
+    }
+
+    /// GetOpenIdToken: a 10-minute token, for the basic (classic) flow,
+    /// which the pool must allow (AllowClassicFlow). An identity that has
+    /// logins must present at least one valid login of its own; new logins
+    /// are linked (or their identities merged), so the identity returned may
+    /// differ from the one named, as AWS documents.
+    pub async fn get_open_id_token(
+        &self,
+        identity_id: &str,
+        logins: &Logins,
+    ) -> DomainResult<(String, String)> {
+        let issued = self.issue(identity_id, logins, Flow::Classic).await?;
+        Ok((issued.identity.id, issued.token))
+    }
+
+    /// GetCredentialsForIdentity (the enhanced flow): choose the role, mint
+    /// Cognate's token for the identity and exchange it at the STS.
+    pub async fn get_credentials_for_identity(
+        &self,
+        identity_id: &str,
+        logins: &Logins,
+        custom_role_arn: Option<&str>,
+    ) -> DomainResult<(String, Credentials)> {
+        let issued = self
+            .issue(identity_id, logins, Flow::Enhanced { custom_role_arn })
+            .await?;
+        let role = issued.role.expect("the enhanced flow chooses a role");
+        // Outside any transaction: STS may take its time.
+        let credentials = self
+            .sts
+            .assume_role_with_web_identity(&role, STS_SESSION_NAME, &issued.token, STS_SESSION_SECONDS)
+            .await
+            .map_err(|e| {
+                tracing::warn!(identity.id = %issued.identity.id, error = %e, "STS did not issue credentials");
+                DomainError::from(e)
+            })?;
+        Ok((issued.identity.id, credentials))
+    }
+
+    /// The common path of GetOpenIdToken and GetCredentialsForIdentity.
+    /// Without logins (the hot, unauthenticated path) it is one transaction;
+    /// logins are checked first, outside any transaction, since checking
+    /// them may call their provider.
+    pub(super) async fn issue(
+        &self,
+        identity_id: &str,
+        logins: &Logins,
+        flow: Flow<'_>,
+    ) -> DomainResult<Issued> {
+        let classic_refused = || {
+            DomainError::InvalidParameter(
+                "Basic (classic) flow is not enabled, please use enhanced flow.".into(),
+            )
+        };
+        let proven = if logins.is_empty() {
+            ProvenLogins::default()
+        } else {
+            let pool = self.read_pool_of_identity(identity_id).await?;
+            if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+                return Err(classic_refused());
+            }
+            self.prove_logins(&pool, logins, Caller::Public).await?
+        };
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            // Pool lock before identity lock, the order every use case keeps.
+            let pool_id = tx
+                .find_identity(identity_id, RowLock::None)
+                .await?
+                .ok_or_else(|| DomainError::identity_not_found(identity_id))?
+                .pool_id;
+            let pool = Self::public_pool(&mut tx, &pool_id).await?;
+            let identity = if proven.is_empty() {
+                // AWS's order: the identity's own state first (an
+                // authenticated identity without logins is refused whatever
+                // the flow), then the basic-flow switch, then guest access.
+                let identity = tx
+                    .find_identity(identity_id, RowLock::Share)
+                    .await?
+                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+                if identity.disabled {
+                    return Err(forbidden_identity(identity_id));
+                }
+                if identity.authenticated {
+                    return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
+                }
+                if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+                    return Err(classic_refused());
+                }
+                if !pool.settings.allow_unauthenticated {
+                    return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
+                }
+                identity
+            } else {
+                if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+                    return Err(classic_refused());
+                }
+                self.resolve(&mut tx, &pool, Some(identity_id), &proven, Caller::Public)
+                    .await?
+            };
+            let role = match flow {
+                Flow::Classic => None,
+                Flow::Enhanced { custom_role_arn } => {
+                    if let Some(custom) = custom_role_arn {
+                        self.role_trust.check(&pool.account_id, custom)?;
+                    }
+                    let claims: Vec<LoginClaims<'_>> = proven
+                        .public
+                        .iter()
+                        .map(|(v, _)| LoginClaims {
+                            provider: &v.provider,
+                            audience: &v.audience,
+                            claims: &v.claims,
+                        })
+                        .collect();
+                    Some(choose_role(
+                        &pool,
+                        identity.authenticated,
+                        &claims,
+                        custom_role_arn,
+                    )?)
+                }
+            };
+            let tags = self.principal_tags(&mut tx, &pool, &proven).await?;
+            let token = self
+                .mint(&mut tx, &pool, &identity, tags, OPEN_ID_TOKEN_SECONDS)
+                .await?;
+            // Commit after signing: a concurrent delete or merge waits on our
+            // row lock, so it cannot commit before this token exists.
+            tx.commit().await?;
+            Ok(Issued {
+                identity,
+                token,
+                role,
+            })
+        })
+        .await
+    }
+
+    /// Session tags for a token: those of a Cognate token presented as a
+    /// login (a developer token's PrincipalTags), then each verified upstream
+    /// login's claims mapped by the pool's principal-tag map for its provider
+    /// (defaults: `client` = aud, `username` = sub, as AWS's defaults).
+    pub(super) async fn principal_tags(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        pool: &IdentityPool,
+        proven: &ProvenLogins,
+    ) -> DomainResult<Option<SessionTags>> {
+        let mut tags: BTreeMap<String, Vec<String>> = proven.cognito_tags.clone();
+        for (login, _) in &proven.public {
+            let Some(map) = tx.find_principal_tag_map(&pool.id, &login.provider).await? else {
+                continue;
+            };
+            let mut mapping = map.principal_tags.clone();
+            if map.use_defaults {
+                mapping.insert("client".into(), "aud".into());
+                mapping.insert("username".into(), "sub".into());
+            }
+            for (tag, claim) in mapping {
+                let value = match login.claims.get(&claim) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Array(values)) => match values.first() {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => continue,
+                    },
+                    Some(serde_json::Value::Null) | None => continue,
+                    Some(other) => other.to_string(),
+                };
+                tags.insert(tag, vec![value]);
+            }
+        }
+        Ok((!tags.is_empty()).then(|| SessionTags {
+            principal_tags: tags,
+            transitive_tag_keys: Vec::new(),
+        }))
+    }
+
+    /// Sign a token for `identity` with its current providers in `amr`.
+    pub(super) async fn mint(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        pool: &IdentityPool,
+        identity: &Identity,
+        tags: Option<SessionTags>,
+        lifetime_seconds: i64,
+    ) -> DomainResult<String> {
+        let amr = if identity.authenticated {
+            let providers: BTreeSet<String> = tx
+                .logins_of(&identity.id)
+                .await?
+                .into_iter()
+                .map(|l| l.provider)
+                .collect();
+            std::iter::once("authenticated".to_owned())
+                .chain(providers)
+                .collect()
+        } else {
+            vec!["unauthenticated".to_owned()]
+        };
+        let now = self.clock.now().timestamp();
+        let claims = OpenIdClaims {
+            iss: self.issuer.issuer().to_owned(),
+            sub: identity.id.clone(),
+            aud: pool.id.clone(),
+            amr,
+            iat: now,
+            exp: now + lifetime_seconds,
+            identity_pool_arn: pool_arn(&self.region, &pool.account_id, &pool.id),
+            tags,
+        };
+        self.issuer.sign(&claims).await
+    }
+
+    /// UnlinkIdentity (public): remove the logins of the named providers
+    /// from an identity; the caller proves the identity with a valid login
+    /// of its own. An identity left with no login becomes inaccessible.
+    /// Developer logins are removed only with UnlinkDeveloperIdentity.
+    pub async fn unlink_identity(
+        &self,
+        identity_id: &str,
+        logins: &Logins,
+        logins_to_remove: &[String],
+    ) -> DomainResult<()> {
+        let pool = self.read_pool_of_identity(identity_id).await?;
+        let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
+        let mut tx = self.begin().await?;
+        let mut identity = tx
+            .find_identity(identity_id, RowLock::Update)
+            .await?
+            .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+        if identity.disabled {
+            return Err(forbidden_identity(identity_id));
+        }
+        let current = tx.logins_of(identity_id).await?;
+        let proves = proven.cognito_identities.contains(identity_id)
+            || proven.public.iter().any(|(v, hashed)| {
+                current
+                    .iter()
+                    .any(|l| l.provider == v.provider && &l.subject == hashed)
+            });
+        if !proves {
+            return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
+        }
+        let mut removed = 0;
+        for login in current.iter().filter(|l| !l.developer) {
+            if logins_to_remove.iter().any(|p| p == &login.provider)
+                && tx
+                    .delete_login(identity_id, &login.provider, &login.subject)
+                    .await?
+            {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            identity.last_modified_at = self.clock.now();
+            if tx.logins_of(identity_id).await?.is_empty() {
+                identity.disabled = true;
+            }
+            tx.update_identity(&identity).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
