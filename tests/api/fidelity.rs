@@ -10,6 +10,7 @@ const UNAUTH_NOT_SUPPORTED: &str =
     "Unauthenticated access is not supported for this identity pool.";
 const CLASSIC_REFUSED: &str = "Basic (classic) flow is not enabled, please use enhanced flow.";
 const DEV: &str = "login.fidelity.test";
+const COGNITO: &str = "cognito-identity.amazonaws.com";
 
 /// A guest pool created the way the CLI or an SDK does without the flag.
 async fn pool_without_classic_flag(app: &TestApp) -> String {
@@ -147,15 +148,44 @@ async fn an_authenticated_identity_without_logins_is_not_authorized_whatever_the
     let id = dev.identity_id.unwrap();
     for classic in [None, Some(true), Some(false)] {
         set_classic(&app, &pool, classic, true).await;
-        let err = app
-            .client
-            .get_open_id_token()
-            .identity_id(&id)
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(error_code(&err), "NotAuthorizedException", "{classic:?}");
+        let (code, _) = open_id_token(&app, &id, None).await.unwrap_err();
+        assert_eq!(code, "NotAuthorizedException", "{classic:?}");
     }
+}
+
+/// The code and message of a refused GetOpenIdToken (`Ok` with the token).
+async fn open_id_token(
+    app: &TestApp,
+    id: &str,
+    own_token: Option<&str>,
+) -> Result<String, (String, String)> {
+    app.client
+        .get_open_id_token()
+        .identity_id(id)
+        .set_logins(own_token.map(|t| [(COGNITO.to_owned(), t.to_owned())].into()))
+        .send()
+        .await
+        .map(|o| o.token.unwrap_or_default())
+        .map_err(|e| (error_code(&e), error_message(&e)))
+}
+
+/// The code and message of a refused GetCredentialsForIdentity.
+async fn credentials(
+    app: &TestApp,
+    id: &str,
+    own_token: Option<&str>,
+    custom_role: Option<&str>,
+) -> (String, String) {
+    let err = app
+        .client
+        .get_credentials_for_identity()
+        .identity_id(id)
+        .set_logins(own_token.map(|t| [(COGNITO.to_owned(), t.to_owned())].into()))
+        .set_custom_role_arn(custom_role.map(str::to_owned))
+        .send()
+        .await
+        .expect_err("refused");
+    (error_code(&err), error_message(&err))
 }
 
 #[tokio::test]
@@ -163,59 +193,23 @@ async fn a_guest_cannot_come_back_with_its_own_token_once_guests_are_turned_off(
     let app = spawn_app().await;
     let pool = pool_without_classic_flag(&app).await;
     let id = guest(&app, &pool).await;
-    let token = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap()
-        .token
-        .unwrap();
+    let token = open_id_token(&app, &id, None).await.unwrap();
     set_classic(&app, &pool, None, false).await;
 
-    // Without logins.
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_message(&err), UNAUTH_NOT_SUPPORTED);
-    let err = app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_message(&err), UNAUTH_NOT_SUPPORTED);
-    // With its own (unauthenticated) Cognate token as the login.
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .logins("cognito-identity.amazonaws.com", &token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
-    assert_eq!(error_message(&err), UNAUTH_NOT_SUPPORTED);
-    let err = app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .logins("cognito-identity.amazonaws.com", &token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_message(&err), UNAUTH_NOT_SUPPORTED);
+    let refused = (
+        "NotAuthorizedException".to_owned(),
+        UNAUTH_NOT_SUPPORTED.to_owned(),
+    );
+    // Without logins, and with its own (unauthenticated) Cognate token.
+    for own in [None, Some(token.as_str())] {
+        assert_eq!(open_id_token(&app, &id, own).await.unwrap_err(), refused);
+        assert_eq!(credentials(&app, &id, own, None).await, refused);
+    }
     let err = app
         .client
         .get_id()
         .identity_pool_id(&pool)
-        .logins("cognito-identity.amazonaws.com", &token)
+        .logins(COGNITO, &token)
         .send()
         .await
         .unwrap_err();
@@ -254,18 +248,12 @@ async fn a_pool_cannot_name_another_accounts_roles() {
         .expect("own roles");
     // CustomRoleArn of another account is refused before any STS call.
     let id = guest(&app, &pool).await;
-    let err = app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .custom_role_arn(&theirs)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
     assert_eq!(
-        error_message(&err),
-        format!("Access to Role '{theirs}' is forbidden.")
+        credentials(&app, &id, None, Some(&theirs)).await,
+        (
+            "NotAuthorizedException".to_owned(),
+            format!("Access to Role '{theirs}' is forbidden.")
+        )
     );
 }
 
