@@ -1368,47 +1368,27 @@ fn unreachable_message(data_dir: &Path, blocked: &Blocked, user: &PgUser) -> Str
     )
 }
 
-/// The effective uid of this process, from /proc (no unsafe code).
+/// The effective uid of this process.
 fn current_euid() -> Result<u32> {
-    if let Ok(status) = fs::read_to_string("/proc/self/status") {
-        if let Some(line) = status.lines().find(|l| l.starts_with("Uid:")) {
-            if let Some(euid) = line.split_whitespace().nth(2).and_then(|v| v.parse().ok()) {
-                return Ok(euid);
-            }
-        }
-    }
-    let out = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .context("could not determine the effective user id")?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .context("could not parse `id -u`")
+    Ok(nix::unistd::geteuid().as_raw())
 }
 
+/// The uid, primary gid and groups of the OS user `name`, from the user
+/// database (NSS), as `id` would print them.
 fn lookup_user(name: &str) -> Result<PgUser> {
-    let id = |flag: &str| -> Result<Vec<u32>> {
-        let out = std::process::Command::new("id")
-            .args([flag, name])
-            .stdin(Stdio::null())
-            .output()
-            .context("could not run `id`")?;
-        if !out.status.success() {
-            bail!("no such user: {name}");
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(|v| v.parse::<u32>().context("unexpected `id` output"))
-            .collect()
-    };
-    let uid = *id("-u")?.first().context("empty `id -u`")?;
-    let gid = *id("-g")?.first().context("empty `id -g`")?;
-    let groups = id("-G")?;
+    let user = nix::unistd::User::from_name(name)
+        .with_context(|| format!("could not look up the user {name}"))?
+        .with_context(|| format!("no such user: {name}"))?;
+    let cname = std::ffi::CString::new(name).context("a user name with a NUL byte")?;
+    let groups = nix::unistd::getgrouplist(&cname, user.gid)
+        .with_context(|| format!("could not list the groups of {name}"))?
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
     Ok(PgUser {
         name: name.to_string(),
-        uid,
-        gid,
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
         groups,
     })
 }
