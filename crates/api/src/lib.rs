@@ -66,6 +66,30 @@ pub struct AppState {
     pub admission: admission::Admission,
     /// Request-body bytes held in memory at once, across all requests.
     pub body_budget: admission::BodyBudget,
+    /// Where database work runs: the process's main (multi-thread) runtime,
+    /// which outlives the HTTP workers. Each actix worker has a runtime of
+    /// its own, and a pooled connection works only while the runtime that
+    /// opened it runs; as workers stopped one by one in a graceful
+    /// shutdown, a call still in flight on one worker failed ("Tokio
+    /// context is being shutdown") on a connection another worker had
+    /// opened (found by crates/server/tests/multi_instance.rs). `None`:
+    /// run in place (a single-thread runtime, as in tests).
+    pub database_runtime: Option<tokio::runtime::Handle>,
+}
+
+impl AppState {
+    /// Run `work` (which touches the database) on
+    /// [`database_runtime`](Self::database_runtime), or in place.
+    pub async fn on_database_runtime<F>(&self, work: F) -> Result<F::Output, error::ApiError>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.database_runtime {
+            Some(runtime) => runtime.spawn(work).await.map_err(error::ApiError::internal),
+            None => Ok(work.await),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {

@@ -202,19 +202,26 @@ pub async fn handle(
             })?
         };
         model.validate(&operation, &input)?;
-        let account = match &caller {
-            Caller::Account(account) => Some(account.clone()),
-            Caller::Public => state.quotas.owner_of(&operation, &input).await,
-        };
-        if let Some(account) = account {
-            if state.quotas.admit(&account, &operation).await == Admission::Refused {
-                state.metrics.throttled(account.as_str(), &operation);
-                return Err(ApiError::too_many_requests());
+        let work = {
+            let state = state.clone();
+            async move {
+                let account = match &caller {
+                    Caller::Account(account) => Some(account.clone()),
+                    Caller::Public => state.quotas.owner_of(&operation, &input).await,
+                };
+                if let Some(account) = account {
+                    if state.quotas.admit(&account, &operation).await == Admission::Refused {
+                        state.metrics.throttled(account.as_str(), &operation);
+                        return Err(ApiError::too_many_requests());
+                    }
+                }
+                // Over-quota calls are refused before they take an admission slot.
+                let _admitted = state.admission.admit(class).await?;
+                ops::dispatch(&operation, &state, &caller, input).await
             }
-        }
-        // Over-quota calls are refused before they take an admission slot.
-        let _admitted = state.admission.admit(class).await?;
-        ops::dispatch(&operation, &state, &caller, input).await
+            .instrument(tracing::Span::current())
+        };
+        state.on_database_runtime(work).await?
     }
     .instrument(span.clone())
     .await;

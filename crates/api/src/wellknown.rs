@@ -13,7 +13,14 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: the database answers.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
+    let store = state.store.clone();
+    let pinged = state
+        .on_database_runtime(async move { store.ping().await })
+        .await;
+    match pinged
+        .map_err(|e| e.internal.unwrap_or_default())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain")
             .body("ready\n"),

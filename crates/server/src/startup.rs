@@ -272,6 +272,9 @@ impl Application {
                     wait: Duration::from_millis(settings.server.signed_admission_wait_ms),
                 },
             ),
+            database_runtime: tokio::runtime::Handle::try_current()
+                .ok()
+                .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
         });
         if settings.server.max_public_requests >= settings.database.max_connections as usize {
             tracing::warn!(

@@ -1,13 +1,20 @@
 //! Schema migrations: `migrations/V{n}__{name}.sql`, embedded at build time
 //! and applied with refinery over tokio-postgres (refinery has no sqlx
-//! driver). Applying is idempotent and takes refinery's lock table, so two
-//! instances starting together do not race.
+//! driver). Applying is idempotent. Refinery itself takes no lock (two
+//! instances starting together on an empty database both tried to create
+//! its history table and the same tables, and one failed: found by
+//! crates/server/tests/multi_instance.rs), so the run holds a PostgreSQL
+//! advisory lock: the second instance waits, then finds nothing to apply.
 
 use anyhow::Context as _;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
 }
+
+/// The advisory lock key serializing migration runs (any constant unique to
+/// Cognate: "cognate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0063_6f67_6e61_7465;
 
 /// Apply every pending migration to the database at `url`; returns the
 /// names of those applied now.
@@ -19,6 +26,12 @@ pub async fn run(url: &str) -> anyhow::Result<Vec<String>> {
     let (mut client, driver) = crate::tls::connect(url)
         .await
         .context("connecting to the database to migrate it")?;
+    // Session-level: released when this connection closes, even if the
+    // process dies mid-migration.
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("waiting for the migration lock")?;
     let report = embedded::migrations::runner()
         .set_abort_divergent(true)
         .run_async(&mut client)
