@@ -1,8 +1,10 @@
 //! The narrow traits the domain needs from the outside world.
 //!
 //! A use case begins a transaction with [`Store::begin`], works through the
-//! [`Tx`] it gets (every repository trait is implemented by it), and calls
-//! [`Tx::commit`] once. Dropping a `Tx` without committing rolls it back.
+//! [`Tx`] it gets (the pool and identity repositories), and calls
+//! [`Tx::commit`] once; the signing keys have their own narrower port,
+//! [`crate::token::KeyStore`], so the key manager depends on nothing else.
+//! Every lock a rule depends on is named in the method that takes it. Dropping a `Tx` without committing rolls it back.
 //! Reads that feed a write take the row lock (`lock = true`), so two
 //! concurrent read-modify-write use cases on one pool serialise instead of
 //! losing an update.
@@ -24,9 +26,10 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// One transaction, with every repository.
+/// One transaction over pools and identities (the signing keys have their
+/// own, narrower port: [`crate::token::KeyStore`]).
 #[async_trait]
-pub trait Tx: PoolRepo + IdentityRepo + crate::token::KeyRepo + Send {
+pub trait Tx: PoolRepo + IdentityRepo + Send {
     /// Commit everything done through this transaction.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -50,6 +53,8 @@ pub trait PoolRepo {
     /// Write back every mutable field of a pool read with `lock = true`.
     async fn save_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError>;
     /// Delete a pool with everything in it; false when there was none.
+    /// Takes the pool's lock exclusively first (see
+    /// [`IdentityRepo::find_pool_by_id_shared`]).
     async fn delete_pool(&mut self, account: &AccountId, pool_id: &str)
         -> Result<bool, StoreError>;
     /// Pools of an account in creation order, after the cursor.
@@ -76,8 +81,15 @@ pub trait PoolRepo {
 /// Identity and login rows.
 #[async_trait]
 pub trait IdentityRepo {
-    /// The pool with this id, whoever owns it (for the public operations).
-    async fn find_pool_by_id(&mut self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError>;
+    /// The pool with this id, whoever owns it (for the public operations),
+    /// holding the pool's **shared** lock until the transaction ends.
+    /// `delete_pool` takes the same lock exclusively, so a pool deletion
+    /// waits for the identities and tokens being made in the pool, and none
+    /// is made after a deletion committed (the rule the race tests prove).
+    async fn find_pool_by_id_shared(
+        &mut self,
+        pool_id: &str,
+    ) -> Result<Option<IdentityPool>, StoreError>;
     /// Insert a new identity.
     async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError>;
     /// The identity with this id, locked as asked.

@@ -101,6 +101,21 @@ pub struct StoredKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Opens transactions over the signing keys, and nothing else: what the
+/// key manager needs of storage.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Begin a transaction on the signing keys.
+    async fn begin_keys(&self) -> Result<Box<dyn KeyTx>, StoreError>;
+}
+
+/// One transaction over the signing keys.
+#[async_trait]
+pub trait KeyTx: KeyRepo + Send {
+    /// Commit everything done through this transaction (dropping it rolls back).
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
 /// Storage of signing keys, shared by every instance.
 #[async_trait]
 pub trait KeyRepo: Send {

@@ -208,7 +208,7 @@ impl Application {
             },
         );
         if settings.tokens.key_encryption_key.is_some() {
-            let unsealed = cognate_token::unsealed_stored_keys(store.as_ref())
+            let unsealed = cognate_token::unsealed_stored_keys(&pg)
                 .await
                 .context("reading the token signing keys")?;
             if !unsealed.is_empty() {
@@ -222,7 +222,7 @@ impl Application {
                 .into());
             }
         }
-        let keys = Arc::new(start_keys(settings, store.clone()).await?);
+        let keys = Arc::new(start_keys(settings, Arc::new(pg.clone())).await?);
         let refresher = Arc::clone(&keys)
             .spawn_refresh_loop(Duration::from_secs(settings.tokens.refresh_seconds.max(1)));
         let identities = IdentityService::new(
@@ -527,7 +527,10 @@ async fn subject_hasher(settings: &Settings, store: &PgStore) -> anyhow::Result<
 
 /// The key manager configured by `[tokens]`: loads (or makes) the signing
 /// keys in the database.
-pub async fn start_keys(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<KeyManager> {
+pub async fn start_keys(
+    settings: &Settings,
+    store: Arc<dyn cognate_domain::token::KeyStore>,
+) -> anyhow::Result<KeyManager> {
     let kek = settings
         .tokens
         .key_encryption_key

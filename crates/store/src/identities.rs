@@ -56,7 +56,10 @@ fn login_from_row(row: &PgRow) -> Result<Login, StoreError> {
 
 #[async_trait]
 impl IdentityRepo for PgTx {
-    async fn find_pool_by_id(&mut self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
+    async fn find_pool_by_id_shared(
+        &mut self,
+        pool_id: &str,
+    ) -> Result<Option<IdentityPool>, StoreError> {
         // Held until commit: DeleteIdentityPool waits for tokens being issued.
         advisory_lock(self, "pool:", pool_id, false).await?;
         let row = sqlx::query(&format!(

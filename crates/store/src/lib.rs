@@ -136,6 +136,21 @@ impl Tx for PgTx {
     }
 }
 
+#[async_trait]
+impl cognate_domain::token::KeyTx for PgTx {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl cognate_domain::token::KeyStore for PgStore {
+    async fn begin_keys(&self) -> Result<Box<dyn cognate_domain::token::KeyTx>, StoreError> {
+        let tx = self.pool.begin().await.map_err(map_err)?;
+        Ok(Box::new(PgTx { tx }))
+    }
+}
+
 /// Classify a sqlx error for the domain.
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     match &err {

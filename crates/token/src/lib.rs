@@ -21,7 +21,7 @@
 //! # Use
 //!
 //! ```no_run
-//! # async fn run(store: std::sync::Arc<dyn cognate_domain::ports::Store>) -> Result<(), cognate_token::TokenError> {
+//! # async fn run(store: std::sync::Arc<dyn cognate_domain::token::KeyStore>) -> Result<(), cognate_token::TokenError> {
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use cognate_token::{Kek, KeyManager, KeyManagerConfig};

@@ -37,9 +37,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound as _, Utc};
-use cognate_domain::ports::{Clock, Store, SystemClock};
+use cognate_domain::ports::{Clock, SystemClock};
 use cognate_domain::token::{
-    OpenIdClaims, StoredKey, TokenIssuer, TokenRejection, POOL_ARN_CLAIM, TAGS_CLAIM,
+    KeyStore, OpenIdClaims, StoredKey, TokenIssuer, TokenRejection, POOL_ARN_CLAIM, TAGS_CLAIM,
 };
 use cognate_domain::DomainError;
 use tokio::sync::{Mutex, Semaphore};
@@ -210,7 +210,7 @@ impl Ring {
 /// Build it once with [`KeyManager::start`], share it as `Arc`, and call
 /// [`KeyManager::refresh`] periodically ([`KeyManager::spawn_refresh_loop`]).
 pub struct KeyManager {
-    store: Arc<dyn Store>,
+    store: Arc<dyn KeyStore>,
     kek: Option<Kek>,
     config: KeyManagerConfig,
     clock: Arc<dyn Clock>,
@@ -285,7 +285,7 @@ impl KeyManager {
     /// read, a stored key is encrypted and `kek` is `None`, or `kek` does
     /// not open a stored key.
     pub async fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn KeyStore>,
         kek: Option<Kek>,
         config: KeyManagerConfig,
     ) -> Result<Self, TokenError> {
@@ -294,7 +294,7 @@ impl KeyManager {
 
     /// [`KeyManager::start`] with a chosen clock and key generator.
     pub async fn start_with(
-        store: Arc<dyn Store>,
+        store: Arc<dyn KeyStore>,
         kek: Option<Kek>,
         config: KeyManagerConfig,
         hooks: KeyManagerHooks,
@@ -374,7 +374,7 @@ impl KeyManager {
         let sealed = {
             let _guard = self.maintenance.lock().await;
             let now = self.db_now();
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.store.begin_keys().await?;
             tx.lock_keys().await?;
             tx.purge_expired_keys(now).await?;
             let mut sealed = Vec::new();
@@ -523,7 +523,7 @@ impl KeyManager {
     async fn sync(&self, want: Want) -> Result<(), TokenError> {
         let _guard = self.maintenance.lock().await;
         let now = self.db_now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_keys().await?;
         tx.purge_expired_keys(now).await?;
         let mut stored = tx.list_keys(now).await?;
         if let Want::Maintain = want {
@@ -744,8 +744,8 @@ impl KeyManager {
 /// The `kid`s of the stored keys (expired ones not yet deleted included)
 /// whose private key is not sealed: with a KEK configured, these must be
 /// sealed (`cognate keys seal`) before the service runs.
-pub async fn unsealed_stored_keys(store: &dyn Store) -> Result<Vec<String>, TokenError> {
-    let mut tx = store.begin().await?;
+pub async fn unsealed_stored_keys(store: &dyn KeyStore) -> Result<Vec<String>, TokenError> {
+    let mut tx = store.begin_keys().await?;
     let keys = tx.list_keys(DateTime::<Utc>::UNIX_EPOCH).await?;
     tx.commit().await?;
     Ok(keys

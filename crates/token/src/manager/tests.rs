@@ -4,11 +4,8 @@ use std::sync::Mutex as StdMutex;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use cognate_domain::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
-use cognate_domain::ids::AccountId;
-use cognate_domain::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
-use cognate_domain::ports::{PoolRepo, StoreError, Tx};
-use cognate_domain::token::KeyRepo;
+use cognate_domain::ports::StoreError;
+use cognate_domain::token::{KeyRepo, KeyTx};
 
 use super::*;
 use crate::test_keys;
@@ -35,21 +32,18 @@ struct MemTx {
 }
 
 #[async_trait]
-impl Store for MemStore {
-    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+impl KeyStore for MemStore {
+    async fn begin_keys(&self) -> Result<Box<dyn KeyTx>, StoreError> {
         let work = self.keys.lock().unwrap().clone();
         Ok(Box::new(MemTx {
             shared: Arc::clone(&self.keys),
             work,
         }))
     }
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
 }
 
 #[async_trait]
-impl Tx for MemTx {
+impl KeyTx for MemTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         *self.shared.lock().unwrap() = self.work;
         Ok(())
@@ -107,113 +101,6 @@ impl KeyRepo for MemTx {
             key.encrypted = true;
         }
         Ok(())
-    }
-}
-
-// Only the key repository is used here.
-#[async_trait]
-impl cognate_domain::ports::IdentityRepo for MemTx {
-    async fn find_pool_by_id(&mut self, _: &str) -> Result<Option<IdentityPool>, StoreError> {
-        unimplemented!()
-    }
-    async fn insert_identity(&mut self, _: &Identity) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn find_identity(&mut self, _: &str, _: RowLock) -> Result<Option<Identity>, StoreError> {
-        unimplemented!()
-    }
-    async fn update_identity(&mut self, _: &Identity) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn delete_identity(&mut self, _: &str) -> Result<bool, StoreError> {
-        unimplemented!()
-    }
-    async fn find_login(
-        &mut self,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<Option<String>, StoreError> {
-        unimplemented!()
-    }
-    async fn insert_login(&mut self, _: &Login) -> Result<LoginClaim, StoreError> {
-        unimplemented!()
-    }
-    async fn delete_login(&mut self, _: &str, _: &str, _: &str) -> Result<bool, StoreError> {
-        unimplemented!()
-    }
-    async fn logins_of(&mut self, _: &str) -> Result<Vec<Login>, StoreError> {
-        unimplemented!()
-    }
-    async fn move_logins(&mut self, _: &str, _: &str) -> Result<u64, StoreError> {
-        unimplemented!()
-    }
-    async fn list_identities(
-        &mut self,
-        _: &str,
-        _: Option<i64>,
-        _: u32,
-        _: bool,
-    ) -> Result<Vec<(i64, IdentityDescription)>, StoreError> {
-        unimplemented!()
-    }
-    async fn developer_ids_of(
-        &mut self,
-        _: &str,
-        _: &str,
-        _: Option<i64>,
-        _: u32,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        unimplemented!()
-    }
-}
-
-#[async_trait]
-impl PoolRepo for MemTx {
-    async fn lock_account(&mut self, _: &AccountId) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn count_pools(&mut self, _: &AccountId) -> Result<u64, StoreError> {
-        unimplemented!()
-    }
-    async fn insert_pool(&mut self, _: &IdentityPool) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn find_pool(
-        &mut self,
-        _: &AccountId,
-        _: &str,
-        _: bool,
-    ) -> Result<Option<IdentityPool>, StoreError> {
-        unimplemented!()
-    }
-    async fn save_pool(&mut self, _: &IdentityPool) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn delete_pool(&mut self, _: &AccountId, _: &str) -> Result<bool, StoreError> {
-        unimplemented!()
-    }
-    async fn list_pools(
-        &mut self,
-        _: &AccountId,
-        _: Option<i64>,
-        _: u32,
-    ) -> Result<Vec<(i64, PoolSummary)>, StoreError> {
-        unimplemented!()
-    }
-    async fn find_principal_tag_map(
-        &mut self,
-        _: &str,
-        _: &str,
-    ) -> Result<Option<PrincipalTagMap>, StoreError> {
-        unimplemented!()
-    }
-    async fn put_principal_tag_map(
-        &mut self,
-        _: &str,
-        _: &PrincipalTagMap,
-    ) -> Result<(), StoreError> {
-        unimplemented!()
     }
 }
 

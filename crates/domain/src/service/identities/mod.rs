@@ -214,7 +214,7 @@ impl IdentityService {
         tx: &mut Box<dyn Tx>,
         pool_id: &str,
     ) -> DomainResult<IdentityPool> {
-        tx.find_pool_by_id(pool_id)
+        tx.find_pool_by_id_shared(pool_id)
             .await?
             .ok_or_else(|| DomainError::pool_not_found(pool_id))
     }
