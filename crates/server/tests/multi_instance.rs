@@ -42,33 +42,6 @@ const QUOTA_B_GET_ID: f64 = 10.0;
 const PUBLISH_AHEAD_SECONDS: u64 = 8;
 const REFRESH_SECONDS: u64 = 1;
 
-/// Every operation with a quota: all unlimited, so load is not throttled.
-const OPERATIONS: [&str; 23] = [
-    "CreateIdentityPool",
-    "DeleteIdentities",
-    "DeleteIdentityPool",
-    "DescribeIdentity",
-    "DescribeIdentityPool",
-    "GetCredentialsForIdentity",
-    "GetId",
-    "GetIdentityPoolRoles",
-    "GetOpenIdToken",
-    "GetOpenIdTokenForDeveloperIdentity",
-    "GetPrincipalTagAttributeMap",
-    "ListIdentities",
-    "ListIdentityPools",
-    "ListTagsForResource",
-    "LookupDeveloperIdentity",
-    "MergeDeveloperIdentities",
-    "SetIdentityPoolRoles",
-    "SetPrincipalTagAttributeMap",
-    "TagResource",
-    "UnlinkDeveloperIdentity",
-    "UnlinkIdentity",
-    "UntagResource",
-    "UpdateIdentityPool",
-];
-
 /// Concurrency of the load runs (each worker has one call in flight).
 const WORKERS: usize = 8;
 
@@ -185,7 +158,11 @@ fn free_port() -> u16 {
 }
 
 fn config_toml(port: u16, database_url: &str) -> String {
-    let quotas: String = OPERATIONS.iter().map(|op| format!("{op} = 0\n")).collect();
+    // Every operation of the model unlimited, so load is not throttled.
+    let quotas: String = cognate_api::validation::Model::embedded()
+        .operation_names()
+        .map(|op| format!("{op} = 0\n"))
+        .collect();
     format!(
         r#"[server]
 bind = "127.0.0.1:{port}"

@@ -103,73 +103,6 @@ impl KeyCache {
         within(set.fetched_at, now, self.ttl)
     }
 
-    /// The issuer's keys, fetched or refetched as the policy allows, for a
-    /// token with `kid` and `alg`. The caller looks for its key in the
-    /// answer; an answer without it means "no such key" (refetching was
-    /// tried or is not allowed yet). Errors: the provider could not be
-    /// asked, or answered unusably.
-    async fn cached_keys(
-        &self,
-        issuer: &str,
-        kid: Option<&str>,
-        alg: Alg,
-        clock: &dyn Clock,
-    ) -> Result<Arc<KeySet>, FetchFailure> {
-        let entry = self.entry(issuer);
-        let usable = |set: &Option<Arc<KeySet>>, now| {
-            set.as_ref()
-                .filter(|s| self.fresh(s, now) && !s.candidates(kid, alg).is_empty())
-                .cloned()
-        };
-        if let Some(set) = usable(&entry.current(), clock.now()) {
-            return Ok(set);
-        }
-        let mut state = entry.refresh.lock().await;
-        // Someone else may have refetched while we waited.
-        let now = clock.now();
-        let current = entry.current();
-        if let Some(set) = usable(&current, now) {
-            return Ok(set);
-        }
-        let fresh = current.as_ref().filter(|s| self.fresh(s, now)).cloned();
-        match &fresh {
-            // Fresh keys, but not this one: refetch at a bounded rate.
-            Some(set) => {
-                if state
-                    .last_attempt
-                    .is_some_and(|at| within(at, now, self.min_refetch))
-                {
-                    return Ok(Arc::clone(set));
-                }
-            }
-            // No keys, or too old: fetch, unless the last try just failed.
-            None => {
-                if let Some((at, failure)) = &state.last_failure {
-                    if within(*at, now, self.failure_backoff) {
-                        return Err(failure.clone());
-                    }
-                }
-            }
-        }
-        state.last_attempt = Some(now);
-        // A full refresh (TTL) re-reads discovery too; an unknown-kid
-        // refetch re-reads only the JWKS.
-        if fresh.is_none() {
-            state.jwks_uri = None;
-        }
-        match self.fetch(issuer, &mut state, now).await {
-            Ok(set) => {
-                state.last_failure = None;
-                *entry.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&set));
-                Ok(set)
-            }
-            Err(failure) => {
-                state.last_failure = Some((now, failure.clone()));
-                Err(failure)
-            }
-        }
-    }
-
     async fn fetch(
         &self,
         issuer: &str,
@@ -238,6 +171,11 @@ impl KeyCache {
 
 #[async_trait]
 impl KeyStore for KeyCache {
+    /// The issuer's keys, fetched or refetched as the policy allows, for a
+    /// token with `kid` and `alg`. The caller looks for its key in the
+    /// answer; an answer without it means "no such key" (refetching was
+    /// tried or is not allowed yet). Errors: the provider could not be
+    /// asked, or answered unusably.
     async fn keys(
         &self,
         issuer: &str,
@@ -245,7 +183,59 @@ impl KeyStore for KeyCache {
         alg: Alg,
         clock: &dyn Clock,
     ) -> Result<Arc<KeySet>, FetchFailure> {
-        self.cached_keys(issuer, kid, alg, clock).await
+        let entry = self.entry(issuer);
+        let usable = |set: &Option<Arc<KeySet>>, now| {
+            set.as_ref()
+                .filter(|s| self.fresh(s, now) && !s.candidates(kid, alg).is_empty())
+                .cloned()
+        };
+        if let Some(set) = usable(&entry.current(), clock.now()) {
+            return Ok(set);
+        }
+        let mut state = entry.refresh.lock().await;
+        // Someone else may have refetched while we waited.
+        let now = clock.now();
+        let current = entry.current();
+        if let Some(set) = usable(&current, now) {
+            return Ok(set);
+        }
+        let fresh = current.as_ref().filter(|s| self.fresh(s, now)).cloned();
+        match &fresh {
+            // Fresh keys, but not this one: refetch at a bounded rate.
+            Some(set) => {
+                if state
+                    .last_attempt
+                    .is_some_and(|at| within(at, now, self.min_refetch))
+                {
+                    return Ok(Arc::clone(set));
+                }
+            }
+            // No keys, or too old: fetch, unless the last try just failed.
+            None => {
+                if let Some((at, failure)) = &state.last_failure {
+                    if within(*at, now, self.failure_backoff) {
+                        return Err(failure.clone());
+                    }
+                }
+            }
+        }
+        state.last_attempt = Some(now);
+        // A full refresh (TTL) re-reads discovery too; an unknown-kid
+        // refetch re-reads only the JWKS.
+        if fresh.is_none() {
+            state.jwks_uri = None;
+        }
+        match self.fetch(issuer, &mut state, now).await {
+            Ok(set) => {
+                state.last_failure = None;
+                *entry.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&set));
+                Ok(set)
+            }
+            Err(failure) => {
+                state.last_failure = Some((now, failure.clone()));
+                Err(failure)
+            }
+        }
     }
 }
 
