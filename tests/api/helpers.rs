@@ -106,7 +106,7 @@ pub async fn spawn_app_on(database_url: String, customize: impl FnOnce(&mut Sett
         address,
         database_url,
         settings,
-        http: reqwest::Client::new(),
+        http: cognate_tests::http_client().build().unwrap(),
     }
 }
 

@@ -46,3 +46,20 @@ mod tests {
         super::skip_unless_required(false, "node is not installed");
     }
 }
+
+/// An HTTP client for talking to a Cognate the test started.
+///
+/// It drops pooled connections after 2 s idle, below the server's
+/// `request_head_timeout_seconds` and `keep_alive_seconds` (5 s). actix-web
+/// answers `408 Request Timeout` on a connection that sent no request
+/// within the head timeout, and hyper's pool can hold such a connection:
+/// when a request finds its pooled connection busy it opens another, and
+/// if the first frees up first the new one goes to the pool unused. A
+/// request written on it just as the server's 408 arrives reads that 408
+/// as its answer. A client whose idle timeout is below the server's never
+/// reuses a connection the server is about to time out; load balancers in
+/// front of Cognate need the same (README, "Exposing Cognate to the
+/// internet").
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(2))
+}

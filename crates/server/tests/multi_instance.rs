@@ -231,7 +231,7 @@ async fn deployment() -> Deployment {
         _dir: dir,
         database_url,
         instances,
-        http: reqwest::Client::builder()
+        http: cognate_tests::http_client()
             .timeout(Duration::from_secs(15))
             .build()
             .unwrap(),
@@ -291,14 +291,17 @@ impl Deployment {
     }
 
     async fn jwks(&self, i: usize) -> Value {
-        self.http
-            .get(format!("{}/.well-known/jwks_uri", self.instances[i].url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let url = format!("{}/.well-known/jwks_uri", self.instances[i].url());
+        let response = self.http.get(&url).send().await.unwrap();
+        let status = response.status();
+        let headers = format!("{:?}", response.headers());
+        let body = response.bytes().await.unwrap();
+        assert!(
+            status.is_success(),
+            "GET {url}: {status} {headers} {}",
+            String::from_utf8_lossy(&body)
+        );
+        serde_json::from_slice(&body).unwrap()
     }
 
     /// A guest identity and its OpenID token, both from instance `i`.
