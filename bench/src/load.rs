@@ -11,6 +11,8 @@ use aws_sigv4::sign::v4;
 
 /// The developer provider of the benchmark pool.
 pub const DEVELOPER_PROVIDER: &str = "login.cognate.bench";
+/// Developer user `i` of the preload is `{USER_PREFIX}{i}`.
+pub const USER_PREFIX: &str = "bench-user-";
 const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
@@ -23,6 +25,10 @@ pub enum Op {
     OpenIdToken,
     /// GetOpenIdTokenForDeveloperIdentity (SigV4-signed) for known users.
     DeveloperToken,
+    /// GetId for a known login: a Cognate token of a linked developer user
+    /// under `cognito-identity.amazonaws.com` (its signature is checked and
+    /// the login looked up; nothing is written).
+    GetIdKnown,
 }
 
 impl Op {
@@ -32,13 +38,14 @@ impl Op {
             Op::GetId => "GetId",
             Op::OpenIdToken => "GetOpenIdToken",
             Op::DeveloperToken => "GetOpenIdTokenForDeveloperIdentity",
+            Op::GetIdKnown => "GetId, known login",
         }
     }
 
     /// The member a successful answer must contain.
     fn expected_member(self) -> &'static str {
         match self {
-            Op::GetId => "\"IdentityId\"",
+            Op::GetId | Op::GetIdKnown => "\"IdentityId\"",
             Op::OpenIdToken | Op::DeveloperToken => "\"Token\"",
         }
     }
@@ -57,7 +64,8 @@ pub struct Target {
     secret_key: String,
     pool_id: String,
     identities: Vec<String>,
-    developer_users: usize,
+    developer_users: Vec<u64>,
+    login_tokens: Vec<String>,
 }
 
 impl Target {
@@ -85,42 +93,41 @@ impl Target {
             secret_key: secret_key.to_owned(),
             pool_id: pool_id.to_owned(),
             identities: Vec::new(),
-            developer_users: 0,
+            developer_users: Vec::new(),
+            login_tokens: Vec::new(),
         })
     }
 
-    /// Create `count` unauthenticated identities for GetOpenIdToken.
-    pub async fn create_identities(&mut self, count: usize) -> anyhow::Result<()> {
-        let body = self.get_id_body();
-        for _ in 0..count {
-            let answer = self
-                .post("GetId", body.clone(), false)
-                .await
-                .map_err(anyhow::Error::msg)
-                .context("pre-creating identities with GetId")?;
-            let json: serde_json::Value = serde_json::from_str(&answer)?;
-            let Some(id) = json["IdentityId"].as_str() else {
-                bail!("GetId answered without IdentityId: {answer}");
-            };
-            self.identities.push(id.to_owned());
-        }
-        Ok(())
+    /// Use these (preloaded) identities for GetOpenIdToken, round-robin.
+    pub fn use_identities(&mut self, ids: Vec<String>) {
+        self.identities = ids;
     }
 
-    /// Link `count` developer users to identities (the first call per user
-    /// creates its identity; the measured calls find it).
-    pub async fn create_developer_users(&mut self, count: usize) -> anyhow::Result<()> {
-        for i in 0..count {
-            self.post(
-                "GetOpenIdTokenForDeveloperIdentity",
-                self.developer_body(i),
-                true,
-            )
-            .await
-            .map_err(anyhow::Error::msg)
-            .context("pre-creating developer users")?;
+    /// Use these (preloaded, linked) developer users for the developer
+    /// calls, round-robin.
+    pub fn use_developer_users(&mut self, users: Vec<u64>) {
+        self.developer_users = users;
+    }
+
+    /// Fetch a Cognate token for each of the first `count` developer users,
+    /// for GetId with a known login.
+    pub async fn fetch_login_tokens(&mut self, count: usize) -> anyhow::Result<()> {
+        for &user in self.developer_users.iter().take(count) {
+            let body = format!(
+                r#"{{"IdentityPoolId":"{}","Logins":{{"{DEVELOPER_PROVIDER}":"{USER_PREFIX}{user}"}},"TokenDuration":3600}}"#,
+                self.pool_id
+            );
+            let answer = self
+                .post("GetOpenIdTokenForDeveloperIdentity", body, true)
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("fetching the tokens of developer users")?;
+            let json: serde_json::Value = serde_json::from_str(&answer)?;
+            let Some(token) = json["Token"].as_str() else {
+                bail!("GetOpenIdTokenForDeveloperIdentity answered without Token: {answer}");
+            };
+            self.login_tokens.push(token.to_owned());
         }
-        self.developer_users = count;
         Ok(())
     }
 
@@ -129,8 +136,9 @@ impl Target {
     }
 
     fn developer_body(&self, i: usize) -> String {
+        let user = self.developer_users[i % self.developer_users.len()];
         format!(
-            r#"{{"IdentityPoolId":"{}","Logins":{{"{DEVELOPER_PROVIDER}":"bench-user-{i}"}}}}"#,
+            r#"{{"IdentityPoolId":"{}","Logins":{{"{DEVELOPER_PROVIDER}":"{USER_PREFIX}{user}"}}}}"#,
             self.pool_id
         )
     }
@@ -144,9 +152,14 @@ impl Target {
                 let body = format!(r#"{{"IdentityId":"{id}"}}"#);
                 self.post(op.name(), body, false).await?
             }
-            Op::DeveloperToken => {
-                let body = self.developer_body(i % self.developer_users.max(1));
-                self.post(op.name(), body, true).await?
+            Op::DeveloperToken => self.post(op.name(), self.developer_body(i), true).await?,
+            Op::GetIdKnown => {
+                let token = &self.login_tokens[i % self.login_tokens.len()];
+                let body = format!(
+                    r#"{{"IdentityPoolId":"{}","Logins":{{"cognito-identity.amazonaws.com":"{token}"}}}}"#,
+                    self.pool_id
+                );
+                self.post("GetId", body, false).await?
             }
         };
         if answer.contains(op.expected_member()) {

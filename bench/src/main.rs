@@ -10,6 +10,7 @@
 
 mod cpu;
 mod load;
+mod memory;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -24,7 +25,27 @@ use cognate_server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 use cognate_server::startup::Application;
 use cognate_token::{measure_sign_rate, SigningAlgorithm};
 
-use crate::load::{Op, Run, Target, DEVELOPER_PROVIDER};
+use crate::load::{Op, Run, Target, DEVELOPER_PROVIDER, USER_PREFIX};
+
+/// Tokens fetched for GetId with a known login.
+const LOGIN_TOKENS: usize = 256;
+
+/// A small deterministic random source for picking the sample.
+struct XorShift(u64);
+
+impl XorShift {
+    fn seeded() -> XorShift {
+        XorShift(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
 
 const ACCOUNT: &str = "111111111111";
 const ACCESS_KEY: &str = "AKIACOGNATEBENCH0001";
@@ -53,11 +74,11 @@ struct Args {
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
     /// Concurrency levels (requests in flight), comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32, 64])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32, 128])]
     concurrency: Vec<usize>,
     /// Operations to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',',
-          default_values_t = [Op::GetId, Op::OpenIdToken, Op::DeveloperToken])]
+          default_values_t = [Op::GetId, Op::OpenIdToken, Op::GetIdKnown, Op::DeveloperToken])]
     ops: Vec<Op>,
     /// Use this PostgreSQL database instead of a private cluster in a temp
     /// dir. It is migrated, and gets a new pool and many identities.
@@ -77,10 +98,30 @@ struct Args {
     /// Seconds spent on each raw signing-rate measurement.
     #[arg(long, default_value_t = 2.0)]
     sign_seconds: f64,
-    /// Identities pre-created for GetOpenIdToken, and developer users for
-    /// GetOpenIdTokenForDeveloperIdentity (used round-robin).
-    #[arg(long, default_value_t = 256)]
-    identities: usize,
+    /// Identities preloaded into the pool (in bulk, in the database) before
+    /// the measurements: latency at 10 million should match latency at 10
+    /// thousand.
+    #[arg(long, default_value_t = 10_000)]
+    identities: u64,
+    /// How many of the preloaded identities hold a developer login
+    /// (default: a tenth of `--identities`); the others are guests, for
+    /// GetOpenIdToken.
+    #[arg(long)]
+    linked: Option<u64>,
+    /// Identities (and developer users) picked at random from the preload
+    /// and used round-robin by the token and known-login calls.
+    #[arg(long, default_value_t = 4096)]
+    sample: usize,
+    /// Connections of the database ceilings (insert and primary-key read).
+    #[arg(long, default_value_t = 32)]
+    ceiling_clients: usize,
+}
+
+/// The database's own rates, measured on the benchmark's PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+struct Ceilings {
+    inserts: f64,
+    lookups: f64,
 }
 
 /// The raw signing rate of this machine.
@@ -97,8 +138,21 @@ fn main() -> ExitCode {
         eprintln!("cognate-bench: --concurrency needs levels of at least 1");
         return ExitCode::from(2);
     }
-    if args.seconds == 0 || args.identities == 0 || args.client_threads == 0 {
-        eprintln!("cognate-bench: --seconds, --identities and --client-threads must be at least 1");
+    if args.seconds == 0
+        || args.identities == 0
+        || args.sample == 0
+        || args.client_threads == 0
+        || args.ceiling_clients == 0
+        || args.linked == Some(0)
+    {
+        eprintln!(
+            "cognate-bench: --seconds, --identities, --linked, --sample, --client-threads and \
+             --ceiling-clients must be at least 1"
+        );
+        return ExitCode::from(2);
+    }
+    if args.identities < 2 || args.linked.is_some_and(|l| l >= args.identities) {
+        eprintln!("cognate-bench: --linked must be below --identities (at least 2)");
         return ExitCode::from(2);
     }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -231,7 +285,16 @@ async fn bench(
         .await
         .context("building the application")?;
     let server = tokio::spawn(app.run_until_stopped());
-    let result = measure(args, rates, &settings, &address, postmaster, pg_mode).await;
+    let result = measure(
+        args,
+        rates,
+        &settings,
+        database_url,
+        &address,
+        postmaster,
+        pg_mode,
+    )
+    .await;
     server.abort();
     result
 }
@@ -240,6 +303,7 @@ async fn measure(
     args: &Args,
     rates: &SignRates,
     settings: &Settings,
+    database_url: &str,
     address: &str,
     postmaster: Option<u32>,
     pg_mode: &str,
@@ -271,15 +335,73 @@ async fn measure(
         &pool_id,
         max_concurrency,
     )?;
+    let linked = args.linked.unwrap_or((args.identities / 10).max(1));
     let setup = Instant::now();
-    if args.ops.contains(&Op::OpenIdToken) {
-        target.create_identities(args.identities).await?;
-    }
-    if args.ops.contains(&Op::DeveloperToken) {
-        target.create_developer_users(args.identities).await?;
+    let db = cognate_store::bench::connect(database_url, args.ceiling_clients as u32)
+        .await
+        .context("connecting to the benchmark's database")?;
+    let preload = cognate_store::bench::Preload {
+        pool_id: &pool_id,
+        region: REGION,
+        identities: args.identities,
+        linked,
+        provider: DEVELOPER_PROVIDER,
+        user_prefix: USER_PREFIX,
+    };
+    let mut last_report = Instant::now();
+    cognate_store::bench::preload_identities(&db, &preload, |done| {
+        if last_report.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "cognate-bench: preloaded {done} of {} identities",
+                args.identities
+            );
+            last_report = Instant::now();
+        }
+    })
+    .await
+    .context("preloading identities")?;
+    let preload_time = setup.elapsed();
+    let mut random = XorShift::seeded();
+    // GetOpenIdToken without logins needs unauthenticated identities: the
+    // ones after the linked.
+    let picks: Vec<i64> = (0..args.sample)
+        .map(|_| (linked + random.below(args.identities - linked)) as i64)
+        .collect();
+    let sample_ids = cognate_store::bench::preloaded_identity_ids(&db, REGION, &picks)
+        .await
+        .context("naming the sampled identities")?;
+    target.use_identities(sample_ids.clone());
+    target.use_developer_users((0..args.sample).map(|_| random.below(linked)).collect());
+    if args.ops.contains(&Op::GetIdKnown) {
+        target
+            .fetch_login_tokens(args.sample.min(LOGIN_TOKENS))
+            .await?;
     }
     let setup = setup.elapsed();
     let target = Arc::new(target);
+
+    // The database's own ceilings, before any load.
+    let ceiling_time = Duration::from_secs(args.seconds);
+    let ceilings = Ceilings {
+        inserts: cognate_store::bench::insert_rate(
+            &db,
+            &pool_id,
+            args.ceiling_clients,
+            ceiling_time,
+        )
+        .await
+        .context("measuring the insert ceiling")?,
+        lookups: cognate_store::bench::lookup_rate(
+            &db,
+            Arc::new(sample_ids),
+            args.ceiling_clients,
+            ceiling_time,
+        )
+        .await
+        .context("measuring the lookup ceiling")?,
+    };
+    db.close().await;
+    let rss_idle = memory::rss_kib();
 
     let workers = if settings.server.workers == 0 {
         format!("{} (one per core)", rates.cores)
@@ -303,13 +425,22 @@ async fn measure(
         args.client_threads, args.warmup, args.seconds
     );
     println!(
-        "  requests:    GetId unauthenticated (an INSERT each); GetOpenIdToken round-robin over \
-         {n} identities; developer tokens round-robin over {n} users, SigV4-signed per request \
-         with aws-sigv4 in the load generator",
-        n = args.identities
+        "  data:        {} identities in the pool, {linked} of them with a developer login \
+         (preloaded in {:.1} s)",
+        args.identities,
+        preload_time.as_secs_f64()
     );
     println!(
-        "  setup:       pool {pool_id}; pre-created identities/users in {:.1} s",
+        "  requests:    GetId unauthenticated (an INSERT each); GetOpenIdToken round-robin over \
+         {n} random identities; GetId with a known login (a Cognate token of a linked user under \
+         cognito-identity.amazonaws.com) round-robin over {t} tokens; developer tokens round-robin \
+         over {n} random linked users, SigV4-signed per request with aws-sigv4 in the load \
+         generator",
+        n = args.sample,
+        t = args.sample.min(LOGIN_TOKENS)
+    );
+    println!(
+        "  setup:       pool {pool_id}; set up in {:.1} s",
         setup.as_secs_f64()
     );
     if let Some(load) = cpu::load_average() {
@@ -347,7 +478,9 @@ async fn measure(
     let measured = Duration::from_secs(args.seconds);
     let mut failures: Vec<String> = Vec::new();
     let mut failed = 0u64;
-    let mut best_token_rate: Option<(Op, usize, f64)> = None;
+    // Per operation: the best throughput, and p50/p99 at the highest level.
+    let mut best: Vec<(Op, f64)> = Vec::new();
+    let mut tails: Vec<(Op, usize, f64, f64)> = Vec::new();
     let mut most_other = 0.0f64;
     for &op in &args.ops {
         for &concurrency in &args.concurrency {
@@ -366,8 +499,12 @@ async fn measure(
                 failures.push(describe_failure(op, concurrency, "measured", &run));
             }
             most_other = most_other.max(usage.other);
-            if op != Op::GetId && best_token_rate.is_none_or(|(_, _, r)| run.throughput() > r) {
-                best_token_rate = Some((op, concurrency, run.throughput()));
+            match best.iter_mut().find(|(o, _)| *o == op) {
+                Some((_, rate)) => *rate = rate.max(run.throughput()),
+                None => best.push((op, run.throughput())),
+            }
+            if concurrency == max_concurrency {
+                tails.push((op, concurrency, run.quantile_ms(0.5), run.quantile_ms(0.99)));
             }
             println!(
                 "{:<34} {:>5} {:>9} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {:>5.2} {:>5} {:>5.2} {:>5.2}{}",
@@ -407,15 +544,74 @@ async fn measure(
         rates.cores,
         rates.one_core * rates.cores as f64
     );
-    if let Some((op, concurrency, rate)) = best_token_rate {
+    println!();
+    println!(
+        "database ceilings (same PostgreSQL, {} connections, {} s each):",
+        args.ceiling_clients, args.seconds
+    );
+    println!(
+        "  single-row INSERT, each committed: {:>8.0} rows/s   (a table shaped like identities: \
+         columns, indexes, foreign key)",
+        ceilings.inserts
+    );
+    println!(
+        "  primary-key read of identities:    {:>8.0} reads/s  (over the same random sample)",
+        ceilings.lookups
+    );
+    println!();
+    println!("ratios (best served rate over all levels / ceiling; the issue's goals in brackets):");
+    let best_of = |op: Op| best.iter().find(|(o, _)| *o == op).map(|(_, r)| *r);
+    let ratios = [
+        (
+            Op::OpenIdToken,
+            rates.all_cores,
+            "all-core RS512 signing rate",
+            0.5,
+        ),
+        (
+            Op::GetId,
+            ceilings.inserts,
+            "durable single-row insert rate",
+            0.3,
+        ),
+        (
+            Op::GetIdKnown,
+            ceilings.lookups,
+            "primary-key read rate",
+            0.5,
+        ),
+        (
+            Op::DeveloperToken,
+            rates.all_cores,
+            "all-core RS512 signing rate",
+            0.5,
+        ),
+    ];
+    for (op, ceiling, what, goal) in ratios {
+        if let Some(rate) = best_of(op) {
+            println!(
+                "  {:<34} {:>8.0}/s / {:>8.0}/s {:<32} = {:.2}  [>= {goal}]",
+                op.name(),
+                rate,
+                ceiling,
+                what,
+                rate / ceiling
+            );
+        }
+    }
+    for (op, concurrency, p50, p99) in &tails {
         println!(
-            "  best served:            {:>8.0} tokens/s      ({} at concurrency {}: {:.0}% of one \
-             core x {} cores)",
-            rate,
+            "  {:<34} p99 / p50 at concurrency {concurrency}: {p99:.1} / {p50:.1} ms = {:.2}  [<= 2]",
             op.name(),
-            concurrency,
-            100.0 * rate / (rates.one_core * rates.cores as f64),
-            rates.cores
+            p99 / p50
+        );
+    }
+    if let (Some(idle), Some(peak)) = (rss_idle, memory::peak_rss_kib()) {
+        println!(
+            "  memory (this process: server and load generator): {} MB resident after setup, \
+             {} MB peak  [< 60 MB idle, < 250 MB peak]",
+            idle / 1024,
+            peak / 1024
         );
     }
     println!(

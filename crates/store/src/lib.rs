@@ -8,6 +8,7 @@
 //! - [`migrate`] — applies `migrations/V{n}__{name}.sql` with refinery.
 //! - `pools`: identity pools, tags, roles, principal-tag maps.
 //! - `keys`: signing keys.
+//! - [`bench`] — bulk preload and database ceilings for `cognate-bench`.
 //! - `quota`: the shared quota buckets and the owner look-ups of unsigned calls.
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use cognate_domain::ports::{Store, StoreError, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 
+pub mod bench;
 mod identities;
 mod keys;
 pub mod migrate;
