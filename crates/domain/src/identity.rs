@@ -15,6 +15,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::pool::IdentityPool;
+
 /// A stored identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -63,6 +65,18 @@ pub enum LoginClaim {
     Linked,
     /// The login was already linked, to this identity.
     Taken(String),
+}
+
+/// An identity and its pool read under their shared locks, for issuing a
+/// token ([`crate::ports::IdentityRepo::find_identity_with_pool_shared`]).
+#[derive(Debug, Clone)]
+pub struct LockedForToken {
+    /// The identity's pool id, as read before the locks.
+    pub pool_id: String,
+    /// The pool, `None` if it was deleted before its lock was granted.
+    pub pool: Option<IdentityPool>,
+    /// The identity, `None` if it was deleted before its lock was granted.
+    pub identity: Option<Identity>,
 }
 
 /// How a read of an identity row locks it.

@@ -1,7 +1,9 @@
 //! Identity and login rows.
 
 use async_trait::async_trait;
-use cognate_domain::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
+use cognate_domain::identity::{
+    Identity, IdentityDescription, LockedForToken, Login, LoginClaim, RowLock,
+};
 use cognate_domain::pool::IdentityPool;
 use cognate_domain::ports::{IdentityRepo, StoreError};
 use sqlx::postgres::PgRow;
@@ -11,6 +13,30 @@ use crate::pools::{pool_from_row, POOL_COLUMNS};
 use crate::{map_err, PgTx};
 
 const IDENTITY_COLUMNS: &str = "id, pool_id, authenticated, disabled, created_at, last_modified_at";
+
+/// One row with the pool's columns (as `pool_from_row` reads them; all
+/// NULL when the pool is gone) and the identity's as `i_<column>` (NULL when
+/// the identity is gone).
+fn locked_for_token_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let pool_columns: Vec<String> = POOL_COLUMNS
+            .split(',')
+            .map(|c| format!("p.{}", c.trim()))
+            .collect();
+        let identity_columns: Vec<String> = IDENTITY_COLUMNS
+            .split(',')
+            .map(|c| format!("i.{c} AS i_{c}", c = c.trim()))
+            .collect();
+        format!(
+            "SELECT {}, {} FROM (VALUES (1)) AS one (x) \
+             LEFT JOIN identity_pools p ON p.id = $1 \
+             LEFT JOIN identities i ON i.id = $2",
+            pool_columns.join(", "),
+            identity_columns.join(", ")
+        )
+    })
+}
 
 /// Take a transaction-scoped advisory lock on `<kind><id>`, shared or exclusive.
 pub(crate) async fn advisory_lock(
@@ -117,6 +143,61 @@ impl IdentityRepo for PgTx {
         .await
         .map_err(map_err)?;
         row.as_ref().map(identity_from_row).transpose()
+    }
+
+    async fn find_identity_with_pool_shared(
+        &mut self,
+        identity_id: &str,
+    ) -> Result<Option<LockedForToken>, StoreError> {
+        // Three round trips instead of the default's five: the pool id
+        // (immutable, so read without a lock), both shared locks in one
+        // statement (pool first, the order every use case keeps), then both
+        // rows in one statement, whose READ COMMITTED snapshot is taken
+        // after the locks were granted.
+        let pool_id: Option<String> =
+            sqlx::query_scalar("SELECT pool_id FROM identities WHERE id = $1")
+                .bind(identity_id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        let Some(pool_id) = pool_id else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended('pool:' || $1, 0)), \
+                    pg_advisory_xact_lock_shared(hashtextextended('identity:' || $2, 0))",
+        )
+        .bind(&pool_id)
+        .bind(identity_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        let row = sqlx::query(locked_for_token_sql())
+            .bind(&pool_id)
+            .bind(identity_id)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        let pool = match row.try_get::<Option<String>, _>("id").map_err(map_err)? {
+            Some(_) => Some(pool_from_row(&row)?),
+            None => None,
+        };
+        let identity = match row.try_get::<Option<String>, _>("i_id").map_err(map_err)? {
+            Some(id) => Some(Identity {
+                id,
+                pool_id: row.try_get("i_pool_id").map_err(map_err)?,
+                authenticated: row.try_get("i_authenticated").map_err(map_err)?,
+                disabled: row.try_get("i_disabled").map_err(map_err)?,
+                created_at: row.try_get("i_created_at").map_err(map_err)?,
+                last_modified_at: row.try_get("i_last_modified_at").map_err(map_err)?,
+            }),
+            None => None,
+        };
+        Ok(Some(LockedForToken {
+            pool_id,
+            pool,
+            identity,
+        }))
     }
 
     async fn update_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {

@@ -100,21 +100,32 @@ impl IdentityService {
         };
         self.retrying(|| async {
             let mut tx = self.begin().await?;
-            // Pool lock before identity lock, the order every use case keeps.
-            let pool_id = tx
-                .find_identity(identity_id, RowLock::None)
-                .await?
-                .ok_or_else(|| DomainError::identity_not_found(identity_id))?
-                .pool_id;
-            let pool = Self::public_pool(&mut tx, &pool_id).await?;
-            let identity = if proven.is_empty() {
+            let (pool, identity) = if proven.is_empty() {
+                // Pool lock before identity lock, the order every use case
+                // keeps; one call, so the store can take both at once.
+                let locked = tx
+                    .find_identity_with_pool_shared(identity_id)
+                    .await?
+                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+                let pool = locked
+                    .pool
+                    .ok_or_else(|| DomainError::pool_not_found(&locked.pool_id))?;
+                let identity = locked
+                    .identity
+                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
+                (pool, Some(identity))
+            } else {
+                let pool_id = tx
+                    .find_identity(identity_id, RowLock::None)
+                    .await?
+                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?
+                    .pool_id;
+                (Self::public_pool(&mut tx, &pool_id).await?, None)
+            };
+            let identity = if let Some(identity) = identity {
                 // AWS's order: the identity's own state first (an
                 // authenticated identity without logins is refused whatever
                 // the flow), then the basic-flow switch, then guest access.
-                let identity = tx
-                    .find_identity(identity_id, RowLock::Share)
-                    .await?
-                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
                 if identity.disabled {
                     return Err(forbidden_identity(identity_id));
                 }
