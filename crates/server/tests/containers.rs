@@ -4,11 +4,14 @@
 //! binary (`deploy/container/Containerfile`, target `prebuilt`), then
 //! `podman-compose up` of PostgreSQL, the migration step, two replicas and
 //! HAProxy terminating TLS. Through the balancer only, over HTTPS trusting
-//! nothing but the example's generated CA, it proves: both replicas serve;
+//! nothing but the example's generated CA, it proves: both replicas serve
+//! (the replica the balancer names answered, as its own /metrics confirm);
 //! the AWS SDK creates a pool and runs GetId and GetOpenIdToken; tokens
-//! minted by each replica verify against the JWKS found by discovery; and
-//! on the containers: Cognate runs as uid 10001, the image's health check
-//! reports healthy, the migration step ran once and exited 0.
+//! minted by each replica verify against the JWKS found by discovery; on
+//! the containers: Cognate runs as uid 10001, the image's health check
+//! reports healthy, the migration step applied every migration once and
+//! exited 0; and with one replica stopped every call is served by the
+//! other, which it rejoins when started.
 //!
 //! Needs root, podman (with runc, netavark, aardvark-dns, iptables),
 //! podman-compose, mmdebstrap, openssl and Debian's package mirror: a
@@ -596,20 +599,59 @@ async fn compose_deployment_serves_through_the_tls_balancer() {
     );
 
     // 7. Each replica mints tokens that verify against that JWKS (the
-    // keys are shared through PostgreSQL).
-    let mut minted_by = BTreeSet::new();
-    for _ in 0..8 {
-        let (answer, by_get_id) =
+    // keys are shared through PostgreSQL). Three calls a round, so that
+    // round-robin gives both replicas GetOpenIdToken calls.
+    let mut tokens_by: BTreeMap<String, u64> = BTreeMap::new();
+    for _ in 0..6 {
+        let (answer, _) =
             public_call(&http, &url, "GetId", json!({ "IdentityPoolId": pool })).await;
         let id = answer["IdentityId"].as_str().unwrap().to_owned();
-        let (answer, by) =
-            public_call(&http, &url, "GetOpenIdToken", json!({ "IdentityId": id })).await;
-        let claims = verify(answer["Token"].as_str().unwrap(), &jwks, &url, &pool);
-        assert_eq!(claims["sub"], id.as_str());
-        minted_by.insert(by);
-        minted_by.insert(by_get_id);
+        for _ in 0..2 {
+            let (answer, by) =
+                public_call(&http, &url, "GetOpenIdToken", json!({ "IdentityId": id })).await;
+            let claims = verify(answer["Token"].as_str().unwrap(), &jwks, &url, &pool);
+            assert_eq!(claims["sub"], id.as_str());
+            *tokens_by.entry(by).or_default() += 1;
+        }
     }
-    assert_eq!(minted_by, seen, "calls were not spread over both replicas");
+    assert_eq!(
+        tokens_by.keys().cloned().collect::<BTreeSet<_>>(),
+        seen,
+        "GetOpenIdToken calls were not spread over both replicas: {tokens_by:?}"
+    );
+    // Each replica's own /metrics (management port, inside its container)
+    // counts the calls the balancer said it served; the SDK's call went to
+    // one of them.
+    let mut counted = 0;
+    for (replica, served) in &tokens_by {
+        let name = d.container(replica);
+        let metrics = d.podman(&[
+            "exec",
+            &name,
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/9090 && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 10 cat <&3; true",
+        ]);
+        let count: u64 = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("cognate_requests_total{")
+                    && l.contains(r#"operation="GetOpenIdToken""#)
+                    && l.contains(r#"code="OK""#)
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert!(
+            count >= *served,
+            "{replica} counts {count} GetOpenIdToken calls, the balancer sent it {served}"
+        );
+        counted += count;
+    }
+    assert_eq!(
+        counted,
+        6 * 2 + 1,
+        "GetOpenIdToken calls counted by the replicas"
+    );
     step(started, "both replicas' tokens verify");
 
     // 8. On the containers: Cognate is uid 10001, the image's health check
@@ -671,6 +713,37 @@ async fn compose_deployment_serves_through_the_tls_balancer() {
     ]);
     assert_eq!(applied.trim(), format!("{migrations} {migrations}"));
     step(started, "uid 10001, healthy, migrations applied once");
+
+    // 9. One replica stopped: every call goes to the other (the balancer
+    // retries a refused connection there and its probe takes the stopped
+    // one out); started again, it serves again. No sticky sessions.
+    let first = d.container("cognate-1");
+    d.must(
+        "podman",
+        &["stop", "-t", "10", &first],
+        Duration::from_secs(60),
+    );
+    for _ in 0..6 {
+        let (_, by) = public_call(&http, &url, "GetId", json!({ "IdentityPoolId": pool })).await;
+        assert_eq!(by, "cognate-2", "a stopped replica answered");
+    }
+    d.must("podman", &["start", &first], Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, by) = public_call(&http, &url, "GetId", json!({ "IdentityPoolId": pool })).await;
+        if by == "cognate-1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cognate-1 not back in the balancer within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    step(
+        started,
+        "a stopped replica is bypassed, and rejoins when started",
+    );
 
     drop(d);
     step(started, "cleaned up");
