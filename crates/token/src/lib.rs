@@ -39,6 +39,7 @@ pub mod error;
 pub mod kek;
 pub mod keys;
 pub mod manager;
+pub mod saml;
 pub mod sts;
 pub mod subject;
 #[cfg(any(test, feature = "test-keys"))]
