@@ -535,3 +535,50 @@ async fn attacks_on_the_relying_party_are_refused() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn saml_attributes_become_principal_tags_through_the_pools_tag_map() {
+    if !idp_available() {
+        return;
+    }
+    let app = spawn_app().await;
+    let pool = saml_pool(&app).await;
+    app.client
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(&pool)
+        .identity_provider_name(PROVIDER)
+        .use_defaults(true)
+        .principal_tags("dept", "department")
+        .principal_tags(
+            "session",
+            "https://aws.amazon.com/SAML/Attributes/RoleSessionName",
+        )
+        .send()
+        .await
+        .expect("a tag map for the SAML provider");
+    let response = saml_response(&["--name-id", "gina@example.com", "--attr", "department=eng"]);
+    let id = get_id(&app, &pool, &response).await.unwrap();
+    let token = app
+        .client
+        .get_open_id_token()
+        .identity_id(&id)
+        .logins(PROVIDER, &response)
+        .send()
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let (_, claims) = verify_with_jwks(&app, &token).await.unwrap();
+    let tags = &claims["https://aws.amazon.com/tags"]["principal_tags"];
+    assert_eq!(
+        tags["username"],
+        serde_json::json!(["gina@example.com"]),
+        "{tags}"
+    );
+    assert_eq!(
+        tags["client"],
+        serde_json::json!(["urn:amazon:webservices"])
+    );
+    assert_eq!(tags["dept"], serde_json::json!(["eng"]));
+    assert_eq!(tags["session"], serde_json::json!(["gina"]));
+}

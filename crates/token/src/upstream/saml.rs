@@ -195,7 +195,8 @@ impl DeclaredSaml {
     }
 }
 
-/// Attributes as claims: one value → a string, several → an array.
+/// Attributes as claims (by `Name`): one value → a string, several → an
+/// array.
 fn claims_of(assertion: &saml::VerifiedAssertion) -> Map<String, Value> {
     assertion
         .attributes
@@ -238,9 +239,17 @@ pub(super) async fn verify(
         tracing::debug!(provider = arn, reason = ?rejection, "SAML response refused");
         DomainError::NotAuthorized(format!("Invalid login token. {rejection}"))
     })?;
+    // `sub` and `aud` as for OIDC logins, so principal-tag defaults
+    // (`username` = sub, `client` = aud) and rules on them work.
+    let mut claims = claims_of(&assertion);
+    claims.insert("sub".into(), Value::String(assertion.name_id.clone()));
+    claims.insert(
+        "aud".into(),
+        Value::String(provider.policy.audience.clone()),
+    );
     Ok(VerifiedLogin {
         provider: arn.to_owned(),
-        claims: claims_of(&assertion),
+        claims,
         subject: assertion.name_id,
         audience: provider.policy.audience.clone(),
     })
