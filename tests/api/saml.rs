@@ -382,6 +382,23 @@ async fn rules_role_mappings_match_saml_attributes() {
     );
 }
 
+/// Why each attack case must be refused (a part of the message).
+fn expected_reason(what: &str) -> &'static str {
+    match what {
+        "unsigned assertion" | "signature by a key not in the metadata" | "tampered NameID" => {
+            "Couldn't verify the signature"
+        }
+        "wrong audience" => "audience doesn't match",
+        "wrong recipient and destination" => "destination doesn't match",
+        "wrong issuer" => "issuer doesn't match",
+        "expired" => "expired",
+        w if w.starts_with("not yet valid") => "not valid yet",
+        "billion laughs" | "external entity" => "must not contain a DTD",
+        "comment inside NameID" => "must not contain comments",
+        _ => "exactly one unencrypted assertion",
+    }
+}
+
 /// Every attack, built from the real IdP's responses, each refused.
 #[tokio::test]
 async fn attacks_on_the_relying_party_are_refused() {
@@ -427,6 +444,17 @@ async fn attacks_on_the_relying_party_are_refused() {
         (
             "expired",
             saml_response(&["--lifetime-minutes", "-10", "--role", &role_pair(ROLE_A)]),
+        ),
+        (
+            "not yet valid (the IdP's clock 30 minutes ahead)",
+            saml_response(&[
+                "--clock-offset-minutes",
+                "30",
+                "--lifetime-minutes",
+                "60",
+                "--role",
+                &role_pair(ROLE_A),
+            ]),
         ),
         (
             "tampered NameID",
@@ -498,6 +526,8 @@ async fn attacks_on_the_relying_party_are_refused() {
             message.starts_with("Invalid login token."),
             "{what}: {message}"
         );
+        let why = expected_reason(what);
+        assert!(message.contains(why), "{what}: {message} (wanted {why:?})");
         assert!(
             !message.contains("xmlsec") && !message.contains("libxml"),
             "{what}: {message}"

@@ -7,6 +7,7 @@ initiated, as an app gets it from an IdP set up for AWS) on stdout.
   idp.py [--name-id N] [--role ROLE_ARN,PROVIDER_ARN ...] [--attr NAME=VALUE ...]
          [--audience A] [--recipient R] [--sign assertion|response|both|none]
          [--key idp|other] [--lifetime-minutes M] [--issuer I]
+         [--clock-offset-minutes M]
 
 Test keys only: idp.key.pem is the key of the metadata; other.key.pem is not.
 """
@@ -74,7 +75,15 @@ def main():
     p.add_argument("--key", default="idp", choices=["idp", "other"])
     p.add_argument("--lifetime-minutes", type=int, default=15)
     p.add_argument("--issuer", default=None)
+    p.add_argument("--clock-offset-minutes", type=int, default=0)
     a = p.parse_args()
+    if a.clock_offset_minutes:
+        # The IdP's clock runs ahead (IssueInstant, NotBefore come from it).
+        import time
+
+        real_gmtime, real_time = time.gmtime, time.time
+        offset = a.clock_offset_minutes * 60
+        time.gmtime = lambda secs=None: real_gmtime(real_time() + offset if secs is None else secs)
 
     conf = config(a.key, a.lifetime_minutes, a.issuer)
     if a.metadata:
