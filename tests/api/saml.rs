@@ -316,6 +316,15 @@ async fn the_role_comes_from_the_assertion_and_custom_role_arn_picks_among_sever
     assert_eq!(roles_asked.lock().unwrap().last().unwrap(), ROLE_B);
     credentials(several, Some(ROLE_A)).await.unwrap();
     assert_eq!(roles_asked.lock().unwrap().last().unwrap(), ROLE_A);
+
+    // An assertion cannot hand out another account's role.
+    let theirs = "arn:aws:iam::222222222222:role/Theirs";
+    let foreign = saml_response(&["--name-id", "eve@example.com", "--role", &role_pair(theirs)]);
+    let asked = roles_asked.lock().unwrap().len();
+    let (code, message) = credentials(foreign, None).await.unwrap_err();
+    assert_eq!(code, "NotAuthorizedException");
+    assert_eq!(message, format!("Access to Role '{theirs}' is forbidden."));
+    assert_eq!(roles_asked.lock().unwrap().len(), asked, "STS not asked");
 }
 
 #[tokio::test]
