@@ -22,6 +22,19 @@ const ROLE_A: &str = "arn:aws:iam::111111111111:role/SamlA";
 const ROLE_B: &str = "arn:aws:iam::111111111111:role/SamlB";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/support/saml/idp.py");
 
+/// A client with a fresh connection pool for each call: the IdP script can
+/// take seconds on a loaded machine, longer than the server keeps an idle
+/// connection, and the test clients do not retry.
+trait FreshClient {
+    fn sdk(&self) -> aws_sdk_cognitoidentity::Client;
+}
+
+impl FreshClient for TestApp {
+    fn sdk(&self) -> aws_sdk_cognitoidentity::Client {
+        sdk_client(&self.address, ACCESS_KEY_A, SECRET_KEY_A, REGION)
+    }
+}
+
 /// Whether python3 with pysaml2 and xmlsec1 are here; else skip (fail in CI).
 fn idp_available() -> bool {
     let ok = Command::new("python3")
@@ -65,7 +78,7 @@ fn alice(name_id: &str) -> String {
 }
 
 async fn saml_pool(app: &TestApp) -> String {
-    app.client
+    app.sdk()
         .create_identity_pool()
         .identity_pool_name("saml")
         .allow_unauthenticated_identities(false)
@@ -78,7 +91,7 @@ async fn saml_pool(app: &TestApp) -> String {
 }
 
 async fn get_id(app: &TestApp, pool: &str, response: &str) -> Result<String, (String, String)> {
-    app.client
+    app.sdk()
         .get_id()
         .identity_pool_id(pool)
         .logins(PROVIDER, response)
@@ -181,7 +194,7 @@ async fn a_pool_cannot_name_an_undeclared_saml_provider() {
         let client = if arn == PROVIDER {
             app.client_b()
         } else {
-            app.client.clone()
+            app.sdk().clone()
         };
         let err = client
             .create_identity_pool()
@@ -277,7 +290,7 @@ async fn the_role_comes_from_the_assertion_and_custom_role_arn_picks_among_sever
         let pool = pool.clone();
         async move {
             let id = get_id(app, &pool, &response).await.expect("GetId");
-            app.client
+            app.sdk()
                 .get_credentials_for_identity()
                 .identity_id(&id)
                 .logins(PROVIDER, &response)
@@ -346,7 +359,7 @@ async fn rules_role_mappings_match_saml_attributes() {
         .role_arn(ROLE_B)
         .build()
         .unwrap();
-    app.client
+    app.sdk()
         .set_identity_pool_roles()
         .identity_pool_id(&pool)
         .roles("authenticated", ROLE_A)
@@ -373,7 +386,7 @@ async fn rules_role_mappings_match_saml_attributes() {
         async move {
             let response = saml_response(&["--name-id", "erin@example.com", "--attr", attr]);
             let id = get_id(app, &pool, &response).await.expect("GetId");
-            app.client
+            app.sdk()
                 .get_credentials_for_identity()
                 .identity_id(&id)
                 .logins(PROVIDER, &response)
@@ -522,12 +535,6 @@ async fn attacks_on_the_relying_party_are_refused() {
         )),
     ));
 
-    // Making the cases took seconds: a fresh client, not a pooled
-    // connection the server may have closed meanwhile (keep-alive).
-    let app = TestApp {
-        client: sdk_client(&app.address, ACCESS_KEY_A, SECRET_KEY_A, REGION),
-        ..app
-    };
     for (what, response) in &cases {
         let (code, message) = get_id(&app, &pool, response).await.expect_err(what);
         assert_eq!(code, "NotAuthorizedException", "{what}: {message}");
@@ -582,7 +589,7 @@ async fn saml_attributes_become_principal_tags_through_the_pools_tag_map() {
     }
     let app = spawn_app().await;
     let pool = saml_pool(&app).await;
-    app.client
+    app.sdk()
         .set_principal_tag_attribute_map()
         .identity_pool_id(&pool)
         .identity_provider_name(PROVIDER)

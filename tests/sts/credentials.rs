@@ -768,9 +768,16 @@ async fn a_saml_login_gets_radosgw_credentials_for_the_role_its_assertion_grants
     ]) else {
         return;
     };
-    let id = s
-        .app
-        .client
+    // Fresh connections: the IdP script may outlast the server's keep-alive.
+    let client = || {
+        crate::helpers::sdk_client(
+            &s.app.address,
+            crate::helpers::ACCESS_KEY_A,
+            crate::helpers::SECRET_KEY_A,
+            crate::helpers::REGION,
+        )
+    };
+    let id = client()
         .get_id()
         .identity_pool_id(&pool)
         .logins(PROVIDER, &response)
@@ -779,9 +786,7 @@ async fn a_saml_login_gets_radosgw_credentials_for_the_role_its_assertion_grants
         .expect("GetId")
         .identity_id
         .unwrap();
-    let out = s
-        .app
-        .client
+    let out = client()
         .get_credentials_for_identity()
         .identity_id(&id)
         .logins(PROVIDER, &response)
