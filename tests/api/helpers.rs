@@ -64,6 +64,18 @@ pub fn test_settings() -> Settings {
         url: "https://idp.example.com".into(),
         client_ids: vec!["example-client".into()],
     }];
+    // The test SAML IdP (tests/support/saml/idp.py) as `corp` of account A.
+    settings.saml_providers = vec![cognate_server::config::SamlProviderSettings {
+        account: ACCOUNT_A.into(),
+        name: "corp".into(),
+        metadata_file: Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("support/saml/idp-metadata.xml"),
+        ),
+        metadata_url: None,
+        audience: None,
+        recipient: None,
+        allow_sha1: false,
+    }];
     settings
 }
 

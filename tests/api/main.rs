@@ -13,6 +13,7 @@ mod pools;
 mod protocol;
 mod quotas;
 mod roles;
+mod saml;
 mod signing;
 mod tags;
 mod tokens;

@@ -719,3 +719,88 @@ async fn principal_tags_reach_the_sts_session_through_get_credentials_for_identi
         .unwrap_err();
     assert_eq!(denied.status, 403, "a red session may not: {}", denied.body);
 }
+
+/// A base64 SAML response from the test IdP (PyPI pysaml2 + xmlsec1,
+/// `tests/support/saml/idp.py`); None (after saying why) when it is missing.
+fn saml_response(args: &[&str]) -> Option<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/saml/idp.py");
+    match Command::new("python3").arg(script).args(args).output() {
+        Ok(out) if out.status.success() => Some(String::from_utf8(out.stdout).unwrap()),
+        Ok(out) => {
+            cognate_tests::skip(&format!(
+                "the SAML test IdP (python3 with pysaml2, xmlsec1) failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            None
+        }
+        Err(e) => {
+            cognate_tests::skip(&format!("python3 cannot be run: {e}"));
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_saml_login_gets_radosgw_credentials_for_the_role_its_assertion_grants() {
+    const PROVIDER: &str = "arn:aws:iam::111111111111:saml-provider/corp";
+    let Some(s) = stack(None).await else { return };
+    let pool = s
+        .app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("saml")
+        .allow_unauthenticated_identities(false)
+        .saml_provider_arns(PROVIDER)
+        .send()
+        .await
+        .expect("pool naming the declared SAML provider")
+        .identity_pool_id;
+    s.trust_pools(&[&pool]).await;
+    let engineers = s.role("saml-eng", &pool, "samleng-").await;
+    let auditors = s.role("saml-audit", &pool, "samlaudit-").await;
+    let Some(response) = saml_response(&[
+        "--name-id",
+        "frank@example.com",
+        "--role",
+        &format!("{engineers},{PROVIDER}"),
+        "--role",
+        &format!("{PROVIDER},{auditors}"),
+    ]) else {
+        return;
+    };
+    // Fresh connections: the IdP script may outlast the server's keep-alive.
+    let client = || {
+        crate::helpers::sdk_client(
+            &s.app.address,
+            crate::helpers::ACCESS_KEY_A,
+            crate::helpers::SECRET_KEY_A,
+            crate::helpers::REGION,
+        )
+    };
+    let id = client()
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins(PROVIDER, &response)
+        .send()
+        .await
+        .expect("GetId")
+        .identity_id
+        .unwrap();
+    let out = client()
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .logins(PROVIDER, &response)
+        .custom_role_arn(&auditors)
+        .send()
+        .await
+        .expect("credentials for the chosen role of the assertion");
+    let creds = sdk_credentials(&out.credentials.unwrap());
+    s.use_s3(&creds, &format!("samlaudit-{}", s.tag))
+        .await
+        .expect("the auditors' bucket");
+    let denied = s
+        .use_s3(&creds, &format!("samleng-{}", s.tag))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.status, 403, "not the other role: {}", denied.body);
+}

@@ -122,6 +122,56 @@ fn rule_matches(match_type: MatchType, values: &[String], wanted: &str) -> bool 
     }
 }
 
+/// The `Role` attribute of a SAML assertion (a claim of SAML logins).
+pub const SAML_ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
+
+/// Whether a `Logins` key is a SAML provider ARN.
+fn is_saml_provider(provider: &str) -> bool {
+    provider.starts_with("arn:") && provider.contains(":saml-provider/")
+}
+
+/// The role ARNs a SAML login's assertion grants for its own provider: the
+/// `role-arn,provider-arn` pairs (either order) of its Role attribute.
+pub fn saml_roles(login: &LoginClaims<'_>) -> Vec<String> {
+    claim_values(login.claims, SAML_ROLE_ATTRIBUTE)
+        .iter()
+        .filter_map(|pair| {
+            let (a, b) = pair.split_once(',')?;
+            let (a, b) = (a.trim(), b.trim());
+            let (role, provider) = if a.contains(":role/") { (a, b) } else { (b, a) };
+            (role.starts_with("arn:") && role.contains(":role/") && provider == login.provider)
+                .then(|| role.to_owned())
+        })
+        .collect()
+}
+
+/// A SAML login's role: `CustomRoleArn` when the assertion grants it, else
+/// the assertion's only role; `None` when the assertion grants none.
+fn saml_role(
+    login: &LoginClaims<'_>,
+    custom_role_arn: Option<&str>,
+) -> Result<Option<String>, DomainError> {
+    let roles = saml_roles(login);
+    if roles.is_empty() {
+        return Ok(None);
+    }
+    if let Some(custom) = custom_role_arn {
+        return if roles.iter().any(|r| r == custom) {
+            Ok(Some(custom.to_owned()))
+        } else {
+            Err(DomainError::NotAuthorized(format!(
+                "Custom role arn {custom} is not in the roles the SAML assertion grants."
+            )))
+        };
+    }
+    match roles.as_slice() {
+        [only] => Ok(Some(only.clone())),
+        _ => Err(DomainError::NotAuthorized(
+            "The SAML assertion grants several roles: choose one with CustomRoleArn.".into(),
+        )),
+    }
+}
+
 /// The role an identity's credentials are for.
 ///
 /// - Unauthenticated: the pool's `unauthenticated` role.
@@ -136,6 +186,11 @@ fn rule_matches(match_type: MatchType, values: &[String], wanted: &str) -> bool 
 ///     authenticated role; `Deny` refuses with AWS's message.
 /// - A missing role is `InvalidIdentityPoolConfigurationException`.
 /// - `CustomRoleArn` that the token does not grant is refused.
+/// - SAML logins with no role mapping (the first in provider order): the
+///   role their assertion's Role attribute grants for that provider; with
+///   several, `CustomRoleArn` picks one of them (another is refused,
+///   none is refused); an assertion granting none falls through to the
+///   pool's authenticated role.
 pub fn choose_role(
     pool: &IdentityPool,
     authenticated: bool,
@@ -197,6 +252,17 @@ pub fn choose_role(
                 }
             }
         };
+    }
+    // SAML logins without a mapping: the roles their assertion grants.
+    let mut saml: Vec<&LoginClaims<'_>> = logins
+        .iter()
+        .filter(|l| is_saml_provider(l.provider))
+        .collect();
+    saml.sort_by_key(|l| l.provider);
+    if let Some(login) = saml.first() {
+        if let Some(chosen) = saml_role(login, custom_role_arn)? {
+            return Ok(chosen);
+        }
     }
     if let Some(custom) = custom_role_arn {
         if pool.roles.get("authenticated").map(String::as_str) != Some(custom) {
@@ -496,6 +562,42 @@ mod tests {
     }
 
     #[test]
+    fn saml_logins_take_the_role_their_assertion_grants() {
+        const SAML: &str = "arn:aws:iam::000000000000:saml-provider/corp";
+        let p = pool(&[("authenticated", "arn:aws:iam:::role/auth")], vec![]);
+        let one = claims(serde_json::json!({
+            SAML_ROLE_ATTRIBUTE: format!("arn:aws:iam:::role/a,{SAML}")
+        }));
+        let l = login(SAML, "urn:amazon:webservices", &one);
+        assert_eq!(
+            choose_role(&p, true, &[l], None).unwrap(),
+            "arn:aws:iam:::role/a"
+        );
+        assert!(choose_role(&p, true, &[l], Some("arn:aws:iam:::role/auth")).is_err());
+        let several = claims(serde_json::json!({
+            SAML_ROLE_ATTRIBUTE: [
+                format!("arn:aws:iam:::role/a,{SAML}"),
+                format!("{SAML},arn:aws:iam:::role/b"),
+                "arn:aws:iam:::role/c,arn:aws:iam::000000000000:saml-provider/other",
+            ]
+        }));
+        let l = login(SAML, "urn:amazon:webservices", &several);
+        assert!(choose_role(&p, true, &[l], None).is_err());
+        assert_eq!(
+            choose_role(&p, true, &[l], Some("arn:aws:iam:::role/b")).unwrap(),
+            "arn:aws:iam:::role/b"
+        );
+        // A role paired with another provider is not granted.
+        assert!(choose_role(&p, true, &[l], Some("arn:aws:iam:::role/c")).is_err());
+        let none = claims(serde_json::json!({}));
+        let l = login(SAML, "urn:amazon:webservices", &none);
+        assert_eq!(
+            choose_role(&p, true, &[l], None).unwrap(),
+            "arn:aws:iam:::role/auth"
+        );
+    }
+
+    #[test]
     fn sts_refusals_map_to_what_cognito_returns() {
         assert!(matches!(
             DomainError::from(StsError::RoleRefused("x".into())),
@@ -602,7 +704,8 @@ mod proptests {
                     .any(|r| r.role_arn == role);
                 let from_claims = ["cognito:roles", "cognito:preferred_role"]
                     .iter()
-                    .any(|c| claim_values(&claims, c).contains(&role));
+                    .any(|c| claim_values(&claims, c).contains(&role))
+                    || saml_roles(&login).contains(&role);
                 prop_assert!(
                     roles.values().any(|r| r == &role) || from_rules || from_claims,
                     "{role} came from nowhere"

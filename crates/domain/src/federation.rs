@@ -42,6 +42,14 @@ pub trait LoginVerifier: Send + Sync + 'static {
     /// `account`) names a provider this deployment declared. Pools that name
     /// an undeclared provider are refused at Create/UpdateIdentityPool.
     fn is_declared_oidc_provider(&self, account: &str, arn: &str) -> bool;
+
+    /// Whether `arn` (a `SamlProviderARNs` entry of a pool of `account`)
+    /// names a SAML provider this deployment declared. Pools that name an
+    /// undeclared provider are refused at Create/UpdateIdentityPool. By
+    /// default none is (a verifier without SAML support).
+    fn is_declared_saml_provider(&self, _account: &str, _arn: &str) -> bool {
+        false
+    }
 }
 
 /// Turns an upstream subject into what is stored: a keyed one-way hash, so

@@ -41,6 +41,9 @@ pub struct Settings {
     /// `[[oidc_providers]]`.
     #[serde(default)]
     pub oidc_providers: Vec<OidcProviderSettings>,
+    /// `[[saml_providers]]`.
+    #[serde(default)]
+    pub saml_providers: Vec<SamlProviderSettings>,
     /// `[[upstream]]`.
     #[serde(default)]
     pub upstream: Vec<UpstreamSettings>,
@@ -208,6 +211,29 @@ pub struct OidcProviderSettings {
     pub url: String,
     /// `client_ids`: accepted audiences.
     pub client_ids: Vec<String>,
+}
+
+/// One `[[saml_providers]]` entry: what `SamlProviderARNs` refer to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlProviderSettings {
+    /// `account`: the account whose pools may name it.
+    pub account: String,
+    /// `name`: the ARN's last part, `arn:aws:iam::<account>:saml-provider/<name>`.
+    pub name: String,
+    /// `metadata_file`: the IdP's metadata (an `EntityDescriptor`, as IAM takes it).
+    pub metadata_file: Option<PathBuf>,
+    /// `metadata_url`: where the metadata is fetched from instead (cached
+    /// for `federation.jwks_cache_seconds`).
+    pub metadata_url: Option<String>,
+    /// `audience`: the accepted `Audience` (default `urn:amazon:webservices`).
+    pub audience: Option<String>,
+    /// `recipient`: the accepted `Recipient` and `Destination` (default
+    /// `https://signin.aws.amazon.com/saml`).
+    pub recipient: Option<String>,
+    /// `allow_sha1`: accept SHA-1 signatures (default false).
+    #[serde(default)]
+    pub allow_sha1: bool,
 }
 
 /// One `[[upstream]]` entry: where a well-known provider is reached.
@@ -380,6 +406,24 @@ impl Settings {
             check_url(&format!("oidc_providers[{i}].url"), &p.url)?;
             if p.client_ids.is_empty() {
                 bail!("oidc_providers[{i}].client_ids: at least one client id is needed");
+            }
+        }
+        for (i, p) in self.saml_providers.iter().enumerate() {
+            cognate_domain::ids::AccountId::parse(&p.account)
+                .map_err(|e| anyhow::anyhow!("saml_providers[{i}].account: {e}"))?;
+            if p.name.is_empty()
+                || p.name.len() > 128
+                || !p
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+            {
+                bail!("saml_providers[{i}].name: 1 to 128 of A-Z a-z 0-9 _+=,.@-");
+            }
+            match (&p.metadata_file, &p.metadata_url) {
+                (Some(_), None) => {}
+                (None, Some(url)) => check_url(&format!("saml_providers[{i}].metadata_url"), url)?,
+                _ => bail!("saml_providers[{i}]: give metadata_file or metadata_url (one of them)"),
             }
         }
         for (i, u) in self.upstream.iter().enumerate() {

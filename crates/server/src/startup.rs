@@ -20,7 +20,8 @@ use cognate_domain::service::{IdentityService, Limits, PoolService};
 use cognate_store::{PgStore, PoolOptions};
 use cognate_token::{
     HmacSubjectHasher, HttpSts, Kek, KeyManager, KeyManagerConfig, NoSts, OidcProviderConfig,
-    SigningAlgorithm, UpstreamOptions, UpstreamOverride, UpstreamVerifier,
+    SamlMetadata, SamlProviderConfig, SigningAlgorithm, UpstreamOptions, UpstreamOverride,
+    UpstreamVerifier,
 };
 use secrecy::ExposeSecret as _;
 
@@ -491,7 +492,37 @@ fn upstream_verifier(settings: &Settings) -> anyhow::Result<UpstreamVerifier> {
             ..UpstreamOptions::default()
         },
     )
-    .map_err(|e| anyhow::anyhow!("[[oidc_providers]] / [[upstream]]: {e}"))
+    .map_err(|e| anyhow::anyhow!("[[oidc_providers]] / [[upstream]]: {e}"))?
+    .with_saml_providers(saml_providers(settings)?)
+    .map_err(|e| anyhow::anyhow!("[[saml_providers]]: {e}"))
+}
+
+/// `[[saml_providers]]`, metadata files read.
+fn saml_providers(settings: &Settings) -> anyhow::Result<Vec<SamlProviderConfig>> {
+    settings
+        .saml_providers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let metadata = match (&p.metadata_file, &p.metadata_url) {
+                (Some(file), _) => {
+                    SamlMetadata::Xml(std::fs::read_to_string(file).with_context(|| {
+                        format!("saml_providers[{i}].metadata_file {}", file.display())
+                    })?)
+                }
+                (None, Some(url)) => SamlMetadata::Url(url.clone()),
+                (None, None) => anyhow::bail!("saml_providers[{i}]: no metadata"),
+            };
+            Ok(SamlProviderConfig {
+                account: p.account.clone(),
+                name: p.name.clone(),
+                metadata,
+                audience: p.audience.clone(),
+                recipient: p.recipient.clone(),
+                allow_sha1: p.allow_sha1,
+            })
+        })
+        .collect()
 }
 
 /// The STS client of `[sts]`.

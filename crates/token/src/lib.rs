@@ -9,6 +9,9 @@
 //! - [`manager`] — [`KeyManager`], the [`cognate_domain::token::TokenIssuer`]:
 //!   loads keys from the database, rotates, signs off the async workers,
 //!   verifies, builds the JWKS and discovery documents.
+//! - [`saml`] — SAML 2.0 responses verified against IdP metadata
+//!   (samael over libxmlsec1); declared SAML providers are part of
+//!   [`UpstreamVerifier`].
 //! - [`sts`] — the STS client (AssumeRoleWithWebIdentity).
 //! - [`subject`] — keyed one-way hashing of upstream subjects.
 //! - [`bench`](mod@bench): [`measure_sign_rate`], the machine's raw signing rate.
@@ -39,6 +42,7 @@ pub mod error;
 pub mod kek;
 pub mod keys;
 pub mod manager;
+pub mod saml;
 pub mod sts;
 pub mod subject;
 #[cfg(any(test, feature = "test-keys"))]
@@ -55,4 +59,7 @@ pub use manager::{
 };
 pub use sts::{HttpSts, NoSts};
 pub use subject::HmacSubjectHasher;
-pub use upstream::{OidcProviderConfig, UpstreamOptions, UpstreamOverride, UpstreamVerifier};
+pub use upstream::{
+    OidcProviderConfig, SamlMetadata, SamlProviderConfig, UpstreamOptions, UpstreamOverride,
+    UpstreamVerifier,
+};

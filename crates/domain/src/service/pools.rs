@@ -88,8 +88,8 @@ impl PoolService {
         &self.region
     }
 
-    /// Every OpenID Connect provider a pool names must be declared for its
-    /// account (AWS: the IAM OIDC provider must exist).
+    /// Every OpenID Connect and SAML provider a pool names must be declared
+    /// for its account (AWS: the IAM OIDC / SAML provider must exist).
     fn check_declared_providers(
         &self,
         account: &AccountId,
@@ -102,6 +102,16 @@ impl PoolService {
             {
                 return Err(DomainError::InvalidParameter(format!(
                     "Invalid OpenIdConnectProviderARN: {arn} is not an OpenID Connect provider of account {account}."
+                )));
+            }
+        }
+        for arn in &settings.saml_provider_arns {
+            if !self
+                .upstream
+                .is_declared_saml_provider(account.as_str(), arn)
+            {
+                return Err(DomainError::InvalidParameter(format!(
+                    "Invalid SamlProviderARN: {arn} is not a SAML provider of account {account}."
                 )));
             }
         }

@@ -162,6 +162,7 @@ mod fake_idp;
 mod fake_keys;
 #[cfg(test)]
 mod proptests;
+mod saml;
 #[cfg(test)]
 mod tests;
 
@@ -182,6 +183,7 @@ use crate::error::TokenError;
 
 pub use cache::{FetchCounts, FAILURE_BACKOFF};
 pub use jwt::ALLOWED_ALGORITHMS;
+pub use saml::{saml_provider_parts, SamlMetadata, SamlProviderConfig};
 
 use cache::KeyCache;
 use fetch::{FetchFailure, Http};
@@ -336,6 +338,10 @@ pub struct UpstreamVerifier {
     key_store: Arc<dyn KeyStore>,
     answers: token_info::AnswerCache,
     clock: Arc<dyn Clock>,
+    /// Declared SAML providers (`with_saml_providers`).
+    saml: Vec<saml::DeclaredSaml>,
+    /// Leeway and metadata cache lifetime of SAML providers.
+    options: UpstreamOptions,
 }
 
 impl fmt::Debug for UpstreamVerifier {
@@ -513,7 +519,22 @@ impl UpstreamVerifier {
             cache,
             answers: token_info::AnswerCache::new(options.jwks_ttl),
             clock: Arc::new(SystemClock),
+            saml: Vec::new(),
+            options,
         })
+    }
+
+    /// The same verifier, also taking SAML responses from the declared
+    /// `providers` (see [`crate::saml`]). Refuses (`InvalidConfig`) a bad
+    /// account or name, a provider declared twice, unusable metadata or a
+    /// bad metadata URL. Metadata from a URL is fetched on first use and
+    /// kept for [`UpstreamOptions::jwks_ttl`].
+    pub fn with_saml_providers(
+        mut self,
+        providers: Vec<SamlProviderConfig>,
+    ) -> Result<Self, TokenError> {
+        self.saml = saml::declare(providers, self.options.leeway)?;
+        Ok(self)
     }
 
     /// The same verifier on another clock (tests): token times and cache
@@ -735,6 +756,18 @@ impl LoginVerifier for UpstreamVerifier {
         provider: &str,
         token: &str,
     ) -> Result<VerifiedLogin, DomainError> {
+        if saml_provider_parts(provider).is_some() {
+            return saml::verify(
+                &self.saml,
+                &self.http,
+                self.options.jwks_ttl,
+                self.clock.now(),
+                pool,
+                provider,
+                token,
+            )
+            .await;
+        }
         let plan = self.plan(pool, provider)?;
         if token.len() > MAX_LOGIN_TOKEN_CHARS && token.chars().count() > MAX_LOGIN_TOKEN_CHARS {
             return Err(DomainError::NotAuthorized(format!(
@@ -775,5 +808,11 @@ impl LoginVerifier for UpstreamVerifier {
 
     fn is_declared_oidc_provider(&self, account: &str, arn: &str) -> bool {
         oidc_provider_name(arn).is_some_and(|name| self.declared(account, name).is_some())
+    }
+
+    fn is_declared_saml_provider(&self, account: &str, arn: &str) -> bool {
+        saml_provider_parts(arn).is_some_and(|(arn_account, name)| {
+            arn_account == account && saml::find(&self.saml, account, name).is_some()
+        })
     }
 }

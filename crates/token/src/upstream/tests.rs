@@ -1268,3 +1268,140 @@ fn provider_names_are_the_host_and_path_of_the_issuer() {
     assert!(!is_user_pool_name("cognito-idp.us-east-1.amazonaws.com/"));
     assert!(!is_user_pool_name("accounts.google.com"));
 }
+
+// ----- SAML providers: declaration, which pools, metadata by URL -----
+
+const SAML_ARN: &str = "arn:aws:iam::000000000000:saml-provider/corp";
+
+fn saml_metadata() -> String {
+    crate::saml::tests::metadata_xml(include_str!("../saml/testdata/idp.cert.pem"))
+}
+
+fn saml_pool(arns: &[&str]) -> IdentityPool {
+    let mut p = pool(&[]);
+    p.settings.saml_provider_arns = arns.iter().map(|a| a.to_string()).collect();
+    p
+}
+
+fn saml_provider(metadata: SamlMetadata) -> SamlProviderConfig {
+    SamlProviderConfig {
+        account: ACCOUNT.into(),
+        name: "corp".into(),
+        metadata,
+        audience: None,
+        recipient: None,
+        allow_sha1: false,
+    }
+}
+
+/// Serves `status` + `body` on every request; counts requests.
+async fn metadata_server(status: u16, body: String) -> (String, Arc<Mutex<u64>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metadata", listener.local_addr().unwrap());
+    let hits = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&hits);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            *counted.lock().unwrap() += 1;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, hits)
+}
+
+#[test]
+fn declared_saml_providers_are_known_per_account() {
+    let v = UpstreamVerifier::new(vec![], vec![], UpstreamOptions::default())
+        .unwrap()
+        .with_saml_providers(vec![saml_provider(SamlMetadata::Xml(saml_metadata()))])
+        .unwrap();
+    assert!(v.is_declared_saml_provider(ACCOUNT, SAML_ARN));
+    assert!(!v.is_declared_saml_provider("111111111111", SAML_ARN));
+    assert!(!v.is_declared_saml_provider(ACCOUNT, "arn:aws:iam::000000000000:saml-provider/other"));
+    assert!(!v.is_declared_saml_provider(ACCOUNT, "arn:aws:iam::000000000000:oidc-provider/corp"));
+    // Bad metadata, bad names and duplicates stop start-up.
+    let base = || UpstreamVerifier::new(vec![], vec![], UpstreamOptions::default()).unwrap();
+    assert!(base()
+        .with_saml_providers(vec![saml_provider(SamlMetadata::Xml("<x/>".into()))])
+        .is_err());
+    let mut bad_name = saml_provider(SamlMetadata::Xml(saml_metadata()));
+    bad_name.name = "a/b".into();
+    assert!(base().with_saml_providers(vec![bad_name]).is_err());
+    let twice = saml_provider(SamlMetadata::Xml(saml_metadata()));
+    assert!(base()
+        .with_saml_providers(vec![twice.clone(), twice])
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_saml_login_is_refused_unless_the_pool_names_a_declared_provider() {
+    let v = UpstreamVerifier::new(vec![], vec![], UpstreamOptions::default())
+        .unwrap()
+        .with_saml_providers(vec![saml_provider(SamlMetadata::Xml(saml_metadata()))])
+        .unwrap();
+    let unsupported = DomainError::NotAuthorized(MSG_UNSUPPORTED_PROVIDER.into());
+    // The pool does not name it.
+    let err = v.verify(&saml_pool(&[]), SAML_ARN, "x").await.unwrap_err();
+    assert_eq!(err.to_string(), unsupported.to_string());
+    // Named, but not declared.
+    let other = "arn:aws:iam::000000000000:saml-provider/other";
+    let err = v
+        .verify(&saml_pool(&[other]), other, "x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), unsupported.to_string());
+    // Named and declared: the response itself is judged.
+    let err = v
+        .verify(&saml_pool(&[SAML_ARN]), SAML_ARN, "x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DomainError::NotAuthorized(m) if m == "Invalid login token. Not a valid SAML response."),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn saml_metadata_from_a_url_is_fetched_once_per_ttl_and_failures_are_external() {
+    let (url, hits) = metadata_server(200, saml_metadata()).await;
+    let clock = TestClock::new();
+    let v = UpstreamVerifier::new(vec![], vec![], options(2_000))
+        .unwrap()
+        .with_clock(Arc::clone(&clock) as Arc<dyn Clock>)
+        .with_saml_providers(vec![saml_provider(SamlMetadata::Url(url))])
+        .unwrap();
+    let pool = saml_pool(&[SAML_ARN]);
+    for _ in 0..3 {
+        let err = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
+        assert!(matches!(err, DomainError::NotAuthorized(_)), "{err:?}");
+    }
+    assert_eq!(*hits.lock().unwrap(), 1);
+    clock.advance(i64::try_from(DEFAULT_JWKS_TTL.as_secs()).unwrap() + 1);
+    let _ = v.verify(&pool, SAML_ARN, "x").await;
+    assert_eq!(*hits.lock().unwrap(), 2);
+
+    let (url, _) = metadata_server(503, String::new()).await;
+    let v = UpstreamVerifier::new(vec![], vec![], options(2_000))
+        .unwrap()
+        .with_saml_providers(vec![saml_provider(SamlMetadata::Url(url))])
+        .unwrap();
+    let err = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
+    assert!(matches!(err, DomainError::ExternalService(_)), "{err:?}");
+    let (url, _) = metadata_server(200, "<not metadata/>".into()).await;
+    let v = UpstreamVerifier::new(vec![], vec![], options(2_000))
+        .unwrap()
+        .with_saml_providers(vec![saml_provider(SamlMetadata::Url(url))])
+        .unwrap();
+    let err = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
+    assert!(matches!(err, DomainError::ExternalService(_)), "{err:?}");
+}

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::credentials::{choose_role, Credentials, CredentialsIssuer, LoginClaims};
+use crate::credentials::{choose_role, saml_roles, Credentials, CredentialsIssuer, LoginClaims};
 use crate::error::{DomainError, DomainResult};
 use crate::federation::{LoginVerifier, SubjectHasher, VerifiedLogin};
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};

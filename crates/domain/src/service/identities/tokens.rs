@@ -161,12 +161,14 @@ impl IdentityService {
                             claims: &v.claims,
                         })
                         .collect();
-                    Some(choose_role(
-                        &pool,
-                        identity.authenticated,
-                        &claims,
-                        custom_role_arn,
-                    )?)
+                    let chosen =
+                        choose_role(&pool, identity.authenticated, &claims, custom_role_arn)?;
+                    // A role an IdP's SAML assertion granted passes the same
+                    // account check as one the pool's owner names.
+                    if claims.iter().any(|l| saml_roles(l).contains(&chosen)) {
+                        self.role_trust.check(&pool.account_id, &chosen)?;
+                    }
+                    Some(chosen)
                 }
             };
             let tags = self.principal_tags(&mut tx, &pool, &proven).await?;
