@@ -86,9 +86,9 @@ impl State {
     }
 
     fn public_login_clash(&self, identity_id: &str, provider: &str) -> bool {
-        self.logins.values().any(|(_, l)| {
-            l.identity_id == identity_id && l.provider == provider && !l.developer
-        })
+        self.logins
+            .values()
+            .any(|(_, l)| l.identity_id == identity_id && l.provider == provider && !l.developer)
     }
 }
 
@@ -321,10 +321,10 @@ impl PoolRepo for MemoryTx {
         self.live()?;
         self.locks.push(Lock::PoolExclusive(pool_id.to_owned()));
         let state = &mut self.work;
-        if !state
+        if state
             .pools
             .get(pool_id)
-            .is_some_and(|(_, p)| &p.account_id == account)
+            .is_none_or(|(_, p)| &p.account_id != account)
         {
             return Ok(false);
         }
@@ -382,10 +382,9 @@ impl PoolRepo for MemoryTx {
         if !state.pools.contains_key(pool_id) {
             return self.fail(foreign_key("principal_tag_maps_pool_id_fkey"));
         }
-        state.tag_maps.insert(
-            (pool_id.to_owned(), map.provider_name.clone()),
-            map.clone(),
-        );
+        state
+            .tag_maps
+            .insert((pool_id.to_owned(), map.provider_name.clone()), map.clone());
         Ok(())
     }
 }
@@ -423,7 +422,8 @@ impl IdentityRepo for MemoryTx {
     ) -> Result<Option<Identity>, StoreError> {
         self.live()?;
         if lock != RowLock::None {
-            self.locks.push(Lock::Identity(identity_id.to_owned(), lock));
+            self.locks
+                .push(Lock::Identity(identity_id.to_owned(), lock));
         }
         Ok(self
             .work

@@ -25,7 +25,10 @@ async fn get_id_without_logins_is_refused_when_the_pool_takes_no_guests() {
     settings.allow_unauthenticated = false;
     let pool = w.pool(settings).await;
     let message = not_authorized(w.identities.get_id(&pool.id, &logins(&[])).await);
-    assert_eq!(message, "Unauthenticated access is not supported for this identity pool.");
+    assert_eq!(
+        message,
+        "Unauthenticated access is not supported for this identity pool."
+    );
     assert_eq!(w.store.identity_count().await, 0);
 }
 
@@ -34,7 +37,10 @@ async fn get_id_in_an_unknown_pool_is_not_found() {
     let w = world();
     let message = not_found(
         w.identities
-            .get_id("us-east-1:00000000-0000-0000-0000-000000000000", &logins(&[]))
+            .get_id(
+                "us-east-1:00000000-0000-0000-0000-000000000000",
+                &logins(&[]),
+            )
             .await,
     );
     assert_eq!(
@@ -110,8 +116,15 @@ async fn get_id_with_a_provider_the_pool_does_not_name_is_refused() {
 async fn a_public_caller_cannot_present_the_developer_provider() {
     let w = world();
     let pool = w.open_pool().await;
-    let message = not_authorized(w.identities.get_id(&pool.id, &logins(&[(DEV, "alice")])).await);
-    assert_eq!(message, "Token is not from a supported provider of this identity pool.");
+    let message = not_authorized(
+        w.identities
+            .get_id(&pool.id, &logins(&[(DEV, "alice")]))
+            .await,
+    );
+    assert_eq!(
+        message,
+        "Token is not from a supported provider of this identity pool."
+    );
     assert_eq!(w.store.identity_count().await, 0);
 }
 
@@ -171,8 +184,14 @@ async fn logins_of_two_identities_merge_them_into_the_older_one() {
     assert!(w.store.logins(&newer).await.is_empty());
     assert_eq!(w.providers(&older).await, [GOOGLE, AMAZON]);
     let record = w.last_commit();
-    assert!(took(&record, &Lock::Identity(older.clone(), RowLock::Update)));
-    assert!(took(&record, &Lock::Identity(newer.clone(), RowLock::Update)));
+    assert!(took(
+        &record,
+        &Lock::Identity(older.clone(), RowLock::Update)
+    ));
+    assert!(took(
+        &record,
+        &Lock::Identity(newer.clone(), RowLock::Update)
+    ));
 }
 
 #[tokio::test]

@@ -138,7 +138,11 @@ impl World {
 
     /// A guest identity of `pool` and its token.
     async fn guest(&self, pool: &IdentityPool) -> (String, String) {
-        let id = self.identities.get_id(&pool.id, &logins(&[])).await.unwrap();
+        let id = self
+            .identities
+            .get_id(&pool.id, &logins(&[]))
+            .await
+            .unwrap();
         let (_, token) = self
             .identities
             .get_open_id_token(&id, &logins(&[]))

@@ -18,10 +18,27 @@ async fn an_account_cannot_create_more_pools_than_its_limit() {
     );
     w.open_pool().await;
     w.open_pool().await;
-    let third = w.pools.create(&account(), open_settings(), BTreeMap::new()).await;
-    assert!(matches!(third, Err(DomainError::LimitExceeded(_))), "{third:?}");
-    assert_eq!(w.pools.list(&account(), 10, None).await.unwrap().pools.len(), 2);
-    let other = w.pools.create(&other_account(), open_settings(), BTreeMap::new()).await;
+    let third = w
+        .pools
+        .create(&account(), open_settings(), BTreeMap::new())
+        .await;
+    assert!(
+        matches!(third, Err(DomainError::LimitExceeded(_))),
+        "{third:?}"
+    );
+    assert_eq!(
+        w.pools
+            .list(&account(), 10, None)
+            .await
+            .unwrap()
+            .pools
+            .len(),
+        2
+    );
+    let other = w
+        .pools
+        .create(&other_account(), open_settings(), BTreeMap::new())
+        .await;
     assert!(other.is_ok(), "the limit is per account: {other:?}");
 }
 
@@ -29,7 +46,10 @@ async fn an_account_cannot_create_more_pools_than_its_limit() {
 async fn pool_creation_counts_under_the_accounts_lock() {
     let w = world();
     w.open_pool().await;
-    assert_eq!(w.last_commit().locks, [Lock::Account("000000000000".into())]);
+    assert_eq!(
+        w.last_commit().locks,
+        [Lock::Account("000000000000".into())]
+    );
 }
 
 #[tokio::test]
@@ -48,10 +68,21 @@ async fn a_pool_naming_an_undeclared_oidc_provider_is_refused() {
     let mut settings = open_settings();
     settings.openid_connect_provider_arns =
         vec!["arn:aws:iam::000000000000:oidc-provider/elsewhere.example.com".into()];
-    let message = invalid(w.pools.create(&account(), settings.clone(), BTreeMap::new()).await);
-    assert!(message.contains("is not an OpenID Connect provider"), "{message}");
+    let message = invalid(
+        w.pools
+            .create(&account(), settings.clone(), BTreeMap::new())
+            .await,
+    );
+    assert!(
+        message.contains("is not an OpenID Connect provider"),
+        "{message}"
+    );
     settings.openid_connect_provider_arns = vec![DECLARED_OIDC.into()];
-    assert!(w.pools.create(&account(), settings, BTreeMap::new()).await.is_ok());
+    assert!(w
+        .pools
+        .create(&account(), settings, BTreeMap::new())
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -60,8 +91,15 @@ async fn an_update_keeps_an_omitted_developer_provider_and_refuses_changing_it()
     let pool = w.open_pool().await;
     let mut settings = open_settings();
     settings.developer_provider_name = None;
-    let updated = w.pools.update(&account(), &pool.id, settings, None).await.unwrap();
-    assert_eq!(updated.settings.developer_provider_name.as_deref(), Some(DEV));
+    let updated = w
+        .pools
+        .update(&account(), &pool.id, settings, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.settings.developer_provider_name.as_deref(),
+        Some(DEV)
+    );
     let mut settings = open_settings();
     settings.developer_provider_name = Some("other.example".into());
     let message = invalid(w.pools.update(&account(), &pool.id, settings, None).await);
@@ -76,12 +114,19 @@ async fn an_update_replaces_the_settings_under_the_pools_row_lock() {
     let mut settings = open_settings();
     settings.allow_unauthenticated = false;
     settings.supported_login_providers.clear();
-    let updated = w.pools.update(&account(), &pool.id, settings, None).await.unwrap();
+    let updated = w
+        .pools
+        .update(&account(), &pool.id, settings, None)
+        .await
+        .unwrap();
     assert!(!updated.settings.allow_unauthenticated);
     assert!(updated.settings.supported_login_providers.is_empty());
     assert!(updated.updated_at > pool.updated_at);
     assert_eq!(w.last_commit().locks, [Lock::PoolRow(pool.id.clone())]);
-    assert_eq!(w.pools.describe(&account(), &pool.id).await.unwrap(), updated);
+    assert_eq!(
+        w.pools.describe(&account(), &pool.id).await.unwrap(),
+        updated
+    );
 }
 
 #[tokio::test]
@@ -89,10 +134,18 @@ async fn an_update_changes_tags_only_when_they_are_given() {
     let w = world();
     let pool = w
         .pools
-        .create(&account(), open_settings(), BTreeMap::from([("k".into(), "v".into())]))
+        .create(
+            &account(),
+            open_settings(),
+            BTreeMap::from([("k".into(), "v".into())]),
+        )
         .await
         .unwrap();
-    let kept = w.pools.update(&account(), &pool.id, open_settings(), None).await.unwrap();
+    let kept = w
+        .pools
+        .update(&account(), &pool.id, open_settings(), None)
+        .await
+        .unwrap();
     assert_eq!(kept.tags.len(), 1);
     let cleared = w
         .pools
@@ -112,7 +165,10 @@ async fn tagging_beyond_fifty_tags_is_refused_and_keeps_the_tags_there_were() {
     w.pools.tag(&account(), &arn, fifty).await.unwrap();
     let more = BTreeMap::from([("one-more".to_owned(), "v".to_owned())]);
     let refused = w.pools.tag(&account(), &arn, more).await;
-    assert!(matches!(refused, Err(DomainError::LimitExceeded(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(DomainError::LimitExceeded(_))),
+        "{refused:?}"
+    );
     let tags = w.pools.list_tags(&account(), &arn).await.unwrap();
     assert_eq!(tags.len(), 50);
     assert!(!tags.contains_key("one-more"));
@@ -158,7 +214,10 @@ async fn deleting_a_pool_deletes_its_identities_under_the_pools_exclusive_lock()
     w.google_user(&pool, "g1").await;
     let (survivor, _) = w.guest(&kept).await;
     w.pools.delete(&account(), &pool.id).await.unwrap();
-    assert_eq!(w.last_commit().locks, [Lock::PoolExclusive(pool.id.clone())]);
+    assert_eq!(
+        w.last_commit().locks,
+        [Lock::PoolExclusive(pool.id.clone())]
+    );
     assert_eq!(w.store.identity_count().await, 1);
     assert!(w.store.identity(&survivor).await.is_some());
     not_found(w.pools.describe(&account(), &pool.id).await);
@@ -172,7 +231,10 @@ async fn pools_are_listed_in_creation_order_a_page_at_a_time() {
     let a = w.open_pool().await;
     let b = w.open_pool().await;
     let c = w.open_pool().await;
-    w.pools.create(&other_account(), open_settings(), BTreeMap::new()).await.unwrap();
+    w.pools
+        .create(&other_account(), open_settings(), BTreeMap::new())
+        .await
+        .unwrap();
     let first = w.pools.list(&account(), 2, None).await.unwrap();
     let ids: Vec<&str> = first.pools.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, [a.id.as_str(), b.id.as_str()]);
@@ -199,14 +261,23 @@ async fn roles_of_the_pools_own_account_are_set_and_another_accounts_are_refused
         .set_roles(&account(), &pool.id, own.clone(), BTreeMap::new())
         .await
         .unwrap();
-    assert_eq!(w.pools.get_roles(&account(), &pool.id).await.unwrap().0, own);
+    assert_eq!(
+        w.pools.get_roles(&account(), &pool.id).await.unwrap().0,
+        own
+    );
     let foreign = BTreeMap::from([(
         "authenticated".to_owned(),
         "arn:aws:iam::111111111111:role/auth".to_owned(),
     )]);
-    let refused = w.pools.set_roles(&account(), &pool.id, foreign, BTreeMap::new()).await;
+    let refused = w
+        .pools
+        .set_roles(&account(), &pool.id, foreign, BTreeMap::new())
+        .await;
     assert!(refused.is_err());
-    assert_eq!(w.pools.get_roles(&account(), &pool.id).await.unwrap().0, own);
+    assert_eq!(
+        w.pools.get_roles(&account(), &pool.id).await.unwrap().0,
+        own
+    );
 }
 
 #[tokio::test]
@@ -233,8 +304,15 @@ async fn a_principal_tag_map_is_set_only_for_a_provider_of_the_pool() {
         provider_name: "graph.facebook.com".into(),
         ..map
     };
-    let message = invalid(w.pools.set_principal_tag_map(&account(), &pool.id, unknown).await);
-    assert!(message.contains("is not a configured provider"), "{message}");
+    let message = invalid(
+        w.pools
+            .set_principal_tag_map(&account(), &pool.id, unknown)
+            .await,
+    );
+    assert!(
+        message.contains("is not a configured provider"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -22,7 +22,10 @@ async fn a_guest_token_names_the_identity_the_pool_and_unauthenticated() {
     assert_eq!(c.exp - c.iat, OPEN_ID_TOKEN_SECONDS);
     assert_eq!(
         c.identity_pool_arn,
-        format!("arn:aws:cognito-identity:us-east-1:000000000000:identitypool/{}", pool.id)
+        format!(
+            "arn:aws:cognito-identity:us-east-1:000000000000:identitypool/{}",
+            pool.id
+        )
     );
     assert!(c.tags.is_none());
 }
@@ -33,7 +36,10 @@ async fn a_token_is_signed_under_the_pools_and_the_identitys_shared_locks() {
     let pool = w.open_pool().await;
     let id = w.identities.get_id(&pool.id, &logins(&[])).await.unwrap();
     w.store.clear_journal();
-    w.identities.get_open_id_token(&id, &logins(&[])).await.unwrap();
+    w.identities
+        .get_open_id_token(&id, &logins(&[]))
+        .await
+        .unwrap();
     assert_eq!(
         w.last_commit().locks,
         [
@@ -86,7 +92,10 @@ async fn another_users_login_does_not_open_an_authenticated_identity() {
             .await,
     );
     assert_eq!(message, LOGINS_DONT_MATCH);
-    assert!(w.store.identity_count().await == 1, "no identity was made for a9");
+    assert!(
+        w.store.identity_count().await == 1,
+        "no identity was made for a9"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +106,10 @@ async fn the_basic_flow_is_refused_only_when_the_pool_forbids_it_explicitly() {
     let closed = w.pool(settings).await;
     let id = w.identities.get_id(&closed.id, &logins(&[])).await.unwrap();
     let message = invalid(w.identities.get_open_id_token(&id, &logins(&[])).await);
-    assert_eq!(message, "Basic (classic) flow is not enabled, please use enhanced flow.");
+    assert_eq!(
+        message,
+        "Basic (classic) flow is not enabled, please use enhanced flow."
+    );
     let open = w.open_pool().await;
     assert!(open.settings.allow_classic_flow.is_none());
     w.guest(&open).await;
@@ -110,7 +122,10 @@ async fn a_guest_is_refused_once_the_pool_stops_taking_guests() {
     let (id, token) = w.guest(&pool).await;
     let mut settings = open_settings();
     settings.allow_unauthenticated = false;
-    w.pools.update(&account(), &pool.id, settings, None).await.unwrap();
+    w.pools
+        .update(&account(), &pool.id, settings, None)
+        .await
+        .unwrap();
     let unauth = "Unauthenticated access is not supported for this identity pool.";
     assert_eq!(
         not_authorized(w.identities.get_open_id_token(&id, &logins(&[])).await),
@@ -182,7 +197,8 @@ async fn a_cognate_token_proves_its_identity_until_it_expires() {
         .await
         .unwrap();
     assert_eq!(again, id);
-    w.clock.advance(chrono::Duration::seconds(OPEN_ID_TOKEN_SECONDS));
+    w.clock
+        .advance(chrono::Duration::seconds(OPEN_ID_TOKEN_SECONDS));
     let message = not_authorized(
         w.identities
             .get_open_id_token(&id, &logins(&[(COGNITO, &token)]))
@@ -203,7 +219,10 @@ async fn a_cognate_token_of_another_pool_is_refused() {
             .get_open_id_token(&id, &logins(&[(COGNITO, &foreign)]))
             .await,
     );
-    assert_eq!(message, "Invalid login token. Token is for another identity pool.");
+    assert_eq!(
+        message,
+        "Invalid login token. Token is for another identity pool."
+    );
 }
 
 #[tokio::test]
@@ -242,8 +261,14 @@ async fn principal_tags_map_login_claims_by_the_pools_map_for_the_provider() {
 
 fn roles() -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("authenticated".to_owned(), "arn:aws:iam::000000000000:role/auth".to_owned()),
-        ("unauthenticated".to_owned(), "arn:aws:iam::000000000000:role/guest".to_owned()),
+        (
+            "authenticated".to_owned(),
+            "arn:aws:iam::000000000000:role/auth".to_owned(),
+        ),
+        (
+            "unauthenticated".to_owned(),
+            "arn:aws:iam::000000000000:role/guest".to_owned(),
+        ),
     ])
 }
 
@@ -331,7 +356,10 @@ async fn a_role_sts_refuses_is_an_invalid_pool_configuration() {
         .get_credentials_for_identity(&guest, &logins(&[]), None)
         .await;
     assert!(
-        matches!(refused, Err(DomainError::InvalidIdentityPoolConfiguration(_))),
+        matches!(
+            refused,
+            Err(DomainError::InvalidIdentityPoolConfiguration(_))
+        ),
         "{refused:?}"
     );
 }
@@ -346,7 +374,10 @@ async fn unlinking_the_last_login_disables_the_identity() {
         .unlink_identity(&id, &logins(&[(GOOGLE, "g1")]), &[GOOGLE.to_owned()])
         .await
         .unwrap();
-    assert!(took(&w.last_commit(), &Lock::Identity(id.clone(), RowLock::Update)));
+    assert!(took(
+        &w.last_commit(),
+        &Lock::Identity(id.clone(), RowLock::Update)
+    ));
     let identity = w.identity(&id).await;
     assert!(identity.disabled);
     assert!(w.store.logins(&id).await.is_empty());

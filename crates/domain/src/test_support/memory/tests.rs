@@ -93,15 +93,21 @@ async fn a_login_belongs_to_the_first_identity_that_links_it() {
 async fn an_identity_holds_one_public_login_per_provider_but_many_developer_ids() {
     let store = seeded().await;
     let mut tx = store.begin().await.unwrap();
-    tx.insert_login(&login("a", "dev", "u1", true)).await.unwrap();
-    tx.insert_login(&login("a", "dev", "u2", true)).await.unwrap();
+    tx.insert_login(&login("a", "dev", "u1", true))
+        .await
+        .unwrap();
+    tx.insert_login(&login("a", "dev", "u2", true))
+        .await
+        .unwrap();
     tx.insert_login(&login("a", "accounts.google.com", "g1", false))
         .await
         .unwrap();
     let clash = tx
         .insert_login(&login("a", "accounts.google.com", "g2", false))
         .await;
-    assert!(matches!(clash, Err(StoreError::UniqueViolation(c)) if c == "identity_logins_one_public_login_per_provider"));
+    assert!(
+        matches!(clash, Err(StoreError::UniqueViolation(c)) if c == "identity_logins_one_public_login_per_provider")
+    );
 }
 
 #[tokio::test]
@@ -135,12 +141,23 @@ async fn moving_logins_onto_an_identity_with_the_same_public_provider_is_refused
 async fn moving_logins_keeps_their_order_and_empties_the_source() {
     let store = seeded().await;
     let mut tx = store.begin().await.unwrap();
-    tx.insert_login(&login("b", "dev", "u0", true)).await.unwrap();
-    tx.insert_login(&login("a", "dev", "u1", true)).await.unwrap();
-    tx.insert_login(&login("a", "dev", "u2", true)).await.unwrap();
+    tx.insert_login(&login("b", "dev", "u0", true))
+        .await
+        .unwrap();
+    tx.insert_login(&login("a", "dev", "u1", true))
+        .await
+        .unwrap();
+    tx.insert_login(&login("a", "dev", "u2", true))
+        .await
+        .unwrap();
     assert_eq!(tx.move_logins("a", "b").await.unwrap(), 2);
     tx.commit().await.unwrap();
-    let subjects: Vec<String> = store.logins("b").await.into_iter().map(|l| l.subject).collect();
+    let subjects: Vec<String> = store
+        .logins("b")
+        .await
+        .into_iter()
+        .map(|l| l.subject)
+        .collect();
     assert_eq!(subjects, ["u0", "u1", "u2"]);
     assert!(store.logins("a").await.is_empty());
 }
@@ -149,7 +166,9 @@ async fn moving_logins_keeps_their_order_and_empties_the_source() {
 async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
     let store = seeded().await;
     let mut tx = store.begin().await.unwrap();
-    tx.insert_login(&login("a", "dev", "u1", true)).await.unwrap();
+    tx.insert_login(&login("a", "dev", "u1", true))
+        .await
+        .unwrap();
     tx.put_principal_tag_map(
         "p",
         &PrincipalTagMap {
@@ -164,10 +183,7 @@ async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
     assert_eq!(store.identity_count().await, 0);
     assert!(store.logins("a").await.is_empty());
     assert_eq!(store.principal_tag_map_count().await, 0);
-    assert_eq!(
-        store.journal()[0].locks,
-        [Lock::PoolExclusive("p".into())]
-    );
+    assert_eq!(store.journal()[0].locks, [Lock::PoolExclusive("p".into())]);
 }
 
 #[tokio::test]
@@ -187,7 +203,10 @@ async fn an_identity_needs_its_pool_and_a_login_its_identity() {
     assert!(tx.insert_identity(&identity("c", "nope")).await.is_err());
     drop(tx);
     let mut tx = store.begin().await.unwrap();
-    assert!(tx.insert_login(&login("nope", "dev", "u", true)).await.is_err());
+    assert!(tx
+        .insert_login(&login("nope", "dev", "u", true))
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -258,7 +277,10 @@ async fn pages_follow_creation_order_after_the_cursor() {
     let all = tx.list_pools(&account(), None, 10).await.unwrap();
     let after_first_two = tx.list_pools(&account(), Some(all[1].0), 10).await.unwrap();
     let names: Vec<&str> = all.iter().map(|(_, p)| p.id.as_str()).collect();
-    assert_eq!(names, ["p", ids[0].as_str(), ids[1].as_str(), ids[2].as_str()]);
+    assert_eq!(
+        names,
+        ["p", ids[0].as_str(), ids[1].as_str(), ids[2].as_str()]
+    );
     assert_eq!(after_first_two.len(), 2);
     assert_eq!(after_first_two[0].1.id, ids[1]);
 }
