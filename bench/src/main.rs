@@ -272,8 +272,8 @@ async fn bench(
     let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     let address = format!("http://{}", listener.local_addr()?);
     let mut settings = Settings::load(None).context("default settings")?;
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.server.management_bind = "127.0.0.1:0".into();
+    settings.server.bind = ([127, 0, 0, 1], 0).into();
+    settings.server.management_bind = ([127, 0, 0, 1], 0).into();
     settings.server.public_url = address.clone();
     settings.server.workers = args.server_workers;
     settings.server.shutdown_timeout_seconds = 1;

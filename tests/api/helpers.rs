@@ -47,8 +47,8 @@ fn init_once() {
 /// Settings every test starts from: two accounts, port 0.
 pub fn test_settings() -> Settings {
     let mut settings = Settings::load(None).expect("default settings load");
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.server.management_bind = "127.0.0.1:0".into();
+    settings.server.bind = ([127, 0, 0, 1], 0).into();
+    settings.server.management_bind = ([127, 0, 0, 1], 0).into();
     settings.server.workers = 2;
     settings.server.shutdown_timeout_seconds = 1;
     settings.accounts = vec![

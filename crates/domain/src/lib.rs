@@ -18,7 +18,8 @@
 //! - [`quota`] — request-rate quotas: the table, and the ports that share them.
 //! - [`service`] — the use cases, one module per area.
 //! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
-//! - `test_support` (feature `test-support`) — proptest strategies for
+//! - `test_support` (feature `test-support`) — an in-memory store with the
+//!   store's semantics, fakes of the other ports, and proptest strategies for
 //!   what clients control (arbitrary JSON), shared by the crates' property tests.
 
 pub mod credentials;

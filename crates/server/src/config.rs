@@ -60,15 +60,15 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
-    /// `bind`: address:port.
-    pub bind: String,
+    /// `bind`: address:port (serde refuses anything else, naming the key).
+    pub bind: SocketAddr,
     /// `region`.
     pub region: String,
     /// `public_url`.
     pub public_url: String,
     /// `management_bind`: address:port of the management listener
     /// (`/metrics`, `/healthz`, `/readyz`).
-    pub management_bind: String,
+    pub management_bind: SocketAddr,
     /// `max_body_bytes`.
     pub max_body_bytes: usize,
     /// `max_clock_skew_seconds`.
@@ -329,18 +329,7 @@ impl Settings {
 
     /// Checks serde cannot express; each error names its key.
     pub fn check(&self) -> anyhow::Result<()> {
-        let bind = self.server.bind.parse::<SocketAddr>().with_context(|| {
-            format!("server.bind: '{}' is not an address:port", self.server.bind)
-        })?;
-        self.server
-            .management_bind
-            .parse::<SocketAddr>()
-            .with_context(|| {
-                format!(
-                    "server.management_bind: '{}' is not an address:port",
-                    self.server.management_bind
-                )
-            })?;
+        let bind = self.server.bind;
         self.database.connection_url()?;
         match (&self.server.tls_cert_file, &self.server.tls_key_file) {
             (Some(_), None) => bail!("server.tls_key_file: needed with server.tls_cert_file"),
@@ -924,7 +913,7 @@ mod tests {
     #[test]
     fn the_management_listener_defaults_to_loopback_port_9090() {
         let s = load_str("").unwrap();
-        assert_eq!(s.server.management_bind, "127.0.0.1:9090");
+        assert_eq!(s.server.management_bind.to_string(), "127.0.0.1:9090");
         let err = load_str("[server]\nmanagement_bind = \"nowhere\"\n").unwrap_err();
         assert!(
             format!("{err:#}").contains("server.management_bind"),

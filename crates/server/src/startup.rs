@@ -162,7 +162,7 @@ impl Application {
     /// Refuses ([`Refusal`]) to start when `tokens.key_encryption_key` is
     /// configured and a signing key is stored unsealed.
     pub async fn build(settings: &Settings, database_url: &str) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(&settings.server.bind)
+        let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
         Self::build_with_listener(settings, database_url, listener).await
     }
@@ -175,8 +175,8 @@ impl Application {
         database_url: &str,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
-        let management_listener = TcpListener::bind(&settings.server.management_bind)
-            .with_context(|| {
+        let management_listener =
+            TcpListener::bind(settings.server.management_bind).with_context(|| {
                 format!(
                     "server.management_bind: cannot listen on {}",
                     settings.server.management_bind

@@ -11,3 +11,6 @@ pub mod pools;
 
 pub use identities::IdentityService;
 pub use pools::{Limits, PoolService};
+
+#[cfg(test)]
+mod tests;

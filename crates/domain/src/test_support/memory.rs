@@ -1,0 +1,617 @@
+//! [`MemoryStore`]: the storage ports ([`Store`], [`Tx`]) in memory, with
+//! what the domain relies on from the PostgreSQL store (`cognate-store` and
+//! `migrations/`):
+//!
+//! - **Uniqueness.** A pool or identity id exists once; a login
+//!   `(pool, provider, subject)` once (inserting it again answers
+//!   [`LoginClaim::Taken`] with its owner, as `ON CONFLICT DO NOTHING`
+//!   does); an identity holds one public (non-developer) login per provider
+//!   (`UniqueViolation("identity_logins_one_public_login_per_provider")`,
+//!   also when [`IdentityRepo::move_logins`] would break it).
+//! - **References.** An identity needs its pool, a login its identity, a
+//!   principal-tag map its pool; deleting a pool deletes its identities,
+//!   logins and maps; deleting an identity deletes its logins.
+//! - **Atomicity.** A transaction works on its own copy of the data;
+//!   [`Tx::commit`] publishes it, dropping the transaction without commit
+//!   throws it away. A failed statement aborts the transaction: later
+//!   statements fail and its commit publishes nothing (PostgreSQL answers
+//!   `COMMIT` of an aborted transaction with a rollback).
+//! - **Isolation and locks.** Transactions run one at a time: `begin` waits
+//!   for the open one to end, and gives up after the lock timeout with
+//!   [`StoreError::Contention`] (what the store's `lock_timeout` gives).
+//!   That is stronger than any lock the ports document, so a rule that
+//!   holds here holds under those locks as long as it takes them; each
+//!   transaction's [`TxRecord`] in the [`journal`](MemoryStore::journal)
+//!   lists the locks it asked for, so tests hold the use cases to the
+//!   locking the ports document.
+//!
+//! Sequence numbers (the keyset-paging cursors) come from one counter, so
+//! creation order is the order of `seq` as in the store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::error::StoreError;
+use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
+use crate::ids::AccountId;
+use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
+use crate::ports::{IdentityRepo, PoolRepo, Store, Tx};
+
+/// How long `begin` waits for the open transaction by default (the
+/// store's `lock_timeout`).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A lock a transaction asked for, by the port method that takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lock {
+    /// [`PoolRepo::lock_account`]: pool creation of the account serialised.
+    Account(String),
+    /// [`PoolRepo::find_pool`] with `lock = true`: the pool's row lock.
+    PoolRow(String),
+    /// [`IdentityRepo::find_pool_by_id_shared`]: the pool's lock, shared.
+    PoolShared(String),
+    /// [`PoolRepo::delete_pool`]: the pool's lock, exclusive.
+    PoolExclusive(String),
+    /// [`IdentityRepo::find_identity`] with [`RowLock::Share`] or [`RowLock::Update`].
+    Identity(String, RowLock),
+}
+
+/// What one transaction did, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxRecord {
+    /// The locks it asked for, in order.
+    pub locks: Vec<Lock>,
+    /// Whether it committed (false: dropped, or aborted by a failed statement).
+    pub committed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    seq: i64,
+    pools: BTreeMap<String, (i64, IdentityPool)>,
+    tag_maps: BTreeMap<(String, String), PrincipalTagMap>,
+    identities: BTreeMap<String, (i64, Identity)>,
+    /// `(pool, provider, subject)` → the login.
+    logins: BTreeMap<(String, String, String), (i64, Login)>,
+}
+
+impl State {
+    fn next_seq(&mut self) -> i64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn public_login_clash(&self, identity_id: &str, provider: &str) -> bool {
+        self.logins
+            .values()
+            .any(|(_, l)| l.identity_id == identity_id && l.provider == provider && !l.developer)
+    }
+}
+
+/// The storage ports in memory; see the module docs for what it keeps of
+/// the PostgreSQL store. Cheap to clone: clones share the data.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    state: Arc<tokio::sync::Mutex<State>>,
+    journal: Arc<Mutex<Vec<TxRecord>>>,
+    lock_timeout: Duration,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            state: Arc::default(),
+            journal: Arc::default(),
+            lock_timeout: LOCK_TIMEOUT,
+        }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same store, with `begin` giving up after `timeout` instead of 5 s.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Every transaction that ended so far, oldest first.
+    pub fn journal(&self) -> Vec<TxRecord> {
+        self.journal.lock().expect("journal lock").clone()
+    }
+
+    /// Forget the journal (to look at what one use case does).
+    pub fn clear_journal(&self) {
+        self.journal.lock().expect("journal lock").clear();
+    }
+
+    /// The committed identity with this id.
+    pub async fn identity(&self, identity_id: &str) -> Option<Identity> {
+        let state = self.state.lock().await;
+        state.identities.get(identity_id).map(|(_, i)| i.clone())
+    }
+
+    /// The committed logins of an identity, oldest first.
+    pub async fn logins(&self, identity_id: &str) -> Vec<Login> {
+        let state = self.state.lock().await;
+        let mut rows: Vec<&(i64, Login)> = state
+            .logins
+            .values()
+            .filter(|(_, l)| l.identity_id == identity_id)
+            .collect();
+        rows.sort_by_key(|(seq, _)| *seq);
+        rows.into_iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    /// How many identities (of any pool) are committed.
+    pub async fn identity_count(&self) -> usize {
+        self.state.lock().await.identities.len()
+    }
+
+    /// How many principal-tag maps (of any pool) are committed.
+    pub async fn principal_tag_map_count(&self) -> usize {
+        self.state.lock().await.tag_maps.len()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        let guard = tokio::time::timeout(self.lock_timeout, self.state.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::Contention)?;
+        let work = guard.clone();
+        Ok(Box::new(MemoryTx {
+            guard: Some(guard),
+            work,
+            locks: Vec::new(),
+            aborted: false,
+            journal: self.journal.clone(),
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// One transaction of a [`MemoryStore`].
+#[derive(Debug)]
+pub struct MemoryTx {
+    /// Held until the transaction ends; `None` once it did.
+    guard: Option<OwnedMutexGuard<State>>,
+    /// This transaction's copy of the data.
+    work: State,
+    locks: Vec<Lock>,
+    aborted: bool,
+    journal: Arc<Mutex<Vec<TxRecord>>>,
+}
+
+impl MemoryTx {
+    fn end(&mut self, committed: bool) {
+        if self.guard.take().is_some() {
+            self.journal.lock().expect("journal lock").push(TxRecord {
+                locks: std::mem::take(&mut self.locks),
+                committed,
+            });
+        }
+    }
+
+    /// Fail like PostgreSQL once a statement of the transaction failed.
+    fn live(&mut self) -> Result<&mut State, StoreError> {
+        if self.aborted {
+            return Err(other(
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        Ok(&mut self.work)
+    }
+
+    /// A failed statement aborts the transaction.
+    fn fail<T>(&mut self, err: StoreError) -> Result<T, StoreError> {
+        self.aborted = true;
+        Err(err)
+    }
+}
+
+impl Drop for MemoryTx {
+    fn drop(&mut self) {
+        self.end(false);
+    }
+}
+
+fn other(message: &str) -> StoreError {
+    StoreError::Other(message.into())
+}
+
+fn foreign_key(constraint: &str) -> StoreError {
+    other(&format!(
+        "insert or update violates foreign key constraint {constraint}"
+    ))
+}
+
+#[async_trait]
+impl Tx for MemoryTx {
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        if self.aborted {
+            self.end(false);
+            return Err(other("the transaction was aborted and rolled back"));
+        }
+        let work = std::mem::take(&mut self.work);
+        if let Some(guard) = self.guard.as_mut() {
+            **guard = work;
+        }
+        self.end(true);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PoolRepo for MemoryTx {
+    async fn lock_account(&mut self, account: &AccountId) -> Result<(), StoreError> {
+        self.live()?;
+        self.locks.push(Lock::Account(account.to_string()));
+        Ok(())
+    }
+
+    async fn count_pools(&mut self, account: &AccountId) -> Result<u64, StoreError> {
+        let state = self.live()?;
+        Ok(state
+            .pools
+            .values()
+            .filter(|(_, p)| &p.account_id == account)
+            .count() as u64)
+    }
+
+    async fn insert_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
+        let state = self.live()?;
+        if state.pools.contains_key(&pool.id) {
+            return self.fail(StoreError::UniqueViolation("identity_pools_pkey".into()));
+        }
+        let seq = state.next_seq();
+        state.pools.insert(pool.id.clone(), (seq, pool.clone()));
+        Ok(())
+    }
+
+    async fn find_pool(
+        &mut self,
+        account: &AccountId,
+        pool_id: &str,
+        lock: bool,
+    ) -> Result<Option<IdentityPool>, StoreError> {
+        self.live()?;
+        if lock {
+            self.locks.push(Lock::PoolRow(pool_id.to_owned()));
+        }
+        Ok(self
+            .work
+            .pools
+            .get(pool_id)
+            .filter(|(_, p)| &p.account_id == account)
+            .map(|(_, p)| p.clone()))
+    }
+
+    async fn save_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
+        let state = self.live()?;
+        if let Some((_, stored)) = state.pools.get_mut(&pool.id) {
+            // What the store's UPDATE writes: everything but the id, the
+            // owner and the creation time.
+            stored.settings = pool.settings.clone();
+            stored.tags = pool.tags.clone();
+            stored.roles = pool.roles.clone();
+            stored.role_mappings = pool.role_mappings.clone();
+            stored.updated_at = pool.updated_at;
+        }
+        Ok(())
+    }
+
+    async fn delete_pool(
+        &mut self,
+        account: &AccountId,
+        pool_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.live()?;
+        self.locks.push(Lock::PoolExclusive(pool_id.to_owned()));
+        let state = &mut self.work;
+        if state
+            .pools
+            .get(pool_id)
+            .is_none_or(|(_, p)| &p.account_id != account)
+        {
+            return Ok(false);
+        }
+        state.pools.remove(pool_id);
+        state.tag_maps.retain(|(pool, _), _| pool != pool_id);
+        state.identities.retain(|_, (_, i)| i.pool_id != pool_id);
+        state.logins.retain(|(pool, _, _), _| pool != pool_id);
+        Ok(true)
+    }
+
+    async fn list_pools(
+        &mut self,
+        account: &AccountId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, PoolSummary)>, StoreError> {
+        let state = self.live()?;
+        let mut rows: Vec<(i64, PoolSummary)> = state
+            .pools
+            .values()
+            .filter(|(seq, p)| &p.account_id == account && *seq > after.unwrap_or(0))
+            .map(|(seq, p)| {
+                (
+                    *seq,
+                    PoolSummary {
+                        id: p.id.clone(),
+                        name: p.settings.name.clone(),
+                    },
+                )
+            })
+            .collect();
+        rows.sort_by_key(|(seq, _)| *seq);
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    async fn find_principal_tag_map(
+        &mut self,
+        pool_id: &str,
+        provider: &str,
+    ) -> Result<Option<PrincipalTagMap>, StoreError> {
+        let state = self.live()?;
+        Ok(state
+            .tag_maps
+            .get(&(pool_id.to_owned(), provider.to_owned()))
+            .cloned())
+    }
+
+    async fn put_principal_tag_map(
+        &mut self,
+        pool_id: &str,
+        map: &PrincipalTagMap,
+    ) -> Result<(), StoreError> {
+        let state = self.live()?;
+        if !state.pools.contains_key(pool_id) {
+            return self.fail(foreign_key("principal_tag_maps_pool_id_fkey"));
+        }
+        state
+            .tag_maps
+            .insert((pool_id.to_owned(), map.provider_name.clone()), map.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdentityRepo for MemoryTx {
+    async fn find_pool_by_id_shared(
+        &mut self,
+        pool_id: &str,
+    ) -> Result<Option<IdentityPool>, StoreError> {
+        self.live()?;
+        self.locks.push(Lock::PoolShared(pool_id.to_owned()));
+        Ok(self.work.pools.get(pool_id).map(|(_, p)| p.clone()))
+    }
+
+    async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
+        let state = self.live()?;
+        if state.identities.contains_key(&identity.id) {
+            return self.fail(StoreError::UniqueViolation("identities_pkey".into()));
+        }
+        if !state.pools.contains_key(&identity.pool_id) {
+            return self.fail(foreign_key("identities_pool_id_fkey"));
+        }
+        let seq = state.next_seq();
+        state
+            .identities
+            .insert(identity.id.clone(), (seq, identity.clone()));
+        Ok(())
+    }
+
+    async fn find_identity(
+        &mut self,
+        identity_id: &str,
+        lock: RowLock,
+    ) -> Result<Option<Identity>, StoreError> {
+        self.live()?;
+        if lock != RowLock::None {
+            self.locks
+                .push(Lock::Identity(identity_id.to_owned(), lock));
+        }
+        Ok(self
+            .work
+            .identities
+            .get(identity_id)
+            .map(|(_, i)| i.clone()))
+    }
+
+    async fn update_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
+        let state = self.live()?;
+        if let Some((_, stored)) = state.identities.get_mut(&identity.id) {
+            stored.authenticated = identity.authenticated;
+            stored.disabled = identity.disabled;
+            stored.last_modified_at = identity.last_modified_at;
+        }
+        Ok(())
+    }
+
+    async fn delete_identity(&mut self, identity_id: &str) -> Result<bool, StoreError> {
+        let state = self.live()?;
+        let found = state.identities.remove(identity_id).is_some();
+        state
+            .logins
+            .retain(|_, (_, l)| l.identity_id != identity_id);
+        Ok(found)
+    }
+
+    async fn find_login(
+        &mut self,
+        pool_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let state = self.live()?;
+        Ok(state
+            .logins
+            .get(&(pool_id.to_owned(), provider.to_owned(), subject.to_owned()))
+            .map(|(_, l)| l.identity_id.clone()))
+    }
+
+    async fn insert_login(&mut self, login: &Login) -> Result<LoginClaim, StoreError> {
+        let state = self.live()?;
+        let key = (
+            login.pool_id.clone(),
+            login.provider.clone(),
+            login.subject.clone(),
+        );
+        if let Some((_, owner)) = state.logins.get(&key) {
+            return Ok(LoginClaim::Taken(owner.identity_id.clone()));
+        }
+        if !state.pools.contains_key(&login.pool_id) {
+            return self.fail(foreign_key("identity_logins_pool_id_fkey"));
+        }
+        if !state.identities.contains_key(&login.identity_id) {
+            return self.fail(foreign_key("identity_logins_identity_id_fkey"));
+        }
+        if !login.developer && state.public_login_clash(&login.identity_id, &login.provider) {
+            return self.fail(StoreError::UniqueViolation(
+                "identity_logins_one_public_login_per_provider".into(),
+            ));
+        }
+        let seq = state.next_seq();
+        state.logins.insert(key, (seq, login.clone()));
+        Ok(LoginClaim::Linked)
+    }
+
+    async fn delete_login(
+        &mut self,
+        identity_id: &str,
+        provider: &str,
+        subject: &str,
+    ) -> Result<bool, StoreError> {
+        let state = self.live()?;
+        let key = state
+            .logins
+            .iter()
+            .find(|(_, (_, l))| {
+                l.identity_id == identity_id && l.provider == provider && l.subject == subject
+            })
+            .map(|(key, _)| key.clone());
+        Ok(key.is_some_and(|key| state.logins.remove(&key).is_some()))
+    }
+
+    async fn logins_of(&mut self, identity_id: &str) -> Result<Vec<Login>, StoreError> {
+        let state = self.live()?;
+        let mut rows: Vec<&(i64, Login)> = state
+            .logins
+            .values()
+            .filter(|(_, l)| l.identity_id == identity_id)
+            .collect();
+        rows.sort_by_key(|(seq, _)| *seq);
+        Ok(rows.into_iter().map(|(_, l)| l.clone()).collect())
+    }
+
+    async fn move_logins(&mut self, from: &str, to: &str) -> Result<u64, StoreError> {
+        let state = self.live()?;
+        let moving: Vec<(String, String, String)> = state
+            .logins
+            .iter()
+            .filter(|(_, (_, l))| l.identity_id == from)
+            .map(|(key, _)| key.clone())
+            .collect();
+        // The one-public-login-per-provider index, checked as the UPDATE
+        // would leave the rows.
+        let mut public: BTreeSet<String> = state
+            .logins
+            .values()
+            .filter(|(_, l)| l.identity_id == to && !l.developer)
+            .map(|(_, l)| l.provider.clone())
+            .collect();
+        for key in &moving {
+            let (_, login) = &state.logins[key];
+            if !login.developer && !public.insert(login.provider.clone()) {
+                return self.fail(StoreError::UniqueViolation(
+                    "identity_logins_one_public_login_per_provider".into(),
+                ));
+            }
+        }
+        if !moving.is_empty() && !state.identities.contains_key(to) {
+            return self.fail(foreign_key("identity_logins_identity_id_fkey"));
+        }
+        for key in &moving {
+            if let Some((_, login)) = state.logins.get_mut(key) {
+                login.identity_id = to.to_owned();
+            }
+        }
+        Ok(moving.len() as u64)
+    }
+
+    async fn list_identities(
+        &mut self,
+        pool_id: &str,
+        after: Option<i64>,
+        limit: u32,
+        hide_disabled: bool,
+    ) -> Result<Vec<(i64, IdentityDescription)>, StoreError> {
+        let state = self.live()?;
+        let mut rows: Vec<(i64, IdentityDescription)> = state
+            .identities
+            .values()
+            .filter(|(seq, i)| {
+                i.pool_id == pool_id && *seq > after.unwrap_or(0) && !(hide_disabled && i.disabled)
+            })
+            .map(|(seq, i)| {
+                let providers: BTreeSet<String> = state
+                    .logins
+                    .values()
+                    .filter(|(_, l)| l.identity_id == i.id)
+                    .map(|(_, l)| l.provider.clone())
+                    .collect();
+                (
+                    *seq,
+                    IdentityDescription {
+                        identity: i.clone(),
+                        providers: providers.into_iter().collect(),
+                    },
+                )
+            })
+            .collect();
+        rows.sort_by_key(|(seq, _)| *seq);
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    async fn developer_ids_of(
+        &mut self,
+        identity_id: &str,
+        provider: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let state = self.live()?;
+        let mut rows: Vec<(i64, String)> = state
+            .logins
+            .values()
+            .filter(|(seq, l)| {
+                l.identity_id == identity_id
+                    && l.provider == provider
+                    && l.developer
+                    && *seq > after.unwrap_or(0)
+            })
+            .map(|(seq, l)| (*seq, l.subject.clone()))
+            .collect();
+        rows.sort_by_key(|(seq, _)| *seq);
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests;

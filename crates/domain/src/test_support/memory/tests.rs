@@ -1,0 +1,286 @@
+//! The in-memory store keeps the store's promises: uniqueness, references,
+//! cascades, rollback, and a journal of the locks asked for.
+
+use chrono::Utc;
+
+use super::*;
+use crate::ids::Region;
+use crate::pool::PoolSettings;
+
+fn account() -> AccountId {
+    AccountId::parse("000000000000").unwrap()
+}
+
+fn pool(id: &str) -> IdentityPool {
+    IdentityPool {
+        id: id.to_owned(),
+        account_id: account(),
+        settings: PoolSettings {
+            name: "pool".into(),
+            ..PoolSettings::default()
+        },
+        tags: Default::default(),
+        roles: Default::default(),
+        role_mappings: Default::default(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+fn identity(id: &str, pool_id: &str) -> Identity {
+    Identity {
+        id: id.to_owned(),
+        pool_id: pool_id.to_owned(),
+        authenticated: true,
+        disabled: false,
+        created_at: Utc::now(),
+        last_modified_at: Utc::now(),
+    }
+}
+
+fn login(identity_id: &str, provider: &str, subject: &str, developer: bool) -> Login {
+    Login {
+        pool_id: "p".into(),
+        provider: provider.into(),
+        subject: subject.into(),
+        developer,
+        identity_id: identity_id.into(),
+    }
+}
+
+/// A store with pool `p` and identities `a` and `b`, committed.
+async fn seeded() -> MemoryStore {
+    let store = MemoryStore::new();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_pool(&pool("p")).await.unwrap();
+    tx.insert_identity(&identity("a", "p")).await.unwrap();
+    tx.insert_identity(&identity("b", "p")).await.unwrap();
+    tx.commit().await.unwrap();
+    store.clear_journal();
+    store
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_without_commit_leaves_nothing_behind() {
+    let store = seeded().await;
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_identity(&identity("c", "p")).await.unwrap();
+        tx.delete_identity("a").await.unwrap();
+    }
+    assert!(store.identity("c").await.is_none());
+    assert!(store.identity("a").await.is_some());
+    assert_eq!(
+        store.journal(),
+        vec![TxRecord {
+            locks: vec![],
+            committed: false
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_login_belongs_to_the_first_identity_that_links_it() {
+    let store = seeded().await;
+    let mut tx = store.begin().await.unwrap();
+    let first = tx.insert_login(&login("a", "dev", "alice", true)).await;
+    let second = tx.insert_login(&login("b", "dev", "alice", true)).await;
+    assert_eq!(first.unwrap(), LoginClaim::Linked);
+    assert_eq!(second.unwrap(), LoginClaim::Taken("a".into()));
+}
+
+#[tokio::test]
+async fn an_identity_holds_one_public_login_per_provider_but_many_developer_ids() {
+    let store = seeded().await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_login(&login("a", "dev", "u1", true))
+        .await
+        .unwrap();
+    tx.insert_login(&login("a", "dev", "u2", true))
+        .await
+        .unwrap();
+    tx.insert_login(&login("a", "accounts.google.com", "g1", false))
+        .await
+        .unwrap();
+    let clash = tx
+        .insert_login(&login("a", "accounts.google.com", "g2", false))
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::UniqueViolation(c)) if c == "identity_logins_one_public_login_per_provider")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_statement_aborts_the_transaction_and_its_commit_keeps_nothing() {
+    let store = seeded().await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&identity("c", "p")).await.unwrap();
+    assert!(tx.insert_identity(&identity("a", "p")).await.is_err());
+    assert!(tx.find_identity("a", RowLock::None).await.is_err());
+    assert!(tx.commit().await.is_err());
+    assert!(store.identity("c").await.is_none());
+}
+
+#[tokio::test]
+async fn moving_logins_onto_an_identity_with_the_same_public_provider_is_refused() {
+    let store = seeded().await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_login(&login("a", "accounts.google.com", "g1", false))
+        .await
+        .unwrap();
+    tx.insert_login(&login("b", "accounts.google.com", "g2", false))
+        .await
+        .unwrap();
+    assert!(matches!(
+        tx.move_logins("a", "b").await,
+        Err(StoreError::UniqueViolation(_))
+    ));
+}
+
+#[tokio::test]
+async fn moving_logins_keeps_their_order_and_empties_the_source() {
+    let store = seeded().await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_login(&login("b", "dev", "u0", true))
+        .await
+        .unwrap();
+    tx.insert_login(&login("a", "dev", "u1", true))
+        .await
+        .unwrap();
+    tx.insert_login(&login("a", "dev", "u2", true))
+        .await
+        .unwrap();
+    assert_eq!(tx.move_logins("a", "b").await.unwrap(), 2);
+    tx.commit().await.unwrap();
+    let subjects: Vec<String> = store
+        .logins("b")
+        .await
+        .into_iter()
+        .map(|l| l.subject)
+        .collect();
+    assert_eq!(subjects, ["u0", "u1", "u2"]);
+    assert!(store.logins("a").await.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
+    let store = seeded().await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_login(&login("a", "dev", "u1", true))
+        .await
+        .unwrap();
+    tx.put_principal_tag_map(
+        "p",
+        &PrincipalTagMap {
+            provider_name: "dev".into(),
+            ..PrincipalTagMap::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(tx.delete_pool(&account(), "p").await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(store.identity_count().await, 0);
+    assert!(store.logins("a").await.is_empty());
+    assert_eq!(store.principal_tag_map_count().await, 0);
+    assert_eq!(store.journal()[0].locks, [Lock::PoolExclusive("p".into())]);
+}
+
+#[tokio::test]
+async fn another_accounts_pool_is_neither_found_nor_deleted() {
+    let store = seeded().await;
+    let other = AccountId::parse("111111111111").unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.find_pool(&other, "p", false).await.unwrap().is_none());
+    assert!(!tx.delete_pool(&other, "p").await.unwrap());
+    assert!(tx.find_pool_by_id_shared("p").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn an_identity_needs_its_pool_and_a_login_its_identity() {
+    let store = seeded().await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_identity(&identity("c", "nope")).await.is_err());
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx
+        .insert_login(&login("nope", "dev", "u", true))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_journal_lists_the_locks_a_transaction_asked_for_in_order() {
+    let store = seeded().await;
+    let mut tx = store.begin().await.unwrap();
+    tx.find_pool_by_id_shared("p").await.unwrap();
+    tx.find_identity("a", RowLock::None).await.unwrap();
+    tx.find_identity("a", RowLock::Share).await.unwrap();
+    tx.find_identity("b", RowLock::Update).await.unwrap();
+    tx.find_pool(&account(), "p", true).await.unwrap();
+    tx.lock_account(&account()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.journal(),
+        [TxRecord {
+            locks: vec![
+                Lock::PoolShared("p".into()),
+                Lock::Identity("a".into(), RowLock::Share),
+                Lock::Identity("b".into(), RowLock::Update),
+                Lock::PoolRow("p".into()),
+                Lock::Account("000000000000".into()),
+            ],
+            committed: true,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_second_transaction_waits_for_the_first_and_sees_what_it_committed() {
+    let store = seeded().await;
+    let mut first = store.begin().await.unwrap();
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut second = store.begin().await.unwrap();
+            second.find_identity("c", RowLock::None).await.unwrap()
+        })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished());
+    first.insert_identity(&identity("c", "p")).await.unwrap();
+    first.commit().await.unwrap();
+    assert!(waiting.await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_transaction_that_waits_past_the_lock_timeout_is_contention() {
+    let store = seeded()
+        .await
+        .with_lock_timeout(std::time::Duration::from_millis(10));
+    let _open = store.begin().await.unwrap();
+    assert!(matches!(
+        store.begin().await.err(),
+        Some(StoreError::Contention)
+    ));
+}
+
+#[tokio::test]
+async fn pages_follow_creation_order_after_the_cursor() {
+    let store = seeded().await;
+    let region = Region::parse("us-east-1").unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let ids: Vec<String> = (0..3).map(|_| region.new_id()).collect();
+    for id in &ids {
+        tx.insert_pool(&pool(id)).await.unwrap();
+    }
+    let all = tx.list_pools(&account(), None, 10).await.unwrap();
+    let after_first_two = tx.list_pools(&account(), Some(all[1].0), 10).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|(_, p)| p.id.as_str()).collect();
+    assert_eq!(
+        names,
+        ["p", ids[0].as_str(), ids[1].as_str(), ids[2].as_str()]
+    );
+    assert_eq!(after_first_two.len(), 2);
+    assert_eq!(after_first_two[0].1.id, ids[1]);
+}
