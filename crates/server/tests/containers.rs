@@ -445,7 +445,8 @@ async fn compose_deployment_serves_through_the_tls_balancer() {
         "mmdebstrap",
         &[
             "--variant=minbase",
-            "--include=ca-certificates",
+            // The binary links libxmlsec1 (SAML) besides libc.
+            "--include=ca-certificates,libxmlsec1,libxmlsec1-openssl",
             &release,
             min_tar.to_str().unwrap(),
         ],
