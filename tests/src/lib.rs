@@ -33,20 +33,6 @@ fn skip_unless_required(required: bool, what: &str) {
     eprintln!("SKIPPED: {what}");
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    #[should_panic(expected = "COGNATE_REQUIRE_ALL is set, and node is not installed")]
-    fn a_missing_tool_fails_the_test_when_every_tool_is_required() {
-        super::skip_unless_required(true, "node is not installed");
-    }
-
-    #[test]
-    fn a_missing_tool_only_skips_on_a_developers_machine() {
-        super::skip_unless_required(false, "node is not installed");
-    }
-}
-
 /// An HTTP client for talking to a Cognate the test started.
 ///
 /// It drops pooled connections after 2 s idle, below the server's
@@ -62,4 +48,18 @@ mod tests {
 /// internet").
 pub fn http_client() -> reqwest::ClientBuilder {
     reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(2))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[should_panic(expected = "COGNATE_REQUIRE_ALL is set, and node is not installed")]
+    fn a_missing_tool_fails_the_test_when_every_tool_is_required() {
+        super::skip_unless_required(true, "node is not installed");
+    }
+
+    #[test]
+    fn a_missing_tool_only_skips_on_a_developers_machine() {
+        super::skip_unless_required(false, "node is not installed");
+    }
 }
