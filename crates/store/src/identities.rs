@@ -38,6 +38,12 @@ fn locked_for_token_sql() -> &'static str {
     })
 }
 
+/// The kinds of the advisory locks on pools and identities: the lock on
+/// `<kind><id>` is keyed `hashtextextended(kind || id, 0)` wherever it is
+/// taken, so the statements that take several at once use the same key.
+pub(crate) const POOL_LOCK: &str = "pool:";
+pub(crate) const IDENTITY_LOCK: &str = "identity:";
+
 /// Take a transaction-scoped advisory lock on `<kind><id>`, shared or exclusive.
 pub(crate) async fn advisory_lock(
     tx: &mut PgTx,
@@ -87,7 +93,7 @@ impl IdentityRepo for PgTx {
         pool_id: &str,
     ) -> Result<Option<IdentityPool>, StoreError> {
         // Held until commit: DeleteIdentityPool waits for tokens being issued.
-        advisory_lock(self, "pool:", pool_id, false).await?;
+        advisory_lock(self, POOL_LOCK, pool_id, false).await?;
         let row = sqlx::query(&format!(
             "SELECT {POOL_COLUMNS} FROM identity_pools WHERE id = $1"
         ))
@@ -127,11 +133,11 @@ impl IdentityRepo for PgTx {
         let suffix = match lock {
             RowLock::None => "",
             RowLock::Share => {
-                advisory_lock(self, "identity:", identity_id, false).await?;
+                advisory_lock(self, IDENTITY_LOCK, identity_id, false).await?;
                 ""
             }
             RowLock::Update => {
-                advisory_lock(self, "identity:", identity_id, true).await?;
+                advisory_lock(self, IDENTITY_LOCK, identity_id, true).await?;
                 " FOR UPDATE"
             }
         };
@@ -164,10 +170,12 @@ impl IdentityRepo for PgTx {
             return Ok(None);
         };
         sqlx::query(
-            "SELECT pg_advisory_xact_lock_shared(hashtextextended('pool:' || $1, 0)), \
-                    pg_advisory_xact_lock_shared(hashtextextended('identity:' || $2, 0))",
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1 || $2, 0)), \
+                    pg_advisory_xact_lock_shared(hashtextextended($3 || $4, 0))",
         )
+        .bind(POOL_LOCK)
         .bind(&pool_id)
+        .bind(IDENTITY_LOCK)
         .bind(identity_id)
         .execute(&mut *self.tx)
         .await

@@ -161,7 +161,7 @@ impl PoolRepo for PgTx {
         pool_id: &str,
     ) -> Result<bool, StoreError> {
         // Waits for tokens being issued for the pool's identities.
-        crate::identities::advisory_lock(self, "pool:", pool_id, true).await?;
+        crate::identities::advisory_lock(self, crate::identities::POOL_LOCK, pool_id, true).await?;
         let done = sqlx::query("DELETE FROM identity_pools WHERE id = $1 AND account_id = $2")
             .bind(pool_id)
             .bind(account.as_str())
