@@ -15,8 +15,6 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::pool::IdentityPool;
-
 /// A stored identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -67,25 +65,13 @@ pub enum LoginClaim {
     Taken(String),
 }
 
-/// An identity and its pool read under their shared locks, for issuing a
-/// token ([`crate::ports::IdentityRepo::find_identity_with_pool_shared`]).
-#[derive(Debug, Clone)]
-pub struct LockedForToken {
-    /// The identity's pool id, as read before the locks.
-    pub pool_id: String,
-    /// The pool, `None` if it was deleted before its lock was granted.
-    pub pool: Option<IdentityPool>,
-    /// The identity, `None` if it was deleted before its lock was granted.
-    pub identity: Option<Identity>,
-}
-
 /// How a read of an identity row locks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowLock {
     /// Plain read.
     None,
     /// Shared: concurrent deletes, merges and unlinks of the identity wait
-    /// until we commit (token issue holds it while signing).
+    /// until we commit (a developer token is signed under it).
     Share,
     /// Exclusive: we will change or delete it.
     Update,

@@ -2,7 +2,8 @@
 //!
 //! A use case begins a transaction with [`Store::begin`], works through the
 //! [`Tx`] it gets (the pool and identity repositories), and calls
-//! [`Tx::commit`] once; the signing keys have their own narrower port,
+//! [`Tx::commit`] once. The hot public paths that only read, or write one
+//! row, use the [`Store`]'s own one-statement methods instead (see there); the signing keys have their own narrower port,
 //! [`crate::token::KeyStore`], so the key manager depends on nothing else.
 //! Every lock a rule depends on is named in the method that takes it. Dropping a `Tx` without committing rolls it back.
 //! Reads that feed a write take the row lock (`lock = true`), so two
@@ -13,17 +14,55 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use crate::error::StoreError;
-use crate::identity::{Identity, IdentityDescription, LockedForToken, Login, LoginClaim, RowLock};
+use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::AccountId;
 use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 
-/// Opens transactions.
+/// Opens transactions, and answers the hot paths' one-statement calls.
+///
+/// Each `read_*` method is **one statement outside any transaction**: it
+/// sees what had committed when it started (one snapshot), takes no lock
+/// and waits for none. A decision made from it is linearisable at that
+/// read: a request that starts after a deletion (or merge, or a pool
+/// update) committed sees it, and one that read before may still finish.
+/// What a rule must see together is read by one call, never by two.
+/// [`Store::insert_identity`] is one statement too, committed when it
+/// returns.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Begin a transaction.
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The pool with this id, whoever owns it (for the public operations).
+    async fn read_pool(&self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError>;
+    /// The identity with this id and its pool, from one snapshot (the pool
+    /// is `None` only if a store lets an identity outlive its pool).
+    async fn read_identity_with_pool(
+        &self,
+        identity_id: &str,
+    ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError>;
+    /// For each `(provider, subject)` of the pool, the identity its login
+    /// is linked to, and every identity among those and `also` that exists:
+    /// all from one snapshot.
+    async fn read_login_owners(
+        &self,
+        pool_id: &str,
+        logins: &[(String, String)],
+        also: &[String],
+    ) -> Result<LoginOwners, StoreError>;
+    /// Insert a new identity if its pool exists: false when it does not
+    /// (any more). Committed when it returns.
+    async fn insert_identity(&self, identity: &Identity) -> Result<bool, StoreError>;
+}
+
+/// What [`Store::read_login_owners`] found, from one snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginOwners {
+    /// The owner of each login asked for, in the order asked.
+    pub owners: Vec<Option<String>>,
+    /// The identities that exist among the owners and those asked for.
+    pub identities: Vec<Identity>,
 }
 
 /// One transaction over pools and identities (the signing keys have their
@@ -90,28 +129,6 @@ pub trait IdentityRepo: Send {
         &mut self,
         pool_id: &str,
     ) -> Result<Option<IdentityPool>, StoreError>;
-    /// The identity with this id and its pool, for issuing a token: reads
-    /// the identity's pool id, takes the pool's **shared** lock (as
-    /// [`IdentityRepo::find_pool_by_id_shared`]) then the identity's
-    /// ([`RowLock::Share`]), both held until the transaction ends, and reads
-    /// both rows after the locks were granted. `None` when there was no
-    /// such identity to begin with. The default makes three calls of the
-    /// other methods; a store may do it in fewer round trips.
-    async fn find_identity_with_pool_shared(
-        &mut self,
-        identity_id: &str,
-    ) -> Result<Option<LockedForToken>, StoreError> {
-        let Some(unlocked) = self.find_identity(identity_id, RowLock::None).await? else {
-            return Ok(None);
-        };
-        let pool = self.find_pool_by_id_shared(&unlocked.pool_id).await?;
-        let identity = self.find_identity(identity_id, RowLock::Share).await?;
-        Ok(Some(LockedForToken {
-            pool_id: unlocked.pool_id,
-            pool,
-            identity,
-        }))
-    }
     /// Insert a new identity.
     async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError>;
     /// The identity with this id, locked as asked.

@@ -1,23 +1,20 @@
 //! Identity and login rows.
 
 use async_trait::async_trait;
-use cognate_domain::identity::{
-    Identity, IdentityDescription, LockedForToken, Login, LoginClaim, RowLock,
-};
+use cognate_domain::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use cognate_domain::pool::IdentityPool;
-use cognate_domain::ports::{IdentityRepo, StoreError};
+use cognate_domain::ports::{IdentityRepo, LoginOwners, StoreError};
 use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::{PgPool, Row};
 
-use crate::pools::{pool_from_row, POOL_COLUMNS};
+use crate::pools::{pool_from_row, select_pool_by_id, POOL_COLUMNS};
 use crate::{map_err, PgTx};
 
 const IDENTITY_COLUMNS: &str = "id, pool_id, authenticated, disabled, created_at, last_modified_at";
 
-/// One row with the pool's columns (as `pool_from_row` reads them; all
-/// NULL when the pool is gone) and the identity's as `i_<column>` (NULL when
-/// the identity is gone).
-fn locked_for_token_sql() -> &'static str {
+/// An identity's columns as `i_<column>` and its pool's (as `pool_from_row`
+/// reads them; all NULL when the pool is gone), in one row.
+fn identity_with_pool_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
         let pool_columns: Vec<String> = POOL_COLUMNS
@@ -29,13 +26,122 @@ fn locked_for_token_sql() -> &'static str {
             .map(|c| format!("i.{c} AS i_{c}", c = c.trim()))
             .collect();
         format!(
-            "SELECT {}, {} FROM (VALUES (1)) AS one (x) \
-             LEFT JOIN identity_pools p ON p.id = $1 \
-             LEFT JOIN identities i ON i.id = $2",
+            "SELECT {}, {} FROM identities i \
+             LEFT JOIN identity_pools p ON p.id = i.pool_id WHERE i.id = $1",
             pool_columns.join(", "),
             identity_columns.join(", ")
         )
     })
+}
+
+/// [`cognate_domain::ports::Store::read_identity_with_pool`]: one statement.
+pub(crate) async fn read_identity_with_pool(
+    db: &PgPool,
+    identity_id: &str,
+) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
+    let Some(row) = sqlx::query(identity_with_pool_sql())
+        .bind(identity_id)
+        .fetch_optional(db)
+        .await
+        .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    let identity = Identity {
+        id: row.try_get("i_id").map_err(map_err)?,
+        pool_id: row.try_get("i_pool_id").map_err(map_err)?,
+        authenticated: row.try_get("i_authenticated").map_err(map_err)?,
+        disabled: row.try_get("i_disabled").map_err(map_err)?,
+        created_at: row.try_get("i_created_at").map_err(map_err)?,
+        last_modified_at: row.try_get("i_last_modified_at").map_err(map_err)?,
+    };
+    let pool = match row.try_get::<Option<String>, _>("id").map_err(map_err)? {
+        Some(_) => Some(pool_from_row(&row)?),
+        None => None,
+    };
+    Ok(Some((identity, pool)))
+}
+
+/// [`cognate_domain::ports::Store::read_login_owners`]: one statement, so
+/// one snapshot. Rows with `ord` are the owners of the logins asked for
+/// (in order); rows without are the identities.
+pub(crate) async fn read_login_owners(
+    db: &PgPool,
+    pool_id: &str,
+    logins: &[(String, String)],
+    also: &[String],
+) -> Result<LoginOwners, StoreError> {
+    let (providers, subjects): (Vec<&str>, Vec<&str>) =
+        logins.iter().map(|(p, s)| (p.as_str(), s.as_str())).unzip();
+    let rows = sqlx::query(&format!(
+        "WITH owners AS ( \
+           SELECT w.ord, l.identity_id FROM unnest($2::text[], $3::text[]) \
+             WITH ORDINALITY AS w (provider, subject, ord) \
+           LEFT JOIN identity_logins l \
+             ON l.pool_id = $1 AND l.provider = w.provider AND l.subject = w.subject) \
+         SELECT NULL::bigint AS ord, {IDENTITY_COLUMNS} FROM identities \
+           WHERE id = ANY(ARRAY(SELECT identity_id FROM owners WHERE identity_id IS NOT NULL) || $4::text[]) \
+         UNION ALL \
+         SELECT ord, identity_id, NULL, NULL, NULL, NULL, NULL FROM owners"
+    ))
+    .bind(pool_id)
+    .bind(&providers)
+    .bind(&subjects)
+    .bind(also)
+    .fetch_all(db)
+    .await
+    .map_err(map_err)?;
+    let mut found = LoginOwners {
+        owners: vec![None; logins.len()],
+        identities: Vec::new(),
+    };
+    for row in &rows {
+        match row.try_get::<Option<i64>, _>("ord").map_err(map_err)? {
+            Some(ord) => {
+                let slot = usize::try_from(ord - 1)
+                    .ok()
+                    .and_then(|i| found.owners.get_mut(i))
+                    .ok_or_else(|| {
+                        StoreError::Other(format!("login ordinal {ord} out of range").into())
+                    })?;
+                *slot = row.try_get("id").map_err(map_err)?;
+            }
+            None => found.identities.push(identity_from_row(row)?),
+        }
+    }
+    Ok(found)
+}
+
+/// [`cognate_domain::ports::Store::insert_identity`]: one statement; its
+/// foreign key refuses an identity whose pool is gone.
+pub(crate) async fn insert_identity_now(
+    db: &PgPool,
+    identity: &Identity,
+) -> Result<bool, StoreError> {
+    match insert_identity(db, identity).await {
+        Ok(()) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23503") => Ok(false),
+        Err(e) => Err(map_err(e)),
+    }
+}
+
+async fn insert_identity<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    identity: &Identity,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&identity.id)
+    .bind(&identity.pool_id)
+    .bind(identity.authenticated)
+    .bind(identity.disabled)
+    .bind(identity.created_at)
+    .bind(identity.last_modified_at)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// The kinds of the advisory locks on pools and identities: the lock on
@@ -94,31 +200,13 @@ impl IdentityRepo for PgTx {
     ) -> Result<Option<IdentityPool>, StoreError> {
         // Held until commit: DeleteIdentityPool waits for tokens being issued.
         advisory_lock(self, POOL_LOCK, pool_id, false).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {POOL_COLUMNS} FROM identity_pools WHERE id = $1"
-        ))
-        .bind(pool_id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(pool_from_row).transpose()
+        select_pool_by_id(&mut *self.tx, pool_id).await
     }
 
     async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&identity.id)
-        .bind(&identity.pool_id)
-        .bind(identity.authenticated)
-        .bind(identity.disabled)
-        .bind(identity.created_at)
-        .bind(identity.last_modified_at)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        insert_identity(&mut *self.tx, identity)
+            .await
+            .map_err(map_err)
     }
 
     async fn find_identity(
@@ -149,63 +237,6 @@ impl IdentityRepo for PgTx {
         .await
         .map_err(map_err)?;
         row.as_ref().map(identity_from_row).transpose()
-    }
-
-    async fn find_identity_with_pool_shared(
-        &mut self,
-        identity_id: &str,
-    ) -> Result<Option<LockedForToken>, StoreError> {
-        // Three round trips instead of the default's five: the pool id
-        // (immutable, so read without a lock), both shared locks in one
-        // statement (pool first, the order every use case keeps), then both
-        // rows in one statement, whose READ COMMITTED snapshot is taken
-        // after the locks were granted.
-        let pool_id: Option<String> =
-            sqlx::query_scalar("SELECT pool_id FROM identities WHERE id = $1")
-                .bind(identity_id)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-        let Some(pool_id) = pool_id else {
-            return Ok(None);
-        };
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1 || $2, 0)), \
-                    pg_advisory_xact_lock_shared(hashtextextended($3 || $4, 0))",
-        )
-        .bind(POOL_LOCK)
-        .bind(&pool_id)
-        .bind(IDENTITY_LOCK)
-        .bind(identity_id)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        let row = sqlx::query(locked_for_token_sql())
-            .bind(&pool_id)
-            .bind(identity_id)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        let pool = match row.try_get::<Option<String>, _>("id").map_err(map_err)? {
-            Some(_) => Some(pool_from_row(&row)?),
-            None => None,
-        };
-        let identity = match row.try_get::<Option<String>, _>("i_id").map_err(map_err)? {
-            Some(id) => Some(Identity {
-                id,
-                pool_id: row.try_get("i_pool_id").map_err(map_err)?,
-                authenticated: row.try_get("i_authenticated").map_err(map_err)?,
-                disabled: row.try_get("i_disabled").map_err(map_err)?,
-                created_at: row.try_get("i_created_at").map_err(map_err)?,
-                last_modified_at: row.try_get("i_last_modified_at").map_err(map_err)?,
-            }),
-            None => None,
-        };
-        Ok(Some(LockedForToken {
-            pool_id,
-            pool,
-            identity,
-        }))
     }
 
     async fn update_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {

@@ -14,7 +14,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cognate_domain::ports::{Store, StoreError, Tx};
+use cognate_domain::identity::Identity;
+use cognate_domain::pool::IdentityPool;
+use cognate_domain::ports::{LoginOwners, Store, StoreError, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 
@@ -128,6 +130,30 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn read_pool(&self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
+        pools::read_pool(&self.pool, pool_id).await
+    }
+
+    async fn read_identity_with_pool(
+        &self,
+        identity_id: &str,
+    ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
+        identities::read_identity_with_pool(&self.pool, identity_id).await
+    }
+
+    async fn read_login_owners(
+        &self,
+        pool_id: &str,
+        logins: &[(String, String)],
+        also: &[String],
+    ) -> Result<LoginOwners, StoreError> {
+        identities::read_login_owners(&self.pool, pool_id, logins, also).await
+    }
+
+    async fn insert_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
+        identities::insert_identity_now(&self.pool, identity).await
     }
 }
 

@@ -59,6 +59,29 @@ pub(crate) fn pool_from_row(row: &PgRow) -> Result<IdentityPool, StoreError> {
     })
 }
 
+/// The pool with this id, whoever owns it: one statement on `db`.
+pub(crate) async fn select_pool_by_id<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    pool_id: &str,
+) -> Result<Option<IdentityPool>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {POOL_COLUMNS} FROM identity_pools WHERE id = $1"
+    ))
+    .bind(pool_id)
+    .fetch_optional(db)
+    .await
+    .map_err(map_err)?;
+    row.as_ref().map(pool_from_row).transpose()
+}
+
+/// [`cognate_domain::ports::Store::read_pool`].
+pub(crate) async fn read_pool(
+    db: &sqlx::PgPool,
+    pool_id: &str,
+) -> Result<Option<IdentityPool>, StoreError> {
+    select_pool_by_id(db, pool_id).await
+}
+
 #[async_trait]
 impl PoolRepo for PgTx {
     async fn lock_account(&mut self, account: &AccountId) -> Result<(), StoreError> {

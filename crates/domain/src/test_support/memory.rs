@@ -23,7 +23,9 @@
 //!   holds here holds under those locks as long as it takes them; each
 //!   transaction's [`TxRecord`] in the [`journal`](MemoryStore::journal)
 //!   lists the locks it asked for, so tests hold the use cases to the
-//!   locking the ports document.
+//!   locking the ports document. The [`Store`]'s one-statement calls
+//!   (`read_*`, `insert_identity`) wait for the open transaction too, see
+//!   only committed data, take no lock and leave no journal record.
 //!
 //! Sequence numbers (the keyset-paging cursors) come from one counter, so
 //! creation order is the order of `seq` as in the store.
@@ -39,7 +41,7 @@ use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::AccountId;
 use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
-use crate::ports::{IdentityRepo, PoolRepo, Store, Tx};
+use crate::ports::{IdentityRepo, LoginOwners, PoolRepo, Store, Tx};
 
 /// How long `begin` waits for the open transaction by default (the
 /// store's `lock_timeout`).
@@ -165,9 +167,7 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        let guard = tokio::time::timeout(self.lock_timeout, self.state.clone().lock_owned())
-            .await
-            .map_err(|_| StoreError::Contention)?;
+        let guard = self.committed().await?;
         let work = guard.clone();
         Ok(Box::new(MemoryTx {
             guard: Some(guard),
@@ -180,6 +180,72 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn read_pool(&self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
+        let state = self.committed().await?;
+        Ok(state.pools.get(pool_id).map(|(_, p)| p.clone()))
+    }
+
+    async fn read_identity_with_pool(
+        &self,
+        identity_id: &str,
+    ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
+        let state = self.committed().await?;
+        Ok(state.identities.get(identity_id).map(|(_, i)| {
+            let pool = state.pools.get(&i.pool_id).map(|(_, p)| p.clone());
+            (i.clone(), pool)
+        }))
+    }
+
+    async fn read_login_owners(
+        &self,
+        pool_id: &str,
+        logins: &[(String, String)],
+        also: &[String],
+    ) -> Result<LoginOwners, StoreError> {
+        let state = self.committed().await?;
+        let owners: Vec<Option<String>> = logins
+            .iter()
+            .map(|(provider, subject)| {
+                state
+                    .logins
+                    .get(&(pool_id.to_owned(), provider.clone(), subject.clone()))
+                    .map(|(_, l)| l.identity_id.clone())
+            })
+            .collect();
+        let ids: BTreeSet<&String> = owners.iter().flatten().chain(also).collect();
+        let identities = ids
+            .into_iter()
+            .filter_map(|id| state.identities.get(id).map(|(_, i)| i.clone()))
+            .collect();
+        Ok(LoginOwners { owners, identities })
+    }
+
+    async fn insert_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
+        let mut state = self.committed().await?;
+        if state.identities.contains_key(&identity.id) {
+            return Err(StoreError::UniqueViolation("identities_pkey".into()));
+        }
+        if !state.pools.contains_key(&identity.pool_id) {
+            return Ok(false);
+        }
+        let seq = state.next_seq();
+        state
+            .identities
+            .insert(identity.id.clone(), (seq, identity.clone()));
+        Ok(true)
+    }
+}
+
+impl MemoryStore {
+    /// The committed data, for a one-statement call: it waits for the open
+    /// transaction as `begin` does (a statement of PostgreSQL would not,
+    /// but would see only what committed, which is the same data).
+    async fn committed(&self) -> Result<OwnedMutexGuard<State>, StoreError> {
+        tokio::time::timeout(self.lock_timeout, self.state.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::Contention)
     }
 }
 

@@ -108,12 +108,6 @@ struct ProvenLogins {
     cognito_tags: BTreeMap<String, Vec<String>>,
 }
 
-impl ProvenLogins {
-    fn is_empty(&self) -> bool {
-        self.public.is_empty() && self.developer.is_none() && self.cognito_identities.is_empty()
-    }
-}
-
 /// Which flow a token is issued for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow<'a> {
@@ -219,29 +213,29 @@ impl IdentityService {
             .ok_or_else(|| DomainError::pool_not_found(pool_id))
     }
 
+    /// The pool named by a public call, from one snapshot read (before
+    /// checking logins, which may call their provider).
     pub(super) async fn read_pool_by_id(&self, pool_id: &str) -> DomainResult<IdentityPool> {
-        let mut tx = self.begin().await?;
-        let pool = Self::public_pool(&mut tx, pool_id).await?;
-        tx.commit().await?;
-        Ok(pool)
+        self.store
+            .read_pool(pool_id)
+            .await?
+            .ok_or_else(|| DomainError::pool_not_found(pool_id))
     }
 
-    /// The pool an identity belongs to (a short read, before checking logins).
-    pub(super) async fn read_pool_of_identity(
+    /// An identity and its pool, from one snapshot read.
+    pub(super) async fn read_identity_with_pool(
         &self,
         identity_id: &str,
-    ) -> DomainResult<IdentityPool> {
-        let mut tx = self.begin().await?;
-        let identity = tx
-            .find_identity(identity_id, RowLock::None)
+    ) -> DomainResult<(Identity, IdentityPool)> {
+        let (identity, pool) = self
+            .store
+            .read_identity_with_pool(identity_id)
             .await?
             .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
-        let pool = Self::public_pool(&mut tx, &identity.pool_id).await?;
-        tx.commit().await?;
-        Ok(pool)
+        let pool = pool.ok_or_else(|| DomainError::pool_not_found(&identity.pool_id))?;
+        Ok((identity, pool))
     }
 
-    /// Run `attempt` again when it lost a race (ConcurrentModification).
     pub(super) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> DomainResult<T>
     where
         F: FnMut() -> Fut,

@@ -7,7 +7,100 @@ use std::collections::BTreeMap;
 use super::link::{self, Caller};
 use super::*;
 
+/// The logins `proven` holds for `pool`, as rows to link (their
+/// `identity_id` is not yet meaningful).
+fn wanted_logins(pool: &IdentityPool, proven: &ProvenLogins) -> Vec<Login> {
+    let mut wanted: Vec<Login> = proven
+        .public
+        .iter()
+        .map(|(v, hashed)| Login {
+            pool_id: pool.id.clone(),
+            provider: v.provider.clone(),
+            subject: hashed.clone(),
+            developer: false,
+            identity_id: String::new(),
+        })
+        .collect();
+    if let (Some(user), Some(dev)) = (&proven.developer, &pool.settings.developer_provider_name) {
+        wanted.push(Login {
+            pool_id: pool.id.clone(),
+            provider: dev.clone(),
+            subject: user.clone(),
+            developer: true,
+            identity_id: String::new(),
+        });
+    }
+    wanted
+}
+
 impl IdentityService {
+    /// The returning user's fast path: the identity `proven` logins (and a
+    /// named identity) already resolve to, decided from one snapshot read
+    /// with no transaction, when [`link::plan`] would change nothing (every
+    /// login linked to one enabled identity of the pool, nothing to merge,
+    /// link or mark authenticated). `None` when anything would change or be
+    /// refused: the caller then resolves in a transaction, which decides
+    /// (and words any refusal) on what it reads under its locks.
+    ///
+    /// Sound because what the read shows only changes in one direction: a
+    /// disabled identity is never enabled again, nor an authenticated one
+    /// made a guest, so a login's owner that was enabled when read still
+    /// was at the snapshot, and the answer is the one a request at that
+    /// instant would get.
+    pub(super) async fn returning_user(
+        &self,
+        pool: &IdentityPool,
+        named: Option<&str>,
+        proven: &ProvenLogins,
+        caller: Caller,
+    ) -> DomainResult<Option<Identity>> {
+        let wanted = wanted_logins(pool, proven);
+        let keys: Vec<(String, String)> = wanted
+            .iter()
+            .map(|l| (l.provider.clone(), l.subject.clone()))
+            .collect();
+        let also: Vec<String> = named
+            .map(str::to_owned)
+            .into_iter()
+            .chain(proven.cognito_identities.iter().cloned())
+            .collect();
+        let read = self.store.read_login_owners(&pool.id, &keys, &also).await?;
+        let claimed: Vec<link::Claimed> = wanted
+            .into_iter()
+            .zip(read.owners)
+            .map(|(login, owner)| link::Claimed { login, owner })
+            .collect();
+        let involved = link::involved(named, &claimed, &proven.cognito_identities);
+        if link::exclusive(&claimed, &involved) {
+            return Ok(None);
+        }
+        let mut identities: BTreeMap<String, Option<Identity>> =
+            involved.iter().map(|id| (id.clone(), None)).collect();
+        for identity in read.identities {
+            if let Some(slot) = identities.get_mut(&identity.id) {
+                *slot = Some(identity);
+            }
+        }
+        let plan = link::plan(link::Input {
+            pool_id: &pool.id,
+            named,
+            caller,
+            claimed: &claimed,
+            proven: &proven.cognito_identities,
+            identities: &identities,
+            current_logins: None,
+        });
+        Ok(match plan {
+            Ok(link::Plan::Use {
+                survivor,
+                merge,
+                link,
+                touch: false,
+            }) if merge.is_empty() && link.is_empty() => identities.remove(&survivor).flatten(),
+            _ => None,
+        })
+    }
+
     /// Check every entry of `logins` (outside any transaction: upstream
     /// checks may call the provider). The developer provider is accepted
     /// only on signed calls.
@@ -73,27 +166,7 @@ impl IdentityService {
         caller: Caller,
     ) -> DomainResult<Identity> {
         // Gather: every proven login and who owns it now.
-        let mut wanted: Vec<Login> = proven
-            .public
-            .iter()
-            .map(|(v, hashed)| Login {
-                pool_id: pool.id.clone(),
-                provider: v.provider.clone(),
-                subject: hashed.clone(),
-                developer: false,
-                identity_id: String::new(),
-            })
-            .collect();
-        if let (Some(user), Some(dev)) = (&proven.developer, &pool.settings.developer_provider_name)
-        {
-            wanted.push(Login {
-                pool_id: pool.id.clone(),
-                provider: dev.clone(),
-                subject: user.clone(),
-                developer: true,
-                identity_id: String::new(),
-            });
-        }
+        let wanted = wanted_logins(pool, proven);
         let mut claimed = Vec::with_capacity(wanted.len());
         for login in wanted {
             let owner = tx

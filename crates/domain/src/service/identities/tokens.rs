@@ -11,19 +11,26 @@ impl IdentityService {
     /// GetId: the identity for these logins (created, linked or merged as
     /// AWS documents), or a new unauthenticated one when there are none.
     pub async fn get_id(&self, pool_id: &str, logins: &Logins) -> DomainResult<String> {
+        let pool = self.read_pool_by_id(pool_id).await?;
         if logins.is_empty() {
-            let mut tx = self.begin().await?;
-            let pool = Self::public_pool(&mut tx, pool_id).await?;
             if !pool.settings.allow_unauthenticated {
                 return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
             }
+            // One statement, no transaction: one row is written, and its
+            // foreign key refuses it once the pool's deletion committed.
             let identity = self.new_identity(pool_id, false);
-            tx.insert_identity(&identity).await?;
-            tx.commit().await?;
+            if !self.store.insert_identity(&identity).await? {
+                return Err(DomainError::pool_not_found(pool_id));
+            }
             return Ok(identity.id);
         }
-        let pool = self.read_pool_by_id(pool_id).await?;
         let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
+        if let Some(identity) = self
+            .returning_user(&pool, None, &proven, Caller::Public)
+            .await?
+        {
+            return Ok(identity.id);
+        }
         self.retrying(|| async {
             let mut tx = self.begin().await?;
             let pool = Self::public_pool(&mut tx, pool_id).await?;
@@ -75,9 +82,12 @@ impl IdentityService {
     }
 
     /// The common path of GetOpenIdToken and GetCredentialsForIdentity.
-    /// Without logins (the hot, unauthenticated path) it is one transaction;
-    /// logins are checked first, outside any transaction, since checking
-    /// them may call their provider.
+    /// Logins are checked first, outside any transaction, since checking
+    /// them may call their provider. Without logins (the hot,
+    /// unauthenticated path) the identity and its pool come from one
+    /// snapshot read and no transaction: a token is issued only if they
+    /// allowed it when that read began, so none is issued by a request
+    /// that starts after a deletion (or a pool update) committed.
     pub(super) async fn issue(
         &self,
         identity_id: &str,
@@ -89,88 +99,50 @@ impl IdentityService {
                 "Basic (classic) flow is not enabled, please use enhanced flow.".into(),
             )
         };
-        let proven = if logins.is_empty() {
-            ProvenLogins::default()
-        } else {
-            let pool = self.read_pool_of_identity(identity_id).await?;
+        let (identity, pool) = self.read_identity_with_pool(identity_id).await?;
+        if logins.is_empty() {
+            // AWS's order: the identity's own state first (an
+            // authenticated identity without logins is refused whatever
+            // the flow), then the basic-flow switch, then guest access.
+            if identity.disabled {
+                return Err(forbidden_identity(identity_id));
+            }
+            if identity.authenticated {
+                return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
+            }
             if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
                 return Err(classic_refused());
             }
-            self.prove_logins(&pool, logins, Caller::Public).await?
-        };
+            if !pool.settings.allow_unauthenticated {
+                return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
+            }
+            let proven = ProvenLogins::default();
+            let role = self.role_for(flow, &pool, &identity, &proven)?;
+            let amr = vec!["unauthenticated".to_owned()];
+            let token = self
+                .sign(&pool, &identity, amr, None, OPEN_ID_TOKEN_SECONDS)
+                .await?;
+            return Ok(Issued {
+                identity,
+                token,
+                role,
+            });
+        }
+        if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+            return Err(classic_refused());
+        }
+        let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
+        let pool_id = &pool.id;
         self.retrying(|| async {
             let mut tx = self.begin().await?;
-            let (pool, identity) = if proven.is_empty() {
-                // Pool lock before identity lock, the order every use case
-                // keeps; one call, so the store can take both at once.
-                let locked = tx
-                    .find_identity_with_pool_shared(identity_id)
-                    .await?
-                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
-                let pool = locked
-                    .pool
-                    .ok_or_else(|| DomainError::pool_not_found(&locked.pool_id))?;
-                let identity = locked
-                    .identity
-                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
-                (pool, Some(identity))
-            } else {
-                let pool_id = tx
-                    .find_identity(identity_id, RowLock::None)
-                    .await?
-                    .ok_or_else(|| DomainError::identity_not_found(identity_id))?
-                    .pool_id;
-                (Self::public_pool(&mut tx, &pool_id).await?, None)
-            };
-            let identity = if let Some(identity) = identity {
-                // AWS's order: the identity's own state first (an
-                // authenticated identity without logins is refused whatever
-                // the flow), then the basic-flow switch, then guest access.
-                if identity.disabled {
-                    return Err(forbidden_identity(identity_id));
-                }
-                if identity.authenticated {
-                    return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
-                }
-                if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
-                    return Err(classic_refused());
-                }
-                if !pool.settings.allow_unauthenticated {
-                    return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
-                }
-                identity
-            } else {
-                if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
-                    return Err(classic_refused());
-                }
-                self.resolve(&mut tx, &pool, Some(identity_id), &proven, Caller::Public)
-                    .await?
-            };
-            let role = match flow {
-                Flow::Classic => None,
-                Flow::Enhanced { custom_role_arn } => {
-                    if let Some(custom) = custom_role_arn {
-                        self.role_trust.check(&pool.account_id, custom)?;
-                    }
-                    let claims: Vec<LoginClaims<'_>> = proven
-                        .public
-                        .iter()
-                        .map(|(v, _)| LoginClaims {
-                            provider: &v.provider,
-                            audience: &v.audience,
-                            claims: &v.claims,
-                        })
-                        .collect();
-                    let chosen =
-                        choose_role(&pool, identity.authenticated, &claims, custom_role_arn)?;
-                    // A role an IdP's SAML assertion granted passes the same
-                    // account check as one the pool's owner names.
-                    if claims.iter().any(|l| saml_roles(l).contains(&chosen)) {
-                        self.role_trust.check(&pool.account_id, &chosen)?;
-                    }
-                    Some(chosen)
-                }
-            };
+            let pool = Self::public_pool(&mut tx, pool_id).await?;
+            if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+                return Err(classic_refused());
+            }
+            let identity = self
+                .resolve(&mut tx, &pool, Some(identity_id), &proven, Caller::Public)
+                .await?;
+            let role = self.role_for(flow, &pool, &identity, &proven)?;
             let tags = self.principal_tags(&mut tx, &pool, &proven).await?;
             let token = self
                 .mint(&mut tx, &pool, &identity, tags, OPEN_ID_TOKEN_SECONDS)
@@ -185,6 +157,39 @@ impl IdentityService {
             })
         })
         .await
+    }
+
+    /// The role of the enhanced flow (none for the classic one): the
+    /// custom role if the account may use it, else the pool's choice.
+    fn role_for(
+        &self,
+        flow: Flow<'_>,
+        pool: &IdentityPool,
+        identity: &Identity,
+        proven: &ProvenLogins,
+    ) -> DomainResult<Option<String>> {
+        let Flow::Enhanced { custom_role_arn } = flow else {
+            return Ok(None);
+        };
+        if let Some(custom) = custom_role_arn {
+            self.role_trust.check(&pool.account_id, custom)?;
+        }
+        let claims: Vec<LoginClaims<'_>> = proven
+            .public
+            .iter()
+            .map(|(v, _)| LoginClaims {
+                provider: &v.provider,
+                audience: &v.audience,
+                claims: &v.claims,
+            })
+            .collect();
+        let chosen = choose_role(pool, identity.authenticated, &claims, custom_role_arn)?;
+        // A role an IdP's SAML assertion granted passes the same account
+        // check as one the pool's owner names.
+        if claims.iter().any(|l| saml_roles(l).contains(&chosen)) {
+            self.role_trust.check(&pool.account_id, &chosen)?;
+        }
+        Ok(Some(chosen))
     }
 
     /// Session tags for a token: those of a Cognate token presented as a
@@ -249,6 +254,18 @@ impl IdentityService {
         } else {
             vec!["unauthenticated".to_owned()]
         };
+        self.sign(pool, identity, amr, tags, lifetime_seconds).await
+    }
+
+    /// Sign a token for `identity` with these `amr` values.
+    async fn sign(
+        &self,
+        pool: &IdentityPool,
+        identity: &Identity,
+        amr: Vec<String>,
+        tags: Option<SessionTags>,
+        lifetime_seconds: i64,
+    ) -> DomainResult<String> {
         let now = self.clock.now().timestamp();
         let claims = OpenIdClaims {
             iss: self.issuer.issuer().to_owned(),
@@ -273,7 +290,7 @@ impl IdentityService {
         logins: &Logins,
         logins_to_remove: &[String],
     ) -> DomainResult<()> {
-        let pool = self.read_pool_of_identity(identity_id).await?;
+        let (_, pool) = self.read_identity_with_pool(identity_id).await?;
         let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
         let mut tx = self.begin().await?;
         let mut identity = tx

@@ -73,19 +73,26 @@ async fn an_upstream_subject_is_stored_only_as_its_hash() {
 }
 
 #[tokio::test]
-async fn a_returning_user_takes_only_shared_locks_and_writes_nothing() {
+async fn a_returning_user_is_answered_from_one_snapshot_read_and_nothing_is_written() {
     let w = world();
     let pool = w.open_pool().await;
     let id = w.google_user(&pool, "g1").await;
     let before = w.identity(&id).await;
     w.clock.advance(chrono::Duration::seconds(60));
     w.store.clear_journal();
-    w.google_user(&pool, "g1").await;
-    let record = w.last_commit();
-    assert!(took(&record, &Lock::PoolShared(pool.id.clone())));
-    assert!(took(&record, &Lock::Identity(id.clone(), RowLock::Share)));
-    assert!(!took(&record, &Lock::Identity(id.clone(), RowLock::Update)));
+    assert_eq!(w.google_user(&pool, "g1").await, id);
+    assert_eq!(w.store.journal(), []);
     assert_eq!(w.identity(&id).await, before);
+}
+
+#[tokio::test]
+async fn a_guest_identity_is_one_insert_with_no_transaction() {
+    let w = world();
+    let pool = w.open_pool().await;
+    w.store.clear_journal();
+    let id = w.identities.get_id(&pool.id, &logins(&[])).await.unwrap();
+    assert_eq!(w.store.journal(), []);
+    assert!(!w.identity(&id).await.authenticated);
 }
 
 #[tokio::test]

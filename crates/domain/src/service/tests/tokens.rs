@@ -31,7 +31,7 @@ async fn a_guest_token_names_the_identity_the_pool_and_unauthenticated() {
 }
 
 #[tokio::test]
-async fn a_token_is_signed_under_the_pools_and_the_identitys_shared_locks() {
+async fn a_guest_token_is_signed_from_one_snapshot_read_with_no_transaction() {
     let w = world();
     let pool = w.open_pool().await;
     let id = w.identities.get_id(&pool.id, &logins(&[])).await.unwrap();
@@ -40,13 +40,20 @@ async fn a_token_is_signed_under_the_pools_and_the_identitys_shared_locks() {
         .get_open_id_token(&id, &logins(&[]))
         .await
         .unwrap();
-    assert_eq!(
-        w.last_commit().locks,
-        [
-            Lock::PoolShared(pool.id.clone()),
-            Lock::Identity(id.clone(), RowLock::Share)
-        ]
-    );
+    assert_eq!(w.store.journal(), []);
+}
+
+#[tokio::test]
+async fn no_guest_token_is_issued_once_the_identitys_deletion_committed() {
+    let w = world();
+    let pool = w.open_pool().await;
+    let id = w.identities.get_id(&pool.id, &logins(&[])).await.unwrap();
+    w.identities
+        .delete_identities(&account(), std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    let message = not_found(w.identities.get_open_id_token(&id, &logins(&[])).await);
+    assert_eq!(message, format!("Identity '{id}' not found."));
 }
 
 #[tokio::test]
