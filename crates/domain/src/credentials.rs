@@ -179,7 +179,9 @@ fn saml_role(
 ///   role mapping decides; with none, the `authenticated` role.
 ///   - Token: `CustomRoleArn` if it is among `cognito:roles`, else
 ///     `cognito:preferred_role`, else the only entry of `cognito:roles`;
-///     otherwise ambiguous.
+///     otherwise ambiguous. For a SAML login the token's roles are its
+///     assertion's Role attribute (for that provider): `CustomRoleArn` if
+///     granted there, else the only one; several or none: ambiguous.
 ///   - Rules: the first rule that matches (Equals, Contains, StartsWith,
 ///     NotEqual; on an array claim, any element); none: ambiguous.
 ///   - Ambiguous: `AuthenticatedRole` falls back to the pool's
@@ -213,6 +215,19 @@ pub fn choose_role(
             None => continue,
         };
         return match mapping.mapping_type {
+            // A SAML assertion's roles are its Role attribute: with one, it
+            // is the role; CustomRoleArn picks among several; else ambiguous.
+            RoleMappingType::Token if is_saml_provider(login.provider) => {
+                let roles = saml_roles(login);
+                match (custom_role_arn, roles.as_slice()) {
+                    (Some(custom), _) if roles.iter().any(|r| r == custom) => Ok(custom.to_owned()),
+                    (Some(custom), _) => Err(DomainError::NotAuthorized(format!(
+                        "Custom role arn {custom} is not in the roles the SAML assertion grants."
+                    ))),
+                    (None, [only]) => Ok(only.clone()),
+                    (None, _) => ambiguous(pool, key, mapping),
+                }
+            }
             RoleMappingType::Token => {
                 let roles = claim_values(login.claims, "cognito:roles");
                 if let Some(custom) = custom_role_arn {
@@ -589,6 +604,57 @@ mod tests {
         );
         // A role paired with another provider is not granted.
         assert!(choose_role(&p, true, &[l], Some("arn:aws:iam:::role/c")).is_err());
+        let none = claims(serde_json::json!({}));
+        let l = login(SAML, "urn:amazon:webservices", &none);
+        assert_eq!(
+            choose_role(&p, true, &[l], None).unwrap(),
+            "arn:aws:iam:::role/auth"
+        );
+    }
+
+    #[test]
+    fn a_token_mapping_of_a_saml_provider_takes_the_assertions_roles() {
+        const SAML: &str = "arn:aws:iam::000000000000:saml-provider/corp";
+        let mapped = |ambiguous| {
+            pool(
+                &[("authenticated", "arn:aws:iam:::role/auth")],
+                vec![(SAML, token_mapping(ambiguous))],
+            )
+        };
+        let p = mapped(AmbiguousRoleResolution::Deny);
+        let one = claims(serde_json::json!({
+            SAML_ROLE_ATTRIBUTE: format!("arn:aws:iam:::role/a,{SAML}")
+        }));
+        let l = login(SAML, "urn:amazon:webservices", &one);
+        assert_eq!(
+            choose_role(&p, true, &[l], None).unwrap(),
+            "arn:aws:iam:::role/a"
+        );
+        let several = claims(serde_json::json!({
+            SAML_ROLE_ATTRIBUTE: [
+                format!("arn:aws:iam:::role/a,{SAML}"),
+                format!("arn:aws:iam:::role/b,{SAML}"),
+            ]
+        }));
+        let l = login(SAML, "urn:amazon:webservices", &several);
+        assert_eq!(
+            choose_role(&p, true, &[l], Some("arn:aws:iam:::role/b")).unwrap(),
+            "arn:aws:iam:::role/b"
+        );
+        assert!(matches!(
+            choose_role(&p, true, &[l], Some("arn:aws:iam:::role/auth")),
+            Err(DomainError::NotAuthorized(m)) if m.contains("SAML assertion")
+        ));
+        // Several without a choice, or none: the mapping's ambiguity rule.
+        assert!(matches!(
+            choose_role(&p, true, &[l], None),
+            Err(DomainError::NotAuthorized(m)) if !m.contains("SAML")
+        ));
+        let p = mapped(AmbiguousRoleResolution::AuthenticatedRole);
+        assert_eq!(
+            choose_role(&p, true, &[l], None).unwrap(),
+            "arn:aws:iam:::role/auth"
+        );
         let none = claims(serde_json::json!({}));
         let l = login(SAML, "urn:amazon:webservices", &none);
         assert_eq!(
