@@ -13,6 +13,7 @@ use cognate_domain::pool::IdentityPool;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+use super::cache::FAILURE_BACKOFF;
 use super::fetch::Http;
 use super::{base_url, config_error, unsupported};
 use crate::error::TokenError;
@@ -49,9 +50,20 @@ enum Source {
     Fixed(Arc<SamlIdp>),
     Url {
         url: Url,
-        /// The last good metadata and when it was fetched; single-flight.
-        cached: tokio::sync::Mutex<Option<(DateTime<Utc>, Arc<SamlIdp>)>>,
+        /// Held while deciding on and doing a fetch (single flight).
+        cached: tokio::sync::Mutex<MetadataState>,
     },
+}
+
+/// What a metadata URL gave last.
+#[derive(Default)]
+struct MetadataState {
+    /// The last good metadata and when it was fetched.
+    good: Option<(DateTime<Utc>, Arc<SamlIdp>)>,
+    /// The last fetch's failure and when, while it is the latest outcome:
+    /// for [`FAILURE_BACKOFF`] logins fail at once instead of each waiting
+    /// on an identity provider that is down.
+    failed: Option<(DateTime<Utc>, String)>,
 }
 
 pub(super) struct DeclaredSaml {
@@ -121,7 +133,7 @@ pub(super) fn declare(
             }
             SamlMetadata::Url(url) => Source::Url {
                 url: base_url("saml provider metadata_url", &url)?,
-                cached: tokio::sync::Mutex::new(None),
+                cached: tokio::sync::Mutex::new(MetadataState::default()),
             },
         };
         let defaults = SamlPolicy::default();
@@ -162,37 +174,56 @@ impl DeclaredSaml {
             Source::Fixed(idp) => return Ok(Arc::clone(idp)),
             Source::Url { url, cached } => (url, cached),
         };
-        let mut cached = cached.lock().await;
+        let mut state = cached.lock().await;
         let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-        if let Some((at, idp)) = cached.as_ref() {
+        if let Some((at, idp)) = state.good.as_ref() {
             if now < *at + ttl && now >= *at {
                 return Ok(Arc::clone(idp));
             }
         }
-        let unreachable = |what: String| {
+        let unreachable = |what: &str| {
             DomainError::ExternalService(format!(
                 "The identity provider {} could not be reached: {what}",
                 self.name
             ))
         };
-        let answer = http.get(url).await.map_err(|f| unreachable(f.0))?;
-        if !answer.status.is_success() {
-            return Err(unreachable(format!(
-                "answered HTTP {}",
-                answer.status.as_u16()
-            )));
+        let backoff = chrono::Duration::from_std(FAILURE_BACKOFF).unwrap_or(chrono::Duration::MAX);
+        if let Some((at, what)) = state.failed.as_ref() {
+            if now >= *at && now - *at < backoff {
+                return Err(unreachable(what));
+            }
         }
-        let idp = std::str::from_utf8(&answer.body)
-            .map_err(|_| "not UTF-8".to_owned())
-            .and_then(SamlIdp::from_metadata)
-            .map_err(|e| {
-                tracing::warn!(provider = %self.name, error = %e, "unusable SAML metadata");
-                unreachable("answered unusable SAML metadata".into())
-            })?;
-        let idp = Arc::new(idp);
-        *cached = Some((now, Arc::clone(&idp)));
-        Ok(idp)
+        match fetch_metadata(http, url).await {
+            Ok(idp) => {
+                let idp = Arc::new(idp);
+                state.good = Some((now, Arc::clone(&idp)));
+                state.failed = None;
+                Ok(idp)
+            }
+            Err(what) => {
+                tracing::warn!(provider = %self.name, error = %what, "SAML metadata could not be fetched");
+                let err = unreachable(&what);
+                state.failed = Some((now, what));
+                Err(err)
+            }
+        }
     }
+}
+
+/// The metadata at `url`, or what went wrong (for the operator's log and
+/// the client's ExternalServiceException).
+async fn fetch_metadata(http: &Http, url: &Url) -> Result<SamlIdp, String> {
+    let answer = http.get(url).await.map_err(|f| f.0)?;
+    if !answer.status.is_success() {
+        return Err(format!("answered HTTP {}", answer.status.as_u16()));
+    }
+    std::str::from_utf8(&answer.body)
+        .map_err(|_| "not UTF-8".to_owned())
+        .and_then(SamlIdp::from_metadata)
+        .map_err(|e| {
+            tracing::warn!(error = %e, "unusable SAML metadata");
+            "answered unusable SAML metadata".to_owned()
+        })
 }
 
 /// Attributes as claims (by `Name`): one value → a string, several → an

@@ -1372,7 +1372,8 @@ async fn a_saml_login_is_refused_unless_the_pool_names_a_declared_provider() {
 }
 
 #[tokio::test]
-async fn saml_metadata_from_a_url_is_fetched_once_per_ttl_and_failures_are_external() {
+async fn saml_metadata_from_a_url_is_fetched_once_per_ttl_and_failures_are_external_and_backed_off()
+{
     let (url, hits) = metadata_server(200, saml_metadata()).await;
     let clock = TestClock::new();
     let v = UpstreamVerifier::new(vec![], vec![], options(2_000))
@@ -1390,13 +1391,24 @@ async fn saml_metadata_from_a_url_is_fetched_once_per_ttl_and_failures_are_exter
     let _ = v.verify(&pool, SAML_ARN, "x").await;
     assert_eq!(*hits.lock().unwrap(), 2);
 
-    let (url, _) = metadata_server(503, String::new()).await;
+    let (url, hits) = metadata_server(503, String::new()).await;
     let v = UpstreamVerifier::new(vec![], vec![], options(2_000))
         .unwrap()
+        .with_clock(Arc::clone(&clock) as Arc<dyn Clock>)
         .with_saml_providers(vec![saml_provider(SamlMetadata::Url(url))])
         .unwrap();
     let err = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
     assert!(matches!(err, DomainError::ExternalService(_)), "{err:?}");
+    // A provider that is down is asked again only after the back-off:
+    // meanwhile logins fail at once, with the same answer.
+    for _ in 0..3 {
+        let again = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
+        assert_eq!(again.to_string(), err.to_string());
+    }
+    assert_eq!(*hits.lock().unwrap(), 1);
+    clock.advance(i64::try_from(FAILURE_BACKOFF.as_secs()).unwrap());
+    let _ = v.verify(&pool, SAML_ARN, "x").await;
+    assert_eq!(*hits.lock().unwrap(), 2);
     let (url, _) = metadata_server(200, "<not metadata/>".into()).await;
     let v = UpstreamVerifier::new(vec![], vec![], options(2_000))
         .unwrap()
