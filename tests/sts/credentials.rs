@@ -499,12 +499,6 @@ async fn the_js_sdk_credential_provider_gets_credentials_that_s3_accepts() {
     let role = s.role("js", &pool, "js-").await;
     s.set_roles(&pool, &[("unauthenticated", &role)], vec![])
         .await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("support/js");
-    let install_dir = dir.clone();
-    tokio::task::spawn_blocking(move || oidc::npm_ci(&install_dir))
-        .await
-        .unwrap()
-        .expect("npm ci");
     // The bucket must exist; the script writes and reads an object in it.
     let id = s
         .app
@@ -528,34 +522,58 @@ async fn the_js_sdk_credential_provider_gets_credentials_that_s3_accepts() {
     s.use_s3(&sdk_credentials(&c.credentials.unwrap()), &bucket)
         .await
         .unwrap();
-    let args = [
-        "cognito_s3.mjs".to_owned(),
-        s.app.address.clone(),
-        "us-east-1".into(),
-        pool.clone(),
-        s.rgw.endpoint.clone(),
-        bucket,
-    ];
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .args(&args)
-            .current_dir(&dir)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "JS SDK failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = s.js_sdk_s3(&pool, &bucket, None, None).await;
     assert_eq!(result["body"], "hello from the JS SDK");
     assert!(result["identityId"]
         .as_str()
         .unwrap()
         .starts_with("us-east-1:"));
+}
+
+impl Stack {
+    /// What `support/js/cognito_s3.mjs` prints: the JS SDK's
+    /// fromCognitoIdentityPool gets credentials from Cognate (with these
+    /// logins and custom role, if any), then writes and reads an object of
+    /// `bucket` on radosgw with them.
+    async fn js_sdk_s3(
+        &self,
+        pool: &str,
+        bucket: &str,
+        logins: Option<serde_json::Value>,
+        custom_role_arn: Option<&str>,
+    ) -> serde_json::Value {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("support/js");
+        let install_dir = dir.clone();
+        tokio::task::spawn_blocking(move || oidc::npm_ci(&install_dir))
+            .await
+            .unwrap()
+            .expect("npm ci");
+        let mut args = vec![
+            "cognito_s3.mjs".to_owned(),
+            self.app.address.clone(),
+            "us-east-1".into(),
+            pool.to_owned(),
+            self.rgw.endpoint.clone(),
+            bucket.to_owned(),
+            logins.map(|l| l.to_string()).unwrap_or_default(),
+        ];
+        args.extend(custom_role_arn.map(str::to_owned));
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("node")
+                .args(&args)
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "JS SDK failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
 }
 
 #[tokio::test]
@@ -803,4 +821,64 @@ async fn a_saml_login_gets_radosgw_credentials_for_the_role_its_assertion_grants
         .await
         .unwrap_err();
     assert_eq!(denied.status, 403, "not the other role: {}", denied.body);
+}
+
+#[tokio::test]
+async fn the_js_sdk_credential_provider_presents_a_saml_response_and_gets_the_role_it_chose() {
+    const PROVIDER: &str = "arn:aws:iam::111111111111:saml-provider/corp";
+    if !oidc::node_available() {
+        cognate_tests::skip("node is not installed");
+        return;
+    }
+    let Some(s) = stack(None).await else { return };
+    let pool = s
+        .app
+        .client
+        .create_identity_pool()
+        .identity_pool_name("saml-js")
+        .allow_unauthenticated_identities(false)
+        .saml_provider_arns(PROVIDER)
+        .send()
+        .await
+        .expect("pool naming the declared SAML provider")
+        .identity_pool_id;
+    s.trust_pools(&[&pool]).await;
+    let engineers = s.role("saml-js-eng", &pool, "samljseng-").await;
+    let auditors = s.role("saml-js-audit", &pool, "samljsaudit-").await;
+    let Some(response) = saml_response(&[
+        "--name-id",
+        "grace@example.com",
+        "--role",
+        &format!("{engineers},{PROVIDER}"),
+        "--role",
+        &format!("{auditors},{PROVIDER}"),
+    ]) else {
+        return;
+    };
+    let logins = json!({ PROVIDER: response });
+    // The app's SDK picks one of the assertion's roles with customRoleArn,
+    // and S3 on radosgw takes the credentials for that role's bucket.
+    let result = s
+        .js_sdk_s3(
+            &pool,
+            &format!("samljseng-{}", s.tag),
+            Some(logins.clone()),
+            Some(&engineers),
+        )
+        .await;
+    assert_eq!(result["body"], "hello from the JS SDK");
+    let identity = result["identityId"].as_str().unwrap().to_owned();
+    let again = s
+        .js_sdk_s3(
+            &pool,
+            &format!("samljsaudit-{}", s.tag),
+            Some(logins),
+            Some(&auditors),
+        )
+        .await;
+    assert_eq!(
+        again["identityId"],
+        identity.as_str(),
+        "one identity per NameID"
+    );
 }
