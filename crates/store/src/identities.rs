@@ -144,9 +144,10 @@ async fn insert_identity<'e>(
     Ok(())
 }
 
-/// The kinds of the advisory locks on pools and identities: the lock on
+/// The kinds of the advisory locks on accounts, pools and identities: the lock on
 /// `<kind><id>` is keyed `hashtextextended(kind || id, 0)` wherever it is
 /// taken, so the statements that take several at once use the same key.
+pub(crate) const ACCOUNT_LOCK: &str = "account:";
 pub(crate) const POOL_LOCK: &str = "pool:";
 pub(crate) const IDENTITY_LOCK: &str = "identity:";
 

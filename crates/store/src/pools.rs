@@ -85,12 +85,13 @@ pub(crate) async fn read_pool(
 #[async_trait]
 impl PoolRepo for PgTx {
     async fn lock_account(&mut self, account: &AccountId) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('account:' || $1, 0))")
-            .bind(account.as_str())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        crate::identities::advisory_lock(
+            self,
+            crate::identities::ACCOUNT_LOCK,
+            account.as_str(),
+            true,
+        )
+        .await
     }
 
     async fn count_pools(&mut self, account: &AccountId) -> Result<u64, StoreError> {
