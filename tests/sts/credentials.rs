@@ -530,7 +530,36 @@ async fn the_js_sdk_credential_provider_gets_credentials_that_s3_accepts() {
         .starts_with("us-east-1:"));
 }
 
+/// The SAML provider the test configuration declares for account A.
+const SAML_PROVIDER: &str = "arn:aws:iam::111111111111:saml-provider/corp";
+
 impl Stack {
+    /// A pool named `name` that takes logins of [`SAML_PROVIDER`] and is
+    /// trusted by two roles: the engineers' (buckets `<name>eng-…`, without
+    /// dashes) and the auditors' (`<name>audit-…`).
+    async fn saml_pool(&self, name: &str) -> (String, String, String) {
+        let pool = self
+            .app
+            .client
+            .create_identity_pool()
+            .identity_pool_name(name)
+            .allow_unauthenticated_identities(false)
+            .saml_provider_arns(SAML_PROVIDER)
+            .send()
+            .await
+            .expect("pool naming the declared SAML provider")
+            .identity_pool_id;
+        self.trust_pools(&[&pool]).await;
+        let prefix = name.replace('-', "");
+        let engineers = self
+            .role(&format!("{name}-eng"), &pool, &format!("{prefix}eng-"))
+            .await;
+        let auditors = self
+            .role(&format!("{name}-audit"), &pool, &format!("{prefix}audit-"))
+            .await;
+        (pool, engineers, auditors)
+    }
+
     /// What `support/js/cognito_s3.mjs` prints: the JS SDK's
     /// fromCognitoIdentityPool gets credentials from Cognate (with these
     /// logins and custom role, if any), then writes and reads an object of
@@ -760,22 +789,9 @@ fn saml_response(args: &[&str]) -> Option<String> {
 
 #[tokio::test]
 async fn a_saml_login_gets_radosgw_credentials_for_the_role_its_assertion_grants() {
-    const PROVIDER: &str = "arn:aws:iam::111111111111:saml-provider/corp";
+    const PROVIDER: &str = SAML_PROVIDER;
     let Some(s) = stack(None).await else { return };
-    let pool = s
-        .app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("saml")
-        .allow_unauthenticated_identities(false)
-        .saml_provider_arns(PROVIDER)
-        .send()
-        .await
-        .expect("pool naming the declared SAML provider")
-        .identity_pool_id;
-    s.trust_pools(&[&pool]).await;
-    let engineers = s.role("saml-eng", &pool, "samleng-").await;
-    let auditors = s.role("saml-audit", &pool, "samlaudit-").await;
+    let (pool, engineers, auditors) = s.saml_pool("saml").await;
     let Some(response) = saml_response(&[
         "--name-id",
         "frank@example.com",
@@ -825,26 +841,13 @@ async fn a_saml_login_gets_radosgw_credentials_for_the_role_its_assertion_grants
 
 #[tokio::test]
 async fn the_js_sdk_credential_provider_presents_a_saml_response_and_gets_the_role_it_chose() {
-    const PROVIDER: &str = "arn:aws:iam::111111111111:saml-provider/corp";
+    const PROVIDER: &str = SAML_PROVIDER;
     if !oidc::node_available() {
         cognate_tests::skip("node is not installed");
         return;
     }
     let Some(s) = stack(None).await else { return };
-    let pool = s
-        .app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("saml-js")
-        .allow_unauthenticated_identities(false)
-        .saml_provider_arns(PROVIDER)
-        .send()
-        .await
-        .expect("pool naming the declared SAML provider")
-        .identity_pool_id;
-    s.trust_pools(&[&pool]).await;
-    let engineers = s.role("saml-js-eng", &pool, "samljseng-").await;
-    let auditors = s.role("saml-js-audit", &pool, "samljsaudit-").await;
+    let (pool, engineers, auditors) = s.saml_pool("saml-js").await;
     let Some(response) = saml_response(&[
         "--name-id",
         "grace@example.com",

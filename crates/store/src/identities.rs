@@ -47,14 +47,7 @@ pub(crate) async fn read_identity_with_pool(
     else {
         return Ok(None);
     };
-    let identity = Identity {
-        id: row.try_get("i_id").map_err(map_err)?,
-        pool_id: row.try_get("i_pool_id").map_err(map_err)?,
-        authenticated: row.try_get("i_authenticated").map_err(map_err)?,
-        disabled: row.try_get("i_disabled").map_err(map_err)?,
-        created_at: row.try_get("i_created_at").map_err(map_err)?,
-        last_modified_at: row.try_get("i_last_modified_at").map_err(map_err)?,
-    };
+    let identity = identity_from_columns(&row, "i_")?;
     let pool = match row.try_get::<Option<String>, _>("id").map_err(map_err)? {
         Some(_) => Some(pool_from_row(&row)?),
         None => None,
@@ -173,13 +166,23 @@ pub(crate) async fn advisory_lock(
 }
 
 fn identity_from_row(row: &PgRow) -> Result<Identity, StoreError> {
+    identity_from_columns(row, "")
+}
+
+/// An identity from the columns named `<prefix><column>`.
+fn identity_from_columns(row: &PgRow, prefix: &str) -> Result<Identity, StoreError> {
+    let get = |column: &str| format!("{prefix}{column}");
     Ok(Identity {
-        id: row.try_get("id").map_err(map_err)?,
-        pool_id: row.try_get("pool_id").map_err(map_err)?,
-        authenticated: row.try_get("authenticated").map_err(map_err)?,
-        disabled: row.try_get("disabled").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        last_modified_at: row.try_get("last_modified_at").map_err(map_err)?,
+        id: row.try_get(get("id").as_str()).map_err(map_err)?,
+        pool_id: row.try_get(get("pool_id").as_str()).map_err(map_err)?,
+        authenticated: row
+            .try_get(get("authenticated").as_str())
+            .map_err(map_err)?,
+        disabled: row.try_get(get("disabled").as_str()).map_err(map_err)?,
+        created_at: row.try_get(get("created_at").as_str()).map_err(map_err)?,
+        last_modified_at: row
+            .try_get(get("last_modified_at").as_str())
+            .map_err(map_err)?,
     })
 }
 
