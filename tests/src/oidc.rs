@@ -555,7 +555,9 @@ mod tests {
     fn pool_with(google_client: Option<&str>, arns: Vec<String>) -> IdentityPool {
         let now = chrono::Utc::now();
         IdentityPool {
-            id: "us-east-1:00000000-0000-0000-0000-00000000000a".into(),
+            id: "us-east-1:00000000-0000-0000-0000-00000000000a"
+                .try_into()
+                .unwrap(),
             account_id: AccountId::parse("000000000000").unwrap(),
             settings: PoolSettings {
                 name: "oidc".into(),

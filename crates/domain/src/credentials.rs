@@ -324,7 +324,7 @@ mod tests {
 
     fn pool(roles: &[(&str, &str)], mappings: Vec<(&str, RoleMapping)>) -> IdentityPool {
         IdentityPool {
-            id: "us-east-1:p".into(),
+            id: crate::test_support::named_pool_id("p"),
             account_id: AccountId::parse("123456789012").unwrap(),
             settings: PoolSettings::default(),
             tags: BTreeMap::new(),
@@ -752,7 +752,7 @@ mod proptests {
                 roles.insert("unauthenticated".to_owned(), "arn:aws:iam::1:role/u".to_owned());
             }
             let pool = IdentityPool {
-                id: "us-east-1:p".into(),
+                id: crate::test_support::named_pool_id("p"),
                 account_id: AccountId::parse("1").unwrap(),
                 settings: PoolSettings::default(),
                 tags: BTreeMap::new(),

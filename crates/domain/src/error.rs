@@ -5,6 +5,7 @@
 //! only: the wire layer answers it with a generic `InternalErrorException`
 //! and never shows its text.
 
+use crate::ids::{IdentityId, IdentityPoolId};
 use std::fmt;
 
 /// Result alias used by every domain service.
@@ -74,12 +75,12 @@ impl DomainError {
     }
 
     /// `ResourceNotFoundException` for a pool id, in AWS's words.
-    pub fn pool_not_found(pool_id: &str) -> Self {
+    pub fn pool_not_found(pool_id: &IdentityPoolId) -> Self {
         DomainError::ResourceNotFound(format!("IdentityPool '{pool_id}' not found."))
     }
 
     /// `ResourceNotFoundException` for an identity id, in AWS's words.
-    pub fn identity_not_found(identity_id: &str) -> Self {
+    pub fn identity_not_found(identity_id: &IdentityId) -> Self {
         DomainError::ResourceNotFound(format!("Identity '{identity_id}' not found."))
     }
 }

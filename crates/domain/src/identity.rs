@@ -15,13 +15,15 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::ids::{IdentityId, IdentityPoolId};
+
 /// A stored identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// `<region>:<uuid>`.
-    pub id: String,
+    pub id: IdentityId,
     /// The pool it belongs to.
-    pub pool_id: String,
+    pub pool_id: IdentityPoolId,
     /// Whether it ever had a login (then it is never unauthenticated again).
     pub authenticated: bool,
     /// Merged away or orphaned: refused everywhere.
@@ -36,7 +38,7 @@ pub struct Identity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
     /// The pool (logins are unique per pool).
-    pub pool_id: String,
+    pub pool_id: IdentityPoolId,
     /// Provider name: the pool's developer provider, `accounts.google.com`, ...
     pub provider: String,
     /// Developer user identifier as given, or the keyed hash of an upstream subject.
@@ -44,7 +46,31 @@ pub struct Login {
     /// Whether `provider` is the pool's developer provider.
     pub developer: bool,
     /// The identity it belongs to.
-    pub identity_id: String,
+    pub identity_id: IdentityId,
+}
+
+/// A login a request proved, before it is linked to anyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLogin {
+    /// Provider name.
+    pub provider: String,
+    /// Developer user identifier, or the keyed hash of an upstream subject.
+    pub subject: String,
+    /// Whether `provider` is the pool's developer provider.
+    pub developer: bool,
+}
+
+impl NewLogin {
+    /// The row linking this login to `identity_id` in `pool_id`.
+    pub fn linked_to(self, pool_id: &IdentityPoolId, identity_id: &IdentityId) -> Login {
+        Login {
+            pool_id: pool_id.clone(),
+            provider: self.provider,
+            subject: self.subject,
+            developer: self.developer,
+            identity_id: identity_id.clone(),
+        }
+    }
 }
 
 /// An identity with the provider names of its logins (DescribeIdentity).
@@ -62,7 +88,7 @@ pub enum LoginClaim {
     /// The login is now linked to the identity given.
     Linked,
     /// The login was already linked, to this identity.
-    Taken(String),
+    Taken(IdentityId),
 }
 
 /// How a read of an identity row locks it.

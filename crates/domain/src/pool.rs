@@ -14,7 +14,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
-use crate::ids::AccountId;
+use crate::ids::{AccountId, IdentityPoolId};
 
 /// Public login providers a pool may name in `SupportedLoginProviders`.
 pub const PUBLIC_PROVIDERS: &[&str] = &[
@@ -155,7 +155,7 @@ pub struct PrincipalTagMap {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityPool {
     /// `<region>:<uuid>`.
-    pub id: String,
+    pub id: IdentityPoolId,
     /// The owning account.
     pub account_id: AccountId,
     /// Everything Create/UpdateIdentityPool set.
@@ -176,7 +176,7 @@ pub struct IdentityPool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolSummary {
     /// Pool id.
-    pub id: String,
+    pub id: IdentityPoolId,
     /// Pool name.
     pub name: String,
 }
@@ -497,7 +497,7 @@ mod tests {
 
     fn pool() -> IdentityPool {
         IdentityPool {
-            id: "us-east-1:p".into(),
+            id: crate::test_support::named_pool_id("p"),
             account_id: AccountId::parse("123456789012").unwrap(),
             settings: settings(),
             tags: BTreeMap::new(),

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
-use crate::ids::AccountId;
+use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId};
 use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 
 /// Opens transactions, and answers the hot paths' one-statement calls.
@@ -35,21 +35,22 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// The pool with this id, whoever owns it (for the public operations).
-    async fn read_pool(&self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError>;
+    async fn read_pool(&self, pool_id: &IdentityPoolId)
+        -> Result<Option<IdentityPool>, StoreError>;
     /// The identity with this id and its pool, from one snapshot (the pool
     /// is `None` only if a store lets an identity outlive its pool).
     async fn read_identity_with_pool(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
     ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError>;
     /// For each `(provider, subject)` of the pool, the identity its login
     /// is linked to, and every identity among those and `also` that exists:
     /// all from one snapshot.
     async fn read_login_owners(
         &self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         logins: &[(String, String)],
-        also: &[String],
+        also: &[IdentityId],
     ) -> Result<LoginOwners, StoreError>;
     /// Insert a new identity if its pool exists: false when it does not
     /// (any more). Committed when it returns.
@@ -60,7 +61,7 @@ pub trait Store: Send + Sync + 'static {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoginOwners {
     /// The owner of each login asked for, in the order asked.
-    pub owners: Vec<Option<String>>,
+    pub owners: Vec<Option<IdentityId>>,
     /// The identities that exist among the owners and those asked for.
     pub identities: Vec<Identity>,
 }
@@ -86,7 +87,7 @@ pub trait PoolRepo {
     async fn find_pool(
         &mut self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         lock: bool,
     ) -> Result<Option<IdentityPool>, StoreError>;
     /// Write back every mutable field of a pool read with `lock = true`.
@@ -94,8 +95,11 @@ pub trait PoolRepo {
     /// Delete a pool with everything in it; false when there was none.
     /// Takes the pool's lock exclusively first (see
     /// [`IdentityRepo::find_pool_by_id_shared`]).
-    async fn delete_pool(&mut self, account: &AccountId, pool_id: &str)
-        -> Result<bool, StoreError>;
+    async fn delete_pool(
+        &mut self,
+        account: &AccountId,
+        pool_id: &IdentityPoolId,
+    ) -> Result<bool, StoreError>;
     /// Pools of an account in creation order, after the cursor.
     async fn list_pools(
         &mut self,
@@ -106,13 +110,13 @@ pub trait PoolRepo {
     /// The principal-tag map of a provider of a pool, if set.
     async fn find_principal_tag_map(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         provider: &str,
     ) -> Result<Option<PrincipalTagMap>, StoreError>;
     /// Create or replace the principal-tag map of a provider of a pool.
     async fn put_principal_tag_map(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         map: &PrincipalTagMap,
     ) -> Result<(), StoreError>;
 }
@@ -127,44 +131,44 @@ pub trait IdentityRepo: Send {
     /// is made after a deletion committed (the rule the race tests prove).
     async fn find_pool_by_id_shared(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> Result<Option<IdentityPool>, StoreError>;
     /// Insert a new identity.
     async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError>;
     /// The identity with this id, locked as asked.
     async fn find_identity(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         lock: RowLock,
     ) -> Result<Option<Identity>, StoreError>;
     /// Write back `authenticated`, `disabled` and `last_modified_at`.
     async fn update_identity(&mut self, identity: &Identity) -> Result<(), StoreError>;
     /// Delete an identity and its logins; false when there was none.
-    async fn delete_identity(&mut self, identity_id: &str) -> Result<bool, StoreError>;
+    async fn delete_identity(&mut self, identity_id: &IdentityId) -> Result<bool, StoreError>;
     /// The identity a login is linked to, if any.
     async fn find_login(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         provider: &str,
         subject: &str,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<IdentityId>, StoreError>;
     /// Link a login unless it is linked already (then say to which identity).
     async fn insert_login(&mut self, login: &Login) -> Result<LoginClaim, StoreError>;
     /// Unlink a login from `identity_id`; false when it was not linked there.
     async fn delete_login(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         provider: &str,
         subject: &str,
     ) -> Result<bool, StoreError>;
     /// Every login of an identity, oldest first.
-    async fn logins_of(&mut self, identity_id: &str) -> Result<Vec<Login>, StoreError>;
+    async fn logins_of(&mut self, identity_id: &IdentityId) -> Result<Vec<Login>, StoreError>;
     /// Move every login of `from` to `to`.
-    async fn move_logins(&mut self, from: &str, to: &str) -> Result<u64, StoreError>;
+    async fn move_logins(&mut self, from: &IdentityId, to: &IdentityId) -> Result<u64, StoreError>;
     /// Identities of a pool in creation order, after the cursor.
     async fn list_identities(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         after: Option<i64>,
         limit: u32,
         hide_disabled: bool,
@@ -172,11 +176,11 @@ pub trait IdentityRepo: Send {
     /// Developer user identifiers of an identity for a provider, oldest first.
     async fn developer_ids_of(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         provider: &str,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<(i64, String)>, StoreError>;
+    ) -> Result<Vec<(i64, DeveloperUserIdentifier)>, StoreError>;
 }
 
 /// The time, injectable for tests.

@@ -2,13 +2,14 @@
 
 use async_trait::async_trait;
 use cognate_domain::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
+use cognate_domain::ids::{DeveloperUserIdentifier, IdentityId, IdentityPoolId};
 use cognate_domain::pool::IdentityPool;
 use cognate_domain::ports::{IdentityRepo, LoginOwners, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
 use crate::pools::{pool_from_row, select_pool_by_id, POOL_COLUMNS};
-use crate::{map_err, PgTx};
+use crate::{id_column, map_err, optional_id_column, parse_id, PgTx};
 
 const IDENTITY_COLUMNS: &str = "id, pool_id, authenticated, disabled, created_at, last_modified_at";
 
@@ -37,10 +38,10 @@ fn identity_with_pool_sql() -> &'static str {
 /// [`cognate_domain::ports::Store::read_identity_with_pool`]: one statement.
 pub(crate) async fn read_identity_with_pool(
     db: &PgPool,
-    identity_id: &str,
+    identity_id: &IdentityId,
 ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
     let Some(row) = sqlx::query(identity_with_pool_sql())
-        .bind(identity_id)
+        .bind(identity_id.as_str())
         .fetch_optional(db)
         .await
         .map_err(map_err)?
@@ -60,12 +61,13 @@ pub(crate) async fn read_identity_with_pool(
 /// (in order); rows without are the identities.
 pub(crate) async fn read_login_owners(
     db: &PgPool,
-    pool_id: &str,
+    pool_id: &IdentityPoolId,
     logins: &[(String, String)],
-    also: &[String],
+    also: &[IdentityId],
 ) -> Result<LoginOwners, StoreError> {
     let (providers, subjects): (Vec<&str>, Vec<&str>) =
         logins.iter().map(|(p, s)| (p.as_str(), s.as_str())).unzip();
+    let also: Vec<&str> = also.iter().map(IdentityId::as_str).collect();
     let rows = sqlx::query(&format!(
         "WITH owners AS ( \
            SELECT w.ord, l.identity_id FROM unnest($2::text[], $3::text[]) \
@@ -77,10 +79,10 @@ pub(crate) async fn read_login_owners(
          UNION ALL \
          SELECT ord, identity_id, NULL, NULL, NULL, NULL, NULL FROM owners"
     ))
-    .bind(pool_id)
+    .bind(pool_id.as_str())
     .bind(&providers)
     .bind(&subjects)
-    .bind(also)
+    .bind(&also)
     .fetch_all(db)
     .await
     .map_err(map_err)?;
@@ -97,7 +99,7 @@ pub(crate) async fn read_login_owners(
                     .ok_or_else(|| {
                         StoreError::Other(format!("login ordinal {ord} out of range").into())
                     })?;
-                *slot = row.try_get("id").map_err(map_err)?;
+                *slot = optional_id_column(row, "id")?;
             }
             None => found.identities.push(identity_from_row(row)?),
         }
@@ -126,8 +128,8 @@ async fn insert_identity<'e>(
         "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(&identity.id)
-    .bind(&identity.pool_id)
+    .bind(identity.id.as_str())
+    .bind(identity.pool_id.as_str())
     .bind(identity.authenticated)
     .bind(identity.disabled)
     .bind(identity.created_at)
@@ -173,8 +175,8 @@ fn identity_from_row(row: &PgRow) -> Result<Identity, StoreError> {
 fn identity_from_columns(row: &PgRow, prefix: &str) -> Result<Identity, StoreError> {
     let get = |column: &str| format!("{prefix}{column}");
     Ok(Identity {
-        id: row.try_get(get("id").as_str()).map_err(map_err)?,
-        pool_id: row.try_get(get("pool_id").as_str()).map_err(map_err)?,
+        id: id_column(row, &get("id"))?,
+        pool_id: id_column(row, &get("pool_id"))?,
         authenticated: row
             .try_get(get("authenticated").as_str())
             .map_err(map_err)?,
@@ -188,11 +190,11 @@ fn identity_from_columns(row: &PgRow, prefix: &str) -> Result<Identity, StoreErr
 
 fn login_from_row(row: &PgRow) -> Result<Login, StoreError> {
     Ok(Login {
-        pool_id: row.try_get("pool_id").map_err(map_err)?,
+        pool_id: id_column(row, "pool_id")?,
         provider: row.try_get("provider").map_err(map_err)?,
         subject: row.try_get("subject").map_err(map_err)?,
         developer: row.try_get("developer").map_err(map_err)?,
-        identity_id: row.try_get("identity_id").map_err(map_err)?,
+        identity_id: id_column(row, "identity_id")?,
     })
 }
 
@@ -200,7 +202,7 @@ fn login_from_row(row: &PgRow) -> Result<Login, StoreError> {
 impl IdentityRepo for PgTx {
     async fn find_pool_by_id_shared(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> Result<Option<IdentityPool>, StoreError> {
         // Held until commit: DeleteIdentityPool waits for tokens being issued.
         advisory_lock(self, POOL_LOCK, pool_id, false).await?;
@@ -215,7 +217,7 @@ impl IdentityRepo for PgTx {
 
     async fn find_identity(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         lock: RowLock,
     ) -> Result<Option<Identity>, StoreError> {
         // Readers that issue tokens take a shared advisory lock rather than
@@ -236,7 +238,7 @@ impl IdentityRepo for PgTx {
         let row = sqlx::query(&format!(
             "SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1{suffix}"
         ))
-        .bind(identity_id)
+        .bind(identity_id.as_str())
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(map_err)?;
@@ -247,7 +249,7 @@ impl IdentityRepo for PgTx {
         sqlx::query(
             "UPDATE identities SET authenticated = $2, disabled = $3, last_modified_at = $4 WHERE id = $1",
         )
-        .bind(&identity.id)
+        .bind(identity.id.as_str())
         .bind(identity.authenticated)
         .bind(identity.disabled)
         .bind(identity.last_modified_at)
@@ -257,9 +259,9 @@ impl IdentityRepo for PgTx {
         Ok(())
     }
 
-    async fn delete_identity(&mut self, identity_id: &str) -> Result<bool, StoreError> {
+    async fn delete_identity(&mut self, identity_id: &IdentityId) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM identities WHERE id = $1")
-            .bind(identity_id)
+            .bind(identity_id.as_str())
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;
@@ -268,19 +270,20 @@ impl IdentityRepo for PgTx {
 
     async fn find_login(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         provider: &str,
         subject: &str,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(
+    ) -> Result<Option<IdentityId>, StoreError> {
+        let owner: Option<String> = sqlx::query_scalar(
             "SELECT identity_id FROM identity_logins WHERE pool_id = $1 AND provider = $2 AND subject = $3",
         )
-        .bind(pool_id)
+        .bind(pool_id.as_str())
         .bind(provider)
         .bind(subject)
         .fetch_optional(&mut *self.tx)
         .await
-        .map_err(map_err)
+        .map_err(map_err)?;
+        owner.map(parse_id).transpose()
     }
 
     async fn insert_login(&mut self, login: &Login) -> Result<LoginClaim, StoreError> {
@@ -291,11 +294,11 @@ impl IdentityRepo for PgTx {
              VALUES ($1, $2, $3, $4, $5, now()) \
              ON CONFLICT (pool_id, provider, subject) DO NOTHING RETURNING identity_id",
         )
-        .bind(&login.pool_id)
+        .bind(login.pool_id.as_str())
         .bind(&login.provider)
         .bind(&login.subject)
         .bind(login.developer)
-        .bind(&login.identity_id)
+        .bind(login.identity_id.as_str())
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(map_err)?;
@@ -314,14 +317,14 @@ impl IdentityRepo for PgTx {
 
     async fn delete_login(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         provider: &str,
         subject: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "DELETE FROM identity_logins WHERE identity_id = $1 AND provider = $2 AND subject = $3",
         )
-        .bind(identity_id)
+        .bind(identity_id.as_str())
         .bind(provider)
         .bind(subject)
         .execute(&mut *self.tx)
@@ -330,23 +333,23 @@ impl IdentityRepo for PgTx {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn logins_of(&mut self, identity_id: &str) -> Result<Vec<Login>, StoreError> {
+    async fn logins_of(&mut self, identity_id: &IdentityId) -> Result<Vec<Login>, StoreError> {
         let rows = sqlx::query(
             "SELECT pool_id, provider, subject, developer, identity_id FROM identity_logins \
              WHERE identity_id = $1 ORDER BY seq",
         )
-        .bind(identity_id)
+        .bind(identity_id.as_str())
         .fetch_all(&mut *self.tx)
         .await
         .map_err(map_err)?;
         rows.iter().map(login_from_row).collect()
     }
 
-    async fn move_logins(&mut self, from: &str, to: &str) -> Result<u64, StoreError> {
+    async fn move_logins(&mut self, from: &IdentityId, to: &IdentityId) -> Result<u64, StoreError> {
         let done =
             sqlx::query("UPDATE identity_logins SET identity_id = $2 WHERE identity_id = $1")
-                .bind(from)
-                .bind(to)
+                .bind(from.as_str())
+                .bind(to.as_str())
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;
@@ -355,7 +358,7 @@ impl IdentityRepo for PgTx {
 
     async fn list_identities(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         after: Option<i64>,
         limit: u32,
         hide_disabled: bool,
@@ -368,7 +371,7 @@ impl IdentityRepo for PgTx {
              WHERE i.pool_id = $1 AND i.seq > $2 AND (NOT $3 OR NOT i.disabled) \
              ORDER BY i.seq LIMIT $4",
         )
-        .bind(pool_id)
+        .bind(pool_id.as_str())
         .bind(after.unwrap_or(0))
         .bind(hide_disabled)
         .bind(i64::from(limit))
@@ -390,16 +393,16 @@ impl IdentityRepo for PgTx {
 
     async fn developer_ids_of(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         provider: &str,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
+    ) -> Result<Vec<(i64, DeveloperUserIdentifier)>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, subject FROM identity_logins \
              WHERE identity_id = $1 AND provider = $2 AND developer AND seq > $3 ORDER BY seq LIMIT $4",
         )
-        .bind(identity_id)
+        .bind(identity_id.as_str())
         .bind(provider)
         .bind(after.unwrap_or(0))
         .bind(i64::from(limit))
@@ -410,7 +413,7 @@ impl IdentityRepo for PgTx {
             .map(|row| {
                 Ok((
                     row.try_get("seq").map_err(map_err)?,
-                    row.try_get("subject").map_err(map_err)?,
+                    id_column(row, "subject")?,
                 ))
             })
             .collect()

@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cognate_domain::identity::Identity;
+use cognate_domain::ids::{IdentityId, IdentityPoolId, InvalidId};
 use cognate_domain::pool::IdentityPool;
 use cognate_domain::ports::{LoginOwners, Store, StoreError, Tx};
+use sqlx::postgres::PgRow;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Executor, PgPool};
+use sqlx::{Executor, PgPool, Row};
 
 pub mod bench;
 mod identities;
@@ -132,22 +134,25 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn read_pool(&self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
+    async fn read_pool(
+        &self,
+        pool_id: &IdentityPoolId,
+    ) -> Result<Option<IdentityPool>, StoreError> {
         pools::read_pool(&self.pool, pool_id).await
     }
 
     async fn read_identity_with_pool(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
     ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
         identities::read_identity_with_pool(&self.pool, identity_id).await
     }
 
     async fn read_login_owners(
         &self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         logins: &[(String, String)],
-        also: &[String],
+        also: &[IdentityId],
     ) -> Result<LoginOwners, StoreError> {
         identities::read_login_owners(&self.pool, pool_id, logins, also).await
     }
@@ -177,6 +182,34 @@ impl cognate_domain::token::KeyStore for PgStore {
         let tx = self.pool.begin().await.map_err(map_err)?;
         Ok(Box::new(PgTx { tx }))
     }
+}
+
+/// A text column read as one of the domain's ids ([`IdentityId`], ...). The
+/// store only ever writes parsed ids, so one that does not parse is a
+/// corrupt row, reported as such rather than passed on.
+pub(crate) fn id_column<T>(row: &PgRow, column: &str) -> Result<T, StoreError>
+where
+    T: TryFrom<String, Error = InvalidId>,
+{
+    let text: String = row.try_get(column).map_err(map_err)?;
+    parse_id(text)
+}
+
+/// [`id_column`] for a column that may be NULL.
+pub(crate) fn optional_id_column<T>(row: &PgRow, column: &str) -> Result<Option<T>, StoreError>
+where
+    T: TryFrom<String, Error = InvalidId>,
+{
+    let text: Option<String> = row.try_get(column).map_err(map_err)?;
+    text.map(parse_id).transpose()
+}
+
+/// A stored id parsed; see [`id_column`].
+pub(crate) fn parse_id<T>(text: String) -> Result<T, StoreError>
+where
+    T: TryFrom<String, Error = InvalidId>,
+{
+    T::try_from(text).map_err(|e| StoreError::Other(Box::new(e)))
 }
 
 /// Classify a sqlx error for the domain.

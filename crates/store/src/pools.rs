@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use cognate_domain::ids::AccountId;
+use cognate_domain::ids::{AccountId, IdentityPoolId};
 use cognate_domain::pool::{IdentityPool, PoolSettings, PoolSummary, PrincipalTagMap};
 use cognate_domain::ports::{PoolRepo, StoreError};
 use sqlx::postgres::PgRow;
@@ -45,7 +45,7 @@ pub(crate) fn pool_from_row(row: &PgRow) -> Result<IdentityPool, StoreError> {
             .0,
     };
     Ok(IdentityPool {
-        id: row.try_get("id").map_err(map_err)?,
+        id: crate::id_column(row, "id")?,
         account_id: AccountId::parse(&account).map_err(|e| bad_row(std::io::Error::other(e)))?,
         settings,
         tags: row.try_get::<Json<_>, _>("tags").map_err(map_err)?.0,
@@ -62,12 +62,12 @@ pub(crate) fn pool_from_row(row: &PgRow) -> Result<IdentityPool, StoreError> {
 /// The pool with this id, whoever owns it: one statement on `db`.
 pub(crate) async fn select_pool_by_id<'e>(
     db: impl sqlx::PgExecutor<'e>,
-    pool_id: &str,
+    pool_id: &IdentityPoolId,
 ) -> Result<Option<IdentityPool>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {POOL_COLUMNS} FROM identity_pools WHERE id = $1"
     ))
-    .bind(pool_id)
+    .bind(pool_id.as_str())
     .fetch_optional(db)
     .await
     .map_err(map_err)?;
@@ -77,7 +77,7 @@ pub(crate) async fn select_pool_by_id<'e>(
 /// [`cognate_domain::ports::Store::read_pool`].
 pub(crate) async fn read_pool(
     db: &sqlx::PgPool,
-    pool_id: &str,
+    pool_id: &IdentityPoolId,
 ) -> Result<Option<IdentityPool>, StoreError> {
     select_pool_by_id(db, pool_id).await
 }
@@ -112,7 +112,7 @@ impl PoolRepo for PgTx {
              cognito_identity_providers, saml_provider_arns, tags, roles, role_mappings, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
-        .bind(&pool.id)
+        .bind(pool.id.as_str())
         .bind(pool.account_id.as_str())
         .bind(&s.name)
         .bind(s.allow_unauthenticated)
@@ -136,7 +136,7 @@ impl PoolRepo for PgTx {
     async fn find_pool(
         &mut self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         lock: bool,
     ) -> Result<Option<IdentityPool>, StoreError> {
         let sql = format!(
@@ -144,7 +144,7 @@ impl PoolRepo for PgTx {
             if lock { " FOR UPDATE" } else { "" }
         );
         let row = sqlx::query(&sql)
-            .bind(pool_id)
+            .bind(pool_id.as_str())
             .bind(account.as_str())
             .fetch_optional(&mut *self.tx)
             .await
@@ -160,7 +160,7 @@ impl PoolRepo for PgTx {
              cognito_identity_providers = $8, saml_provider_arns = $9, tags = $10, roles = $11, \
              role_mappings = $12, updated_at = $13 WHERE id = $1",
         )
-        .bind(&pool.id)
+        .bind(pool.id.as_str())
         .bind(&s.name)
         .bind(s.allow_unauthenticated)
         .bind(s.allow_classic_flow)
@@ -182,12 +182,12 @@ impl PoolRepo for PgTx {
     async fn delete_pool(
         &mut self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> Result<bool, StoreError> {
         // Waits for tokens being issued for the pool's identities.
         crate::identities::advisory_lock(self, crate::identities::POOL_LOCK, pool_id, true).await?;
         let done = sqlx::query("DELETE FROM identity_pools WHERE id = $1 AND account_id = $2")
-            .bind(pool_id)
+            .bind(pool_id.as_str())
             .bind(account.as_str())
             .execute(&mut *self.tx)
             .await
@@ -216,7 +216,7 @@ impl PoolRepo for PgTx {
                 Ok((
                     row.try_get("seq").map_err(map_err)?,
                     PoolSummary {
-                        id: row.try_get("id").map_err(map_err)?,
+                        id: crate::id_column(row, "id")?,
                         name: row.try_get("name").map_err(map_err)?,
                     },
                 ))
@@ -226,14 +226,14 @@ impl PoolRepo for PgTx {
 
     async fn find_principal_tag_map(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         provider: &str,
     ) -> Result<Option<PrincipalTagMap>, StoreError> {
         let row = sqlx::query(
             "SELECT use_defaults, principal_tags FROM principal_tag_maps \
              WHERE pool_id = $1 AND provider_name = $2",
         )
-        .bind(pool_id)
+        .bind(pool_id.as_str())
         .bind(provider)
         .fetch_optional(&mut *self.tx)
         .await
@@ -253,7 +253,7 @@ impl PoolRepo for PgTx {
 
     async fn put_principal_tag_map(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         map: &PrincipalTagMap,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -261,7 +261,7 @@ impl PoolRepo for PgTx {
              VALUES ($1, $2, $3, $4) ON CONFLICT (pool_id, provider_name) \
              DO UPDATE SET use_defaults = EXCLUDED.use_defaults, principal_tags = EXCLUDED.principal_tags",
         )
-        .bind(pool_id)
+        .bind(pool_id.as_str())
         .bind(&map.provider_name)
         .bind(map.use_defaults)
         .bind(Json(&map.principal_tags))

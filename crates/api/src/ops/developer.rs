@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::AccountId;
+use cognate_domain::ids::{
+    AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId, ProviderName,
+};
 use cognate_domain::service::identities::{DeveloperTokenRequest, Logins};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -17,9 +19,9 @@ use crate::AppState;
 #[serde(rename_all = "PascalCase")]
 pub struct TokenInput {
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     /// IdentityId to link the login to.
-    identity_id: Option<String>,
+    identity_id: Option<IdentityId>,
     /// Logins: developer provider → user identifier.
     logins: Logins,
     /// PrincipalTags (50 max).
@@ -33,11 +35,11 @@ pub struct TokenInput {
 #[serde(rename_all = "PascalCase")]
 pub struct LookupInput {
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     /// IdentityId.
-    identity_id: Option<String>,
+    identity_id: Option<IdentityId>,
     /// DeveloperUserIdentifier.
-    developer_user_identifier: Option<String>,
+    developer_user_identifier: Option<DeveloperUserIdentifier>,
     /// MaxResults (1–60).
     max_results: Option<u32>,
     /// NextToken.
@@ -49,13 +51,13 @@ pub struct LookupInput {
 #[serde(rename_all = "PascalCase")]
 pub struct MergeInput {
     /// SourceUserIdentifier.
-    source_user_identifier: String,
+    source_user_identifier: DeveloperUserIdentifier,
     /// DestinationUserIdentifier.
-    destination_user_identifier: String,
+    destination_user_identifier: DeveloperUserIdentifier,
     /// DeveloperProviderName.
-    developer_provider_name: String,
+    developer_provider_name: ProviderName,
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
 }
 
 /// UnlinkDeveloperIdentityInput.
@@ -63,13 +65,13 @@ pub struct MergeInput {
 #[serde(rename_all = "PascalCase")]
 pub struct UnlinkInput {
     /// IdentityId.
-    identity_id: String,
+    identity_id: IdentityId,
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     /// DeveloperProviderName.
-    developer_provider_name: String,
+    developer_provider_name: ProviderName,
     /// DeveloperUserIdentifier.
-    developer_user_identifier: String,
+    developer_user_identifier: DeveloperUserIdentifier,
 }
 
 /// GetOpenIdTokenForDeveloperIdentity.
@@ -105,8 +107,8 @@ pub async fn lookup(
         .lookup_developer_identity(
             account,
             &input.identity_pool_id,
-            input.identity_id.as_deref(),
-            input.developer_user_identifier.as_deref(),
+            input.identity_id.as_ref(),
+            input.developer_user_identifier.as_ref(),
             input.max_results,
             input.next_token.as_deref(),
         )

@@ -2,7 +2,7 @@
 //! DeleteIdentities.
 
 use cognate_domain::identity::IdentityDescription;
-use cognate_domain::ids::AccountId;
+use cognate_domain::ids::{AccountId, IdentityId, IdentityPoolId};
 use cognate_domain::service::identities::Logins;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,7 +16,7 @@ use crate::AppState;
 #[serde(rename_all = "PascalCase")]
 pub struct GetIdInput {
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     /// Logins (10 max).
     logins: Option<Logins>,
 }
@@ -26,7 +26,7 @@ pub struct GetIdInput {
 #[serde(rename_all = "PascalCase")]
 pub struct GetOpenIdTokenInput {
     /// IdentityId.
-    identity_id: String,
+    identity_id: IdentityId,
     /// Logins (10 max).
     logins: Option<Logins>,
 }
@@ -36,7 +36,7 @@ pub struct GetOpenIdTokenInput {
 #[serde(rename_all = "PascalCase")]
 pub struct CredentialsInput {
     /// IdentityId.
-    identity_id: String,
+    identity_id: IdentityId,
     /// Logins (10 max).
     logins: Option<Logins>,
     /// CustomRoleArn.
@@ -48,7 +48,7 @@ pub struct CredentialsInput {
 #[serde(rename_all = "PascalCase")]
 pub struct UnlinkInput {
     /// IdentityId.
-    identity_id: String,
+    identity_id: IdentityId,
     /// Logins proving the identity.
     logins: Logins,
     /// LoginsToRemove: provider names.
@@ -60,7 +60,7 @@ pub struct UnlinkInput {
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeInput {
     /// IdentityId.
-    identity_id: String,
+    identity_id: IdentityId,
 }
 
 /// ListIdentitiesInput.
@@ -68,7 +68,7 @@ pub struct DescribeInput {
 #[serde(rename_all = "PascalCase")]
 pub struct ListInput {
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     /// MaxResults (1–60).
     max_results: u32,
     /// NextToken.
@@ -82,7 +82,7 @@ pub struct ListInput {
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteInput {
     /// IdentityIdsToDelete (1–60).
-    identity_ids_to_delete: Vec<String>,
+    identity_ids_to_delete: Vec<IdentityId>,
 }
 
 /// A timestamp as the JSON 1.1 protocol sends it: epoch seconds.

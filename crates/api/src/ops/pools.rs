@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::AccountId;
+use cognate_domain::ids::{AccountId, IdentityPoolId};
 use cognate_domain::pool::{CognitoIdentityProvider, IdentityPool, PoolSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -59,7 +59,7 @@ impl SettingsInput {
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateInput {
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     #[serde(flatten)]
     settings: SettingsInput,
 }
@@ -69,7 +69,7 @@ pub struct UpdateInput {
 #[serde(rename_all = "PascalCase")]
 pub struct PoolIdInput {
     /// IdentityPoolId.
-    pub identity_pool_id: String,
+    pub identity_pool_id: IdentityPoolId,
 }
 
 /// ListIdentityPoolsInput.
@@ -188,7 +188,7 @@ struct ListOutput {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ShortDescription {
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     identity_pool_name: String,
 }
 
@@ -222,7 +222,7 @@ mod tests {
 
     fn pool(classic: Option<bool>) -> IdentityPool {
         IdentityPool {
-            id: "us-east-1:p".into(),
+            id: IdentityPoolId::try_from("us-east-1:0").unwrap(),
             account_id: AccountId::parse("1").unwrap(),
             settings: PoolSettings {
                 name: "p".into(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::AccountId;
+use cognate_domain::ids::{AccountId, IdentityPoolId};
 use cognate_domain::pool::{PrincipalTagMap, RoleMapping};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -17,7 +17,7 @@ use crate::AppState;
 #[serde(rename_all = "PascalCase")]
 pub struct SetRolesInput {
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     /// Roles: `authenticated` / `unauthenticated` → role ARN (2 max).
     roles: BTreeMap<String, String>,
     /// RoleMappings: provider → mapping (10 max).
@@ -29,7 +29,7 @@ pub struct SetRolesInput {
 #[serde(rename_all = "PascalCase")]
 pub struct PrincipalTagsInput {
     /// IdentityPoolId.
-    identity_pool_id: String,
+    identity_pool_id: IdentityPoolId,
     /// IdentityProviderName.
     identity_provider_name: String,
     /// UseDefaults.

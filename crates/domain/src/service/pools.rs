@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{DomainError, DomainResult};
 use crate::federation::LoginVerifier;
-use crate::ids::{AccountId, PoolArn, Region};
+use crate::ids::{AccountId, IdentityPoolId, PoolArn, Region};
 use crate::pool::{
     check_roles, check_tag_count, IdentityPool, PoolSettings, PoolSummary, PrincipalTagMap,
     RoleMapping, RoleTrust,
@@ -125,7 +125,7 @@ impl PoolService {
     async fn locked_pool(
         tx: &mut Box<dyn Tx>,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> DomainResult<IdentityPool> {
         tx.find_pool(account, pool_id, true)
             .await?
@@ -144,7 +144,7 @@ impl PoolService {
         check_tag_count(&tags)?;
         let now = self.clock.now();
         let pool = IdentityPool {
-            id: self.region.new_id(),
+            id: self.region.new_pool_id(),
             account_id: account.clone(),
             settings,
             tags,
@@ -169,7 +169,11 @@ impl PoolService {
     }
 
     /// DescribeIdentityPool.
-    pub async fn describe(&self, account: &AccountId, pool_id: &str) -> DomainResult<IdentityPool> {
+    pub async fn describe(
+        &self,
+        account: &AccountId,
+        pool_id: &IdentityPoolId,
+    ) -> DomainResult<IdentityPool> {
         let mut tx = self.begin().await?;
         let pool = tx
             .find_pool(account, pool_id, false)
@@ -187,7 +191,7 @@ impl PoolService {
     pub async fn update(
         &self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         mut settings: PoolSettings,
         tags: Option<BTreeMap<String, String>>,
     ) -> DomainResult<IdentityPool> {
@@ -221,7 +225,7 @@ impl PoolService {
     }
 
     /// DeleteIdentityPool: the pool and all its identities.
-    pub async fn delete(&self, account: &AccountId, pool_id: &str) -> DomainResult<()> {
+    pub async fn delete(&self, account: &AccountId, pool_id: &IdentityPoolId) -> DomainResult<()> {
         let mut tx = self.begin().await?;
         if !tx.delete_pool(account, pool_id).await? {
             return Err(DomainError::pool_not_found(pool_id));
@@ -247,15 +251,15 @@ impl PoolService {
         Ok(PoolPage { pools, next_token })
     }
 
-    fn pool_id_from_arn(&self, account: &AccountId, arn: &str) -> DomainResult<String> {
+    fn pool_id_from_arn(&self, account: &AccountId, arn: &str) -> DomainResult<IdentityPoolId> {
         let parsed = PoolArn::parse(arn)
             .ok_or_else(|| DomainError::InvalidParameter(format!("Invalid ResourceArn: {arn}")))?;
+        let not_found = || DomainError::ResourceNotFound(format!("Resource '{arn}' not found."));
         if parsed.region != self.region.as_str() || parsed.account != account.as_str() {
-            return Err(DomainError::ResourceNotFound(format!(
-                "Resource '{arn}' not found."
-            )));
+            return Err(not_found());
         }
-        Ok(parsed.pool_id)
+        // A well-formed ARN naming a pool id no pool can have: not found.
+        IdentityPoolId::try_from(parsed.pool_id).map_err(|_| not_found())
     }
 
     async fn locked_pool_by_arn(
@@ -318,7 +322,7 @@ impl PoolService {
     pub async fn set_roles(
         &self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         roles: BTreeMap<String, String>,
         role_mappings: BTreeMap<String, RoleMapping>,
     ) -> DomainResult<()> {
@@ -337,7 +341,7 @@ impl PoolService {
     pub async fn get_roles(
         &self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> DomainResult<(BTreeMap<String, String>, BTreeMap<String, RoleMapping>)> {
         let pool = self.describe(account, pool_id).await?;
         Ok((pool.roles, pool.role_mappings))
@@ -349,7 +353,7 @@ impl PoolService {
     pub async fn set_principal_tag_map(
         &self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         map: PrincipalTagMap,
     ) -> DomainResult<PrincipalTagMap> {
         let mut tx = self.begin().await?;
@@ -371,7 +375,7 @@ impl PoolService {
     pub async fn get_principal_tag_map(
         &self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         provider: &str,
     ) -> DomainResult<PrincipalTagMap> {
         let mut tx = self.begin().await?;

@@ -39,7 +39,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
-use crate::ids::AccountId;
+use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId};
 use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 use crate::ports::{IdentityRepo, LoginOwners, PoolRepo, Store, Tx};
 
@@ -53,13 +53,13 @@ pub enum Lock {
     /// [`PoolRepo::lock_account`]: pool creation of the account serialised.
     Account(String),
     /// [`PoolRepo::find_pool`] with `lock = true`: the pool's row lock.
-    PoolRow(String),
+    PoolRow(IdentityPoolId),
     /// [`IdentityRepo::find_pool_by_id_shared`]: the pool's lock, shared.
-    PoolShared(String),
+    PoolShared(IdentityPoolId),
     /// [`PoolRepo::delete_pool`]: the pool's lock, exclusive.
-    PoolExclusive(String),
+    PoolExclusive(IdentityPoolId),
     /// [`IdentityRepo::find_identity`] with [`RowLock::Share`] or [`RowLock::Update`].
-    Identity(String, RowLock),
+    Identity(IdentityId, RowLock),
 }
 
 /// What one transaction did, as the journal keeps it.
@@ -74,11 +74,11 @@ pub struct TxRecord {
 #[derive(Debug, Clone, Default)]
 struct State {
     seq: i64,
-    pools: BTreeMap<String, (i64, IdentityPool)>,
-    tag_maps: BTreeMap<(String, String), PrincipalTagMap>,
-    identities: BTreeMap<String, (i64, Identity)>,
+    pools: BTreeMap<IdentityPoolId, (i64, IdentityPool)>,
+    tag_maps: BTreeMap<(IdentityPoolId, String), PrincipalTagMap>,
+    identities: BTreeMap<IdentityId, (i64, Identity)>,
     /// `(pool, provider, subject)` → the login.
-    logins: BTreeMap<(String, String, String), (i64, Login)>,
+    logins: BTreeMap<(IdentityPoolId, String, String), (i64, Login)>,
 }
 
 impl State {
@@ -87,10 +87,10 @@ impl State {
         self.seq
     }
 
-    fn public_login_clash(&self, identity_id: &str, provider: &str) -> bool {
+    fn public_login_clash(&self, identity_id: &IdentityId, provider: &str) -> bool {
         self.logins
             .values()
-            .any(|(_, l)| l.identity_id == identity_id && l.provider == provider && !l.developer)
+            .any(|(_, l)| l.identity_id == *identity_id && l.provider == provider && !l.developer)
     }
 }
 
@@ -136,18 +136,18 @@ impl MemoryStore {
     }
 
     /// The committed identity with this id.
-    pub async fn identity(&self, identity_id: &str) -> Option<Identity> {
+    pub async fn identity(&self, identity_id: &IdentityId) -> Option<Identity> {
         let state = self.state.lock().await;
         state.identities.get(identity_id).map(|(_, i)| i.clone())
     }
 
     /// The committed logins of an identity, oldest first.
-    pub async fn logins(&self, identity_id: &str) -> Vec<Login> {
+    pub async fn logins(&self, identity_id: &IdentityId) -> Vec<Login> {
         let state = self.state.lock().await;
         let mut rows: Vec<&(i64, Login)> = state
             .logins
             .values()
-            .filter(|(_, l)| l.identity_id == identity_id)
+            .filter(|(_, l)| l.identity_id == *identity_id)
             .collect();
         rows.sort_by_key(|(seq, _)| *seq);
         rows.into_iter().map(|(_, l)| l.clone()).collect()
@@ -182,14 +182,17 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn read_pool(&self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
+    async fn read_pool(
+        &self,
+        pool_id: &IdentityPoolId,
+    ) -> Result<Option<IdentityPool>, StoreError> {
         let state = self.committed().await?;
         Ok(state.pools.get(pool_id).map(|(_, p)| p.clone()))
     }
 
     async fn read_identity_with_pool(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
     ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
         let state = self.committed().await?;
         Ok(state.identities.get(identity_id).map(|(_, i)| {
@@ -200,21 +203,21 @@ impl Store for MemoryStore {
 
     async fn read_login_owners(
         &self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         logins: &[(String, String)],
-        also: &[String],
+        also: &[IdentityId],
     ) -> Result<LoginOwners, StoreError> {
         let state = self.committed().await?;
-        let owners: Vec<Option<String>> = logins
+        let owners: Vec<Option<IdentityId>> = logins
             .iter()
             .map(|(provider, subject)| {
                 state
                     .logins
-                    .get(&(pool_id.to_owned(), provider.clone(), subject.clone()))
+                    .get(&(pool_id.clone(), provider.clone(), subject.clone()))
                     .map(|(_, l)| l.identity_id.clone())
             })
             .collect();
-        let ids: BTreeSet<&String> = owners.iter().flatten().chain(also).collect();
+        let ids: BTreeSet<&IdentityId> = owners.iter().flatten().chain(also).collect();
         let identities = ids
             .into_iter()
             .filter_map(|id| state.identities.get(id).map(|(_, i)| i.clone()))
@@ -350,12 +353,12 @@ impl PoolRepo for MemoryTx {
     async fn find_pool(
         &mut self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         lock: bool,
     ) -> Result<Option<IdentityPool>, StoreError> {
         self.live()?;
         if lock {
-            self.locks.push(Lock::PoolRow(pool_id.to_owned()));
+            self.locks.push(Lock::PoolRow(pool_id.clone()));
         }
         Ok(self
             .work
@@ -382,10 +385,10 @@ impl PoolRepo for MemoryTx {
     async fn delete_pool(
         &mut self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> Result<bool, StoreError> {
         self.live()?;
-        self.locks.push(Lock::PoolExclusive(pool_id.to_owned()));
+        self.locks.push(Lock::PoolExclusive(pool_id.clone()));
         let state = &mut self.work;
         if state
             .pools
@@ -396,7 +399,7 @@ impl PoolRepo for MemoryTx {
         }
         state.pools.remove(pool_id);
         state.tag_maps.retain(|(pool, _), _| pool != pool_id);
-        state.identities.retain(|_, (_, i)| i.pool_id != pool_id);
+        state.identities.retain(|_, (_, i)| i.pool_id != *pool_id);
         state.logins.retain(|(pool, _, _), _| pool != pool_id);
         Ok(true)
     }
@@ -429,19 +432,19 @@ impl PoolRepo for MemoryTx {
 
     async fn find_principal_tag_map(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         provider: &str,
     ) -> Result<Option<PrincipalTagMap>, StoreError> {
         let state = self.live()?;
         Ok(state
             .tag_maps
-            .get(&(pool_id.to_owned(), provider.to_owned()))
+            .get(&(pool_id.clone(), provider.to_owned()))
             .cloned())
     }
 
     async fn put_principal_tag_map(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         map: &PrincipalTagMap,
     ) -> Result<(), StoreError> {
         let state = self.live()?;
@@ -450,7 +453,7 @@ impl PoolRepo for MemoryTx {
         }
         state
             .tag_maps
-            .insert((pool_id.to_owned(), map.provider_name.clone()), map.clone());
+            .insert((pool_id.clone(), map.provider_name.clone()), map.clone());
         Ok(())
     }
 }
@@ -459,10 +462,10 @@ impl PoolRepo for MemoryTx {
 impl IdentityRepo for MemoryTx {
     async fn find_pool_by_id_shared(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> Result<Option<IdentityPool>, StoreError> {
         self.live()?;
-        self.locks.push(Lock::PoolShared(pool_id.to_owned()));
+        self.locks.push(Lock::PoolShared(pool_id.clone()));
         Ok(self.work.pools.get(pool_id).map(|(_, p)| p.clone()))
     }
 
@@ -483,13 +486,12 @@ impl IdentityRepo for MemoryTx {
 
     async fn find_identity(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         lock: RowLock,
     ) -> Result<Option<Identity>, StoreError> {
         self.live()?;
         if lock != RowLock::None {
-            self.locks
-                .push(Lock::Identity(identity_id.to_owned(), lock));
+            self.locks.push(Lock::Identity(identity_id.clone(), lock));
         }
         Ok(self
             .work
@@ -508,25 +510,25 @@ impl IdentityRepo for MemoryTx {
         Ok(())
     }
 
-    async fn delete_identity(&mut self, identity_id: &str) -> Result<bool, StoreError> {
+    async fn delete_identity(&mut self, identity_id: &IdentityId) -> Result<bool, StoreError> {
         let state = self.live()?;
         let found = state.identities.remove(identity_id).is_some();
         state
             .logins
-            .retain(|_, (_, l)| l.identity_id != identity_id);
+            .retain(|_, (_, l)| l.identity_id != *identity_id);
         Ok(found)
     }
 
     async fn find_login(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         provider: &str,
         subject: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<IdentityId>, StoreError> {
         let state = self.live()?;
         Ok(state
             .logins
-            .get(&(pool_id.to_owned(), provider.to_owned(), subject.to_owned()))
+            .get(&(pool_id.clone(), provider.to_owned(), subject.to_owned()))
             .map(|(_, l)| l.identity_id.clone()))
     }
 
@@ -558,7 +560,7 @@ impl IdentityRepo for MemoryTx {
 
     async fn delete_login(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         provider: &str,
         subject: &str,
     ) -> Result<bool, StoreError> {
@@ -567,29 +569,29 @@ impl IdentityRepo for MemoryTx {
             .logins
             .iter()
             .find(|(_, (_, l))| {
-                l.identity_id == identity_id && l.provider == provider && l.subject == subject
+                l.identity_id == *identity_id && l.provider == provider && l.subject == subject
             })
             .map(|(key, _)| key.clone());
         Ok(key.is_some_and(|key| state.logins.remove(&key).is_some()))
     }
 
-    async fn logins_of(&mut self, identity_id: &str) -> Result<Vec<Login>, StoreError> {
+    async fn logins_of(&mut self, identity_id: &IdentityId) -> Result<Vec<Login>, StoreError> {
         let state = self.live()?;
         let mut rows: Vec<&(i64, Login)> = state
             .logins
             .values()
-            .filter(|(_, l)| l.identity_id == identity_id)
+            .filter(|(_, l)| l.identity_id == *identity_id)
             .collect();
         rows.sort_by_key(|(seq, _)| *seq);
         Ok(rows.into_iter().map(|(_, l)| l.clone()).collect())
     }
 
-    async fn move_logins(&mut self, from: &str, to: &str) -> Result<u64, StoreError> {
+    async fn move_logins(&mut self, from: &IdentityId, to: &IdentityId) -> Result<u64, StoreError> {
         let state = self.live()?;
-        let moving: Vec<(String, String, String)> = state
+        let moving: Vec<(IdentityPoolId, String, String)> = state
             .logins
             .iter()
-            .filter(|(_, (_, l))| l.identity_id == from)
+            .filter(|(_, (_, l))| l.identity_id == *from)
             .map(|(key, _)| key.clone())
             .collect();
         // The one-public-login-per-provider index, checked as the UPDATE
@@ -597,7 +599,7 @@ impl IdentityRepo for MemoryTx {
         let mut public: BTreeSet<String> = state
             .logins
             .values()
-            .filter(|(_, l)| l.identity_id == to && !l.developer)
+            .filter(|(_, l)| l.identity_id == *to && !l.developer)
             .map(|(_, l)| l.provider.clone())
             .collect();
         for key in &moving {
@@ -613,7 +615,7 @@ impl IdentityRepo for MemoryTx {
         }
         for key in &moving {
             if let Some((_, login)) = state.logins.get_mut(key) {
-                login.identity_id = to.to_owned();
+                login.identity_id = to.clone();
             }
         }
         Ok(moving.len() as u64)
@@ -621,7 +623,7 @@ impl IdentityRepo for MemoryTx {
 
     async fn list_identities(
         &mut self,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         after: Option<i64>,
         limit: u32,
         hide_disabled: bool,
@@ -631,7 +633,7 @@ impl IdentityRepo for MemoryTx {
             .identities
             .values()
             .filter(|(seq, i)| {
-                i.pool_id == pool_id && *seq > after.unwrap_or(0) && !(hide_disabled && i.disabled)
+                i.pool_id == *pool_id && *seq > after.unwrap_or(0) && !(hide_disabled && i.disabled)
             })
             .map(|(seq, i)| {
                 let providers: BTreeSet<String> = state
@@ -656,22 +658,26 @@ impl IdentityRepo for MemoryTx {
 
     async fn developer_ids_of(
         &mut self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         provider: &str,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
+    ) -> Result<Vec<(i64, DeveloperUserIdentifier)>, StoreError> {
         let state = self.live()?;
-        let mut rows: Vec<(i64, String)> = state
+        let mut rows: Vec<(i64, DeveloperUserIdentifier)> = state
             .logins
             .values()
             .filter(|(seq, l)| {
-                l.identity_id == identity_id
+                l.identity_id == *identity_id
                     && l.provider == provider
                     && l.developer
                     && *seq > after.unwrap_or(0)
             })
-            .map(|(seq, l)| (*seq, l.subject.clone()))
+            .filter_map(|(seq, l)| {
+                DeveloperUserIdentifier::try_from(l.subject.as_str())
+                    .ok()
+                    .map(|id| (*seq, id))
+            })
             .collect();
         rows.sort_by_key(|(seq, _)| *seq);
         rows.truncate(limit as usize);

@@ -116,7 +116,9 @@ impl RsaKey {
 
 fn pool(providers: &[(&str, &str)]) -> IdentityPool {
     IdentityPool {
-        id: "us-east-1:00000000-0000-0000-0000-000000000001".into(),
+        id: "us-east-1:00000000-0000-0000-0000-000000000001"
+            .try_into()
+            .unwrap(),
         account_id: AccountId::parse(ACCOUNT).unwrap(),
         settings: PoolSettings {
             name: "test".into(),

@@ -10,7 +10,7 @@ impl IdentityService {
     pub(super) async fn account_identity(
         tx: &mut Box<dyn Tx>,
         account: &AccountId,
-        identity_id: &str,
+        identity_id: &IdentityId,
         lock: RowLock,
     ) -> DomainResult<Identity> {
         let identity = tx
@@ -27,7 +27,7 @@ impl IdentityService {
     pub async fn describe_identity(
         &self,
         account: &AccountId,
-        identity_id: &str,
+        identity_id: &IdentityId,
     ) -> DomainResult<IdentityDescription> {
         let mut tx = self.begin().await?;
         let identity = Self::account_identity(&mut tx, account, identity_id, RowLock::None).await?;
@@ -48,7 +48,7 @@ impl IdentityService {
     pub async fn list_identities(
         &self,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
         max_results: u32,
         next_token: Option<&str>,
         hide_disabled: bool,
@@ -73,11 +73,11 @@ impl IdentityService {
     pub async fn delete_identities(
         &self,
         account: &AccountId,
-        identity_ids: &[String],
-    ) -> DomainResult<Vec<(String, &'static str)>> {
+        identity_ids: &[IdentityId],
+    ) -> DomainResult<Vec<(IdentityId, &'static str)>> {
         let mut unprocessed = Vec::new();
         let mut tx = self.begin().await?;
-        let mut ids: Vec<&String> = identity_ids.iter().collect();
+        let mut ids: Vec<&IdentityId> = identity_ids.iter().collect();
         ids.sort();
         ids.dedup();
         for id in ids {

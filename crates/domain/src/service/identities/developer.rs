@@ -14,7 +14,7 @@ impl IdentityService {
         &self,
         account: &AccountId,
         req: DeveloperTokenRequest,
-    ) -> DomainResult<(String, String)> {
+    ) -> DomainResult<(IdentityId, String)> {
         let lifetime = req
             .token_duration
             .unwrap_or(DEFAULT_DEVELOPER_TOKEN_SECONDS);
@@ -90,12 +90,12 @@ impl IdentityService {
         req: &DeveloperTokenRequest,
         proven: &ProvenLogins,
         lifetime: i64,
-    ) -> DomainResult<(String, String)> {
+    ) -> DomainResult<(IdentityId, String)> {
         let identity = self
             .resolve(
                 tx,
                 pool,
-                req.identity_id.as_deref(),
+                req.identity_id.as_ref(),
                 proven,
                 Caller::Developer,
             )
@@ -116,9 +116,9 @@ impl IdentityService {
     pub async fn lookup_developer_identity(
         &self,
         account: &AccountId,
-        pool_id: &str,
-        identity_id: Option<&str>,
-        user: Option<&str>,
+        pool_id: &IdentityPoolId,
+        identity_id: Option<&IdentityId>,
+        user: Option<&DeveloperUserIdentifier>,
         max_results: Option<u32>,
         next_token: Option<&str>,
     ) -> DomainResult<Lookup> {
@@ -134,14 +134,17 @@ impl IdentityService {
                 ));
             }
             (id, Some(user)) => {
-                let found = tx.find_login(&pool.id, &dev, user).await?.ok_or_else(|| {
-                    DomainError::ResourceNotFound(format!(
-                        "DeveloperUserIdentifier '{user}' not found."
-                    ))
-                })?;
+                let found = tx
+                    .find_login(&pool.id, &dev, user.as_str())
+                    .await?
+                    .ok_or_else(|| {
+                        DomainError::ResourceNotFound(format!(
+                            "DeveloperUserIdentifier '{user}' not found."
+                        ))
+                    })?;
                 if let Some(id) = id {
                     Self::pool_identity(&mut tx, &pool.id, id, RowLock::None).await?;
-                    if id != found {
+                    if id != &found {
                         return Err(DomainError::ResourceConflict(format!(
                             "DeveloperUserIdentifier '{user}' is not linked to identity '{id}'."
                         )));
@@ -149,7 +152,7 @@ impl IdentityService {
                 }
                 Lookup {
                     identity_id: found,
-                    developer_user_identifiers: vec![user.to_owned()],
+                    developer_user_identifiers: vec![user.clone()],
                     next_token: None,
                 }
             }
@@ -158,7 +161,7 @@ impl IdentityService {
                 let rows = tx.developer_ids_of(id, &dev, after, limit + 1).await?;
                 let (users, next_token) = page(rows, limit);
                 Lookup {
-                    identity_id: id.to_owned(),
+                    identity_id: id.clone(),
                     developer_user_identifiers: users,
                     next_token,
                 }
@@ -176,23 +179,24 @@ impl IdentityService {
     pub async fn merge_developer_identities(
         &self,
         account: &AccountId,
-        pool_id: &str,
-        provider: &str,
-        source_user: &str,
-        destination_user: &str,
-    ) -> DomainResult<String> {
+        pool_id: &IdentityPoolId,
+        provider: &ProviderName,
+        source_user: &DeveloperUserIdentifier,
+        destination_user: &DeveloperUserIdentifier,
+    ) -> DomainResult<IdentityId> {
+        let provider = provider.as_str();
         let mut tx = self.begin().await?;
         let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
         Self::check_named_provider(&pool, provider)?;
-        let not_found = |u: &str| {
+        let not_found = |u: &DeveloperUserIdentifier| {
             DomainError::ResourceNotFound(format!("DeveloperUserIdentifier '{u}' not found."))
         };
         let source_id = tx
-            .find_login(&pool.id, provider, source_user)
+            .find_login(&pool.id, provider, source_user.as_str())
             .await?
             .ok_or_else(|| not_found(source_user))?;
         let dest_id = tx
-            .find_login(&pool.id, provider, destination_user)
+            .find_login(&pool.id, provider, destination_user.as_str())
             .await?
             .ok_or_else(|| not_found(destination_user))?;
         if source_id == dest_id {
@@ -209,14 +213,14 @@ impl IdentityService {
         let (mut source, mut dest) = if a.id == source_id { (a, b) } else { (b, a) };
         // Re-read the logins under the locks: an unlink may have committed.
         if tx
-            .find_login(&pool.id, provider, source_user)
+            .find_login(&pool.id, provider, source_user.as_str())
             .await?
-            .as_deref()
+            .as_ref()
             != Some(&source.id)
             || tx
-                .find_login(&pool.id, provider, destination_user)
+                .find_login(&pool.id, provider, destination_user.as_str())
                 .await?
-                .as_deref()
+                .as_ref()
                 != Some(&dest.id)
         {
             return Err(DomainError::ConcurrentModification(
@@ -265,17 +269,21 @@ impl IdentityService {
     pub async fn unlink_developer_identity(
         &self,
         account: &AccountId,
-        pool_id: &str,
-        identity_id: &str,
-        provider: &str,
-        user: &str,
+        pool_id: &IdentityPoolId,
+        identity_id: &IdentityId,
+        provider: &ProviderName,
+        user: &DeveloperUserIdentifier,
     ) -> DomainResult<()> {
+        let provider = provider.as_str();
         let mut tx = self.begin().await?;
         let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
         Self::check_named_provider(&pool, provider)?;
         let mut identity =
             Self::pool_identity(&mut tx, &pool.id, identity_id, RowLock::Update).await?;
-        if !tx.delete_login(identity_id, provider, user).await? {
+        if !tx
+            .delete_login(identity_id, provider, user.as_str())
+            .await?
+        {
             return Err(DomainError::ResourceConflict(format!(
                 "DeveloperUserIdentifier '{user}' is not linked to identity '{identity_id}'."
             )));

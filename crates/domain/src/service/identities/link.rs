@@ -28,7 +28,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{DomainError, DomainResult};
-use crate::identity::{Identity, Login};
+use crate::identity::{Identity, Login, NewLogin};
+use crate::ids::{IdentityId, IdentityPoolId};
 
 use super::{forbidden_identity, MAX_LINKED_LOGINS};
 
@@ -49,30 +50,30 @@ pub(super) enum Caller {
 /// A login the request proved, and the identity that owns it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Claimed {
-    /// The login (its `identity_id` is not yet meaningful).
-    pub(super) login: Login,
+    /// The login.
+    pub(super) login: NewLogin,
     /// Who owns it now, if anyone.
-    pub(super) owner: Option<String>,
+    pub(super) owner: Option<IdentityId>,
 }
 
 /// Everything [`plan`] decides on.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Input<'a> {
     /// The pool of the request.
-    pub(super) pool_id: &'a str,
+    pub(super) pool_id: &'a IdentityPoolId,
     /// The `IdentityId` the request named, if any.
-    pub(super) named: Option<&'a str>,
+    pub(super) named: Option<&'a IdentityId>,
     /// Public or developer call.
     pub(super) caller: Caller,
     /// The logins proved, with their owners.
     pub(super) claimed: &'a [Claimed],
     /// Identities proved by Cognate tokens presented as logins.
-    pub(super) proven: &'a BTreeSet<String>,
+    pub(super) proven: &'a BTreeSet<IdentityId>,
     /// Every identity of [`involved`], as read (`None`: it does not exist).
-    pub(super) identities: &'a BTreeMap<String, Option<Identity>>,
+    pub(super) identities: &'a BTreeMap<IdentityId, Option<Identity>>,
     /// The current logins of each identity read, when anything may change
     /// ([`exclusive`] is true); `None` when nothing will be linked or merged.
-    pub(super) current_logins: Option<&'a BTreeMap<String, Vec<Login>>>,
+    pub(super) current_logins: Option<&'a BTreeMap<IdentityId, Vec<Login>>>,
 }
 
 /// What to do.
@@ -81,16 +82,16 @@ pub(super) enum Plan {
     /// Nobody owns any login: make a new authenticated identity with these.
     Create {
         /// Logins to link to it.
-        link: Vec<Login>,
+        link: Vec<NewLogin>,
     },
     /// Resolve to an existing identity.
     Use {
         /// The identity the request resolves to.
-        survivor: String,
+        survivor: IdentityId,
         /// Identities to disable after moving their logins to the survivor.
-        merge: Vec<String>,
+        merge: Vec<IdentityId>,
         /// New logins to link to the survivor.
-        link: Vec<Login>,
+        link: Vec<NewLogin>,
         /// Whether the survivor is written back (becomes authenticated,
         /// its modification time moves).
         touch: bool,
@@ -100,19 +101,19 @@ pub(super) enum Plan {
 /// The identities a request involves: the owners of its logins, those its
 /// Cognate tokens proved, and the named one.
 pub(super) fn involved(
-    named: Option<&str>,
+    named: Option<&IdentityId>,
     claimed: &[Claimed],
-    proven: &BTreeSet<String>,
-) -> BTreeSet<String> {
-    let mut ids: BTreeSet<String> = proven.clone();
+    proven: &BTreeSet<IdentityId>,
+) -> BTreeSet<IdentityId> {
+    let mut ids: BTreeSet<IdentityId> = proven.clone();
     ids.extend(claimed.iter().filter_map(|c| c.owner.clone()));
-    ids.extend(named.map(str::to_owned));
+    ids.extend(named.cloned());
     ids
 }
 
 /// Whether the identities must be locked exclusively (something will be
 /// linked or merged); otherwise a shared lock suffices and nothing is written.
-pub(super) fn exclusive(claimed: &[Claimed], involved: &BTreeSet<String>) -> bool {
+pub(super) fn exclusive(claimed: &[Claimed], involved: &BTreeSet<IdentityId>) -> bool {
     claimed.iter().any(|c| c.owner.is_none()) || involved.len() > 1
 }
 
@@ -130,20 +131,20 @@ pub(super) fn plan(input: Input<'_>) -> DomainResult<Plan> {
     if let (Caller::Developer, Some(named)) = (caller, named) {
         if claimed
             .iter()
-            .any(|c| c.login.developer && c.owner.as_deref().is_some_and(|o| o != named))
+            .any(|c| c.login.developer && c.owner.as_ref().is_some_and(|o| o != named))
         {
             return Err(DomainError::DeveloperUserAlreadyRegistered(
                 DEVELOPER_USER_REGISTERED.into(),
             ));
         }
     }
-    let mut owners: BTreeSet<&str> = proven.iter().map(String::as_str).collect();
-    owners.extend(claimed.iter().filter_map(|c| c.owner.as_deref()));
+    let mut owners: BTreeSet<&IdentityId> = proven.iter().collect();
+    owners.extend(claimed.iter().filter_map(|c| c.owner.as_ref()));
     let mut loaded: Vec<&Identity> = Vec::new();
     for id in involved(named, claimed, proven) {
         let identity = match identities.get(&id) {
-            Some(Some(i)) if i.pool_id == pool_id => i,
-            _ if Some(id.as_str()) == named => return Err(DomainError::identity_not_found(&id)),
+            Some(Some(i)) if &i.pool_id == pool_id => i,
+            _ if Some(&id) == named => return Err(DomainError::identity_not_found(&id)),
             // A Cognate token for an identity since deleted.
             _ => return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into())),
         };
@@ -153,12 +154,12 @@ pub(super) fn plan(input: Input<'_>) -> DomainResult<Plan> {
         loaded.push(identity);
     }
     if let (Caller::Public, Some(named)) = (caller, named) {
-        let named_identity = loaded.iter().find(|i| i.id == named);
+        let named_identity = loaded.iter().find(|i| &i.id == named);
         if named_identity.is_some_and(|i| i.authenticated) && !owners.contains(named) {
             return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
         }
     }
-    let unowned: Vec<Login> = claimed
+    let unowned: Vec<NewLogin> = claimed
         .iter()
         .filter(|c| c.owner.is_none())
         .map(|c| c.login.clone())
@@ -166,25 +167,30 @@ pub(super) fn plan(input: Input<'_>) -> DomainResult<Plan> {
     let Some(survivor) = loaded.iter().max_by_key(|i| {
         (
             i.authenticated,
-            Some(i.id.as_str()) == named,
+            Some(&i.id) == named,
             std::cmp::Reverse(i.created_at),
         )
     }) else {
         return Ok(Plan::Create { link: unowned });
     };
     if let Some(current) = current_logins {
-        let mut after: Vec<&Login> = loaded
+        // (provider, subject, developer) of every login the survivor would hold.
+        let mut after: Vec<(&str, &str, bool)> = loaded
             .iter()
             .flat_map(|i| current.get(&i.id).into_iter().flatten())
+            .map(|l| (l.provider.as_str(), l.subject.as_str(), l.developer))
             .collect();
-        after.extend(unowned.iter());
+        after.extend(
+            unowned
+                .iter()
+                .map(|l| (l.provider.as_str(), l.subject.as_str(), l.developer)),
+        );
         let mut subjects: BTreeMap<&str, &str> = BTreeMap::new();
-        for login in after.iter().filter(|l| !l.developer) {
-            if let Some(other) = subjects.insert(&login.provider, &login.subject) {
-                if other != login.subject {
+        for &(provider, subject, _) in after.iter().filter(|(_, _, developer)| !developer) {
+            if let Some(other) = subjects.insert(provider, subject) {
+                if other != subject {
                     return Err(DomainError::ResourceConflict(format!(
-                        "The logins belong to different {} users; they cannot be linked to one identity.",
-                        login.provider
+                        "The logins belong to different {provider} users; they cannot be linked to one identity."
                     )));
                 }
             }
@@ -217,13 +223,17 @@ mod tests {
 
     use super::*;
 
-    const POOL: &str = "us-east-1:pool";
+    use crate::test_support::named_identity_id as id;
 
-    fn identity(id: &str, age_rank: i64, authenticated: bool, disabled: bool) -> Identity {
+    fn pool() -> IdentityPoolId {
+        crate::test_support::named_pool_id("pool")
+    }
+
+    fn identity(name: &str, age_rank: i64, authenticated: bool, disabled: bool) -> Identity {
         let at = Utc.timestamp_opt(1_700_000_000 + age_rank, 0).unwrap();
         Identity {
-            id: id.into(),
-            pool_id: POOL.into(),
+            id: id(name),
+            pool_id: pool(),
             authenticated,
             disabled,
             created_at: at,
@@ -231,20 +241,18 @@ mod tests {
         }
     }
 
-    fn login(provider: &str, subject: &str) -> Login {
-        Login {
-            pool_id: POOL.into(),
+    fn login(provider: &str, subject: &str) -> NewLogin {
+        NewLogin {
             provider: provider.into(),
             subject: subject.into(),
             developer: provider == "dev",
-            identity_id: String::new(),
         }
     }
 
     fn claimed(provider: &str, subject: &str, owner: Option<&str>) -> Claimed {
         Claimed {
             login: login(provider, subject),
-            owner: owner.map(str::to_owned),
+            owner: owner.map(id),
         }
     }
 
@@ -254,28 +262,35 @@ mod tests {
         caller: Caller,
         claimed: Vec<Claimed>,
         proven: &'a [&'a str],
-        world: Vec<(Identity, Vec<Login>)>,
+        world: Vec<(Identity, Vec<NewLogin>)>,
     }
 
     impl Case<'_> {
         fn run(&self) -> DomainResult<Plan> {
-            let proven: BTreeSet<String> = self.proven.iter().map(|s| s.to_string()).collect();
-            let ids = involved(self.named, &self.claimed, &proven);
-            let identities: BTreeMap<String, Option<Identity>> = ids
+            let proven: BTreeSet<IdentityId> = self.proven.iter().map(|s| id(s)).collect();
+            let named = self.named.map(id);
+            let ids = involved(named.as_ref(), &self.claimed, &proven);
+            let identities: BTreeMap<IdentityId, Option<Identity>> = ids
                 .iter()
                 .map(|id| {
                     let found = self.world.iter().find(|(i, _)| &i.id == id);
                     (id.clone(), found.map(|(i, _)| i.clone()))
                 })
                 .collect();
-            let logins: BTreeMap<String, Vec<Login>> = self
+            let logins: BTreeMap<IdentityId, Vec<Login>> = self
                 .world
                 .iter()
-                .map(|(i, l)| (i.id.clone(), l.clone()))
+                .map(|(i, logins)| {
+                    let rows = logins
+                        .iter()
+                        .map(|l| l.clone().linked_to(&i.pool_id, &i.id))
+                        .collect();
+                    (i.id.clone(), rows)
+                })
                 .collect();
             plan(Input {
-                pool_id: POOL,
-                named: self.named,
+                pool_id: &pool(),
+                named: named.as_ref(),
                 caller: self.caller,
                 claimed: &self.claimed,
                 proven: &proven,
@@ -297,8 +312,8 @@ mod tests {
 
     fn uses(survivor: &str, merge: &[&str], link: usize, touch: bool) -> Plan {
         Plan::Use {
-            survivor: survivor.into(),
-            merge: merge.iter().map(|s| s.to_string()).collect(),
+            survivor: id(survivor),
+            merge: merge.iter().map(|s| id(s)).collect(),
             link: Vec::new(),
             touch,
         }
@@ -431,7 +446,7 @@ mod tests {
                 Case {
                     world: vec![(
                         Identity {
-                            pool_id: "us-east-1:other".into(),
+                            pool_id: IdentityPoolId::try_from("us-east-1:007").unwrap(),
                             ..identity("mid", 1, false, false)
                         },
                         vec![],
@@ -541,8 +556,8 @@ mod tests {
 
     #[test]
     fn nothing_to_link_or_merge_needs_only_a_shared_lock() {
-        let one: BTreeSet<String> = ["a".to_owned()].into();
-        let two: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
+        let one: BTreeSet<IdentityId> = [id("a")].into();
+        let two: BTreeSet<IdentityId> = [id("a"), id("b")].into();
         let known = vec![claimed("g", "x", Some("a"))];
         let new = vec![claimed("g", "x", None)];
         assert!(!exclusive(&known, &one));

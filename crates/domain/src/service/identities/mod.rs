@@ -22,8 +22,10 @@ use std::sync::Arc;
 use crate::credentials::{choose_role, saml_roles, Credentials, CredentialsIssuer, LoginClaims};
 use crate::error::{DomainError, DomainResult};
 use crate::federation::{LoginVerifier, SubjectHasher, VerifiedLogin};
-use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
-use crate::ids::{pool_arn, AccountId, Region};
+use crate::identity::{Identity, IdentityDescription, LoginClaim, NewLogin, RowLock};
+use crate::ids::{
+    pool_arn, AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId, ProviderName, Region,
+};
 use crate::pool::{IdentityPool, RoleTrust, COGNITO_IDENTITY_PROVIDER};
 use crate::ports::{Clock, Store, Tx};
 use crate::service::paging::{decode_cursor, page};
@@ -51,7 +53,7 @@ const UNAUTH_NOT_SUPPORTED: &str =
     "Unauthenticated access is not supported for this identity pool.";
 const UNSUPPORTED_PROVIDER: &str = "Token is not from a supported provider of this identity pool.";
 
-fn forbidden_identity(id: &str) -> DomainError {
+fn forbidden_identity(id: &IdentityId) -> DomainError {
     DomainError::NotAuthorized(format!("Access to Identity '{id}' is forbidden."))
 }
 
@@ -63,9 +65,9 @@ pub type Logins = BTreeMap<String, String>;
 #[derive(Debug, Clone)]
 pub struct DeveloperTokenRequest {
     /// IdentityPoolId.
-    pub pool_id: String,
+    pub pool_id: IdentityPoolId,
     /// IdentityId to link to, if any.
-    pub identity_id: Option<String>,
+    pub identity_id: Option<IdentityId>,
     /// Logins: the developer provider → user identifier (and, later, public logins).
     pub logins: Logins,
     /// PrincipalTags for the token's session tags.
@@ -78,9 +80,9 @@ pub struct DeveloperTokenRequest {
 #[derive(Debug, Clone)]
 pub struct Lookup {
     /// The identity.
-    pub identity_id: String,
+    pub identity_id: IdentityId,
     /// Developer user identifiers of that identity (this page).
-    pub developer_user_identifiers: Vec<String>,
+    pub developer_user_identifiers: Vec<DeveloperUserIdentifier>,
     /// Next page, if any.
     pub next_token: Option<String>,
 }
@@ -102,7 +104,7 @@ struct ProvenLogins {
     /// The developer user identifier (signed calls only).
     developer: Option<String>,
     /// Identities that presented tokens Cognate issued proved to be.
-    cognito_identities: BTreeSet<String>,
+    cognito_identities: BTreeSet<IdentityId>,
     /// Session tags those tokens carried (a developer token's PrincipalTags),
     /// carried on into the tokens minted from them.
     cognito_tags: BTreeMap<String, Vec<String>>,
@@ -192,11 +194,11 @@ impl IdentityService {
         Ok(self.store.begin().await?)
     }
 
-    fn new_identity(&self, pool_id: &str, authenticated: bool) -> Identity {
+    fn new_identity(&self, pool_id: &IdentityPoolId, authenticated: bool) -> Identity {
         let now = self.clock.now();
         Identity {
-            id: self.region.new_id(),
-            pool_id: pool_id.to_owned(),
+            id: self.region.new_identity_id(),
+            pool_id: pool_id.clone(),
             authenticated,
             disabled: false,
             created_at: now,
@@ -206,7 +208,7 @@ impl IdentityService {
 
     pub(super) async fn public_pool(
         tx: &mut Box<dyn Tx>,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> DomainResult<IdentityPool> {
         tx.find_pool_by_id_shared(pool_id)
             .await?
@@ -215,7 +217,10 @@ impl IdentityService {
 
     /// The pool named by a public call, from one snapshot read (before
     /// checking logins, which may call their provider).
-    pub(super) async fn read_pool_by_id(&self, pool_id: &str) -> DomainResult<IdentityPool> {
+    pub(super) async fn read_pool_by_id(
+        &self,
+        pool_id: &IdentityPoolId,
+    ) -> DomainResult<IdentityPool> {
         self.store
             .read_pool(pool_id)
             .await?
@@ -225,7 +230,7 @@ impl IdentityService {
     /// An identity and its pool, from one snapshot read.
     pub(super) async fn read_identity_with_pool(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
     ) -> DomainResult<(Identity, IdentityPool)> {
         let (identity, pool) = self
             .store
@@ -254,7 +259,7 @@ impl IdentityService {
     pub(super) async fn owned_pool(
         tx: &mut Box<dyn Tx>,
         account: &AccountId,
-        pool_id: &str,
+        pool_id: &IdentityPoolId,
     ) -> DomainResult<IdentityPool> {
         tx.find_pool(account, pool_id, false)
             .await?
@@ -286,13 +291,13 @@ impl IdentityService {
     /// An identity of `pool_id`, locked; NotFound when it is in another pool.
     pub(super) async fn pool_identity(
         tx: &mut Box<dyn Tx>,
-        pool_id: &str,
-        identity_id: &str,
+        pool_id: &IdentityPoolId,
+        identity_id: &IdentityId,
         lock: RowLock,
     ) -> DomainResult<Identity> {
         tx.find_identity(identity_id, lock)
             .await?
-            .filter(|i| i.pool_id == pool_id)
+            .filter(|i| &i.pool_id == pool_id)
             .ok_or_else(|| DomainError::identity_not_found(identity_id))
     }
 }

@@ -7,27 +7,22 @@ use std::collections::BTreeMap;
 use super::link::{self, Caller};
 use super::*;
 
-/// The logins `proven` holds for `pool`, as rows to link (their
-/// `identity_id` is not yet meaningful).
-fn wanted_logins(pool: &IdentityPool, proven: &ProvenLogins) -> Vec<Login> {
-    let mut wanted: Vec<Login> = proven
+/// The logins `proven` holds for `pool`.
+fn wanted_logins(pool: &IdentityPool, proven: &ProvenLogins) -> Vec<NewLogin> {
+    let mut wanted: Vec<NewLogin> = proven
         .public
         .iter()
-        .map(|(v, hashed)| Login {
-            pool_id: pool.id.clone(),
+        .map(|(v, hashed)| NewLogin {
             provider: v.provider.clone(),
             subject: hashed.clone(),
             developer: false,
-            identity_id: String::new(),
         })
         .collect();
     if let (Some(user), Some(dev)) = (&proven.developer, &pool.settings.developer_provider_name) {
-        wanted.push(Login {
-            pool_id: pool.id.clone(),
+        wanted.push(NewLogin {
             provider: dev.clone(),
             subject: user.clone(),
             developer: true,
-            identity_id: String::new(),
         });
     }
     wanted
@@ -50,7 +45,7 @@ impl IdentityService {
     pub(super) async fn returning_user(
         &self,
         pool: &IdentityPool,
-        named: Option<&str>,
+        named: Option<&IdentityId>,
         proven: &ProvenLogins,
         caller: Caller,
     ) -> DomainResult<Option<Identity>> {
@@ -59,8 +54,8 @@ impl IdentityService {
             .iter()
             .map(|l| (l.provider.clone(), l.subject.clone()))
             .collect();
-        let also: Vec<String> = named
-            .map(str::to_owned)
+        let also: Vec<IdentityId> = named
+            .cloned()
             .into_iter()
             .chain(proven.cognito_identities.iter().cloned())
             .collect();
@@ -74,7 +69,7 @@ impl IdentityService {
         if link::exclusive(&claimed, &involved) {
             return Ok(None);
         }
-        let mut identities: BTreeMap<String, Option<Identity>> =
+        let mut identities: BTreeMap<IdentityId, Option<Identity>> =
             involved.iter().map(|id| (id.clone(), None)).collect();
         for identity in read.identities {
             if let Some(slot) = identities.get_mut(&identity.id) {
@@ -120,11 +115,14 @@ impl IdentityService {
                     }
                     _ => DomainError::NotAuthorized("Invalid login token.".into()),
                 })?;
-                if claims.aud != pool.id {
+                if pool.id != claims.aud.as_str() {
                     return Err(DomainError::NotAuthorized(
                         "Invalid login token. Token is for another identity pool.".into(),
                     ));
                 }
+                // Cognate signed it, so `sub` is an identity id it made.
+                let sub = IdentityId::try_from(claims.sub)
+                    .map_err(|_| DomainError::NotAuthorized("Invalid login token.".into()))?;
                 // A guest's own token is no way back in once the pool
                 // stopped taking guests.
                 if !pool.settings.allow_unauthenticated
@@ -135,7 +133,7 @@ impl IdentityService {
                 if let Some(tags) = claims.tags {
                     proven.cognito_tags.extend(tags.principal_tags);
                 }
-                proven.cognito_identities.insert(claims.sub);
+                proven.cognito_identities.insert(sub);
             } else if Some(provider.as_str()) == dev {
                 if caller != Caller::Developer {
                     return Err(DomainError::NotAuthorized(UNSUPPORTED_PROVIDER.into()));
@@ -161,7 +159,7 @@ impl IdentityService {
         &self,
         tx: &mut Box<dyn Tx>,
         pool: &IdentityPool,
-        named: Option<&str>,
+        named: Option<&IdentityId>,
         proven: &ProvenLogins,
         caller: Caller,
     ) -> DomainResult<Identity> {
@@ -213,8 +211,8 @@ impl IdentityService {
             link::Plan::Create { link } => {
                 let fresh = self.new_identity(&pool.id, true);
                 tx.insert_identity(&fresh).await?;
-                for mut login in link {
-                    login.identity_id = fresh.id.clone();
+                for login in link {
+                    let login = login.linked_to(&pool.id, &fresh.id);
                     if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
                         // A concurrent call linked it first: run again, see theirs.
                         return Err(raced());
@@ -243,8 +241,8 @@ impl IdentityService {
                     .remove(&survivor)
                     .flatten()
                     .expect("the plan's survivor was given");
-                for mut login in link {
-                    login.identity_id = survivor.id.clone();
+                for login in link {
+                    let login = login.linked_to(&pool.id, &survivor.id);
                     if let LoginClaim::Taken(_) = tx.insert_login(&login).await? {
                         return Err(raced());
                     }

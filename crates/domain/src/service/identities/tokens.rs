@@ -10,7 +10,11 @@ use super::*;
 impl IdentityService {
     /// GetId: the identity for these logins (created, linked or merged as
     /// AWS documents), or a new unauthenticated one when there are none.
-    pub async fn get_id(&self, pool_id: &str, logins: &Logins) -> DomainResult<String> {
+    pub async fn get_id(
+        &self,
+        pool_id: &IdentityPoolId,
+        logins: &Logins,
+    ) -> DomainResult<IdentityId> {
         let pool = self.read_pool_by_id(pool_id).await?;
         if logins.is_empty() {
             if !pool.settings.allow_unauthenticated {
@@ -50,9 +54,9 @@ impl IdentityService {
     /// differ from the one named, as AWS documents.
     pub async fn get_open_id_token(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         logins: &Logins,
-    ) -> DomainResult<(String, String)> {
+    ) -> DomainResult<(IdentityId, String)> {
         let issued = self.issue(identity_id, logins, Flow::Classic).await?;
         Ok((issued.identity.id, issued.token))
     }
@@ -61,10 +65,10 @@ impl IdentityService {
     /// Cognate's token for the identity and exchange it at the STS.
     pub async fn get_credentials_for_identity(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         logins: &Logins,
         custom_role_arn: Option<&str>,
-    ) -> DomainResult<(String, Credentials)> {
+    ) -> DomainResult<(IdentityId, Credentials)> {
         let issued = self
             .issue(identity_id, logins, Flow::Enhanced { custom_role_arn })
             .await?;
@@ -90,7 +94,7 @@ impl IdentityService {
     /// that starts after a deletion (or a pool update) committed.
     pub(super) async fn issue(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         logins: &Logins,
         flow: Flow<'_>,
     ) -> DomainResult<Issued> {
@@ -269,8 +273,8 @@ impl IdentityService {
         let now = self.clock.now().timestamp();
         let claims = OpenIdClaims {
             iss: self.issuer.issuer().to_owned(),
-            sub: identity.id.clone(),
-            aud: pool.id.clone(),
+            sub: identity.id.to_string(),
+            aud: pool.id.to_string(),
             amr,
             iat: now,
             exp: now + lifetime_seconds,
@@ -286,7 +290,7 @@ impl IdentityService {
     /// Developer logins are removed only with UnlinkDeveloperIdentity.
     pub async fn unlink_identity(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         logins: &Logins,
         logins_to_remove: &[String],
     ) -> DomainResult<()> {

@@ -89,7 +89,7 @@ async fn deleting_identities_reports_unknown_and_foreign_ids_as_access_denied() 
         .unwrap();
     let (mine, _) = w.guest(&pool).await;
     let (theirs, _) = w.guest(&foreign_pool).await;
-    let unknown = "us-east-1:00000000-0000-0000-0000-000000000000".to_owned();
+    let unknown = IdentityId::try_from("us-east-1:00000000-0000-0000-0000-000000000000").unwrap();
     w.store.clear_journal();
     let unprocessed = w
         .identities

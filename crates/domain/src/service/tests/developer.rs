@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::identity::RowLock;
+use crate::ids::{DeveloperUserIdentifier, ProviderName};
 use crate::service::identities::{DeveloperTokenRequest, DEFAULT_DEVELOPER_TOKEN_SECONDS};
 
 fn request(pool: &IdentityPool, entries: &[(&str, &str)]) -> DeveloperTokenRequest {
@@ -17,9 +18,17 @@ fn request(pool: &IdentityPool, entries: &[(&str, &str)]) -> DeveloperTokenReque
     }
 }
 
+fn user(name: &str) -> DeveloperUserIdentifier {
+    DeveloperUserIdentifier::try_from(name).unwrap()
+}
+
+fn provider(name: &str) -> ProviderName {
+    ProviderName::try_from(name).unwrap()
+}
+
 impl World {
     /// The identity of developer user `user` in `pool`.
-    async fn developer_user(&self, pool: &IdentityPool, user: &str) -> String {
+    async fn developer_user(&self, pool: &IdentityPool, user: &str) -> IdentityId {
         self.identities
             .get_open_id_token_for_developer_identity(&account(), request(pool, &[(DEV, user)]))
             .await
@@ -126,7 +135,14 @@ async fn developer_calls_on_another_accounts_pool_are_not_found() {
     );
     not_found(
         w.identities
-            .lookup_developer_identity(&other_account(), &pool.id, None, Some("alice"), None, None)
+            .lookup_developer_identity(
+                &other_account(),
+                &pool.id,
+                None,
+                Some(&user("alice")),
+                None,
+                None,
+            )
             .await,
     );
 }
@@ -230,7 +246,7 @@ async fn lookup_by_user_finds_its_identity_and_by_identity_pages_its_users() {
     }
     let by_user = w
         .identities
-        .lookup_developer_identity(&account(), &pool.id, None, Some("bob"), None, None)
+        .lookup_developer_identity(&account(), &pool.id, None, Some(&user("bob")), None, None)
         .await
         .unwrap();
     assert_eq!(by_user.identity_id, id);
@@ -265,13 +281,27 @@ async fn lookup_of_an_unknown_user_is_not_found_and_of_a_user_of_another_identit
     let bob = w.developer_user(&pool, "bob").await;
     let message = not_found(
         w.identities
-            .lookup_developer_identity(&account(), &pool.id, None, Some("nobody"), None, None)
+            .lookup_developer_identity(
+                &account(),
+                &pool.id,
+                None,
+                Some(&user("nobody")),
+                None,
+                None,
+            )
             .await,
     );
     assert_eq!(message, "DeveloperUserIdentifier 'nobody' not found.");
     conflict(
         w.identities
-            .lookup_developer_identity(&account(), &pool.id, Some(&bob), Some("alice"), None, None)
+            .lookup_developer_identity(
+                &account(),
+                &pool.id,
+                Some(&bob),
+                Some(&user("alice")),
+                None,
+                None,
+            )
             .await,
     );
 }
@@ -300,7 +330,13 @@ async fn merging_moves_the_source_logins_and_disables_the_source_under_both_lock
     w.store.clear_journal();
     let merged = w
         .identities
-        .merge_developer_identities(&account(), &pool.id, DEV, "alice", "bob")
+        .merge_developer_identities(
+            &account(),
+            &pool.id,
+            &provider(DEV),
+            &user("alice"),
+            &user("bob"),
+        )
         .await
         .unwrap();
     assert_eq!(merged, dest);
@@ -342,7 +378,13 @@ async fn merging_a_user_into_its_own_identity_changes_nothing() {
     let before = w.identity(&id).await;
     let merged = w
         .identities
-        .merge_developer_identities(&account(), &pool.id, DEV, "alice", "bob")
+        .merge_developer_identities(
+            &account(),
+            &pool.id,
+            &provider(DEV),
+            &user("alice"),
+            &user("bob"),
+        )
         .await
         .unwrap();
     assert_eq!(merged, id);
@@ -371,7 +413,13 @@ async fn merging_identities_with_different_users_of_one_public_provider_changes_
         .unwrap();
     let message = conflict(
         w.identities
-            .merge_developer_identities(&account(), &pool.id, DEV, "alice", "bob")
+            .merge_developer_identities(
+                &account(),
+                &pool.id,
+                &provider(DEV),
+                &user("alice"),
+                &user("bob"),
+            )
             .await,
     );
     assert!(message.contains(GOOGLE), "{message}");
@@ -387,12 +435,24 @@ async fn merging_with_another_provider_name_or_an_unknown_user_is_refused() {
     w.developer_user(&pool, "bob").await;
     invalid(
         w.identities
-            .merge_developer_identities(&account(), &pool.id, "other.example", "alice", "bob")
+            .merge_developer_identities(
+                &account(),
+                &pool.id,
+                &provider("other.example"),
+                &user("alice"),
+                &user("bob"),
+            )
             .await,
     );
     let message = not_found(
         w.identities
-            .merge_developer_identities(&account(), &pool.id, DEV, "nobody", "bob")
+            .merge_developer_identities(
+                &account(),
+                &pool.id,
+                &provider(DEV),
+                &user("nobody"),
+                &user("bob"),
+            )
             .await,
     );
     assert_eq!(message, "DeveloperUserIdentifier 'nobody' not found.");
@@ -406,7 +466,7 @@ async fn unlinking_a_developer_user_that_is_not_linked_there_is_a_conflict() {
     w.developer_user(&pool, "bob").await;
     let message = conflict(
         w.identities
-            .unlink_developer_identity(&account(), &pool.id, &alice, DEV, "bob")
+            .unlink_developer_identity(&account(), &pool.id, &alice, &provider(DEV), &user("bob"))
             .await,
     );
     assert_eq!(
@@ -421,7 +481,7 @@ async fn unlinking_the_last_developer_user_disables_the_identity_and_the_user_st
     let pool = w.open_pool().await;
     let alice = w.developer_user(&pool, "alice").await;
     w.identities
-        .unlink_developer_identity(&account(), &pool.id, &alice, DEV, "alice")
+        .unlink_developer_identity(&account(), &pool.id, &alice, &provider(DEV), &user("alice"))
         .await
         .unwrap();
     assert!(w.identity(&alice).await.disabled);

@@ -38,7 +38,8 @@ async fn get_id_in_an_unknown_pool_is_not_found() {
     let message = not_found(
         w.identities
             .get_id(
-                "us-east-1:00000000-0000-0000-0000-000000000000",
+                &IdentityPoolId::try_from("us-east-1:00000000-0000-0000-0000-000000000000")
+                    .unwrap(),
                 &logins(&[]),
             )
             .await,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::error::DomainError;
 use crate::identity::Identity;
-use crate::ids::{AccountId, Region};
+use crate::ids::{AccountId, IdentityId, IdentityPoolId, Region};
 use crate::pool::{IdentityPool, PoolSettings};
 use crate::service::{IdentityService, Limits, PoolService};
 use crate::test_support::fakes::{
@@ -122,12 +122,12 @@ impl World {
         self.pool(open_settings()).await
     }
 
-    async fn identity(&self, id: &str) -> Identity {
+    async fn identity(&self, id: &IdentityId) -> Identity {
         self.store.identity(id).await.expect("a stored identity")
     }
 
     /// The providers of an identity's committed logins, oldest first.
-    async fn providers(&self, id: &str) -> Vec<String> {
+    async fn providers(&self, id: &IdentityId) -> Vec<String> {
         self.store
             .logins(id)
             .await
@@ -137,7 +137,7 @@ impl World {
     }
 
     /// A guest identity of `pool` and its token.
-    async fn guest(&self, pool: &IdentityPool) -> (String, String) {
+    async fn guest(&self, pool: &IdentityPool) -> (IdentityId, String) {
         let id = self
             .identities
             .get_id(&pool.id, &logins(&[]))
@@ -152,7 +152,7 @@ impl World {
     }
 
     /// The identity of a Google user in `pool`.
-    async fn google_user(&self, pool: &IdentityPool, subject: &str) -> String {
+    async fn google_user(&self, pool: &IdentityPool, subject: &str) -> IdentityId {
         self.identities
             .get_id(&pool.id, &logins(&[(GOOGLE, subject)]))
             .await

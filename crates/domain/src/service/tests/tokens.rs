@@ -60,8 +60,8 @@ async fn no_guest_token_is_issued_once_the_identitys_deletion_committed() {
 async fn a_token_for_an_unknown_identity_is_not_found() {
     let w = world();
     w.open_pool().await;
-    let id = "us-east-1:00000000-0000-0000-0000-000000000000";
-    let message = not_found(w.identities.get_open_id_token(id, &logins(&[])).await);
+    let id = IdentityId::try_from("us-east-1:00000000-0000-0000-0000-000000000000").unwrap();
+    let message = not_found(w.identities.get_open_id_token(&id, &logins(&[])).await);
     assert_eq!(message, format!("Identity '{id}' not found."));
 }
 

@@ -6,14 +6,15 @@ use chrono::Utc;
 use super::*;
 use crate::ids::Region;
 use crate::pool::PoolSettings;
+use crate::test_support::{named_identity_id as iid, named_pool_id as pid};
 
 fn account() -> AccountId {
     AccountId::parse("000000000000").unwrap()
 }
 
-fn pool(id: &str) -> IdentityPool {
+fn pool(name: &str) -> IdentityPool {
     IdentityPool {
-        id: id.to_owned(),
+        id: pid(name),
         account_id: account(),
         settings: PoolSettings {
             name: "pool".into(),
@@ -27,10 +28,10 @@ fn pool(id: &str) -> IdentityPool {
     }
 }
 
-fn identity(id: &str, pool_id: &str) -> Identity {
+fn identity(name: &str, pool: &str) -> Identity {
     Identity {
-        id: id.to_owned(),
-        pool_id: pool_id.to_owned(),
+        id: iid(name),
+        pool_id: pid(pool),
         authenticated: true,
         disabled: false,
         created_at: Utc::now(),
@@ -38,13 +39,13 @@ fn identity(id: &str, pool_id: &str) -> Identity {
     }
 }
 
-fn login(identity_id: &str, provider: &str, subject: &str, developer: bool) -> Login {
+fn login(identity: &str, provider: &str, subject: &str, developer: bool) -> Login {
     Login {
-        pool_id: "p".into(),
+        pool_id: pid("p"),
         provider: provider.into(),
         subject: subject.into(),
         developer,
-        identity_id: identity_id.into(),
+        identity_id: iid(identity),
     }
 }
 
@@ -66,10 +67,10 @@ async fn a_transaction_dropped_without_commit_leaves_nothing_behind() {
     {
         let mut tx = store.begin().await.unwrap();
         tx.insert_identity(&identity("c", "p")).await.unwrap();
-        tx.delete_identity("a").await.unwrap();
+        tx.delete_identity(&iid("a")).await.unwrap();
     }
-    assert!(store.identity("c").await.is_none());
-    assert!(store.identity("a").await.is_some());
+    assert!(store.identity(&iid("c")).await.is_none());
+    assert!(store.identity(&iid("a")).await.is_some());
     assert_eq!(
         store.journal(),
         vec![TxRecord {
@@ -86,7 +87,7 @@ async fn a_login_belongs_to_the_first_identity_that_links_it() {
     let first = tx.insert_login(&login("a", "dev", "alice", true)).await;
     let second = tx.insert_login(&login("b", "dev", "alice", true)).await;
     assert_eq!(first.unwrap(), LoginClaim::Linked);
-    assert_eq!(second.unwrap(), LoginClaim::Taken("a".into()));
+    assert_eq!(second.unwrap(), LoginClaim::Taken(iid("a")));
 }
 
 #[tokio::test]
@@ -116,9 +117,9 @@ async fn a_failed_statement_aborts_the_transaction_and_its_commit_keeps_nothing(
     let mut tx = store.begin().await.unwrap();
     tx.insert_identity(&identity("c", "p")).await.unwrap();
     assert!(tx.insert_identity(&identity("a", "p")).await.is_err());
-    assert!(tx.find_identity("a", RowLock::None).await.is_err());
+    assert!(tx.find_identity(&iid("a"), RowLock::None).await.is_err());
     assert!(tx.commit().await.is_err());
-    assert!(store.identity("c").await.is_none());
+    assert!(store.identity(&iid("c")).await.is_none());
 }
 
 #[tokio::test]
@@ -132,7 +133,7 @@ async fn moving_logins_onto_an_identity_with_the_same_public_provider_is_refused
         .await
         .unwrap();
     assert!(matches!(
-        tx.move_logins("a", "b").await,
+        tx.move_logins(&iid("a"), &iid("b")).await,
         Err(StoreError::UniqueViolation(_))
     ));
 }
@@ -150,16 +151,16 @@ async fn moving_logins_keeps_their_order_and_empties_the_source() {
     tx.insert_login(&login("a", "dev", "u2", true))
         .await
         .unwrap();
-    assert_eq!(tx.move_logins("a", "b").await.unwrap(), 2);
+    assert_eq!(tx.move_logins(&iid("a"), &iid("b")).await.unwrap(), 2);
     tx.commit().await.unwrap();
     let subjects: Vec<String> = store
-        .logins("b")
+        .logins(&iid("b"))
         .await
         .into_iter()
         .map(|l| l.subject)
         .collect();
     assert_eq!(subjects, ["u0", "u1", "u2"]);
-    assert!(store.logins("a").await.is_empty());
+    assert!(store.logins(&iid("a")).await.is_empty());
 }
 
 #[tokio::test]
@@ -170,7 +171,7 @@ async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
         .await
         .unwrap();
     tx.put_principal_tag_map(
-        "p",
+        &pid("p"),
         &PrincipalTagMap {
             provider_name: "dev".into(),
             ..PrincipalTagMap::default()
@@ -178,12 +179,12 @@ async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
     )
     .await
     .unwrap();
-    assert!(tx.delete_pool(&account(), "p").await.unwrap());
+    assert!(tx.delete_pool(&account(), &pid("p")).await.unwrap());
     tx.commit().await.unwrap();
     assert_eq!(store.identity_count().await, 0);
-    assert!(store.logins("a").await.is_empty());
+    assert!(store.logins(&iid("a")).await.is_empty());
     assert_eq!(store.principal_tag_map_count().await, 0);
-    assert_eq!(store.journal()[0].locks, [Lock::PoolExclusive("p".into())]);
+    assert_eq!(store.journal()[0].locks, [Lock::PoolExclusive(pid("p"))]);
 }
 
 #[tokio::test]
@@ -191,9 +192,17 @@ async fn another_accounts_pool_is_neither_found_nor_deleted() {
     let store = seeded().await;
     let other = AccountId::parse("111111111111").unwrap();
     let mut tx = store.begin().await.unwrap();
-    assert!(tx.find_pool(&other, "p", false).await.unwrap().is_none());
-    assert!(!tx.delete_pool(&other, "p").await.unwrap());
-    assert!(tx.find_pool_by_id_shared("p").await.unwrap().is_some());
+    assert!(tx
+        .find_pool(&other, &pid("p"), false)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!tx.delete_pool(&other, &pid("p")).await.unwrap());
+    assert!(tx
+        .find_pool_by_id_shared(&pid("p"))
+        .await
+        .unwrap()
+        .is_some());
 }
 
 #[tokio::test]
@@ -213,21 +222,21 @@ async fn an_identity_needs_its_pool_and_a_login_its_identity() {
 async fn the_journal_lists_the_locks_a_transaction_asked_for_in_order() {
     let store = seeded().await;
     let mut tx = store.begin().await.unwrap();
-    tx.find_pool_by_id_shared("p").await.unwrap();
-    tx.find_identity("a", RowLock::None).await.unwrap();
-    tx.find_identity("a", RowLock::Share).await.unwrap();
-    tx.find_identity("b", RowLock::Update).await.unwrap();
-    tx.find_pool(&account(), "p", true).await.unwrap();
+    tx.find_pool_by_id_shared(&pid("p")).await.unwrap();
+    tx.find_identity(&iid("a"), RowLock::None).await.unwrap();
+    tx.find_identity(&iid("a"), RowLock::Share).await.unwrap();
+    tx.find_identity(&iid("b"), RowLock::Update).await.unwrap();
+    tx.find_pool(&account(), &pid("p"), true).await.unwrap();
     tx.lock_account(&account()).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         store.journal(),
         [TxRecord {
             locks: vec![
-                Lock::PoolShared("p".into()),
-                Lock::Identity("a".into(), RowLock::Share),
-                Lock::Identity("b".into(), RowLock::Update),
-                Lock::PoolRow("p".into()),
+                Lock::PoolShared(pid("p")),
+                Lock::Identity(iid("a"), RowLock::Share),
+                Lock::Identity(iid("b"), RowLock::Update),
+                Lock::PoolRow(pid("p")),
                 Lock::Account("000000000000".into()),
             ],
             committed: true,
@@ -243,7 +252,10 @@ async fn a_second_transaction_waits_for_the_first_and_sees_what_it_committed() {
         let store = store.clone();
         tokio::spawn(async move {
             let mut second = store.begin().await.unwrap();
-            second.find_identity("c", RowLock::None).await.unwrap()
+            second
+                .find_identity(&iid("c"), RowLock::None)
+                .await
+                .unwrap()
         })
     };
     tokio::task::yield_now().await;
@@ -270,16 +282,25 @@ async fn pages_follow_creation_order_after_the_cursor() {
     let store = seeded().await;
     let region = Region::parse("us-east-1").unwrap();
     let mut tx = store.begin().await.unwrap();
-    let ids: Vec<String> = (0..3).map(|_| region.new_id()).collect();
+    let ids: Vec<IdentityPoolId> = (0..3).map(|_| region.new_pool_id()).collect();
     for id in &ids {
-        tx.insert_pool(&pool(id)).await.unwrap();
+        let made = IdentityPool {
+            id: id.clone(),
+            ..pool("unused")
+        };
+        tx.insert_pool(&made).await.unwrap();
     }
     let all = tx.list_pools(&account(), None, 10).await.unwrap();
     let after_first_two = tx.list_pools(&account(), Some(all[1].0), 10).await.unwrap();
     let names: Vec<&str> = all.iter().map(|(_, p)| p.id.as_str()).collect();
     assert_eq!(
         names,
-        ["p", ids[0].as_str(), ids[1].as_str(), ids[2].as_str()]
+        [
+            pid("p").as_str(),
+            ids[0].as_str(),
+            ids[1].as_str(),
+            ids[2].as_str()
+        ]
     );
     assert_eq!(after_first_two.len(), 2);
     assert_eq!(after_first_two[0].1.id, ids[1]);
