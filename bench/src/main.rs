@@ -274,7 +274,7 @@ async fn bench(
     let mut settings = Settings::load(None).context("default settings")?;
     settings.server.bind = ([127, 0, 0, 1], 0).into();
     settings.server.management_bind = ([127, 0, 0, 1], 0).into();
-    settings.server.public_url = address.clone();
+    settings.server.public_url = address.as_str().try_into().map_err(anyhow::Error::msg)?;
     settings.server.workers = args.server_workers;
     settings.server.shutdown_timeout_seconds = 1;
     settings.database.url = Some(database_url.to_owned().into());

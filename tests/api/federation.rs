@@ -34,8 +34,8 @@ async fn oidc_app(idp: &OidcProvider) -> (TestApp, String) {
     let (issuer, client) = (idp.issuer.clone(), idp.client_id.clone());
     let app = spawn_app_with(|s| {
         s.oidc_providers.push(OidcProviderSettings {
-            account: ACCOUNT_A.into(),
-            url: issuer,
+            account: ACCOUNT_A.to_owned().try_into().unwrap(),
+            url: issuer.try_into().unwrap(),
             client_ids: vec![client],
         })
     })
@@ -64,7 +64,7 @@ async fn google_setup() -> Option<(&'static OidcProvider, TestApp, String)> {
     let app = spawn_app_with(|s| {
         s.upstream.push(UpstreamSettings {
             provider: GOOGLE.into(),
-            issuer: Some(issuer),
+            issuer: Some(issuer.try_into().unwrap()),
             token_info_url: None,
         })
     })
@@ -297,8 +297,8 @@ async fn a_token_for_another_audience_is_refused() {
     let issuer = idp.issuer.clone();
     let app = spawn_app_with(|s| {
         s.oidc_providers.push(OidcProviderSettings {
-            account: ACCOUNT_A.into(),
-            url: issuer,
+            account: ACCOUNT_A.to_owned().try_into().unwrap(),
+            url: issuer.try_into().unwrap(),
             client_ids: vec!["some-other-client".into()],
         })
     })

@@ -60,13 +60,13 @@ pub fn test_settings() -> Settings {
     // tests (quotas.rs) set the quotas they test.
     settings.disable_quotas();
     settings.oidc_providers = vec![cognate_server::config::OidcProviderSettings {
-        account: ACCOUNT_A.into(),
-        url: "https://idp.example.com".into(),
+        account: ACCOUNT_A.to_owned().try_into().expect("an account id"),
+        url: "https://idp.example.com".try_into().expect("a URL"),
         client_ids: vec!["example-client".into()],
     }];
     // The test SAML IdP (tests/support/saml/idp.py) as `corp` of account A.
     settings.saml_providers = vec![cognate_server::config::SamlProviderSettings {
-        account: ACCOUNT_A.into(),
+        account: ACCOUNT_A.to_owned().try_into().expect("an account id"),
         name: "corp".into(),
         metadata_file: Some(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("support/saml/idp-metadata.xml"),
@@ -102,7 +102,7 @@ pub async fn spawn_app_on(database_url: String, customize: impl FnOnce(&mut Sett
     let port = listener.local_addr().expect("local addr").port();
     let address = format!("http://127.0.0.1:{port}");
     let mut settings = test_settings();
-    settings.server.public_url = address.clone();
+    settings.server.public_url = address.as_str().try_into().expect("a URL");
     settings.database.url = Some(database_url.clone().into());
     settings.tokens.publish_ahead_seconds = 0;
     settings.tokens.refresh_seconds = 1;

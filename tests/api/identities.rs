@@ -464,7 +464,7 @@ async fn an_unreachable_sts_is_an_external_service_error_in_bounded_time() {
     let dead = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     drop(listener);
     let app = crate::helpers::spawn_app_with(|s| {
-        s.sts.endpoint = Some(dead);
+        s.sts.endpoint = Some(dead.try_into().unwrap());
         s.sts.timeout_seconds = 2;
     })
     .await;

@@ -283,7 +283,7 @@ async fn the_role_comes_from_the_assertion_and_custom_role_arn_picks_among_sever
         return;
     }
     let (sts, roles_asked) = recording_sts();
-    let app = spawn_app_with(|s| s.sts.endpoint = Some(sts)).await;
+    let app = spawn_app_with(|s| s.sts.endpoint = Some(sts.try_into().unwrap())).await;
     let pool = saml_pool(&app).await;
     let credentials = |response: String, custom: Option<&'static str>| {
         let app = &app;
@@ -350,7 +350,7 @@ async fn rules_role_mappings_match_saml_attributes() {
         RoleMappingType, RulesConfigurationType,
     };
     let (sts, roles_asked) = recording_sts();
-    let app = spawn_app_with(|s| s.sts.endpoint = Some(sts)).await;
+    let app = spawn_app_with(|s| s.sts.endpoint = Some(sts.try_into().unwrap())).await;
     let pool = saml_pool(&app).await;
     let rule = MappingRule::builder()
         .claim("department")

@@ -47,12 +47,12 @@ async fn stack_with(
     };
     let endpoint = ceph.endpoint.clone();
     let declared = idp.map(|idp| OidcProviderSettings {
-        account: ACCOUNT_A.into(),
-        url: idp.issuer.clone(),
+        account: ACCOUNT_A.to_owned().try_into().unwrap(),
+        url: idp.issuer.clone().try_into().unwrap(),
         client_ids: vec![idp.client_id.clone()],
     });
     let app = spawn_app_with(move |s| {
-        s.sts.endpoint = Some(endpoint);
+        s.sts.endpoint = Some(endpoint.try_into().unwrap());
         s.oidc_providers.extend(declared);
         customize(s);
     })
@@ -623,7 +623,7 @@ async fn a_user_pool_token_mapping_takes_the_preferred_role_or_the_custom_one_it
     let Some(s) = stack_with(None, move |settings| {
         settings.upstream.push(UpstreamSettings {
             provider: USER_POOL.into(),
-            issuer: Some(issuer),
+            issuer: Some(issuer.try_into().unwrap()),
             token_info_url: None,
         })
     })

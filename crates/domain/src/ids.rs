@@ -17,9 +17,23 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The AWS account an access key belongs to; every pool belongs to one.
+/// Serde reads it through [`AccountId::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct AccountId(String);
+
+impl TryFrom<String> for AccountId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        AccountId::parse(&value)
+    }
+}
+
+impl From<AccountId> for String {
+    fn from(id: AccountId) -> String {
+        id.0
+    }
+}
 
 impl AccountId {
     /// An account id is 1 to 15 decimal digits (AWS uses 12).
@@ -44,8 +58,17 @@ impl fmt::Display for AccountId {
 }
 
 /// The region this deployment answers for (used in ids, ARNs and SigV4 scope).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Serde reads it through [`Region::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Region(String);
+
+impl TryFrom<String> for Region {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Region::parse(&value)
+    }
+}
 
 impl Region {
     /// A region is a lower-case name like `us-east-1`.

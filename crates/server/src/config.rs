@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+use cognate_domain::ids::{AccountId, Region};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
@@ -63,9 +64,9 @@ pub struct ServerSettings {
     /// `bind`: address:port (serde refuses anything else, naming the key).
     pub bind: SocketAddr,
     /// `region`.
-    pub region: String,
+    pub region: Region,
     /// `public_url`.
-    pub public_url: String,
+    pub public_url: HttpUrl,
     /// `management_bind`: address:port of the management listener
     /// (`/metrics`, `/healthz`, `/readyz`).
     pub management_bind: SocketAddr,
@@ -159,7 +160,7 @@ impl AccountSettings {
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {
     /// `issuer`; default `server.public_url`.
-    pub issuer: Option<String>,
+    pub issuer: Option<HttpUrl>,
     /// `algorithm`: RS512 or RS256.
     pub algorithm: TokenAlgorithm,
     /// `key_encryption_key`: base64 of 32 bytes.
@@ -177,7 +178,7 @@ pub struct TokenSettings {
 #[serde(deny_unknown_fields)]
 pub struct StsSettings {
     /// `endpoint`.
-    pub endpoint: Option<String>,
+    pub endpoint: Option<HttpUrl>,
     /// `timeout_seconds`: one AssumeRoleWithWebIdentity call, at most.
     #[serde(default = "default_sts_timeout")]
     pub timeout_seconds: u64,
@@ -206,9 +207,9 @@ pub struct FederationSettings {
 #[serde(deny_unknown_fields)]
 pub struct OidcProviderSettings {
     /// `account`: the account whose pools may name it.
-    pub account: String,
+    pub account: AccountId,
     /// `url`: the issuer; the ARN is `arn:aws:iam::<account>:oidc-provider/<host/path>`.
-    pub url: String,
+    pub url: HttpUrl,
     /// `client_ids`: accepted audiences.
     pub client_ids: Vec<String>,
 }
@@ -218,14 +219,14 @@ pub struct OidcProviderSettings {
 #[serde(deny_unknown_fields)]
 pub struct SamlProviderSettings {
     /// `account`: the account whose pools may name it.
-    pub account: String,
+    pub account: AccountId,
     /// `name`: the ARN's last part, `arn:aws:iam::<account>:saml-provider/<name>`.
     pub name: String,
     /// `metadata_file`: the IdP's metadata (an `EntityDescriptor`, as IAM takes it).
     pub metadata_file: Option<PathBuf>,
     /// `metadata_url`: where the metadata is fetched from instead (cached
     /// for `federation.jwks_cache_seconds`).
-    pub metadata_url: Option<String>,
+    pub metadata_url: Option<HttpUrl>,
     /// `audience`: the accepted `Audience` (default `urn:amazon:webservices`).
     pub audience: Option<String>,
     /// `recipient`: the accepted `Recipient` and `Destination` (default
@@ -244,9 +245,9 @@ pub struct UpstreamSettings {
     /// `cognito-idp.<region>.amazonaws.com/<pool>`, `graph.facebook.com`, `www.amazon.com`.
     pub provider: String,
     /// `issuer`: the OIDC issuer to use instead of `https://<provider>`.
-    pub issuer: Option<String>,
+    pub issuer: Option<HttpUrl>,
     /// `token_info_url`: Facebook/Amazon token-info endpoint.
-    pub token_info_url: Option<String>,
+    pub token_info_url: Option<HttpUrl>,
 }
 
 /// `[limits]`.
@@ -336,12 +337,6 @@ impl Settings {
             (None, Some(_)) => bail!("server.tls_cert_file: needed with server.tls_key_file"),
             _ => {}
         }
-        cognate_domain::ids::Region::parse(&self.server.region)
-            .map_err(|e| anyhow::anyhow!("server.region: {e}"))?;
-        check_url("server.public_url", &self.server.public_url)?;
-        if let Some(issuer) = &self.tokens.issuer {
-            check_url("tokens.issuer", issuer)?;
-        }
         if self.tokens.rotation_days == 0 {
             bail!("tokens.rotation_days: must be at least 1");
         }
@@ -386,20 +381,12 @@ impl Settings {
         if self.database.max_connections == 0 {
             bail!("database.max_connections: must be at least 1");
         }
-        if let Some(endpoint) = &self.sts.endpoint {
-            check_url("sts.endpoint", endpoint)?;
-        }
         for (i, p) in self.oidc_providers.iter().enumerate() {
-            cognate_domain::ids::AccountId::parse(&p.account)
-                .map_err(|e| anyhow::anyhow!("oidc_providers[{i}].account: {e}"))?;
-            check_url(&format!("oidc_providers[{i}].url"), &p.url)?;
             if p.client_ids.is_empty() {
                 bail!("oidc_providers[{i}].client_ids: at least one client id is needed");
             }
         }
         for (i, p) in self.saml_providers.iter().enumerate() {
-            cognate_domain::ids::AccountId::parse(&p.account)
-                .map_err(|e| anyhow::anyhow!("saml_providers[{i}].account: {e}"))?;
             if p.name.is_empty()
                 || p.name.len() > 128
                 || !p
@@ -410,8 +397,7 @@ impl Settings {
                 bail!("saml_providers[{i}].name: 1 to 128 of A-Z a-z 0-9 _+=,.@-");
             }
             match (&p.metadata_file, &p.metadata_url) {
-                (Some(_), None) => {}
-                (None, Some(url)) => check_url(&format!("saml_providers[{i}].metadata_url"), url)?,
+                (Some(_), None) | (None, Some(_)) => {}
                 _ => bail!("saml_providers[{i}]: give metadata_file or metadata_url (one of them)"),
             }
         }
@@ -429,12 +415,6 @@ impl Settings {
             }
             if u.issuer.is_none() && u.token_info_url.is_none() {
                 bail!("upstream[{i}]: set issuer or token_info_url");
-            }
-            if let Some(issuer) = &u.issuer {
-                check_url(&format!("upstream[{i}].issuer"), issuer)?;
-            }
-            if let Some(url) = &u.token_info_url {
-                check_url(&format!("upstream[{i}].token_info_url"), url)?;
             }
         }
         if self.federation.http_timeout_seconds == 0 {
@@ -525,8 +505,8 @@ impl Settings {
     pub fn issuer(&self) -> String {
         self.tokens
             .issuer
-            .clone()
-            .unwrap_or_else(|| self.server.public_url.clone())
+            .as_ref()
+            .unwrap_or(&self.server.public_url)
             .trim_end_matches('/')
             .to_owned()
     }
@@ -689,14 +669,53 @@ fn read_secret_file(
     Ok(())
 }
 
-fn check_url(key: &str, value: &str) -> anyhow::Result<()> {
-    let ok = (value.starts_with("http://") || value.starts_with("https://"))
-        && value.len() > "https://".len()
-        && !value.contains(char::is_whitespace);
-    if !ok {
-        bail!("{key}: '{value}' is not an http(s) URL");
+/// An `http://` or `https://` URL, kept as written: issuers are compared
+/// byte for byte with the `iss` of tokens, so no normalising parser
+/// touches it. Serde refuses anything else, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HttpUrl(String);
+
+impl HttpUrl {
+    /// The URL as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(())
+}
+
+impl TryFrom<String> for HttpUrl {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let rest = value
+            .strip_prefix("https://")
+            .or_else(|| value.strip_prefix("http://"));
+        match rest {
+            Some(rest) if !rest.is_empty() && !value.contains(char::is_whitespace) => {
+                Ok(HttpUrl(value))
+            }
+            _ => Err(format!("'{value}' is not an http(s) URL")),
+        }
+    }
+}
+
+impl TryFrom<&str> for HttpUrl {
+    type Error = String;
+    fn try_from(value: &str) -> Result<Self, String> {
+        HttpUrl::try_from(value.to_owned())
+    }
+}
+
+impl std::ops::Deref for HttpUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[cfg(test)]
@@ -713,7 +732,7 @@ mod tests {
     #[test]
     fn the_defaults_load_and_pass_their_own_checks() {
         let s = load_str("").unwrap();
-        assert_eq!(s.server.region, "us-east-1");
+        assert_eq!(s.server.region.as_str(), "us-east-1");
         assert_eq!(s.issuer(), "http://127.0.0.1:8080");
         assert!(s.database.url.is_none());
     }
@@ -734,6 +753,41 @@ mod tests {
         assert!(format!("{err:#}").contains("log.format"), "{err:#}");
         let err = load_str("[[accounts]]\nid = \"abc\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"s\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("accounts[0].id"), "{err:#}");
+    }
+
+    #[test]
+    fn urls_regions_and_account_ids_are_parsed_by_serde_and_named_when_bad() {
+        // The config crate names an array entry's field `list[i]field`.
+        for (toml, key) in [
+            ("[server]\npublic_url = \"ftp://x\"\n", "server.public_url"),
+            ("[server]\nregion = \"US East\"\n", "server.region"),
+            ("[tokens]\nissuer = \"idp.example.com\"\n", "tokens.issuer"),
+            ("[sts]\nendpoint = \"http://\"\n", "sts.endpoint"),
+            (
+                "[[oidc_providers]]\naccount = \"000000000000\"\nurl = \"https:// x\"\nclient_ids = [\"c\"]\n",
+                "oidc_providers[0]url",
+            ),
+            (
+                "[[oidc_providers]]\naccount = \"acct\"\nurl = \"https://idp\"\nclient_ids = [\"c\"]\n",
+                "oidc_providers[0]account",
+            ),
+            (
+                "[[upstream]]\nprovider = \"accounts.google.com\"\ntoken_info_url = \"file:///etc\"\n",
+                "upstream[0]token_info_url",
+            ),
+        ] {
+            let err = format!("{:#}", load_str(toml).unwrap_err());
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let s = load_str(
+            "[server]\npublic_url = \"https://id.example.com/base/\"\n\
+             [[oidc_providers]]\naccount = \"000000000000\"\nurl = \"http://idp:8080/realm\"\nclient_ids = [\"c\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s.server.public_url.as_str(), "https://id.example.com/base/");
+        assert_eq!(s.issuer(), "https://id.example.com/base");
+        assert_eq!(s.oidc_providers[0].url.as_str(), "http://idp:8080/realm");
+        assert_eq!(s.oidc_providers[0].account.as_str(), "000000000000");
     }
 
     #[test]

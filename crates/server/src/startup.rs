@@ -14,7 +14,6 @@ use cognate_api::sigv4::{Credential, CredentialLookup, Verifier};
 use cognate_api::AppState;
 use cognate_domain::credentials::CredentialsIssuer;
 use cognate_domain::federation::LoginVerifier;
-use cognate_domain::ids::Region;
 use cognate_domain::ports::{Store, SystemClock};
 use cognate_domain::service::{IdentityService, Limits, PoolService};
 use cognate_store::{PgStore, PoolOptions};
@@ -195,7 +194,7 @@ impl Application {
         .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
         let pg = store.clone();
         let store: Arc<dyn Store> = Arc::new(store);
-        let region = Region::parse(&settings.server.region).map_err(anyhow::Error::msg)?;
+        let region = settings.server.region.clone();
         let upstream: Arc<dyn LoginVerifier> = Arc::new(upstream_verifier(settings)?);
         let hasher = Arc::new(subject_hasher(settings, &pg).await?);
         let pools = PoolService::new(
@@ -471,8 +470,8 @@ fn upstream_verifier(settings: &Settings) -> anyhow::Result<UpstreamVerifier> {
             .oidc_providers
             .iter()
             .map(|p| OidcProviderConfig {
-                account: p.account.clone(),
-                url: p.url.clone(),
+                account: p.account.to_string(),
+                url: p.url.to_string(),
                 client_ids: p.client_ids.clone(),
             })
             .collect(),
@@ -481,8 +480,8 @@ fn upstream_verifier(settings: &Settings) -> anyhow::Result<UpstreamVerifier> {
             .iter()
             .map(|u| UpstreamOverride {
                 provider: u.provider.clone(),
-                issuer: u.issuer.clone(),
-                token_info_url: u.token_info_url.clone(),
+                issuer: u.issuer.as_deref().map(str::to_owned),
+                token_info_url: u.token_info_url.as_deref().map(str::to_owned),
             })
             .collect(),
         UpstreamOptions {
@@ -510,11 +509,11 @@ fn saml_providers(settings: &Settings) -> anyhow::Result<Vec<SamlProviderConfig>
                         format!("saml_providers[{i}].metadata_file {}", file.display())
                     })?)
                 }
-                (None, Some(url)) => SamlMetadata::Url(url.clone()),
+                (None, Some(url)) => SamlMetadata::Url(url.to_string()),
                 (None, None) => anyhow::bail!("saml_providers[{i}]: no metadata"),
             };
             Ok(SamlProviderConfig {
-                account: p.account.clone(),
+                account: p.account.to_string(),
                 name: p.name.clone(),
                 metadata,
                 audience: p.audience.clone(),

@@ -27,6 +27,26 @@ fn provider(name: &str) -> ProviderName {
 }
 
 impl World {
+    /// MergeDeveloperIdentities of `source` into `destination` in `pool`
+    /// under `provider`, for the test account.
+    async fn merge(
+        &self,
+        pool: &IdentityPool,
+        provider_name: &str,
+        source: &str,
+        destination: &str,
+    ) -> Result<IdentityId, DomainError> {
+        self.identities
+            .merge_developer_identities(
+                &account(),
+                &pool.id,
+                &provider(provider_name),
+                &user(source),
+                &user(destination),
+            )
+            .await
+    }
+
     /// The identity of developer user `user` in `pool`.
     async fn developer_user(&self, pool: &IdentityPool, user: &str) -> IdentityId {
         self.identities
@@ -328,17 +348,7 @@ async fn merging_moves_the_source_logins_and_disables_the_source_under_both_lock
     let source = w.developer_user(&pool, "alice").await;
     let dest = w.developer_user(&pool, "bob").await;
     w.store.clear_journal();
-    let merged = w
-        .identities
-        .merge_developer_identities(
-            &account(),
-            &pool.id,
-            &provider(DEV),
-            &user("alice"),
-            &user("bob"),
-        )
-        .await
-        .unwrap();
+    let merged = w.merge(&pool, DEV, "alice", "bob").await.unwrap();
     assert_eq!(merged, dest);
     assert!(w.identity(&source).await.disabled);
     assert_eq!(w.developer_user(&pool, "alice").await, dest);
@@ -376,17 +386,7 @@ async fn merging_a_user_into_its_own_identity_changes_nothing() {
         .await
         .unwrap();
     let before = w.identity(&id).await;
-    let merged = w
-        .identities
-        .merge_developer_identities(
-            &account(),
-            &pool.id,
-            &provider(DEV),
-            &user("alice"),
-            &user("bob"),
-        )
-        .await
-        .unwrap();
+    let merged = w.merge(&pool, DEV, "alice", "bob").await.unwrap();
     assert_eq!(merged, id);
     assert_eq!(w.identity(&id).await, before);
 }
@@ -411,17 +411,7 @@ async fn merging_identities_with_different_users_of_one_public_provider_changes_
         )
         .await
         .unwrap();
-    let message = conflict(
-        w.identities
-            .merge_developer_identities(
-                &account(),
-                &pool.id,
-                &provider(DEV),
-                &user("alice"),
-                &user("bob"),
-            )
-            .await,
-    );
+    let message = conflict(w.merge(&pool, DEV, "alice", "bob").await);
     assert!(message.contains(GOOGLE), "{message}");
     assert!(!w.identity(&source).await.disabled);
     assert_eq!(w.providers(&source).await, [GOOGLE, DEV]);
@@ -433,28 +423,8 @@ async fn merging_with_another_provider_name_or_an_unknown_user_is_refused() {
     let pool = w.open_pool().await;
     w.developer_user(&pool, "alice").await;
     w.developer_user(&pool, "bob").await;
-    invalid(
-        w.identities
-            .merge_developer_identities(
-                &account(),
-                &pool.id,
-                &provider("other.example"),
-                &user("alice"),
-                &user("bob"),
-            )
-            .await,
-    );
-    let message = not_found(
-        w.identities
-            .merge_developer_identities(
-                &account(),
-                &pool.id,
-                &provider(DEV),
-                &user("nobody"),
-                &user("bob"),
-            )
-            .await,
-    );
+    invalid(w.merge(&pool, "other.example", "alice", "bob").await);
+    let message = not_found(w.merge(&pool, DEV, "nobody", "bob").await);
     assert_eq!(message, "DeveloperUserIdentifier 'nobody' not found.");
 }
 
