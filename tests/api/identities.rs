@@ -127,6 +127,56 @@ async fn unauthenticated_identities_are_refused_tokens_once_the_pool_stops_allow
 }
 
 #[tokio::test]
+async fn a_pool_that_stops_taking_guests_refuses_the_next_guest_get_id_and_stores_nothing() {
+    let app = spawn_app().await;
+    let pool = unauth_pool(&app).await;
+    get_id(&app, &pool).await;
+    app.client
+        .update_identity_pool()
+        .identity_pool_id(&pool)
+        .identity_pool_name("guests")
+        .allow_unauthenticated_identities(false)
+        .send()
+        .await
+        .unwrap();
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "NotAuthorizedException");
+    assert_eq!(
+        error_message(&err),
+        "Unauthenticated access is not supported for this identity pool."
+    );
+    let listed = app
+        .client
+        .list_identities()
+        .identity_pool_id(&pool)
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.identities().len(), 1, "only the first guest is stored");
+    app.client
+        .delete_identity_pool()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+}
+
+#[tokio::test]
 async fn an_unknown_identity_is_not_found() {
     let app = spawn_app().await;
     let err = app

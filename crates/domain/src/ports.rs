@@ -26,8 +26,8 @@ use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 /// read: a request that starts after a deletion (or merge, or a pool
 /// update) committed sees it, and one that read before may still finish.
 /// What a rule must see together is read by one call, never by two.
-/// [`Store::insert_identity`] is one statement too, committed when it
-/// returns.
+/// [`Store::insert_guest_identity`] is one statement too, committed when
+/// it returns.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Begin a transaction.
@@ -52,9 +52,12 @@ pub trait Store: Send + Sync + 'static {
         logins: &[(String, String)],
         also: &[IdentityId],
     ) -> Result<LoginOwners, StoreError>;
-    /// Insert a new identity if its pool exists: false when it does not
-    /// (any more). Committed when it returns.
-    async fn insert_identity(&self, identity: &Identity) -> Result<bool, StoreError>;
+    /// Insert a new guest identity if its pool exists and takes guests
+    /// (`AllowUnauthenticatedIdentities`), checked by the insert itself:
+    /// false when the pool is gone or takes no guests. A pool deletion or
+    /// update that committed before the call began is seen. Committed when
+    /// it returns.
+    async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError>;
 }
 
 /// What [`Store::read_login_owners`] found, from one snapshot.

@@ -241,7 +241,9 @@ impl Drop for Deployment {
         let short = Duration::from_secs(60);
         if std::thread::panicking() {
             for name in self.project_containers() {
-                if let Ok(log) = self.run("podman", &["logs", "--tail", "30", &name], short) {
+                // Both streams: the service logs to stderr.
+                let logs = format!("podman logs --tail 30 {name} 2>&1");
+                if let Ok(log) = self.run("sh", &["-c", &logs], short) {
                     eprintln!("--- podman logs {name}:\n{log}");
                 }
             }

@@ -107,14 +107,29 @@ pub(crate) async fn read_login_owners(
     Ok(found)
 }
 
-/// [`cognate_domain::ports::Store::insert_identity`]: one statement; its
-/// foreign key refuses an identity whose pool is gone.
-pub(crate) async fn insert_identity_now(
+/// [`cognate_domain::ports::Store::insert_guest_identity`]: one statement.
+/// Its SELECT sees the pool as it was when the statement began (gone, or
+/// not taking guests: no row); a deletion that commits while it runs is
+/// caught by the foreign key, which waits for it.
+pub(crate) async fn insert_guest_identity(
     db: &PgPool,
     identity: &Identity,
 ) -> Result<bool, StoreError> {
-    match insert_identity(db, identity).await {
-        Ok(()) => Ok(true),
+    let inserted = sqlx::query(
+        "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
+         SELECT $1, p.id, $3, $4, $5, $6 FROM identity_pools p \
+         WHERE p.id = $2 AND p.allow_unauthenticated",
+    )
+    .bind(identity.id.as_str())
+    .bind(identity.pool_id.as_str())
+    .bind(identity.authenticated)
+    .bind(identity.disabled)
+    .bind(identity.created_at)
+    .bind(identity.last_modified_at)
+    .execute(db)
+    .await;
+    match inserted {
+        Ok(done) => Ok(done.rows_affected() == 1),
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23503") => Ok(false),
         Err(e) => Err(map_err(e)),
     }

@@ -157,8 +157,8 @@ impl Store for PgStore {
         identities::read_login_owners(&self.pool, pool_id, logins, also).await
     }
 
-    async fn insert_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
-        identities::insert_identity_now(&self.pool, identity).await
+    async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
+        identities::insert_guest_identity(&self.pool, identity).await
     }
 }
 

@@ -225,12 +225,16 @@ impl Store for MemoryStore {
         Ok(LoginOwners { owners, identities })
     }
 
-    async fn insert_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
+    async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
         let mut state = self.committed().await?;
         if state.identities.contains_key(&identity.id) {
             return Err(StoreError::UniqueViolation("identities_pkey".into()));
         }
-        if !state.pools.contains_key(&identity.pool_id) {
+        let takes_guests = state
+            .pools
+            .get(&identity.pool_id)
+            .is_some_and(|(_, p)| p.settings.allow_unauthenticated);
+        if !takes_guests {
             return Ok(false);
         }
         let seq = state.next_seq();

@@ -15,19 +15,22 @@ impl IdentityService {
         pool_id: &IdentityPoolId,
         logins: &Logins,
     ) -> DomainResult<IdentityId> {
-        let pool = self.read_pool_by_id(pool_id).await?;
         if logins.is_empty() {
-            if !pool.settings.allow_unauthenticated {
-                return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
-            }
-            // One statement, no transaction: one row is written, and its
-            // foreign key refuses it once the pool's deletion committed.
+            // One statement, no transaction and no read before it: the
+            // insert itself checks that the pool exists and takes guests,
+            // so a deletion or AllowUnauthenticatedIdentities=false that
+            // committed before this call began refuses it.
             let identity = self.new_identity(pool_id, false);
-            if !self.store.insert_identity(&identity).await? {
-                return Err(DomainError::pool_not_found(pool_id));
+            if self.store.insert_guest_identity(&identity).await? {
+                return Ok(identity.id);
             }
-            return Ok(identity.id);
+            // Refused: say why. A pool that is there took no guests when
+            // the insert ran (a concurrent update may have changed that
+            // since; the refusal is still what the insert saw).
+            self.read_pool_by_id(pool_id).await?;
+            return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
         }
+        let pool = self.read_pool_by_id(pool_id).await?;
         let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
         if let Some(identity) = self
             .returning_user(&pool, None, &proven, Caller::Public)
