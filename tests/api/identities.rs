@@ -159,7 +159,11 @@ async fn a_pool_that_stops_taking_guests_refuses_the_next_guest_get_id_and_store
         .send()
         .await
         .unwrap();
-    assert_eq!(listed.identities().len(), 1, "only the first guest is stored");
+    assert_eq!(
+        listed.identities().len(),
+        1,
+        "only the first guest is stored"
+    );
     app.client
         .delete_identity_pool()
         .identity_pool_id(&pool)

@@ -178,3 +178,36 @@ async fn with_a_certificate_and_key_configured_the_service_speaks_https() {
         .map(|r| r.status() != 200)
         .unwrap_or(true));
 }
+
+#[tokio::test]
+async fn the_service_keeps_its_minimum_of_database_connections_open_from_the_start() {
+    let app = spawn_app().await;
+    let wanted = i64::from(app.settings.database.min_connections);
+    assert!(wanted >= 1, "the default keeps some connections warm");
+    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    // Opened in the background, with no request made: poll for them (the
+    // count excludes this session).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let open: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("count connections")
+            .get(0);
+        if open >= wanted {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} of {wanted} connections open after 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

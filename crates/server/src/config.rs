@@ -118,6 +118,8 @@ pub struct DatabaseSettings {
     pub embedded_port: u16,
     /// `max_connections`.
     pub max_connections: u32,
+    /// `min_connections`: kept open (and opened from the start) even when idle.
+    pub min_connections: u32,
     /// `acquire_timeout_seconds`.
     pub acquire_timeout_seconds: u64,
 }
@@ -380,6 +382,12 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections: must be at least 1");
+        }
+        if self.database.min_connections > self.database.max_connections {
+            bail!(
+                "database.min_connections: must be at most database.max_connections ({})",
+                self.database.max_connections
+            );
         }
         for (i, p) in self.oidc_providers.iter().enumerate() {
             if p.client_ids.is_empty() {

@@ -188,6 +188,7 @@ impl Application {
             database_url,
             &PoolOptions {
                 max_connections: settings.database.max_connections,
+                min_connections: settings.database.min_connections,
                 acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_seconds),
             },
         )

@@ -39,6 +39,11 @@ const LOCK_TIMEOUT: &str = "5s";
 pub struct PoolOptions {
     /// Most open connections.
     pub max_connections: u32,
+    /// Connections kept open even when idle, opened in the background from
+    /// the start: a request then finds one ready instead of waiting for a
+    /// new connection (name lookup, TCP, TLS, authentication), which is
+    /// slow, and can stall, on some networks.
+    pub min_connections: u32,
     /// How long a request waits for a connection before failing.
     pub acquire_timeout: Duration,
 }
@@ -47,6 +52,7 @@ impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
             max_connections: 16,
+            min_connections: 4,
             acquire_timeout: Duration::from_secs(5),
         }
     }
@@ -61,13 +67,16 @@ pub struct PgStore {
 impl PgStore {
     /// A store over `url`. Connections are opened lazily, so the service
     /// starts (and answers `/readyz` with failure) while the database is
-    /// down, and recovers by itself when it returns.
+    /// down, and recovers by itself when it returns. Called within a Tokio
+    /// runtime, it also keeps `min_connections` open in the background
+    /// ([`keep_warm`]).
     pub fn connect_lazy(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
         let connect: PgConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::Other(Box::new(e)))?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
+            .min_connections(options.min_connections.min(options.max_connections))
             .acquire_timeout(options.acquire_timeout)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -82,6 +91,12 @@ impl PgStore {
                 })
             })
             .connect_lazy_with(connect);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(keep_warm(
+                pool.clone(),
+                options.min_connections.min(options.max_connections),
+            ));
+        }
         Ok(PgStore { pool })
     }
 
@@ -181,6 +196,36 @@ impl cognate_domain::token::KeyStore for PgStore {
     async fn begin_keys(&self) -> Result<Box<dyn cognate_domain::token::KeyTx>, StoreError> {
         let tx = self.pool.begin().await.map_err(map_err)?;
         Ok(Box::new(PgTx { tx }))
+    }
+}
+
+/// How often [`keep_warm`] looks at the pool.
+const WARM_CHECK: Duration = Duration::from_secs(2);
+
+/// Keep at least `min` connections open until the pool closes: at once,
+/// and again whenever it has fewer (after a database restart, say).
+/// sqlx's own `min_connections` opens them only when it reaps a connection,
+/// minutes later; without them a request that finds no idle connection
+/// waits for a new one, whose name lookup, TCP, TLS and SCRAM can take
+/// seconds on some container networks. It takes what it needs at once
+/// (idle connections first, then new ones) and gives them all back idle.
+async fn keep_warm(pool: PgPool, min: u32) {
+    if min == 0 {
+        return;
+    }
+    while !pool.is_closed() {
+        if pool.size() < min {
+            let mut held = Vec::with_capacity(min as usize);
+            for _ in 0..min {
+                match pool.acquire().await {
+                    Ok(conn) => held.push(conn),
+                    // The database is away: `/readyz` says so; try later.
+                    Err(_) => break,
+                }
+            }
+            drop(held);
+        }
+        tokio::time::sleep(WARM_CHECK).await;
     }
 }
 
