@@ -160,6 +160,31 @@ impl TestApp {
             .identity_pool_id
     }
 
+    /// DeleteIdentityPool, which must succeed.
+    pub async fn delete_pool(&self, pool: &str) {
+        self.client
+            .delete_identity_pool()
+            .identity_pool_id(pool)
+            .send()
+            .await
+            .expect("delete pool");
+    }
+
+    /// The identity ids of the first page (60) of ListIdentities.
+    pub async fn identity_ids(&self, pool: &str) -> Vec<String> {
+        self.client
+            .list_identities()
+            .identity_pool_id(pool)
+            .max_results(60)
+            .send()
+            .await
+            .expect("list identities")
+            .identities()
+            .iter()
+            .filter_map(|i| i.identity_id().map(str::to_owned))
+            .collect()
+    }
+
     /// POST a raw JSON 1.1 request (unsigned).
     pub async fn post_raw(
         &self,

@@ -19,6 +19,31 @@ async fn get_id(app: &TestApp, pool: &str) -> String {
         .expect("an identity id")
 }
 
+/// The error code and message of a guest GetId that must fail.
+async fn get_id_refused(app: &TestApp, pool: &str) -> (String, String) {
+    let err = app
+        .client
+        .get_id()
+        .identity_pool_id(pool)
+        .send()
+        .await
+        .unwrap_err();
+    (error_code(&err), error_message(&err))
+}
+
+/// UpdateIdentityPool with AllowUnauthenticatedIdentities false.
+async fn stop_taking_guests(app: &TestApp, pool: &str) {
+    app.client
+        .update_identity_pool()
+        .identity_pool_id(pool)
+        .identity_pool_name("guests")
+        .allow_unauthenticated_identities(false)
+        .allow_classic_flow(true)
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn get_id_creates_a_new_unauthenticated_identity_in_the_pools_region() {
     let app = spawn_app().await;
@@ -44,17 +69,12 @@ async fn get_id_is_refused_when_the_pool_does_not_allow_unauthenticated_identiti
         .await
         .unwrap()
         .identity_pool_id;
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
     assert_eq!(
-        error_message(&err),
-        "Unauthenticated access is not supported for this identity pool."
+        get_id_refused(&app, &pool).await,
+        (
+            "NotAuthorizedException".to_owned(),
+            "Unauthenticated access is not supported for this identity pool.".to_owned()
+        )
     );
 }
 
@@ -107,15 +127,7 @@ async fn unauthenticated_identities_are_refused_tokens_once_the_pool_stops_allow
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
     let id = get_id(&app, &pool).await;
-    app.client
-        .update_identity_pool()
-        .identity_pool_id(&pool)
-        .identity_pool_name("guests")
-        .allow_unauthenticated_identities(false)
-        .allow_classic_flow(true)
-        .send()
-        .await
-        .unwrap();
+    stop_taking_guests(&app, &pool).await;
     let err = app
         .client
         .get_open_id_token()
@@ -131,53 +143,24 @@ async fn a_pool_that_stops_taking_guests_refuses_the_next_guest_get_id_and_store
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
     get_id(&app, &pool).await;
-    app.client
-        .update_identity_pool()
-        .identity_pool_id(&pool)
-        .identity_pool_name("guests")
-        .allow_unauthenticated_identities(false)
-        .send()
-        .await
-        .unwrap();
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
+    stop_taking_guests(&app, &pool).await;
     assert_eq!(
-        error_message(&err),
-        "Unauthenticated access is not supported for this identity pool."
+        get_id_refused(&app, &pool).await,
+        (
+            "NotAuthorizedException".to_owned(),
+            "Unauthenticated access is not supported for this identity pool.".to_owned()
+        )
     );
-    let listed = app
-        .client
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        listed.identities().len(),
+        app.identity_ids(&pool).await.len(),
         1,
         "only the first guest is stored"
     );
-    app.client
-        .delete_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    app.delete_pool(&pool).await;
+    assert_eq!(
+        get_id_refused(&app, &pool).await.0,
+        "ResourceNotFoundException"
+    );
 }
 
 #[tokio::test]

@@ -115,17 +115,14 @@ pub(crate) async fn insert_guest_identity(
     db: &PgPool,
     identity: &Identity,
 ) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
-         SELECT $1, p.id, $3, $4, $5, $6 FROM identity_pools p \
-         WHERE p.id = $2 AND p.allow_unauthenticated",
+    let inserted = bind_identity(
+        sqlx::query(
+            "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
+             SELECT $1, p.id, $3, $4, $5, $6 FROM identity_pools p \
+             WHERE p.id = $2 AND p.allow_unauthenticated",
+        ),
+        identity,
     )
-    .bind(identity.id.as_str())
-    .bind(identity.pool_id.as_str())
-    .bind(identity.authenticated)
-    .bind(identity.disabled)
-    .bind(identity.created_at)
-    .bind(identity.last_modified_at)
     .execute(db)
     .await;
     match inserted {
@@ -139,19 +136,30 @@ async fn insert_identity<'e>(
     db: impl sqlx::PgExecutor<'e>,
     identity: &Identity,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    bind_identity(
+        sqlx::query(
+            "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        ),
+        identity,
     )
-    .bind(identity.id.as_str())
-    .bind(identity.pool_id.as_str())
-    .bind(identity.authenticated)
-    .bind(identity.disabled)
-    .bind(identity.created_at)
-    .bind(identity.last_modified_at)
     .execute(db)
     .await?;
     Ok(())
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `$1`…`$6`: an identity's id, pool, authenticated, disabled, created and
+/// last-modified times, as both inserts name them.
+fn bind_identity<'q>(query: PgQuery<'q>, identity: &'q Identity) -> PgQuery<'q> {
+    query
+        .bind(identity.id.as_str())
+        .bind(identity.pool_id.as_str())
+        .bind(identity.authenticated)
+        .bind(identity.disabled)
+        .bind(identity.created_at)
+        .bind(identity.last_modified_at)
 }
 
 /// The kinds of the advisory locks on accounts, pools and identities: the lock on
