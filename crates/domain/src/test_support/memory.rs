@@ -668,7 +668,9 @@ impl IdentityRepo for MemoryTx {
         limit: u32,
     ) -> Result<Vec<(i64, DeveloperUserIdentifier)>, StoreError> {
         let state = self.live()?;
-        let mut rows: Vec<(i64, DeveloperUserIdentifier)> = state
+        // A developer login's subject is the identifier as given, so it
+        // parses; one that does not is a corrupt row, as in the store.
+        let mut rows = state
             .logins
             .values()
             .filter(|(seq, l)| {
@@ -677,12 +679,12 @@ impl IdentityRepo for MemoryTx {
                     && l.developer
                     && *seq > after.unwrap_or(0)
             })
-            .filter_map(|(seq, l)| {
+            .map(|(seq, l)| {
                 DeveloperUserIdentifier::try_from(l.subject.as_str())
-                    .ok()
                     .map(|id| (*seq, id))
+                    .map_err(|e| StoreError::Other(Box::new(e)))
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         rows.sort_by_key(|(seq, _)| *seq);
         rows.truncate(limit as usize);
         Ok(rows)
