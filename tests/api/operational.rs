@@ -184,29 +184,57 @@ async fn the_service_keeps_its_minimum_of_database_connections_open_from_the_sta
     let app = spawn_app().await;
     let wanted = i64::from(app.settings.database.min_connections);
     assert!(wanted >= 1, "the default keeps some connections warm");
-    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+    let db = session(&app.database_url).await;
+    // Opened in the background, with no request made.
+    wait_for_connections(&db, "the service's minimum", |open| open >= wanted).await;
+}
+
+#[tokio::test]
+async fn a_dropped_store_stops_keeping_its_connections_warm_and_closes_them() {
+    let app = spawn_app().await;
+    let db = session(&app.database_url).await;
+    let service = i64::from(app.settings.database.min_connections);
+    wait_for_connections(&db, "the service's minimum", |open| open >= service).await;
+    let before = open_connections(&db).await;
+    let store =
+        cognate_store::PgStore::connect_lazy(&app.database_url, &Default::default()).unwrap();
+    wait_for_connections(&db, "a second store's minimum", |open| open >= before + 4).await;
+    drop(store);
+    wait_for_connections(&db, "the second store's to close", |open| open <= before).await;
+}
+
+/// A plain session on `url` (not counted by [`open_connections`]).
+async fn session(url: &str) -> tokio_postgres::Client {
+    let (db, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect");
     tokio::spawn(conn);
-    // Opened in the background, with no request made: poll for them (the
-    // count excludes this session).
+    db
+}
+
+/// Sessions on this database other than `db`'s own.
+async fn open_connections(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        &[],
+    )
+    .await
+    .expect("count connections")
+    .get(0)
+}
+
+/// Poll [`open_connections`] until `done` holds (20 s at most).
+async fn wait_for_connections(db: &tokio_postgres::Client, what: &str, done: impl Fn(i64) -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let open: i64 = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                &[],
-            )
-            .await
-            .expect("count connections")
-            .get(0);
-        if open >= wanted {
-            break;
+        let open = open_connections(db).await;
+        if done(open) {
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "{open} of {wanted} connections open after 20 s"
+            "waiting for {what}: {open} connections open after 20 s"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -11,6 +11,7 @@
 //! - [`bench`] — bulk preload and database ceilings for `cognate-bench`.
 //! - `quota`: the shared quota buckets and the owner look-ups of unsigned calls.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -62,6 +63,19 @@ impl Default for PoolOptions {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The [`keep_warm`] task, stopped when the last clone is dropped (it
+    /// holds the pool, which would otherwise stay open with it).
+    _warm: Option<Arc<WarmTask>>,
+}
+
+/// Aborts the [`keep_warm`] task when dropped.
+#[derive(Debug)]
+struct WarmTask(tokio::task::AbortHandle);
+
+impl Drop for WarmTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl PgStore {
@@ -74,9 +88,12 @@ impl PgStore {
         let connect: PgConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::Other(Box::new(e)))?;
+        let min_connections = options.min_connections.min(options.max_connections);
+        // sqlx's min_connections keeps its idle reaper from closing these;
+        // keep_warm opens them.
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
-            .min_connections(options.min_connections.min(options.max_connections))
+            .min_connections(min_connections)
             .acquire_timeout(options.acquire_timeout)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -91,13 +108,11 @@ impl PgStore {
                 })
             })
             .connect_lazy_with(connect);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(keep_warm(
-                pool.clone(),
-                options.min_connections.min(options.max_connections),
-            ));
-        }
-        Ok(PgStore { pool })
+        let warm = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let task = runtime.spawn(keep_warm(pool.clone(), min_connections));
+            Arc::new(WarmTask(task.abort_handle()))
+        });
+        Ok(PgStore { pool, _warm: warm })
     }
 
     /// The secret called `name`, stored with `candidate` as its value if
