@@ -63,8 +63,18 @@ function parseArgs(argv) {
 const args = parseArgs(process.argv.slice(2));
 const mountPath = new URL(args.issuer).pathname.replace(/\/+$/, '');
 
-// A fresh signing key per run.
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+// A fresh signing key per run. Generated as PEM text and loaded as a new
+// key object, never exported from the generated one: Node 20 can deadlock
+// when a garbage collection during `export({ format: 'jwk' })` of a key
+// from generateKeyPairSync destroys the key generation job, which takes the
+// lock the export holds (seen about once in 150 starts under load: the
+// process hangs for good before printing READY).
+const { privateKey: pem } = crypto.generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+});
+const privateKey = crypto.createPrivateKey(pem);
 const jwk = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256' };
 jwk.kid = crypto.createHash('sha256').update(jwk.n).digest('base64url').slice(0, 16);
 
