@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use crate::helpers::{error_code, error_message, spawn_app, verify_with_jwks, TestApp, ACCOUNT_A};
+use crate::helpers::{
+    error_code, error_message, spawn_app, spawn_app_on, verify_with_jwks, TestApp, ACCOUNT_A,
+};
 
 async fn unauth_pool(app: &TestApp) -> String {
     app.create_pool("guests").await
@@ -524,4 +526,69 @@ async fn an_unreachable_sts_is_an_external_service_error_in_bounded_time() {
         .unwrap_err();
     assert_eq!(error_code(&err), "ExternalServiceException");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// GetId presenting `token` (a Cognate token) as its login.
+async fn get_id_with_token(
+    app: &TestApp,
+    pool: &str,
+    token: &str,
+) -> Result<String, (String, String)> {
+    app.client
+        .get_id()
+        .identity_pool_id(pool)
+        .logins("cognito-identity.amazonaws.com", token)
+        .send()
+        .await
+        .map(|out| out.identity_id.expect("an identity id"))
+        .map_err(|err| (error_code(&err), error_message(&err)))
+}
+
+#[tokio::test]
+async fn a_pool_changed_through_another_instance_is_seen_by_the_next_get_id_with_a_login() {
+    // Instance `a` answers returning users from the pool it keeps in
+    // memory; `b`, on the same database, changes and then deletes the pool.
+    let a = spawn_app().await;
+    let b = spawn_app_on(a.database_url.clone(), |_| {}).await;
+    let pool = unauth_pool(&a).await;
+    let guest = get_id(&a, &pool).await;
+    let token = a
+        .client
+        .get_open_id_token()
+        .identity_id(&guest)
+        .send()
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            get_id_with_token(&a, &pool, &token).await,
+            Ok(guest.clone())
+        );
+    }
+    stop_taking_guests(&b, &pool).await;
+    assert_eq!(
+        get_id_with_token(&a, &pool, &token).await,
+        Err((
+            "NotAuthorizedException".to_owned(),
+            "Unauthenticated access is not supported for this identity pool.".to_owned()
+        ))
+    );
+    b.client
+        .update_identity_pool()
+        .identity_pool_id(&pool)
+        .identity_pool_name("guests")
+        .allow_unauthenticated_identities(true)
+        .allow_classic_flow(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get_id_with_token(&a, &pool, &token).await,
+        Ok(guest.clone())
+    );
+    b.delete_pool(&pool).await;
+    let (code, _) = get_id_with_token(&a, &pool, &token).await.unwrap_err();
+    assert_eq!(code, "ResourceNotFoundException");
 }

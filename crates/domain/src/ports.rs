@@ -34,9 +34,12 @@ pub trait Store: Send + Sync + 'static {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
-    /// The pool with this id, whoever owns it (for the public operations).
-    async fn read_pool(&self, pool_id: &IdentityPoolId)
-        -> Result<Option<IdentityPool>, StoreError>;
+    /// The pool with this id, whoever owns it (for the public operations),
+    /// and the version of its row.
+    async fn read_pool(
+        &self,
+        pool_id: &IdentityPoolId,
+    ) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError>;
     /// The identity with this id and its pool, from one snapshot (the pool
     /// is `None` only if a store lets an identity outlive its pool).
     async fn read_identity_with_pool(
@@ -44,8 +47,8 @@ pub trait Store: Send + Sync + 'static {
         identity_id: &IdentityId,
     ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError>;
     /// For each `(provider, subject)` of the pool, the identity its login
-    /// is linked to, and every identity among those and `also` that exists:
-    /// all from one snapshot.
+    /// is linked to, every identity among those and `also` that exists,
+    /// and the pool's version: all from one snapshot.
     async fn read_login_owners(
         &self,
         pool_id: &IdentityPoolId,
@@ -67,7 +70,17 @@ pub struct LoginOwners {
     pub owners: Vec<Option<IdentityId>>,
     /// The identities that exist among the owners and those asked for.
     pub identities: Vec<Identity>,
+    /// The version of the pool's row (`None`: the pool is gone).
+    pub pool_version: Option<PoolVersion>,
 }
+
+/// Which committed write of a pool's row a read saw. Two reads that show
+/// the same version saw the same pool: any write makes a new version
+/// (PostgreSQL: the row's `xmin`, the transaction that wrote it), so a
+/// pool read earlier can be checked against a later snapshot by comparing
+/// versions alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolVersion(pub u64);
 
 /// One transaction over pools and identities (the signing keys have their
 /// own, narrower port: [`crate::token::KeyStore`]).

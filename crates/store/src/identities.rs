@@ -8,7 +8,7 @@ use cognate_domain::ports::{IdentityRepo, LoginOwners, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
-use crate::pools::{pool_from_row, select_pool_by_id, POOL_COLUMNS};
+use crate::pools::{pool_from_row, select_pool_by_id, POOL_COLUMNS, POOL_VERSION};
 use crate::{id_column, map_err, optional_id_column, parse_id, PgTx};
 
 const IDENTITY_COLUMNS: &str = "id, pool_id, authenticated, disabled, created_at, last_modified_at";
@@ -74,10 +74,12 @@ pub(crate) async fn read_login_owners(
              WITH ORDINALITY AS w (provider, subject, ord) \
            LEFT JOIN identity_logins l \
              ON l.pool_id = $1 AND l.provider = w.provider AND l.subject = w.subject) \
-         SELECT NULL::bigint AS ord, {IDENTITY_COLUMNS} FROM identities \
+         SELECT NULL::bigint AS ord, {IDENTITY_COLUMNS}, NULL::bigint AS pool_version FROM identities \
            WHERE id = ANY(ARRAY(SELECT identity_id FROM owners WHERE identity_id IS NOT NULL) || $4::text[]) \
          UNION ALL \
-         SELECT ord, identity_id, NULL, NULL, NULL, NULL, NULL FROM owners"
+         SELECT ord, identity_id, NULL, NULL, NULL, NULL, NULL, NULL FROM owners \
+         UNION ALL \
+         SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, {POOL_VERSION} FROM identity_pools WHERE id = $1"
     ))
     .bind(pool_id.as_str())
     .bind(&providers)
@@ -89,8 +91,17 @@ pub(crate) async fn read_login_owners(
     let mut found = LoginOwners {
         owners: vec![None; logins.len()],
         identities: Vec::new(),
+        pool_version: None,
     };
     for row in &rows {
+        if row
+            .try_get::<Option<i64>, _>("pool_version")
+            .map_err(map_err)?
+            .is_some()
+        {
+            found.pool_version = Some(crate::pools::pool_version(row)?);
+            continue;
+        }
         match row.try_get::<Option<i64>, _>("ord").map_err(map_err)? {
             Some(ord) => {
                 let slot = usize::try_from(ord - 1)

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use cognate_domain::identity::Identity;
 use cognate_domain::ids::{IdentityId, IdentityPoolId, InvalidId};
 use cognate_domain::pool::IdentityPool;
-use cognate_domain::ports::{LoginOwners, Store, StoreError, Tx};
+use cognate_domain::ports::{LoginOwners, PoolVersion, Store, StoreError, Tx};
 use sqlx::postgres::PgRow;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Row};
@@ -167,7 +167,7 @@ impl Store for PgStore {
     async fn read_pool(
         &self,
         pool_id: &IdentityPoolId,
-    ) -> Result<Option<IdentityPool>, StoreError> {
+    ) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError> {
         pools::read_pool(&self.pool, pool_id).await
     }
 

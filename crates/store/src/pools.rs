@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use cognate_domain::ids::{AccountId, IdentityPoolId};
 use cognate_domain::pool::{IdentityPool, PoolSettings, PoolSummary, PrincipalTagMap};
-use cognate_domain::ports::{PoolRepo, StoreError};
+use cognate_domain::ports::{PoolRepo, PoolVersion, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::Row;
@@ -74,12 +74,34 @@ pub(crate) async fn select_pool_by_id<'e>(
     row.as_ref().map(pool_from_row).transpose()
 }
 
-/// [`cognate_domain::ports::Store::read_pool`].
+/// [`cognate_domain::ports::Store::read_pool`]: the pool and its row's
+/// `xmin` as its version, in one statement.
 pub(crate) async fn read_pool(
     db: &sqlx::PgPool,
     pool_id: &IdentityPoolId,
-) -> Result<Option<IdentityPool>, StoreError> {
-    select_pool_by_id(db, pool_id).await
+) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {POOL_COLUMNS}, {POOL_VERSION} AS pool_version FROM identity_pools WHERE id = $1"
+    ))
+    .bind(pool_id.as_str())
+    .fetch_optional(db)
+    .await
+    .map_err(map_err)?;
+    row.as_ref()
+        .map(|row| Ok((pool_from_row(row)?, pool_version(row)?)))
+        .transpose()
+}
+
+/// A pool row's version: `xmin`, the transaction that wrote this version
+/// of the row. Every UPDATE writes a new one (row locks do not), so equal
+/// values mean no write in between (xids repeat only after 2³²
+/// transactions, far beyond how long a version is kept).
+pub(crate) const POOL_VERSION: &str = "xmin::text::bigint";
+
+/// The `pool_version` column of a row.
+pub(crate) fn pool_version(row: &PgRow) -> Result<PoolVersion, StoreError> {
+    let version: i64 = row.try_get("pool_version").map_err(map_err)?;
+    Ok(PoolVersion(version.unsigned_abs()))
 }
 
 #[async_trait]

@@ -31,6 +31,7 @@
 //! creation order is the order of `seq` as in the store.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId};
 use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
-use crate::ports::{IdentityRepo, LoginOwners, PoolRepo, Store, Tx};
+use crate::ports::{IdentityRepo, LoginOwners, PoolRepo, PoolVersion, Store, Tx};
 
 /// How long `begin` waits for the open transaction by default (the
 /// store's `lock_timeout`).
@@ -75,6 +76,8 @@ pub struct TxRecord {
 struct State {
     seq: i64,
     pools: BTreeMap<IdentityPoolId, (i64, IdentityPool)>,
+    /// Each pool's row version: a fresh number on every write, as `xmin`.
+    pool_versions: BTreeMap<IdentityPoolId, u64>,
     tag_maps: BTreeMap<(IdentityPoolId, String), PrincipalTagMap>,
     identities: BTreeMap<IdentityId, (i64, Identity)>,
     /// `(pool, provider, subject)` → the login.
@@ -85,6 +88,18 @@ impl State {
     fn next_seq(&mut self) -> i64 {
         self.seq += 1;
         self.seq
+    }
+
+    /// A new version for the pool's row, which was just written.
+    fn pool_written(&mut self, pool_id: &IdentityPoolId) {
+        let version = self.next_seq().unsigned_abs();
+        self.pool_versions.insert(pool_id.clone(), version);
+    }
+
+    fn pool_version(&self, pool_id: &IdentityPoolId) -> Option<PoolVersion> {
+        self.pools
+            .contains_key(pool_id)
+            .then(|| PoolVersion(self.pool_versions.get(pool_id).copied().unwrap_or(0)))
     }
 
     fn public_login_clash(&self, identity_id: &IdentityId, provider: &str) -> bool {
@@ -101,6 +116,7 @@ pub struct MemoryStore {
     state: Arc<tokio::sync::Mutex<State>>,
     journal: Arc<Mutex<Vec<TxRecord>>>,
     lock_timeout: Duration,
+    pool_reads: Arc<AtomicUsize>,
 }
 
 impl Default for MemoryStore {
@@ -109,6 +125,7 @@ impl Default for MemoryStore {
             state: Arc::default(),
             journal: Arc::default(),
             lock_timeout: LOCK_TIMEOUT,
+            pool_reads: Arc::default(),
         }
     }
 }
@@ -133,6 +150,11 @@ impl MemoryStore {
     /// Forget the journal (to look at what one use case does).
     pub fn clear_journal(&self) {
         self.journal.lock().expect("journal lock").clear();
+    }
+
+    /// How many times [`Store::read_pool`] was called.
+    pub fn pool_reads(&self) -> usize {
+        self.pool_reads.load(Ordering::Relaxed)
     }
 
     /// The committed identity with this id.
@@ -185,9 +207,14 @@ impl Store for MemoryStore {
     async fn read_pool(
         &self,
         pool_id: &IdentityPoolId,
-    ) -> Result<Option<IdentityPool>, StoreError> {
+    ) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError> {
+        self.pool_reads.fetch_add(1, Ordering::Relaxed);
         let state = self.committed().await?;
-        Ok(state.pools.get(pool_id).map(|(_, p)| p.clone()))
+        Ok(state
+            .pools
+            .get(pool_id)
+            .map(|(_, p)| p.clone())
+            .zip(state.pool_version(pool_id)))
     }
 
     async fn read_identity_with_pool(
@@ -222,7 +249,11 @@ impl Store for MemoryStore {
             .into_iter()
             .filter_map(|id| state.identities.get(id).map(|(_, i)| i.clone()))
             .collect();
-        Ok(LoginOwners { owners, identities })
+        Ok(LoginOwners {
+            owners,
+            identities,
+            pool_version: state.pool_version(pool_id),
+        })
     }
 
     async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
@@ -351,6 +382,7 @@ impl PoolRepo for MemoryTx {
         }
         let seq = state.next_seq();
         state.pools.insert(pool.id.clone(), (seq, pool.clone()));
+        state.pool_written(&pool.id);
         Ok(())
     }
 
@@ -382,6 +414,7 @@ impl PoolRepo for MemoryTx {
             stored.roles = pool.roles.clone();
             stored.role_mappings = pool.role_mappings.clone();
             stored.updated_at = pool.updated_at;
+            state.pool_written(&pool.id);
         }
         Ok(())
     }
@@ -402,6 +435,7 @@ impl PoolRepo for MemoryTx {
             return Ok(false);
         }
         state.pools.remove(pool_id);
+        state.pool_versions.remove(pool_id);
         state.tag_maps.retain(|(pool, _), _| pool != pool_id);
         state.identities.retain(|_, (_, i)| i.pool_id != *pool_id);
         state.logins.retain(|(pool, _, _), _| pool != pool_id);

@@ -27,12 +27,13 @@ use crate::ids::{
     pool_arn, AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId, ProviderName, Region,
 };
 use crate::pool::{IdentityPool, RoleTrust, COGNITO_IDENTITY_PROVIDER};
-use crate::ports::{Clock, Store, Tx};
+use crate::ports::{Clock, PoolVersion, Store, Tx};
 use crate::service::paging::{decode_cursor, page};
 
 mod admin;
 mod developer;
 mod link;
+mod pool_cache;
 mod resolve;
 mod tokens;
 
@@ -146,6 +147,8 @@ pub struct IdentityService {
     clock: Arc<dyn Clock>,
     region: Region,
     role_trust: RoleTrust,
+    /// The pools GetId read lately (checked against each snapshot it uses).
+    pools: Arc<pool_cache::PoolCache>,
 }
 
 impl std::fmt::Debug for IdentityService {
@@ -180,6 +183,7 @@ impl IdentityService {
             clock,
             region,
             role_trust: RoleTrust::default(),
+            pools: Arc::default(),
         }
     }
 
@@ -215,12 +219,12 @@ impl IdentityService {
             .ok_or_else(|| DomainError::pool_not_found(pool_id))
     }
 
-    /// The pool named by a public call, from one snapshot read (before
-    /// checking logins, which may call their provider).
+    /// The pool named by a public call and its version, from one snapshot
+    /// read (before checking logins, which may call their provider).
     pub(super) async fn read_pool_by_id(
         &self,
         pool_id: &IdentityPoolId,
-    ) -> DomainResult<IdentityPool> {
+    ) -> DomainResult<(IdentityPool, PoolVersion)> {
         self.store
             .read_pool(pool_id)
             .await?

@@ -35,7 +35,9 @@ impl IdentityService {
     /// login linked to one enabled identity of the pool, nothing to merge,
     /// link or mark authenticated). `None` when anything would change or be
     /// refused: the caller then resolves in a transaction, which decides
-    /// (and words any refusal) on what it reads under its locks.
+    /// (and words any refusal) on what it reads under its locks. Also the
+    /// pool's version at that snapshot (`None`: the pool is gone), for the
+    /// caller to check the `pool` it decided with against.
     ///
     /// Sound because what the read shows only changes in one direction: a
     /// disabled identity is never enabled again, nor an authenticated one
@@ -48,7 +50,7 @@ impl IdentityService {
         named: Option<&IdentityId>,
         proven: &ProvenLogins,
         caller: Caller,
-    ) -> DomainResult<Option<Identity>> {
+    ) -> DomainResult<(Option<Identity>, Option<PoolVersion>)> {
         let wanted = wanted_logins(pool, proven);
         let keys: Vec<(String, String)> = wanted
             .iter()
@@ -67,7 +69,7 @@ impl IdentityService {
             .collect();
         let involved = link::involved(named, &claimed, &proven.cognito_identities);
         if link::exclusive(&claimed, &involved) {
-            return Ok(None);
+            return Ok((None, read.pool_version));
         }
         let mut identities: BTreeMap<IdentityId, Option<Identity>> =
             involved.iter().map(|id| (id.clone(), None)).collect();
@@ -85,7 +87,7 @@ impl IdentityService {
             identities: &identities,
             current_logins: None,
         });
-        Ok(match plan {
+        let known = match plan {
             Ok(link::Plan::Use {
                 survivor,
                 merge,
@@ -93,7 +95,8 @@ impl IdentityService {
                 touch: false,
             }) if merge.is_empty() && link.is_empty() => identities.remove(&survivor).flatten(),
             _ => None,
-        })
+        };
+        Ok((known, read.pool_version))
     }
 
     /// Check every entry of `logins` (outside any transaction: upstream

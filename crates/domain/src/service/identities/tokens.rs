@@ -30,14 +30,46 @@ impl IdentityService {
             self.read_pool_by_id(pool_id).await?;
             return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
         }
-        let pool = self.read_pool_by_id(pool_id).await?;
-        let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
-        if let Some(identity) = self
-            .returning_user(&pool, None, &proven, Caller::Public)
-            .await?
-        {
-            return Ok(identity.id);
-        }
+        // The pool from the cache if it is there: every answer given with
+        // it is checked against the version a later snapshot shows (see
+        // `pool_cache`); when that differs, start again from a fresh read.
+        let mut cached = self.pools.get(pool_id);
+        let proven = loop {
+            let from_cache = cached.is_some();
+            let (pool, version) = match cached.take() {
+                Some(hit) => hit,
+                None => {
+                    let (pool, version) = self.read_pool_by_id(pool_id).await?;
+                    let pool = Arc::new(pool);
+                    self.pools.put(Arc::clone(&pool), version);
+                    (pool, version)
+                }
+            };
+            let proven = match self.prove_logins(&pool, logins, Caller::Public).await {
+                Ok(proven) => proven,
+                // A refusal stands if the pool it was decided on still is
+                // the pool now.
+                Err(refused) if from_cache => {
+                    if self.store.read_pool(pool_id).await?.map(|(_, v)| v) == Some(version) {
+                        return Err(refused);
+                    }
+                    self.pools.forget(pool_id);
+                    continue;
+                }
+                Err(refused) => return Err(refused),
+            };
+            let (known, seen) = self
+                .returning_user(&pool, None, &proven, Caller::Public)
+                .await?;
+            if from_cache && seen != Some(version) {
+                self.pools.forget(pool_id);
+                continue;
+            }
+            if let Some(identity) = known {
+                return Ok(identity.id);
+            }
+            break proven;
+        };
         self.retrying(|| async {
             let mut tx = self.begin().await?;
             let pool = Self::public_pool(&mut tx, pool_id).await?;

@@ -238,3 +238,112 @@ async fn concurrent_first_logins_of_one_user_agree_on_one_identity() {
     assert_eq!(a.unwrap(), b.unwrap());
     assert_eq!(w.store.identity_count().await, 1);
 }
+
+#[tokio::test]
+async fn a_returning_users_get_id_reads_the_pool_once_and_then_only_the_logins_owners() {
+    let w = world();
+    let pool = w.open_pool().await;
+    let id = w.google_user(&pool, "g1").await;
+    let reads = w.store.pool_reads();
+    for _ in 0..3 {
+        assert_eq!(w.google_user(&pool, "g1").await, id);
+    }
+    assert_eq!(w.store.pool_reads(), reads);
+}
+
+#[tokio::test]
+async fn get_id_refuses_a_provider_the_pool_dropped_after_it_was_cached() {
+    let w = world();
+    let pool = w.open_pool().await;
+    w.google_user(&pool, "g1").await;
+    let mut settings = open_settings();
+    settings.supported_login_providers.remove(GOOGLE);
+    w.pools
+        .update(&account(), &pool.id, settings, None)
+        .await
+        .unwrap();
+    not_authorized(
+        w.identities
+            .get_id(&pool.id, &logins(&[(GOOGLE, "g1")]))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn get_id_accepts_a_provider_the_pool_added_after_it_was_cached() {
+    let w = world();
+    let mut settings = open_settings();
+    settings.supported_login_providers.remove(AMAZON);
+    let pool = w.pool(settings).await;
+    w.google_user(&pool, "g1").await;
+    w.pools
+        .update(&account(), &pool.id, open_settings(), None)
+        .await
+        .unwrap();
+    let id = w
+        .identities
+        .get_id(&pool.id, &logins(&[(AMAZON, "a1")]))
+        .await
+        .unwrap();
+    assert!(w.identity(&id).await.authenticated);
+}
+
+#[tokio::test]
+async fn a_refusal_decided_on_a_cached_pool_stands_when_the_pool_is_unchanged() {
+    let w = world();
+    let pool = w.open_pool().await;
+    w.google_user(&pool, "g1").await;
+    let reads = w.store.pool_reads();
+    let message = not_authorized(
+        w.identities
+            .get_id(&pool.id, &logins(&[(GOOGLE, "invalid-token")]))
+            .await,
+    );
+    assert_eq!(message, INVALID_LOGIN);
+    assert_eq!(
+        w.store.pool_reads(),
+        reads + 1,
+        "one read to check the pool"
+    );
+}
+
+#[tokio::test]
+async fn get_id_of_a_returning_user_answers_not_found_once_the_cached_pool_is_deleted() {
+    let w = world();
+    let pool = w.open_pool().await;
+    w.google_user(&pool, "g1").await;
+    w.pools.delete(&account(), &pool.id).await.unwrap();
+    not_found(
+        w.identities
+            .get_id(&pool.id, &logins(&[(GOOGLE, "g1")]))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn a_returning_guest_token_is_refused_once_the_cached_pool_stops_taking_guests() {
+    let w = world();
+    let pool = w.open_pool().await;
+    let guest = w.identities.get_id(&pool.id, &logins(&[])).await.unwrap();
+    let (_, token) = w
+        .identities
+        .get_open_id_token(&guest, &logins(&[]))
+        .await
+        .unwrap();
+    let with_token = logins(&[(crate::pool::COGNITO_IDENTITY_PROVIDER, token.as_str())]);
+    assert_eq!(
+        w.identities.get_id(&pool.id, &with_token).await.unwrap(),
+        guest
+    );
+    let mut settings = open_settings();
+    settings.allow_unauthenticated = false;
+    w.pools
+        .update(&account(), &pool.id, settings, None)
+        .await
+        .unwrap();
+    let message = not_authorized(w.identities.get_id(&pool.id, &with_token).await);
+    assert_eq!(
+        message,
+        "Unauthenticated access is not supported for this identity pool."
+    );
+}
