@@ -239,3 +239,89 @@ async fn wait_for_connections(db: &tokio_postgres::Client, what: &str, done: imp
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_login_owners_statement_is_planned_once_per_connection_not_on_every_call() {
+    use cognate_domain::ids::{IdentityId, IdentityPoolId};
+    use cognate_domain::ports::Store as _;
+    let app = spawn_app().await;
+    let pool = app.create_pool("plans").await;
+    let guest = app
+        .client
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    // One connection, so that every call below runs in the session whose
+    // prepared statements are then looked at.
+    let store = cognate_store::PgStore::connect_lazy(
+        &app.database_url,
+        &cognate_store::PoolOptions {
+            max_connections: 1,
+            min_connections: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // A pool with many logins, as the planner sees it: with few, any plan
+    // looks cheap and the bug this guards against does not show.
+    for statement in [
+        "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
+         SELECT $1 || ':' || i, $1, true, false, now(), now() FROM generate_series(1, 2000) i",
+        "INSERT INTO identity_logins (pool_id, provider, subject, developer, identity_id, created_at) \
+         SELECT $1, 'accounts.google.com', 'subject-' || i, false, $1 || ':' || i, now() \
+         FROM generate_series(1, 2000) i",
+    ] {
+        sqlx::query(statement)
+            .bind(&pool)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    sqlx::query("ANALYZE identities, identity_logins")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let pool_id = IdentityPoolId::try_from(pool.as_str()).unwrap();
+    let guest = IdentityId::try_from(guest.as_str()).unwrap();
+    let login = [(
+        "accounts.google.com".to_owned(),
+        "hashed-subject".to_owned(),
+    )];
+    for _ in 0..12 {
+        for (logins, also) in [
+            (&login[..], &[][..]),
+            (&[][..], std::slice::from_ref(&guest)),
+        ] {
+            let read = store
+                .read_login_owners(&pool_id, logins, also)
+                .await
+                .unwrap();
+            assert!(read.pool_version.is_some());
+            assert_eq!(read.owners.len(), logins.len());
+            assert_eq!(read.identities.len(), also.len());
+        }
+    }
+    let plans: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE '%pool_version%' AND statement NOT LIKE '%pg_prepared_statements%'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        plans.len(),
+        2,
+        "one prepared statement per arity: {plans:?}"
+    );
+    for (generic, custom) in plans {
+        // PostgreSQL tries five custom plans, then keeps the generic one.
+        assert!(
+            custom <= 5 && generic >= 7,
+            "generic {generic}, custom {custom}"
+        );
+    }
+}
