@@ -1,11 +1,13 @@
-//! The load: raw JSON 1.1 requests over a pooled HTTP client, `concurrency`
-//! requests in flight, for a fixed time.
+//! The load: raw JSON 1.1 requests, `concurrency` in flight (one
+//! keep-alive connection each, see [`crate::wire`]), for a fixed time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context as _};
+
+use crate::wire::{self, Connection};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 
@@ -54,7 +56,6 @@ impl Op {
 /// The service under test, and what the requests refer to.
 #[derive(Debug)]
 pub struct Target {
-    http: reqwest::Client,
     /// `http://127.0.0.1:<port>/`.
     url: String,
     /// `127.0.0.1:<port>`, signed as `host`.
@@ -69,23 +70,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// A target with a connection pool large enough for `max_concurrency`.
+    /// The service at `address` (`http://127.0.0.1:<port>`).
     pub fn new(
         address: &str,
         region: &str,
         access_key: &str,
         secret_key: &str,
         pool_id: &str,
-        max_concurrency: usize,
     ) -> anyhow::Result<Target> {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(max_concurrency.max(1) * 2)
-            .tcp_nodelay(true)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?;
         Ok(Target {
-            http,
             url: format!("{address}/"),
             host: address.trim_start_matches("http://").to_owned(),
             region: region.to_owned(),
@@ -112,13 +105,14 @@ impl Target {
     /// Fetch a Cognate token for each of the first `count` developer users,
     /// for GetId with a known login.
     pub async fn fetch_login_tokens(&mut self, count: usize) -> anyhow::Result<()> {
+        let mut conn = Connection::new(&self.host);
         for &user in self.developer_users.iter().take(count) {
             let body = format!(
                 r#"{{"IdentityPoolId":"{}","Logins":{{"{DEVELOPER_PROVIDER}":"{USER_PREFIX}{user}"}},"TokenDuration":3600}}"#,
                 self.pool_id
             );
             let answer = self
-                .post("GetOpenIdTokenForDeveloperIdentity", body, true)
+                .post(&mut conn, "GetOpenIdTokenForDeveloperIdentity", &body, true)
                 .await
                 .map_err(anyhow::Error::msg)
                 .context("fetching the tokens of developer users")?;
@@ -143,23 +137,30 @@ impl Target {
         )
     }
 
-    /// One call of `op`; `i` picks the identity or user (round-robin).
-    async fn call(&self, op: Op, i: usize) -> Result<(), String> {
+    /// One call of `op` on `conn`; `i` picks the identity or user
+    /// (round-robin).
+    async fn call(&self, conn: &mut Connection, op: Op, i: usize) -> Result<(), String> {
         let answer = match op {
-            Op::GetId => self.post(op.name(), self.get_id_body(), false).await?,
+            Op::GetId => {
+                self.post(conn, op.name(), &self.get_id_body(), false)
+                    .await?
+            }
             Op::OpenIdToken => {
                 let id = &self.identities[i % self.identities.len()];
                 let body = format!(r#"{{"IdentityId":"{id}"}}"#);
-                self.post(op.name(), body, false).await?
+                self.post(conn, op.name(), &body, false).await?
             }
-            Op::DeveloperToken => self.post(op.name(), self.developer_body(i), true).await?,
+            Op::DeveloperToken => {
+                self.post(conn, op.name(), &self.developer_body(i), true)
+                    .await?
+            }
             Op::GetIdKnown => {
                 let token = &self.login_tokens[i % self.login_tokens.len()];
                 let body = format!(
                     r#"{{"IdentityPoolId":"{}","Logins":{{"cognito-identity.amazonaws.com":"{token}"}}}}"#,
                     self.pool_id
                 );
-                self.post("GetId", body, false).await?
+                self.post(conn, "GetId", &body, false).await?
             }
         };
         if answer.contains(op.expected_member()) {
@@ -173,33 +174,31 @@ impl Target {
         }
     }
 
-    /// POST a JSON 1.1 request; the body of a 200, or what went wrong.
-    async fn post(&self, operation: &str, body: String, signed: bool) -> Result<String, String> {
+    /// POST a JSON 1.1 request on `conn`; the body of a 200, or what went
+    /// wrong.
+    async fn post(
+        &self,
+        conn: &mut Connection,
+        operation: &str,
+        body: &str,
+        signed: bool,
+    ) -> Result<String, String> {
         let target = format!("{TARGET_PREFIX}{operation}");
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("content-type", CONTENT_TYPE)
-            .header("x-amz-target", &target);
-        if signed {
-            for (name, value) in self.sign(&target, &body)? {
-                req = req.header(name, value);
-            }
-        }
-        let res = req
-            .body(body)
-            .send()
+        let signature = if signed {
+            self.sign(&target, body)?
+        } else {
+            Vec::new()
+        };
+        let mut headers = vec![("content-type", CONTENT_TYPE), ("x-amz-target", &target)];
+        headers.extend(signature.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let answer = conn
+            .send(&wire::request(&self.host, &headers, body))
             .await
             .map_err(|e| format!("transport: {e}"))?;
-        let status = res.status();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| format!("reading the body: {e}"))?;
-        if status != reqwest::StatusCode::OK {
-            return Err(format!("HTTP {}: {}", status.as_u16(), clip(&text)));
+        if answer.status != 200 {
+            return Err(format!("HTTP {}: {}", answer.status, clip(&answer.body)));
         }
-        Ok(text)
+        Ok(answer.body)
     }
 
     /// SigV4 headers (`authorization`, `x-amz-date`) for a request, as the
@@ -295,13 +294,14 @@ pub async fn drive(target: &Arc<Target>, op: Op, concurrency: usize, duration: D
         let target = Arc::clone(target);
         let next = Arc::clone(&next);
         tasks.push(tokio::spawn(async move {
+            let mut conn = Connection::new(&target.host);
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             let mut first_error = None;
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let sent = Instant::now();
-                match target.call(op, i).await {
+                match target.call(&mut conn, op, i).await {
                     Ok(()) => latencies.push(sent.elapsed().as_micros() as u64),
                     Err(e) => {
                         errors += 1;
