@@ -671,3 +671,19 @@ fn the_rotation_plan_retires_a_new_key_before_an_already_scheduled_one() {
         assert_eq!(jwks_kids(&keys)[..2], [scheduled, emergency]);
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_multi_threaded_runtime_concurrent_signatures_all_verify() {
+    let f = Fixture::new();
+    let keys = Arc::new(f.start(HOUR).await);
+    let signers: Vec<_> = (0..8)
+        .map(|_| {
+            let (keys, claims) = (Arc::clone(&keys), f.claims(TEN_MINUTES));
+            tokio::spawn(async move { keys.sign(&claims).await.unwrap() })
+        })
+        .collect();
+    for signer in signers {
+        let token = signer.await.unwrap();
+        assert_eq!(keys.verify(&token).await.unwrap(), f.claims(TEN_MINUTES));
+    }
+}
