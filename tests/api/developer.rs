@@ -92,15 +92,7 @@ async fn token_duration_and_principal_tags_land_in_the_token() {
 async fn a_developer_user_can_be_linked_to_an_existing_unauthenticated_identity() {
     let app = spawn_app().await;
     let pool = dev_pool(&app, true).await;
-    let guest = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = app.guest(&pool).await;
     let out = app
         .client
         .get_open_id_token_for_developer_identity()

@@ -380,15 +380,7 @@ async fn an_unauthenticated_identity_given_a_login_becomes_authenticated() {
         return;
     };
     let provider = idp.provider_name();
-    let guest = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = app.guest(&pool).await;
     let token = idp.id_token("hana").await.unwrap();
     let out = app
         .client

@@ -170,6 +170,19 @@ impl TestApp {
             .expect("delete pool");
     }
 
+    /// A new guest identity of `pool` (GetId without logins, which must
+    /// succeed).
+    pub async fn guest(&self, pool: &str) -> String {
+        self.client
+            .get_id()
+            .identity_pool_id(pool)
+            .send()
+            .await
+            .expect("GetId")
+            .identity_id
+            .expect("an identity id")
+    }
+
     /// The identity ids of the first page (60) of ListIdentities.
     pub async fn identity_ids(&self, pool: &str) -> Vec<String> {
         self.client

@@ -10,17 +10,6 @@ async fn unauth_pool(app: &TestApp) -> String {
     app.create_pool("guests").await
 }
 
-async fn get_id(app: &TestApp, pool: &str) -> String {
-    app.client
-        .get_id()
-        .identity_pool_id(pool)
-        .send()
-        .await
-        .expect("GetId")
-        .identity_id
-        .expect("an identity id")
-}
-
 /// The error code and message of a guest GetId that must fail.
 async fn get_id_refused(app: &TestApp, pool: &str) -> (String, String) {
     let err = app
@@ -50,8 +39,8 @@ async fn stop_taking_guests(app: &TestApp, pool: &str) {
 async fn get_id_creates_a_new_unauthenticated_identity_in_the_pools_region() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
-    let a = get_id(&app, &pool).await;
-    let b = get_id(&app, &pool).await;
+    let a = app.guest(&pool).await;
+    let b = app.guest(&pool).await;
     assert_ne!(a, b, "each unauthenticated GetId is a new identity");
     let (region, uuid) = a.split_once(':').unwrap();
     assert_eq!(region, "us-east-1");
@@ -97,7 +86,7 @@ async fn get_id_for_an_unknown_pool_is_not_found() {
 async fn an_unauthenticated_token_carries_cognitos_claims_and_verifies_with_the_published_keys() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
-    let id = get_id(&app, &pool).await;
+    let id = app.guest(&pool).await;
     let out = app
         .client
         .get_open_id_token()
@@ -128,7 +117,7 @@ async fn an_unauthenticated_token_carries_cognitos_claims_and_verifies_with_the_
 async fn unauthenticated_identities_are_refused_tokens_once_the_pool_stops_allowing_them() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
-    let id = get_id(&app, &pool).await;
+    let id = app.guest(&pool).await;
     stop_taking_guests(&app, &pool).await;
     let err = app
         .client
@@ -144,7 +133,7 @@ async fn unauthenticated_identities_are_refused_tokens_once_the_pool_stops_allow
 async fn a_pool_that_stops_taking_guests_refuses_the_next_guest_get_id_and_stores_nothing() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
-    get_id(&app, &pool).await;
+    app.guest(&pool).await;
     stop_taking_guests(&app, &pool).await;
     assert_eq!(
         get_id_refused(&app, &pool).await,
@@ -182,7 +171,7 @@ async fn an_unknown_identity_is_not_found() {
 async fn describe_identity_shows_dates_and_is_invisible_to_other_accounts() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
-    let id = get_id(&app, &pool).await;
+    let id = app.guest(&pool).await;
     let d = app
         .client
         .describe_identity()
@@ -212,7 +201,7 @@ async fn list_identities_pages_through_a_pool_and_other_accounts_cannot_list_it(
     let pool = unauth_pool(&app).await;
     let mut created = Vec::new();
     for _ in 0..5 {
-        created.push(get_id(&app, &pool).await);
+        created.push(app.guest(&pool).await);
     }
     let mut seen = Vec::new();
     let mut token = None;
@@ -254,8 +243,8 @@ async fn list_identities_pages_through_a_pool_and_other_accounts_cannot_list_it(
 async fn deleted_identities_are_gone_and_unknown_ones_are_reported_unprocessed() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
-    let a = get_id(&app, &pool).await;
-    let b = get_id(&app, &pool).await;
+    let a = app.guest(&pool).await;
+    let b = app.guest(&pool).await;
     let unknown = "us-east-1:00000000-0000-0000-0000-000000000000".to_owned();
     let out = app
         .client
@@ -310,7 +299,7 @@ async fn deleted_identities_are_gone_and_unknown_ones_are_reported_unprocessed()
 async fn deleting_a_pool_deletes_its_identities() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
-    let id = get_id(&app, &pool).await;
+    let id = app.guest(&pool).await;
     app.client
         .delete_identity_pool()
         .identity_pool_id(&pool)
@@ -332,7 +321,7 @@ async fn no_token_is_issued_for_an_identity_after_its_deletion_committed() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
     for _ in 0..5 {
-        let id = get_id(&app, &pool).await;
+        let id = app.guest(&pool).await;
         let deleted_at = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
         let mut issuers = Vec::new();
         for _ in 0..8 {
@@ -438,7 +427,7 @@ async fn get_open_id_token_is_refused_when_the_pool_disallows_the_basic_flow() {
         .await
         .unwrap()
         .identity_pool_id;
-    let id = get_id(&app, &pool).await;
+    let id = app.guest(&pool).await;
     let err = app
         .client
         .get_open_id_token()
@@ -457,7 +446,7 @@ async fn get_open_id_token_is_refused_when_the_pool_disallows_the_basic_flow() {
 async fn get_credentials_without_an_unauthenticated_role_is_an_invalid_pool_configuration() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
-    let id = get_id(&app, &pool).await;
+    let id = app.guest(&pool).await;
     let err = app
         .client
         .get_credentials_for_identity()
@@ -486,7 +475,7 @@ async fn get_credentials_without_a_configured_sts_is_an_external_service_error()
         .send()
         .await
         .unwrap();
-    let id = get_id(&app, &pool).await;
+    let id = app.guest(&pool).await;
     let err = app
         .client
         .get_credentials_for_identity()
@@ -515,7 +504,7 @@ async fn an_unreachable_sts_is_an_external_service_error_in_bounded_time() {
         .send()
         .await
         .unwrap();
-    let id = get_id(&app, &pool).await;
+    let id = app.guest(&pool).await;
     let started = std::time::Instant::now();
     let err = app
         .client
@@ -551,7 +540,7 @@ async fn a_pool_changed_through_another_instance_is_seen_by_the_next_get_id_with
     let a = spawn_app().await;
     let b = spawn_app_on(a.database_url.clone(), |_| {}).await;
     let pool = unauth_pool(&a).await;
-    let guest = get_id(&a, &pool).await;
+    let guest = a.guest(&pool).await;
     let token = a
         .client
         .get_open_id_token()

@@ -246,15 +246,7 @@ async fn the_login_owners_statement_is_planned_once_per_connection_not_on_every_
     use cognate_domain::ports::Store as _;
     let app = spawn_app().await;
     let pool = app.create_pool("plans").await;
-    let guest = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let guest = app.guest(&pool).await;
     // One connection, so that every call below runs in the session whose
     // prepared statements are then looked at.
     let store = cognate_store::PgStore::connect_lazy(
