@@ -25,17 +25,6 @@ async fn pool_without_classic_flag(app: &TestApp) -> String {
         .identity_pool_id
 }
 
-async fn guest(app: &TestApp, pool: &str) -> String {
-    app.client
-        .get_id()
-        .identity_pool_id(pool)
-        .send()
-        .await
-        .expect("GetId")
-        .identity_id
-        .expect("identity id")
-}
-
 async fn set_classic(app: &TestApp, pool: &str, classic: Option<bool>, guests: bool) {
     app.client
         .update_identity_pool()
@@ -70,7 +59,7 @@ async fn a_pool_created_without_allow_classic_flow_omits_it_and_hands_out_open_i
         .await
         .unwrap();
     assert_eq!(described.allow_classic_flow, None, "describe omits it");
-    let id = guest(&app, &pool).await;
+    let id = app.guest(&pool).await;
     let token = app
         .client
         .get_open_id_token()
@@ -85,7 +74,7 @@ async fn a_pool_created_without_allow_classic_flow_omits_it_and_hands_out_open_i
 async fn only_an_explicit_false_refuses_the_basic_flow_and_update_can_make_it_absent_again() {
     let app = spawn_app().await;
     let pool = pool_without_classic_flag(&app).await;
-    let id = guest(&app, &pool).await;
+    let id = app.guest(&pool).await;
 
     set_classic(&app, &pool, Some(false), true).await;
     let err = app
@@ -192,7 +181,7 @@ async fn credentials(
 async fn a_guest_cannot_come_back_with_its_own_token_once_guests_are_turned_off() {
     let app = spawn_app().await;
     let pool = pool_without_classic_flag(&app).await;
-    let id = guest(&app, &pool).await;
+    let id = app.guest(&pool).await;
     let token = open_id_token(&app, &id, None).await.unwrap();
     set_classic(&app, &pool, None, false).await;
 
@@ -247,7 +236,7 @@ async fn a_pool_cannot_name_another_accounts_roles() {
         .await
         .expect("own roles");
     // CustomRoleArn of another account is refused before any STS call.
-    let id = guest(&app, &pool).await;
+    let id = app.guest(&pool).await;
     assert_eq!(
         credentials(&app, &id, None, Some(&theirs)).await,
         (
