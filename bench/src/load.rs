@@ -31,6 +31,9 @@ pub enum Op {
     /// under `cognito-identity.amazonaws.com` (its signature is checked and
     /// the login looked up; nothing is written).
     GetIdKnown,
+    /// GetCredentialsForIdentity for pre-created guest identities, against
+    /// a stand-in STS that answers at once: Cognate's part of the call.
+    Credentials,
 }
 
 impl Op {
@@ -41,6 +44,7 @@ impl Op {
             Op::OpenIdToken => "GetOpenIdToken",
             Op::DeveloperToken => "GetOpenIdTokenForDeveloperIdentity",
             Op::GetIdKnown => "GetId, known login",
+            Op::Credentials => "GetCredentialsForIdentity",
         }
     }
 
@@ -49,6 +53,7 @@ impl Op {
         match self {
             Op::GetId | Op::GetIdKnown => "\"IdentityId\"",
             Op::OpenIdToken | Op::DeveloperToken => "\"Token\"",
+            Op::Credentials => "\"Credentials\"",
         }
     }
 }
@@ -145,7 +150,7 @@ impl Target {
                 self.post(conn, op.name(), &self.get_id_body(), false)
                     .await?
             }
-            Op::OpenIdToken => {
+            Op::OpenIdToken | Op::Credentials => {
                 let id = &self.identities[i % self.identities.len()];
                 let body = format!(r#"{{"IdentityId":"{id}"}}"#);
                 self.post(conn, op.name(), &body, false).await?

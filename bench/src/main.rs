@@ -11,6 +11,7 @@
 mod cpu;
 mod load;
 mod memory;
+mod sts;
 mod wire;
 
 use std::net::TcpListener;
@@ -79,7 +80,8 @@ struct Args {
     concurrency: Vec<usize>,
     /// Operations to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',',
-          default_values_t = [Op::GetId, Op::OpenIdToken, Op::GetIdKnown, Op::DeveloperToken])]
+          default_values_t = [Op::GetId, Op::OpenIdToken, Op::GetIdKnown, Op::DeveloperToken,
+                              Op::Credentials])]
     ops: Vec<Op>,
     /// Use this PostgreSQL database instead of a private cluster in a temp
     /// dir. It is migrated, and gets a new pool and many identities.
@@ -282,6 +284,15 @@ async fn bench(
     settings.accounts = vec![AccountSettings::new(ACCOUNT, ACCESS_KEY, SECRET_KEY)];
     // The benchmark measures the service, not the quotas: all unlimited.
     settings.disable_quotas();
+    // GetCredentialsForIdentity's Cognate part: an STS that answers at once.
+    settings.sts.endpoint = Some(
+        sts::start()
+            .await
+            .context("starting the stand-in STS")?
+            .as_str()
+            .try_into()
+            .map_err(anyhow::Error::msg)?,
+    );
     // The service on a runtime of its own, as the `cognate` binary runs it
     // (multi-threaded, a worker per core): its database work and token
     // signing then run on threads of their own, not on the load
@@ -343,6 +354,16 @@ async fn measure(
         .await
         .context("CreateIdentityPool")?
         .identity_pool_id;
+    // The role GetCredentialsForIdentity asks the (stand-in) STS for.
+    sdk.set_identity_pool_roles()
+        .identity_pool_id(&pool_id)
+        .roles(
+            "unauthenticated",
+            format!("arn:aws:iam::{ACCOUNT}:role/cognate-bench"),
+        )
+        .send()
+        .await
+        .context("SetIdentityPoolRoles")?;
 
     let max_concurrency = args.concurrency.iter().copied().max().unwrap_or(1);
     let mut target = Target::new(address, REGION, ACCESS_KEY, SECRET_KEY, &pool_id)?;
@@ -446,7 +467,8 @@ async fn measure(
          {n} random identities; GetId with a known login (a Cognate token of a linked user under \
          cognito-identity.amazonaws.com) round-robin over {t} tokens; developer tokens round-robin \
          over {n} random linked users, SigV4-signed per request with aws-sigv4 in the load \
-         generator",
+         generator; GetCredentialsForIdentity over the same identities as GetOpenIdToken, against \
+         a stand-in STS in the load generator that answers at once (Cognate's part of the call)",
         n = args.sample,
         t = args.sample.min(LOGIN_TOKENS)
     );
@@ -595,6 +617,18 @@ async fn measure(
             Op::DeveloperToken,
             rates.all_cores,
             "all-core RS512 signing rate",
+            0.5,
+        ),
+        (
+            Op::Credentials,
+            rates.all_cores,
+            "all-core RS512 signing rate",
+            0.5,
+        ),
+        (
+            Op::Credentials,
+            ceilings.lookups,
+            "primary-key read rate",
             0.5,
         ),
     ];
