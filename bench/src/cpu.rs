@@ -1,10 +1,10 @@
 //! Where the CPU goes during a measurement, from `/proc` (Linux).
 //!
-//! Three buckets, in cores used (CPU seconds per wall-clock second):
+//! Four buckets, in cores used (CPU seconds per wall-clock second):
 //! - client: the threads of the load generator's runtime (named
-//!   [`CLIENT_THREAD_NAME`]);
-//! - server: everything else in this process (actix workers, the blocking
-//!   threads that sign tokens, the connection pool);
+//!   [`CLIENT_THREAD_NAME`]), which also runs the stand-in STS;
+//! - server: everything else in this process (the actix workers and the
+//!   service's own runtime, which does the database work and signs);
 //! - PostgreSQL: the postmaster and its children, when we started it;
 //! - other: every other process on the machine (from `/proc/stat`), e.g. a
 //!   build running meanwhile, which makes the figures unreliable.
