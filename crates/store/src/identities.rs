@@ -285,7 +285,9 @@ impl IdentityRepo for PgTx {
     ) -> Result<Option<IdentityPool>, StoreError> {
         // Held until commit: DeleteIdentityPool waits for tokens being issued.
         advisory_lock(self, POOL_LOCK, pool_id, false).await?;
-        select_pool_by_id(&mut *self.tx, pool_id).await
+        Ok(select_pool_by_id(&mut *self.tx, pool_id)
+            .await?
+            .map(|(pool, _)| pool))
     }
 
     async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {

@@ -168,7 +168,7 @@ impl Store for PgStore {
         &self,
         pool_id: &IdentityPoolId,
     ) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError> {
-        pools::read_pool(&self.pool, pool_id).await
+        pools::select_pool_by_id(&self.pool, pool_id).await
     }
 
     async fn read_identity_with_pool(

@@ -59,25 +59,11 @@ pub(crate) fn pool_from_row(row: &PgRow) -> Result<IdentityPool, StoreError> {
     })
 }
 
-/// The pool with this id, whoever owns it: one statement on `db`.
+/// The pool with this id, whoever owns it, and its row's `xmin` as its
+/// version: one statement on `db` ([`cognate_domain::ports::Store::read_pool`],
+/// and the transactions' read of a pool by id).
 pub(crate) async fn select_pool_by_id<'e>(
     db: impl sqlx::PgExecutor<'e>,
-    pool_id: &IdentityPoolId,
-) -> Result<Option<IdentityPool>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {POOL_COLUMNS} FROM identity_pools WHERE id = $1"
-    ))
-    .bind(pool_id.as_str())
-    .fetch_optional(db)
-    .await
-    .map_err(map_err)?;
-    row.as_ref().map(pool_from_row).transpose()
-}
-
-/// [`cognate_domain::ports::Store::read_pool`]: the pool and its row's
-/// `xmin` as its version, in one statement.
-pub(crate) async fn read_pool(
-    db: &sqlx::PgPool,
     pool_id: &IdentityPoolId,
 ) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError> {
     let row = sqlx::query(&format!(
