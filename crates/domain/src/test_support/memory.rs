@@ -96,10 +96,10 @@ impl State {
         self.pool_versions.insert(pool_id.clone(), version);
     }
 
+    /// The pool's row version; `None` when the pool is gone (the two maps
+    /// gain and lose a pool together).
     fn pool_version(&self, pool_id: &IdentityPoolId) -> Option<PoolVersion> {
-        self.pools
-            .contains_key(pool_id)
-            .then(|| PoolVersion(self.pool_versions.get(pool_id).copied().unwrap_or(0)))
+        self.pool_versions.get(pool_id).copied().map(PoolVersion)
     }
 
     fn public_login_clash(&self, identity_id: &IdentityId, provider: &str) -> bool {

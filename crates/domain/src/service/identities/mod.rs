@@ -231,6 +231,18 @@ impl IdentityService {
             .ok_or_else(|| DomainError::pool_not_found(pool_id))
     }
 
+    /// The pool named by a public call, read now and kept in the pool
+    /// cache with its version.
+    pub(super) async fn fresh_pool(
+        &self,
+        pool_id: &IdentityPoolId,
+    ) -> DomainResult<(Arc<IdentityPool>, PoolVersion)> {
+        let (pool, version) = self.read_pool_by_id(pool_id).await?;
+        let pool = Arc::new(pool);
+        self.pools.put(Arc::clone(&pool), version);
+        Ok((pool, version))
+    }
+
     /// An identity and its pool, from one snapshot read.
     pub(super) async fn read_identity_with_pool(
         &self,

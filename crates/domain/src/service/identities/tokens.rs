@@ -33,27 +33,22 @@ impl IdentityService {
         // The pool from the cache if it is there: every answer given with
         // it is checked against the version a later snapshot shows (see
         // `pool_cache`); when that differs, start again from a fresh read.
-        let mut cached = self.pools.get(pool_id);
+        let mut next = self.pools.get(pool_id).map(|hit| (hit, true));
         let proven = loop {
-            let from_cache = cached.is_some();
-            let (pool, version) = match cached.take() {
-                Some(hit) => hit,
-                None => {
-                    let (pool, version) = self.read_pool_by_id(pool_id).await?;
-                    let pool = Arc::new(pool);
-                    self.pools.put(Arc::clone(&pool), version);
-                    (pool, version)
-                }
+            let ((pool, version), from_cache) = match next.take() {
+                Some(known) => known,
+                None => (self.fresh_pool(pool_id).await?, false),
             };
             let proven = match self.prove_logins(&pool, logins, Caller::Public).await {
                 Ok(proven) => proven,
                 // A refusal stands if the pool it was decided on still is
-                // the pool now.
+                // the pool now; else decide again on the pool now.
                 Err(refused) if from_cache => {
-                    if self.store.read_pool(pool_id).await?.map(|(_, v)| v) == Some(version) {
+                    let now = self.fresh_pool(pool_id).await?;
+                    if now.1 == version {
                         return Err(refused);
                     }
-                    self.pools.forget(pool_id);
+                    next = Some((now, false));
                     continue;
                 }
                 Err(refused) => return Err(refused),

@@ -280,12 +280,15 @@ async fn get_id_accepts_a_provider_the_pool_added_after_it_was_cached() {
         .update(&account(), &pool.id, open_settings(), None)
         .await
         .unwrap();
+    let reads = w.store.pool_reads();
     let id = w
         .identities
         .get_id(&pool.id, &logins(&[(AMAZON, "a1")]))
         .await
         .unwrap();
     assert!(w.identity(&id).await.authenticated);
+    // The read that found the pool changed is the one decided on again.
+    assert_eq!(w.store.pool_reads(), reads + 1);
 }
 
 #[tokio::test]
