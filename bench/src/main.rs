@@ -366,7 +366,7 @@ async fn measure(
         .context("SetIdentityPoolRoles")?;
 
     let max_concurrency = args.concurrency.iter().copied().max().unwrap_or(1);
-    let mut target = Target::new(address, REGION, ACCESS_KEY, SECRET_KEY, &pool_id)?;
+    let mut target = Target::new(address, REGION, ACCESS_KEY, SECRET_KEY, &pool_id);
     let linked = args.linked.unwrap_or((args.identities / 10).max(1));
     let setup = Instant::now();
     let db = cognate_store::bench::connect(database_url, args.ceiling_clients as u32)

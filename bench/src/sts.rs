@@ -5,8 +5,10 @@
 //! the STS request and the parsing of its answer), not a real STS's (for
 //! that, see the Ceph RGW tests in `tests/sts`).
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::wire::{read_head, read_more};
 
 /// The answer to every request (the shape AWS's STS gives).
 const ANSWER: &str = r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
@@ -50,13 +52,8 @@ async fn serve(mut socket: TcpStream) {
     let mut buf = Vec::with_capacity(8192);
     loop {
         // The head, then as much body as it announces.
-        let head_end = loop {
-            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            if buf.len() > 1 << 20 || !matches!(socket.read_buf(&mut buf).await, Ok(n) if n > 0) {
-                return;
-            }
+        let Ok(head_end) = read_head(&mut socket, &mut buf).await else {
+            return;
         };
         let length = String::from_utf8_lossy(&buf[..head_end])
             .split("\r\n")
@@ -65,7 +62,7 @@ async fn serve(mut socket: TcpStream) {
             .and_then(|(_, value)| value.trim().parse::<usize>().ok())
             .unwrap_or(0);
         while buf.len() < head_end + length {
-            if !matches!(socket.read_buf(&mut buf).await, Ok(n) if n > 0) {
+            if read_more(&mut socket, &mut buf).await.is_err() {
                 return;
             }
         }

@@ -77,13 +77,7 @@ impl Connection {
             .await
             .map_err(|e| format!("write: {e}"))?;
         self.buf.clear();
-        // The head.
-        let head_end = loop {
-            if let Some(at) = find(&self.buf, b"\r\n\r\n") {
-                break at + 4;
-            }
-            read_more(stream, &mut self.buf).await?;
-        };
+        let head_end = read_head(stream, &mut self.buf).await?;
         let head = std::str::from_utf8(&self.buf[..head_end])
             .map_err(|_| "a head that is not UTF-8".to_owned())?;
         let status: u16 = head
@@ -122,7 +116,19 @@ impl Connection {
     }
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+/// Read into `buf` until it holds a whole head (through the blank line);
+/// where the head ends.
+pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, String> {
+    loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Ok(at + 4);
+        }
+        read_more(stream, buf).await?;
+    }
+}
+
+/// Read what is there into `buf`; an error at the end of the stream.
+pub async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
     if buf.len() > MAX_ANSWER {
         return Err("an answer too long".to_owned());
     }
@@ -134,10 +140,6 @@ async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Stri
         return Err("the connection closed mid-answer".to_owned());
     }
     Ok(())
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// A whole `POST /` request: the head with `headers`, then `body`.
