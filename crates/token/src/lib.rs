@@ -13,6 +13,8 @@
 //!   (samael over libxmlsec1); declared SAML providers are part of
 //!   [`UpstreamVerifier`].
 //! - [`sts`] — the STS client (AssumeRoleWithWebIdentity).
+//! - [`outbound`] — per-destination bounds on calls to identity providers
+//!   and the STS: calls in flight, and a circuit breaker.
 //! - [`subject`] — keyed one-way hashing of upstream subjects.
 //! - [`bench`](mod@bench): [`measure_sign_rate`], the machine's raw signing rate.
 //! - [`upstream`] — [`UpstreamVerifier`], the [`cognate_domain::federation::LoginVerifier`]:
@@ -42,6 +44,7 @@ pub mod error;
 pub mod kek;
 pub mod keys;
 pub mod manager;
+pub mod outbound;
 pub mod saml;
 pub mod sts;
 pub mod subject;
@@ -57,6 +60,7 @@ pub use manager::{
     unsealed_stored_keys, KeyGenerator, KeyInfo, KeyManager, KeyManagerConfig, KeyManagerHooks,
     KeyStatus, DEFAULT_MAX_TOKEN_LIFETIME, DEFAULT_PUBLISH_AHEAD, DEFAULT_ROTATION_PERIOD,
 };
+pub use outbound::OutboundLimits;
 pub use sts::{HttpSts, NoSts};
 pub use subject::HmacSubjectHasher;
 pub use upstream::{

@@ -9,6 +9,12 @@
 //! an unreadable body → [`StsError::Unavailable`]. Ceph RGW answers
 //! refusals with HTTP 403 and a bare `<Error><Code>AccessDenied</Code>`;
 //! AWS with `<ErrorResponse><Error>...`: both are read.
+//!
+//! Calls go through an [`Outbound`] guard: at most `max_in_flight` at once,
+//! and none for a while after repeated failures (no answer, a 5xx), so a
+//! slow STS costs only the calls that need it. A refusal of the guard is
+//! [`StsError::Unavailable`] (ExternalServiceException) like the STS
+//! failing; a refusal *by* the STS is an answer and counts as success.
 
 use std::time::Duration;
 
@@ -17,16 +23,20 @@ use chrono::{DateTime, Utc};
 use cognate_domain::credentials::{Credentials, CredentialsIssuer, StsError};
 use serde::Deserialize;
 
+use crate::outbound::{Outbound, OutboundLimits};
+
 /// An STS reached over HTTP.
 #[derive(Debug, Clone)]
 pub struct HttpSts {
     endpoint: String,
     client: reqwest::Client,
+    guard: Outbound,
 }
 
 impl HttpSts {
-    /// A client for the STS at `endpoint`, each call bounded by `timeout`.
-    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, String> {
+    /// A client for the STS at `endpoint`, each call bounded by `timeout`,
+    /// calls bounded by `limits`.
+    pub fn new(endpoint: &str, timeout: Duration, limits: OutboundLimits) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -38,6 +48,7 @@ impl HttpSts {
         Ok(HttpSts {
             endpoint: endpoint.trim_end_matches('/').to_owned() + "/",
             client,
+            guard: Outbound::new(limits),
         })
     }
 }
@@ -130,6 +141,29 @@ fn parse_success(body: &str) -> Result<Credentials, StsError> {
 #[async_trait]
 impl CredentialsIssuer for HttpSts {
     async fn assume_role_with_web_identity(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        token: &str,
+        duration_seconds: u32,
+    ) -> Result<Credentials, StsError> {
+        let call = self
+            .guard
+            .start()
+            .map_err(|refusal| StsError::Unavailable(format!("the STS {refusal}")))?;
+        let answer = self
+            .call(role_arn, session_name, token, duration_seconds)
+            .await;
+        match &answer {
+            Err(StsError::Unavailable(_)) => call.failed(),
+            _ => call.succeeded(),
+        }
+        answer
+    }
+}
+
+impl HttpSts {
+    async fn call(
         &self,
         role_arn: &str,
         session_name: &str,
@@ -305,7 +339,8 @@ mod tests {
                 .into_bytes(),
         )
         .await;
-        let sts = HttpSts::new(&sts_url, Duration::from_secs(2)).unwrap();
+        let sts =
+            HttpSts::new(&sts_url, Duration::from_secs(2), OutboundLimits::default()).unwrap();
         let err = sts
             .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
             .await
@@ -328,7 +363,8 @@ mod tests {
         );
         for response in [declared, chunked] {
             let (url, _) = answering(response.into_bytes()).await;
-            let sts = HttpSts::new(&url, Duration::from_secs(2)).unwrap();
+            let sts =
+                HttpSts::new(&url, Duration::from_secs(2), OutboundLimits::default()).unwrap();
             let err = sts
                 .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
                 .await
@@ -346,8 +382,12 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let sts =
-            HttpSts::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(2)).unwrap();
+        let sts = HttpSts::new(
+            &format!("http://127.0.0.1:{port}"),
+            Duration::from_secs(2),
+            OutboundLimits::default(),
+        )
+        .unwrap();
         let started = std::time::Instant::now();
         let err = sts
             .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
@@ -355,5 +395,61 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StsError::Unavailable(_)));
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_failing_sts_is_not_asked_again_during_its_pause() {
+        let (url, hits) =
+            answering(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_vec())
+                .await;
+        let limits = OutboundLimits {
+            max_in_flight: 4,
+            failures: 2,
+            pause: Duration::from_secs(60),
+        };
+        let sts = HttpSts::new(&url, Duration::from_secs(2), limits).unwrap();
+        for _ in 0..5 {
+            let err = sts
+                .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StsError::Unavailable(_)), "{err:?}");
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let err = sts
+            .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StsError::Unavailable(m) if m.contains("not asked again")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_by_the_sts_is_an_answer_not_a_failure() {
+        let body = "<Error><Code>AccessDenied</Code></Error>";
+        let (url, hits) = answering(
+            format!(
+                "HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
+        .await;
+        let limits = OutboundLimits {
+            max_in_flight: 4,
+            failures: 1,
+            pause: Duration::from_secs(60),
+        };
+        let sts = HttpSts::new(&url, Duration::from_secs(2), limits).unwrap();
+        for _ in 0..3 {
+            let err = sts
+                .assume_role_with_web_identity("arn:aws:iam:::role/r", "s", "t", 3600)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StsError::RoleRefused(_)), "{err:?}");
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

@@ -1,12 +1,17 @@
 //! The HTTP side of upstream checking: one `reqwest` client with short
 //! timeouts, bounded bodies, and failures described without URLs (those go
-//! to the log only).
+//! to the log only). Every request goes through the [`Outbound`] guard of
+//! its destination (scheme, host and port): a slow or failing identity
+//! provider costs only the logins that name it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
 
 use crate::error::TokenError;
+use crate::outbound::{Outbound, OutboundLimits};
 
 /// The most an identity provider's answer (discovery, JWKS, token info) may
 /// weigh. Real ones are a few KiB.
@@ -37,12 +42,17 @@ impl Answer {
 pub(super) struct Http {
     client: reqwest::Client,
     timeout: Duration,
+    limits: OutboundLimits,
+    /// One guard per destination, made on first use: the destinations are
+    /// the configured providers' hosts (and the JWKS hosts their discovery
+    /// documents name), so the map stays small.
+    guards: Arc<Mutex<HashMap<String, Outbound>>>,
 }
 
 impl Http {
     /// A client whose every request (connect, send, read the whole body)
-    /// ends within `timeout`.
-    pub(super) fn new(timeout: Duration) -> Result<Self, TokenError> {
+    /// ends within `timeout`, with `limits` per destination.
+    pub(super) fn new(timeout: Duration, limits: OutboundLimits) -> Result<Self, TokenError> {
         if timeout.is_zero() {
             return Err(TokenError::InvalidConfig(
                 "upstream http_timeout must be more than zero".into(),
@@ -56,13 +66,44 @@ impl Http {
             .user_agent(concat!("cognate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TokenError::InvalidConfig(format!("upstream HTTP client: {e}")))?;
-        Ok(Http { client, timeout })
+        Ok(Http {
+            client,
+            timeout,
+            limits,
+            guards: Arc::default(),
+        })
+    }
+
+    /// The guard of `url`'s destination.
+    fn guard(&self, url: &Url) -> Outbound {
+        let origin = url.origin().ascii_serialization();
+        let mut guards = self
+            .guards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guards
+            .entry(origin)
+            .or_insert_with(|| Outbound::new(self.limits))
+            .clone()
     }
 
     /// GET `url` and read the whole answer (any status). Transport
     /// failures, time-outs and oversized bodies are failures.
     pub(super) async fn get(&self, url: &Url) -> Result<Answer, FetchFailure> {
         let shown = redacted(url);
+        let call = self.guard(url).start().map_err(|refusal| {
+            tracing::debug!(url = %shown, "upstream identity provider not asked: it {refusal}");
+            FetchFailure(refusal.to_string())
+        })?;
+        let answer = self.get_unguarded(url, &shown).await;
+        match &answer {
+            Ok(answer) if !answer.status.is_server_error() => call.succeeded(),
+            _ => call.failed(),
+        }
+        answer
+    }
+
+    async fn get_unguarded(&self, url: &Url, shown: &str) -> Result<Answer, FetchFailure> {
         let describe = |e: reqwest::Error| {
             let what = if e.is_timeout() {
                 format!("did not answer within {:?}", self.timeout)
@@ -87,12 +128,12 @@ impl Http {
             .content_length()
             .is_some_and(|n| n > MAX_BODY_BYTES as u64)
         {
-            return Err(too_big(&shown));
+            return Err(too_big(shown));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(describe)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_big(&shown));
+                return Err(too_big(shown));
             }
             body.extend_from_slice(&chunk);
         }

@@ -180,6 +180,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::error::TokenError;
+use crate::outbound::OutboundLimits;
 
 pub use cache::{FetchCounts, FAILURE_BACKOFF};
 pub use jwt::ALLOWED_ALGORITHMS;
@@ -272,6 +273,9 @@ pub struct UpstreamOptions {
     pub min_refetch_interval: Duration,
     /// Tolerated clock skew on `exp`, `nbf`, `iat`: 5 min.
     pub leeway: Duration,
+    /// Bounds of the requests to each provider host: 8 in flight, paused
+    /// for 10 s after 5 failures in a row (see [`crate::outbound`]).
+    pub outbound: OutboundLimits,
 }
 
 impl Default for UpstreamOptions {
@@ -281,6 +285,7 @@ impl Default for UpstreamOptions {
             jwks_ttl: DEFAULT_JWKS_TTL,
             min_refetch_interval: DEFAULT_MIN_REFETCH_INTERVAL,
             leeway: DEFAULT_LEEWAY,
+            outbound: OutboundLimits::default(),
         }
     }
 }
@@ -503,7 +508,7 @@ impl UpstreamVerifier {
                 "upstream jwks_ttl and min_refetch_interval must be more than zero",
             ));
         }
-        let http = Http::new(options.http_timeout)?;
+        let http = Http::new(options.http_timeout, options.outbound)?;
         let cache = Arc::new(KeyCache::new(
             http.clone(),
             options.jwks_ttl,
