@@ -1,14 +1,57 @@
 //! Logging: built once, by `main` (tests keep quiet unless `TEST_LOG` is set).
+//!
+//! Many fields carry what a client sent (ids in error messages, the
+//! operation of an unknown target, ...). In the text format every field
+//! value is escaped: control characters (newlines, carriage returns, ESC)
+//! are written as `\n`, `\r`, `\u{1b}`, so a client can neither forge a log
+//! line nor send escape sequences to an operator's terminal. The JSON format
+//! escapes by construction.
+//!
+//! actix-web logs a malformed request head, or a connection the client broke
+//! off, at ERROR level: anyone can cause those, so they are logged here at
+//! DEBUG instead (target `cognate::http`), escaped like everything else.
 
 use std::io::IsTerminal as _;
 
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::field::MakeExt as _;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::format::{debug_fn, Writer};
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{fmt, EnvFilter, Layer};
 
 /// Dependencies whose info-level chatter is noise for operators: the
 /// PostgreSQL server's notices (e.g. refinery's `CREATE TABLE IF NOT EXISTS`
 /// answering "relation … already exists, skipping" on every start) and
 /// refinery's own per-migration lines, which Cognate logs once itself.
 const QUIET: &[&str] = &["tokio_postgres=warn", "refinery_core=warn", "refinery=warn"];
+
+/// The level names a filter directive may end in.
+const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Whether `spec` is a log filter: comma-separated directives, each a level
+/// (`info`) or `target=level` (`cognate_api=debug`). A bad `log.level` must
+/// stop start-up: `EnvFilter` reads a bare word such as `verbose` as a
+/// target to log at TRACE, which silently turns every other log off.
+pub fn check_level(spec: &str) -> Result<(), String> {
+    let hint = "e.g. \"info\", \"debug\" or \"info,cognate_api=debug\"; levels are off, error, warn, info, debug, trace";
+    for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if !LEVELS.iter().any(|known| known.eq_ignore_ascii_case(level)) {
+            return Err(format!(
+                "{directive:?} in {spec:?} does not end in a level ({hint})"
+            ));
+        }
+    }
+    EnvFilter::builder()
+        .parse(spec)
+        .map(|_| ())
+        .map_err(|e| format!("{spec:?} is not a log filter: {e} ({hint})"))
+}
 
 /// The filter for `level` (or `RUST_LOG`, which overrides it), with the
 /// noisy dependencies turned down unless the filter names them.
@@ -24,26 +67,106 @@ fn filter(level: &str) -> EnvFilter {
     EnvFilter::try_new(directives.join(",")).unwrap_or_else(|_| EnvFilter::new(level))
 }
 
+/// Writes `value` with every control character escaped (`\n`, `\u{1b}`, ...).
+fn write_escaped(out: &mut dyn std::fmt::Write, value: &str) -> std::fmt::Result {
+    for c in value.chars() {
+        if c.is_control() {
+            write!(out, "{}", c.escape_debug())?;
+        } else {
+            out.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// `value` with every control character escaped.
+pub fn escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let _ = write_escaped(&mut out, value);
+    out
+}
+
+/// Text-format fields: `message` bare, the others `name=value`, every value escaped.
+fn text_field(
+    writer: &mut Writer<'_>,
+    field: &Field,
+    value: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    let text = format!("{value:?}");
+    if field.name() != "message" {
+        write!(writer, "{}=", field.name())?;
+    }
+    write_escaped(writer, &text)
+}
+
+/// An event of actix-web's HTTP/1 dispatcher at ERROR level: a malformed
+/// request or a broken connection, which any client can cause.
+fn is_client_caused(meta: &Metadata<'_>) -> bool {
+    *meta.level() == Level::ERROR && meta.target().starts_with("actix_http::h1")
+}
+
+/// Logs the [`is_client_caused`] events again at DEBUG, escaped.
+struct ClientCausedAtDebug;
+
+impl<S: Subscriber> Layer<S> for ClientCausedAtDebug {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        if !is_client_caused(event.metadata()) {
+            return;
+        }
+        struct Message(String);
+        impl Visit for Message {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        tracing::debug!(
+            target: "cognate::http",
+            error = %escaped(&message.0),
+            "a client sent a malformed request or broke off its connection"
+        );
+    }
+}
+
 /// Install the global subscriber. `RUST_LOG` overrides `level`. Colours
 /// only when standard error is a terminal: a log file or a pipe gets plain
 /// text.
 pub fn init(level: &str, json: bool) {
-    let builder = fmt()
-        .with_env_filter(filter(level))
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
+    let not_client_caused = filter_fn(|meta| !is_client_caused(meta));
+    let output = if json {
+        fmt::layer()
+            .json()
+            .flatten_event(true)
+            // The current span (request id, operation, client) is enough:
+            // the list of every enclosing span repeats it.
+            .with_span_list(false)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .with_filter(not_client_caused)
+            .boxed()
     } else {
-        builder.try_init()
+        fmt::layer()
+            .fmt_fields(debug_fn(text_field).delimited(" "))
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(not_client_caused)
+            .boxed()
     };
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(filter(level))
+        .with(ClientCausedAtDebug)
+        .with(output)
+        .try_init();
 }
 
 #[cfg(test)]
 mod tests {
-    use super::filter;
+    use super::*;
 
     #[test]
     fn noisy_dependencies_are_turned_down_unless_named() {
@@ -53,5 +176,25 @@ mod tests {
         let f = filter("info,tokio_postgres=debug").to_string();
         assert!(f.contains("tokio_postgres=debug"), "{f}");
         assert!(!f.contains("tokio_postgres=warn"), "{f}");
+    }
+
+    #[test]
+    fn control_characters_in_field_values_are_escaped() {
+        assert_eq!(
+            escaped("us-east-1:x\n2026-12-07T03:30:00Z  INFO request ok\r\u{1b}[31m"),
+            "us-east-1:x\\n2026-12-07T03:30:00Z  INFO request ok\\r\\u{1b}[31m"
+        );
+        assert_eq!(escaped("plain text, ünïcode"), "plain text, ünïcode");
+    }
+
+    #[test]
+    fn bad_log_levels_are_refused_and_good_ones_accepted() {
+        for good in ["info", "debug", "warn,cognate_api=debug", "off"] {
+            check_level(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in ["verbose", "foo=bar=baz"] {
+            let err = check_level(bad).expect_err(bad);
+            assert!(err.contains(bad), "{err}");
+        }
     }
 }

@@ -1,0 +1,207 @@
+//! What `cognate serve` writes to its log when clients send it hostile
+//! input: no forged line, no escape sequence, no ERROR a client can cause.
+//! The real binary, on a fresh database of the test cluster, logging to a
+//! file at INFO, as an operator runs it.
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cognate");
+
+/// An IdentityPoolId that tries to forge a log line and colour the terminal.
+const FORGED: &str = "us-east-1:x\n2026-12-07T03:30:00.000000Z  INFO request ok \
+                      operation=DeleteIdentityPool forged=yes\r\u{1b}[31mred\u{1b}[0m";
+
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(format: &str) -> Served {
+    let database_url = cognate_tests::pg::cluster()
+        .await
+        .fresh_database(|_| async { Ok(()) })
+        .await
+        .expect("fresh database");
+    let dir = tempfile::Builder::new()
+        .prefix("cognate-logs-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = dir.path().join("serve.log");
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("COGNATE") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    let child = cmd
+        .arg("serve")
+        .env("COGNATE__DATABASE__URL", &database_url)
+        .env("COGNATE__SERVER__BIND", &addr)
+        .env("COGNATE__SERVER__MANAGEMENT_BIND", "127.0.0.1:0")
+        .env("COGNATE__LOG__LEVEL", "info")
+        .env("COGNATE__LOG__FORMAT", format)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn cognate serve");
+    let served = Served {
+        child,
+        addr,
+        log,
+        _dir: dir,
+    };
+    let started = Instant::now();
+    while !raw(
+        &served.addr,
+        b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .starts_with("HTTP/1.1 200")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not ready: {}",
+            fs::read_to_string(&served.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    served
+}
+
+/// Send `request` as is and read the answer (or what came before a close).
+fn raw(addr: &str, request: &[u8]) -> String {
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.write_all(request);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get_id(addr: &str, pool_id: &str) -> String {
+    let body = serde_json::json!({ "IdentityPoolId": pool_id }).to_string();
+    raw(
+        addr,
+        format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: AWSCognitoIdentityService.GetId\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+/// Sends the hostile requests, waits for them to be logged, returns the log.
+fn attack(served: &Served) -> String {
+    let answer = get_id(&served.addr, FORGED);
+    assert!(answer.contains("ValidationException"), "{answer}");
+    // An unknown target carrying the same payload.
+    let forged_target = raw(
+        &served.addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSCognitoIdentityService.Get\u{1b}[2J\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+            .as_bytes(),
+    );
+    assert!(forged_target.starts_with("HTTP/1.1 400"), "{forged_target}");
+    // Malformed request heads, which anyone can send.
+    for garbage in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+    ] {
+        raw(&served.addr, garbage);
+    }
+    // A last, ordinary request, so everything before it has been logged.
+    let answer = get_id(
+        &served.addr,
+        "us-east-1:00000000-0000-0000-0000-000000000000",
+    );
+    assert!(answer.contains("ResourceNotFoundException"), "{answer}");
+    std::thread::sleep(Duration::from_millis(300));
+    fs::read_to_string(&served.log).unwrap()
+}
+
+#[tokio::test]
+async fn a_forged_line_an_escape_sequence_or_a_client_caused_error_never_reaches_the_text_log() {
+    let served = serve("text").await;
+    let log = attack(&served);
+    assert!(
+        log.contains("request refused"),
+        "the refusal is logged: {log}"
+    );
+    assert!(
+        log.contains("2026-12-07T03:30:00.000000Z"),
+        "the forged text is kept, escaped, on the refusal's own line: {log}"
+    );
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("2026-12-07T03:30:00"),
+            "a forged line: {line:?}\n{log}"
+        );
+        assert!(
+            !line.contains("forged=yes") || line.contains("request refused"),
+            "{line:?}"
+        );
+        assert!(
+            !line.contains(" ERROR "),
+            "a client caused an ERROR line: {line:?}"
+        );
+    }
+    assert!(
+        !log.contains('\u{1b}'),
+        "an escape sequence reached the log: {log:?}"
+    );
+    assert!(
+        !log.contains('\r'),
+        "a carriage return reached the log: {log:?}"
+    );
+    assert!(log.contains("\\u{1b}[31m"), "escaped, not dropped: {log}");
+}
+
+#[tokio::test]
+async fn every_line_of_the_json_log_is_one_json_object_whatever_clients_send() {
+    let served = serve("json").await;
+    let log = attack(&served);
+    let mut refused = 0;
+    for line in log.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\n{log}"));
+        assert_ne!(event["level"], "ERROR", "a client caused an ERROR: {line}");
+        assert!(
+            event.get("spans").is_none(),
+            "the span list repeats the span: {line}"
+        );
+        if event["message"] == "request refused" && event["error.code"] == "ValidationException" {
+            refused += 1;
+            assert!(event["span"]["request_id"].is_string(), "{line}");
+        }
+    }
+    assert!(refused >= 1, "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+}
