@@ -233,6 +233,13 @@ pub enum SigV4Error {
         /// How many.
         count: usize,
     },
+    /// `Credential`, `SignedHeaders` or `Signature` given twice in the `Authorization` header.
+    RepeatedAuthorizationParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// The whole `Authorization` header.
+        authorization: String,
+    },
     /// The algorithm is not `AWS4-HMAC-SHA256`.
     UnsupportedAlgorithm {
         /// The algorithm sent.
@@ -265,6 +272,7 @@ impl SigV4Error {
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::PresignedRequestNotSupported
             | Self::MultipleAuthorizationHeaders { .. }
+            | Self::RepeatedAuthorizationParameter { .. }
             | Self::MalformedAuthorizationPair { .. }
             | Self::IncompleteAuthorization { .. }
             | Self::MalformedDate { .. }
@@ -355,6 +363,13 @@ impl SigV4Error {
             }
             Self::MultipleAuthorizationHeaders { count } => format!(
                 "The request carries {count} 'Authorization' headers; exactly one is allowed."
+            ),
+            Self::RepeatedAuthorizationParameter {
+                name,
+                authorization,
+            } => format!(
+                "Authorization header has the '{name}' parameter more than once; exactly one is \
+                 allowed. Authorization={authorization}"
             ),
             Self::UnsupportedAlgorithm { algorithm } => format!(
                 "Unsupported AWS 'algorithm': '{algorithm}' (only AWS4-HMAC-SHA256 for now). "
@@ -606,11 +621,18 @@ fn parse_authorization<'h>(
                 authorization: whole.to_owned(),
             });
         };
-        match key {
-            "Credential" => credential = Some(value),
-            "SignedHeaders" => signed_headers = Some(value),
-            "Signature" => signature = Some(value),
-            _ => {}
+        let (name, slot) = match key {
+            "Credential" => ("Credential", &mut credential),
+            "SignedHeaders" => ("SignedHeaders", &mut signed_headers),
+            "Signature" => ("Signature", &mut signature),
+            _ => continue,
+        };
+        // Given twice, one of them would silently win: refuse, as AWS does.
+        if slot.replace(value).is_some() {
+            return Err(SigV4Error::RepeatedAuthorizationParameter {
+                name,
+                authorization: whole.to_owned(),
+            });
         }
     }
     let credential = credential.filter(|value| !value.is_empty());

@@ -777,6 +777,41 @@ fn two_authorization_headers_are_refused() {
 }
 
 #[test]
+fn a_parameter_given_twice_in_the_authorization_header_is_refused_even_when_both_are_valid() {
+    let signed = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
+    let valid = signed["authorization"].to_str().unwrap().to_owned();
+    let credential = valid
+        .split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .find(|part| part.starts_with("Credential="))
+        .unwrap()
+        .to_owned();
+    let signature = valid
+        .split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .find(|part| part.starts_with("Signature="))
+        .unwrap()
+        .to_owned();
+    for (twice, name) in [
+        (format!("{valid}, {credential}"), "Credential"),
+        (
+            valid.replacen(&credential, &format!("{credential}, {credential}"), 1),
+            "Credential",
+        ),
+        (format!("{valid}, {signature}"), "Signature"),
+    ] {
+        let mut headers = signed.clone();
+        headers.insert("authorization", HeaderValue::from_str(&twice).unwrap());
+        let err = verify_at(&headers, BODY, t0()).expect_err(&twice);
+        assert_eq!(err.code(), "IncompleteSignatureException", "{twice}");
+        assert!(
+            err.message()
+                .contains(&format!("'{name}' parameter more than once")),
+            "{}",
+            err.message()
+        );
+    }
+}
+
+#[test]
 fn a_wrong_secret_does_not_match() {
     let signing = Signing {
         secret: "not-the-secret",
