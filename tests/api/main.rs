@@ -6,6 +6,7 @@ mod developer;
 mod federation;
 mod fidelity;
 mod helpers;
+mod hostile;
 mod identities;
 mod limits;
 mod operational;

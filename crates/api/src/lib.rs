@@ -9,13 +9,15 @@
 //!
 //! # Layout
 //! - [`protocol`] — the `POST /` handler: target, body, auth, validation, dispatch, metrics.
-//! - [`admission`] — per-class budgets of requests in flight (public, signed).
+//! - [`admission`] — per-class budgets of requests in flight (public, signed), and of body bytes.
+//! - [`clients`] — who a client is (peer or trusted proxy's word) and its share of each budget.
 //! - [`ops`] — one module per operation (parse → domain → serialise).
 //! - [`sigv4`] — Signature Version 4 verification.
 //! - [`validation`] — request validation interpreted from the embedded service model.
 //! - [`error`] — the one mapping from failures to AWS error codes.
 //! - [`metrics`] — Prometheus counters and latency histogram.
 //! - [`quota`] — request-rate quotas per account and operation, shared across instances.
+//! - [`owners`] — who owns what an unsigned call names; ids that exist nowhere.
 //! - [`wellknown`] — `/healthz`, `/readyz`, `/metrics` and the token documents.
 //!
 //! [`configure`] mounts the public API; [`configure_management`] the
@@ -29,9 +31,11 @@ use cognate_domain::service::{IdentityService, PoolService};
 use cognate_token::KeyManager;
 
 pub mod admission;
+pub mod clients;
 pub mod error;
 pub mod metrics;
 pub mod ops;
+pub mod owners;
 pub mod protocol;
 pub mod quota;
 pub mod sigv4;
@@ -58,6 +62,10 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Request-rate quotas.
     pub quotas: quota::Quotas,
+    /// Owners of what unsigned calls name, and ids that exist nowhere.
+    pub owners: owners::Owners,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: clients::TrustedProxies,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How long a request's whole body may take to arrive, from the end of its head.

@@ -6,12 +6,16 @@
 //! (`SerializationException`), the input satisfies the model
 //! (`ValidationException`), the account's request-rate quota has room
 //! (`TooManyRequestsException`; an unsigned call counts against the owner
-//! of the pool or identity it names); then the request is admitted in its
-//! class's budget (`TooManyRequestsException`, see [`crate::admission`])
-//! and the operation runs. The whole body must arrive within `body_timeout`
-//! (`RequestTimeoutException`, HTTP 408, and the connection is closed) and
-//! fit in what is left of the shared body-byte budget
-//! (`TooManyRequestsException`, connection closed).
+//! of the pool or identity it names, found by [`crate::owners`], which also
+//! answers `ResourceNotFoundException` for ids that exist nowhere); then the
+//! request is admitted in its class's budget (`TooManyRequestsException`,
+//! see [`crate::admission`]) and the operation runs. An unsigned call whose
+//! owner must be read from the database is admitted before that read. The
+//! whole body must arrive within `body_timeout` (`RequestTimeoutException`,
+//! HTTP 408) and fit in what is left of the shared body-byte budget and of
+//! its client's part of it (`TooManyRequestsException`); after either, and
+//! after a body over the size limit, the connection is closed, whatever the
+//! request's framing.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,9 +24,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use tracing::Instrument as _;
 
-use crate::admission::{BodyBudget, BodyShare, Class};
+use crate::admission::{BodyShare, Class};
+use crate::clients::ClientKey;
 use crate::error::ApiError;
 use crate::ops::{self, Caller};
+use crate::owners::{Named, Owner};
 use crate::quota::Admission;
 use crate::sigv4::SignedRequest;
 use crate::validation::Model;
@@ -32,19 +38,28 @@ use crate::AppState;
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
 
-fn respond(
+/// The head of every answer: status, content type, request id, error type.
+fn answer(
     status: StatusCode,
     request_id: &str,
-    body: &serde_json::Value,
     error: Option<&str>,
-) -> HttpResponse {
+) -> actix_web::HttpResponseBuilder {
     let mut res = HttpResponse::build(status);
     res.insert_header(("Content-Type", CONTENT_TYPE))
         .insert_header(("x-amzn-RequestId", request_id));
     if let Some(code) = error {
         res.insert_header(("x-amzn-ErrorType", code));
     }
-    res.body(body.to_string())
+    res
+}
+
+fn respond(
+    status: StatusCode,
+    request_id: &str,
+    body: &serde_json::Value,
+    error: Option<&str>,
+) -> HttpResponse {
+    answer(status, request_id, error).body(body.to_string())
 }
 
 fn error_response(err: &ApiError, request_id: &str) -> HttpResponse {
@@ -67,19 +82,30 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Reads the whole body, refusing it when it exceeds `limit` bytes, when the bytes all
-/// bodies together hold would exceed the [`BodyBudget`], or when it has not fully arrived
-/// within `timeout`. actix-web bounds the time to receive a request's head
-/// (`client_request_timeout`) but not its body, so without this deadline a client sending
+/// bodies together (or this client's bodies) hold would exceed the [`BodyBudget`], or when it
+/// has not fully arrived within `timeout`. actix-web bounds the time to receive a request's
+/// head (`client_request_timeout`) but not its body, so without this deadline a client sending
 /// one byte every few seconds would hold its connection and its buffer for as long as it
 /// likes. The returned share must be kept as long as the body is.
+///
+/// The payload is borrowed, not taken: on a refusal the caller keeps it until the answer has
+/// been written (see [`Unread`]), which is what makes actix close the connection.
 async fn read_body(
-    payload: web::Payload,
+    payload: &mut web::Payload,
+    declared: Option<usize>,
     limit: usize,
     timeout: Duration,
-    budget: &BodyBudget,
-) -> Result<(web::BytesMut, BodyShare), ApiError> {
-    let mut share = budget.share();
-    match tokio::time::timeout(timeout, read_body_unbounded(payload, limit, &mut share)).await {
+    mut share: BodyShare,
+) -> Result<(Vec<u8>, BodyShare), ApiError> {
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large(limit));
+    }
+    match tokio::time::timeout(
+        timeout,
+        read_body_unbounded(payload, declared, limit, &mut share),
+    )
+    .await
+    {
         Ok(body) => body.map(|body| (body, share)),
         Err(_) => Err(ApiError {
             code: "RequestTimeoutException",
@@ -94,35 +120,83 @@ async fn read_body(
     }
 }
 
+fn too_large(limit: usize) -> ApiError {
+    ApiError {
+        code: "SerializationException",
+        message: format!("Request body is larger than the limit of {limit} bytes."),
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        internal: None,
+        close_connection: true,
+    }
+}
+
+/// Reads the body into a buffer whose capacity (what it really holds) is
+/// covered by `share` at every step. The buffer grows as bytes arrive
+/// (doubling, never beyond the declared length or `limit`), so a client
+/// cannot make the server set memory aside by announcing a large body it
+/// never sends.
 async fn read_body_unbounded(
-    mut payload: web::Payload,
+    payload: &mut web::Payload,
+    declared: Option<usize>,
     limit: usize,
     share: &mut BodyShare,
-) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
+) -> Result<Vec<u8>, ApiError> {
+    /// The first allocation of a body that is arriving.
+    const FIRST_BYTES: usize = 8 * 1024;
+    let ceiling = declared.unwrap_or(limit).min(limit);
+    let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::serialization(format!("Could not read the request body: {e}"))
         })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError {
-                code: "SerializationException",
-                message: format!("Request body is larger than the limit of {limit} bytes."),
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                internal: None,
-                close_connection: false,
-            });
+        let needed = body.len() + chunk.len();
+        if needed > limit {
+            return Err(too_large(limit));
         }
-        if !share.cover(body.len() + chunk.len()) {
-            return Err(ApiError::client(
-                "TooManyRequestsException",
-                "Too many request bodies are being received; retry with back-off.",
-            )
-            .closing());
+        if needed > body.capacity() {
+            let doubled = body.capacity().saturating_mul(2).max(FIRST_BYTES);
+            let grown = needed.max(doubled.min(ceiling));
+            if !share.cover(grown) {
+                return Err(ApiError::client(
+                    "TooManyRequestsException",
+                    "Too many request bodies are being received; retry with back-off.",
+                )
+                .closing());
+            }
+            body.reserve_exact(grown - body.len());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// An error answer that keeps the unread rest of the request's body alive
+/// until the answer has been written. actix-web decides whether to close
+/// the connection when the answer's body ends: a payload still held then
+/// means "unread", and the connection is closed; a payload already dropped
+/// means "drain the rest and keep the connection" for chunked requests,
+/// which a client that has stopped sending keeps open for ever.
+struct Unread {
+    answer: web::Bytes,
+    _payload: web::Payload,
+}
+
+impl actix_web::body::MessageBody for Unread {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        actix_web::body::BodySize::Sized(self.answer.len() as u64)
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        std::task::Poll::Ready(
+            (!this.answer.is_empty()).then(|| Ok(std::mem::take(&mut this.answer))),
+        )
+    }
 }
 
 /// The request's headers as the `http` 1.x type the verifier takes. An
@@ -148,10 +222,97 @@ fn http1_headers(req: &HttpRequest) -> http::HeaderMap {
     map
 }
 
+/// The client of a request: its peer, or the address a trusted proxy
+/// vouches for (see [`crate::clients`]).
+pub fn client_of(req: &HttpRequest, trusted: &crate::clients::TrustedProxies) -> ClientKey {
+    let peer = req
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    ClientKey::of(trusted.client_of(peer, forwarded.collect::<Vec<_>>().into_iter()))
+}
+
+/// The operations that make a pool or an identity, and the output member naming it.
+fn created_member(operation: &str) -> Option<&'static str> {
+    match operation {
+        "CreateIdentityPool" => Some("IdentityPoolId"),
+        "GetId" | "GetOpenIdTokenForDeveloperIdentity" => Some("IdentityId"),
+        _ => None,
+    }
+}
+
+/// A request whose body, signature and input have been checked: what is
+/// left is whose quota it counts against, admission, and the operation.
+struct Checked {
+    operation: String,
+    caller: Caller,
+    class: Class,
+    client: ClientKey,
+    input: serde_json::Value,
+}
+
+/// Quota, admission and the operation, in that order (see the module
+/// docs); for an unsigned call, the owner of what it names first.
+async fn run(state: web::Data<AppState>, request: Checked) -> Result<serde_json::Value, ApiError> {
+    let Checked {
+        operation,
+        caller,
+        class,
+        client,
+        input,
+    } = request;
+    let mut admitted = None;
+    let account = match &caller {
+        Caller::Account(account) => Some(account.clone()),
+        Caller::Public => match Named::of(&operation, &input) {
+            None => None,
+            Some(named) => {
+                let owner = match state.owners.cached(&named) {
+                    Some(owner) => owner,
+                    None => {
+                        // A look-up is database work: only for clients that do
+                        // not keep naming what does not exist, and within the
+                        // public budget.
+                        state.owners.may_look_up(client)?;
+                        admitted = Some(state.admission.admit(class, client).await?);
+                        state.owners.look_up(&named, client).await
+                    }
+                };
+                match owner {
+                    Owner::Account(account) => Some(account),
+                    Owner::Missing(not_found) => return Err(not_found),
+                    Owner::Unknown => None,
+                }
+            }
+        },
+    };
+    if let Some(account) = account {
+        if state.quotas.admit(&account, &operation).await == Admission::Refused {
+            state.metrics.throttled(account.as_str(), &operation);
+            return Err(ApiError::too_many_requests());
+        }
+    }
+    // Over-quota calls are refused before they take an admission slot.
+    let _admitted = match admitted {
+        Some(admitted) => admitted,
+        None => state.admission.admit(class, client).await?,
+    };
+    let output = ops::dispatch(&operation, &state, &caller, input).await?;
+    if let Some(member) = created_member(&operation) {
+        if let Some(id) = output.get(member).and_then(serde_json::Value::as_str) {
+            state.owners.created(id);
+        }
+    }
+    Ok(output)
+}
+
 /// `POST /`: one AWS JSON 1.1 request.
 pub async fn handle(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
@@ -165,14 +326,33 @@ pub async fn handle(
         .filter(|op| model.has_operation(op))
         .map(str::to_owned);
     let op_label = operation.clone().unwrap_or_else(|| "unknown".to_owned());
-    let span = tracing::info_span!("request", request_id = %request_id, operation = %op_label);
+    let client = client_of(&req, &state.trusted_proxies);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        operation = %op_label,
+        client = %client
+    );
     let result = async {
         let operation = operation.ok_or_else(ApiError::unknown_operation)?;
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let share = state.body_budget.share(client).ok_or_else(|| {
+            ApiError::client(
+                "TooManyRequestsException",
+                "Too many requests from this client are being received; retry with back-off.",
+            )
+            .closing()
+        })?;
         let (body, _body_share) = read_body(
-            payload,
+            &mut payload,
+            declared,
             state.max_body_bytes,
             state.body_timeout,
-            &state.body_budget,
+            share,
         )
         .await?;
         let (caller, class) = if model.is_unsigned(&operation) {
@@ -201,26 +381,16 @@ pub async fn handle(
                 ApiError::serialization(format!("Request body is not valid JSON: {e}"))
             })?
         };
+        drop(body);
         model.validate(&operation, &input)?;
-        let work = {
-            let state = state.clone();
-            async move {
-                let account = match &caller {
-                    Caller::Account(account) => Some(account.clone()),
-                    Caller::Public => state.quotas.owner_of(&operation, &input).await,
-                };
-                if let Some(account) = account {
-                    if state.quotas.admit(&account, &operation).await == Admission::Refused {
-                        state.metrics.throttled(account.as_str(), &operation);
-                        return Err(ApiError::too_many_requests());
-                    }
-                }
-                // Over-quota calls are refused before they take an admission slot.
-                let _admitted = state.admission.admit(class).await?;
-                ops::dispatch(&operation, &state, &caller, input).await
-            }
-            .instrument(tracing::Span::current())
+        let checked = Checked {
+            operation,
+            caller,
+            class,
+            client,
+            input,
         };
+        let work = run(state.clone(), checked).instrument(tracing::Span::current());
         state.on_database_runtime(work).await?
     }
     .instrument(span.clone())
@@ -256,13 +426,18 @@ pub async fn handle(
                     "request refused"
                 ),
             }
-            let mut res = error_response(&err, &request_id);
             if err.close_connection {
-                // The rest of the body may still be on its way: do not wait for it.
-                res.head_mut()
-                    .set_connection_type(actix_web::http::ConnectionType::Close);
+                // The rest of the body may still be on its way: do not wait
+                // for it, and keep it unread until the answer is out, so the
+                // connection is closed whatever its framing.
+                return answer(err.status, &request_id, Some(err.code))
+                    .force_close()
+                    .body(Unread {
+                        answer: err.body().to_string().into(),
+                        _payload: payload,
+                    });
             }
-            res
+            error_response(&err, &request_id)
         }
     }
 }

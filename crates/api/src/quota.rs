@@ -34,32 +34,20 @@
 //! # Whose quota
 //!
 //! A signed call counts against the account of its access key. An unsigned
-//! call counts against the account owning what it names: GetId names an
-//! `IdentityPoolId`; GetOpenIdToken, GetCredentialsForIdentity and
-//! UnlinkIdentity name an `IdentityId`. Owners never change, so this layer
-//! keeps bounded in-memory maps pool → account and identity → pool. The
-//! first call naming an id this instance has not seen costs one indexed
-//! read (through [`OwnerDirectory`]); later calls cost nothing. A call
-//! refused over quota does none of its operation's database work: it is
-//! refused by the local bucket, or by the remembered "empty until", with no
-//! I/O; only the one lease that finds the shared bucket empty is a
-//! statement. Ids that exist nowhere are not cached: such a call costs the
-//! look-up and then answers ResourceNotFoundException as before.
+//! call counts against the account owning what it names, which
+//! [`crate::owners`] finds (and remembers). A call refused over quota does
+//! none of its operation's database work: it is refused by the local
+//! bucket, or by the remembered "empty until", with no I/O; only the one
+//! lease that finds the shared bucket empty is a statement.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cognate_domain::ids::AccountId;
-use cognate_domain::quota::{Limit, OwnerDirectory, QuotaLedger, QuotaTable};
+use cognate_domain::quota::{Limit, QuotaLedger, QuotaTable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde_json::Value;
-
-/// Most entries in each owner map; when full it starts over (the cost is
-/// one read per id seen again).
-const OWNER_CACHE_CAPACITY: usize = 100_000;
 
 /// How long an instance spends on its local buckets alone after a lease
 /// failed (database unreachable), before it tries to lease again.
@@ -78,10 +66,7 @@ pub enum Admission {
 pub struct Quotas {
     table: QuotaTable,
     ledger: Arc<dyn QuotaLedger>,
-    owners: Arc<dyn OwnerDirectory>,
     buckets: Mutex<HashMap<(AccountId, String), Arc<Bucket>>>,
-    pool_owner: BoundedMap<String, AccountId>,
-    identity_pool: BoundedMap<String, String>,
 }
 
 impl std::fmt::Debug for Quotas {
@@ -126,71 +111,12 @@ impl Bucket {
 }
 
 impl Quotas {
-    /// Enforce `table`, sharing buckets through `ledger`; unsigned calls
-    /// find their account through `owners`.
-    pub fn new(
-        table: QuotaTable,
-        ledger: Arc<dyn QuotaLedger>,
-        owners: Arc<dyn OwnerDirectory>,
-    ) -> Self {
+    /// Enforce `table`, sharing buckets through `ledger`.
+    pub fn new(table: QuotaTable, ledger: Arc<dyn QuotaLedger>) -> Self {
         Quotas {
             table,
             ledger,
-            owners,
             buckets: Mutex::new(HashMap::new()),
-            pool_owner: BoundedMap::new(OWNER_CACHE_CAPACITY),
-            identity_pool: BoundedMap::new(OWNER_CACHE_CAPACITY),
-        }
-    }
-
-    /// The account an unsigned call counts against: the owner of the pool
-    /// or identity it names. `None` when no quota can apply to the
-    /// operation (then nothing is looked up), when the id exists nowhere,
-    /// or when the look-up failed (the call then fails on its own).
-    pub async fn owner_of(&self, operation: &str, input: &Value) -> Option<AccountId> {
-        if !self.table.may_limit(operation) {
-            return None;
-        }
-        if let Some(pool_id) = input.get("IdentityPoolId").and_then(Value::as_str) {
-            if operation == "GetId" {
-                return self.owner_of_pool(pool_id).await;
-            }
-        }
-        let identity_id = input.get("IdentityId").and_then(Value::as_str)?;
-        if let Some(pool_id) = self.identity_pool.get(identity_id) {
-            if let Some(account) = self.pool_owner.get(&pool_id) {
-                return Some(account);
-            }
-        }
-        match self.owners.identity_owner(identity_id).await {
-            Ok(Some((pool_id, account))) => {
-                self.identity_pool
-                    .insert(identity_id.to_owned(), pool_id.clone());
-                self.pool_owner.insert(pool_id, account.clone());
-                Some(account)
-            }
-            Ok(None) => None,
-            Err(err) => {
-                tracing::warn!(error = %err, "quota: could not look up the identity's owner");
-                None
-            }
-        }
-    }
-
-    async fn owner_of_pool(&self, pool_id: &str) -> Option<AccountId> {
-        if let Some(account) = self.pool_owner.get(pool_id) {
-            return Some(account);
-        }
-        match self.owners.pool_owner(pool_id).await {
-            Ok(Some(account)) => {
-                self.pool_owner.insert(pool_id.to_owned(), account.clone());
-                Some(account)
-            }
-            Ok(None) => None,
-            Err(err) => {
-                tracing::warn!(error = %err, "quota: could not look up the pool's owner");
-                None
-            }
         }
     }
 
@@ -260,45 +186,6 @@ impl Quotas {
     }
 }
 
-/// A map that forgets everything when it is full: bounded memory, and
-/// correct because everything in it can be read again.
-struct BoundedMap<K, V> {
-    capacity: usize,
-    map: Mutex<HashMap<K, V>>,
-}
-
-impl<K: Eq + Hash, V: Clone> BoundedMap<K, V> {
-    fn new(capacity: usize) -> Self {
-        BoundedMap {
-            capacity,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Eq + Hash + ?Sized,
-    {
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key)
-            .cloned()
-    }
-
-    fn insert(&self, key: K, value: V) {
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= self.capacity {
-            map.clear();
-        }
-        map.insert(key, value);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,36 +217,18 @@ mod tests {
         }
     }
 
-    struct NoOwners(AtomicU32);
-
-    #[async_trait]
-    impl OwnerDirectory for NoOwners {
-        async fn pool_owner(&self, _: &str) -> Result<Option<AccountId>, StoreError> {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            Ok(Some(AccountId::parse("7").unwrap()))
-        }
-        async fn identity_owner(&self, _: &str) -> Result<Option<(String, AccountId)>, StoreError> {
-            Ok(None)
-        }
-    }
-
-    fn quotas(rate: u32, shared: u32) -> (Quotas, Arc<Fixed>, Arc<NoOwners>) {
+    fn quotas(rate: u32, shared: u32) -> (Quotas, Arc<Fixed>) {
         let ledger = Arc::new(Fixed {
             tokens: Mutex::new(shared),
             leases: AtomicU32::new(0),
         });
-        let owners = Arc::new(NoOwners(AtomicU32::new(0)));
         let table = QuotaTable::new(HashMap::from([("GetId".to_owned(), rate)]));
-        (
-            Quotas::new(table, ledger.clone(), owners.clone()),
-            ledger,
-            owners,
-        )
+        (Quotas::new(table, ledger.clone()), ledger)
     }
 
     #[tokio::test]
     async fn admissions_stop_when_the_shared_bucket_is_empty_and_refusals_do_not_ask_again() {
-        let (q, ledger, _) = quotas(100, 30);
+        let (q, ledger) = quotas(100, 30);
         let account = AccountId::parse("7").unwrap();
         let mut admitted = 0;
         for _ in 0..100 {
@@ -375,7 +244,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_local_bucket_refuses_beyond_the_burst_without_leasing() {
-        let (q, ledger, _) = quotas(5, 1_000);
+        let (q, ledger) = quotas(5, 1_000);
         let account = AccountId::parse("7").unwrap();
         let mut admitted = 0;
         for _ in 0..50 {
@@ -385,16 +254,5 @@ mod tests {
         }
         assert_eq!(admitted, 5);
         assert_eq!(ledger.leases.load(Ordering::SeqCst), 5);
-    }
-
-    #[tokio::test]
-    async fn the_owner_of_a_pool_is_read_once() {
-        let (q, _, owners) = quotas(5, 1_000);
-        let input = serde_json::json!({"IdentityPoolId": "us-east-1:0000"});
-        for _ in 0..3 {
-            assert_eq!(q.owner_of("GetId", &input).await.unwrap().as_str(), "7");
-        }
-        assert_eq!(owners.0.load(Ordering::SeqCst), 1);
-        assert!(q.owner_of("GetOpenIdToken", &input).await.is_none());
     }
 }

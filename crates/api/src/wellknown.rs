@@ -11,8 +11,16 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-/// `GET /readyz`: the database answers.
+/// `GET /readyz`: the database answers, and the service is not refusing
+/// every request for lack of a budget (then a load balancer should send
+/// the traffic to another instance).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(why) = saturation(&state) {
+        tracing::warn!(why, "readiness check failed: saturated");
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body(format!("saturated: {why}\n"));
+    }
     let store = state.store.clone();
     let pinged = state
         .on_database_runtime(async move { store.ping().await })
@@ -30,6 +38,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .content_type("text/plain")
                 .body("database unreachable\n")
         }
+    }
+}
+
+/// Why every request would be refused now, if it would.
+fn saturation(state: &AppState) -> Option<&'static str> {
+    if state.body_budget.saturated(state.max_body_bytes) {
+        Some("the request-body budget (server.max_buffered_body_bytes) is used up")
+    } else if state.admission.saturated() {
+        Some("every request slot (server.max_public_requests, max_signed_requests) is taken")
+    } else {
+        None
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::ids::AccountId;
+use crate::ids::{AccountId, IdentityId, IdentityPoolId};
 use crate::ports::StoreError;
 
 /// Requests per second allowed per account and operation, with per-account
@@ -44,16 +44,6 @@ impl QuotaTable {
     pub fn with_account(mut self, account: AccountId, rates: HashMap<String, u32>) -> Self {
         self.accounts.entry(account).or_default().extend(rates);
         self
-    }
-
-    /// Whether `operation` is limited for any account (else callers need
-    /// not find out whose call it is).
-    pub fn may_limit(&self, operation: &str) -> bool {
-        self.defaults.get(operation).is_some_and(|r| *r > 0)
-            || self
-                .accounts
-                .values()
-                .any(|rates| rates.get(operation).is_some_and(|r| *r > 0))
     }
 
     /// The limit of `operation` for `account`; `None` when unlimited.
@@ -98,12 +88,12 @@ pub trait QuotaLedger: Send + Sync + 'static {
 #[async_trait]
 pub trait OwnerDirectory: Send + Sync + 'static {
     /// The account owning the pool, if the pool exists.
-    async fn pool_owner(&self, pool_id: &str) -> Result<Option<AccountId>, StoreError>;
+    async fn pool_owner(&self, pool_id: &IdentityPoolId) -> Result<Option<AccountId>, StoreError>;
     /// The pool and account owning the identity, if it exists.
     async fn identity_owner(
         &self,
-        identity_id: &str,
-    ) -> Result<Option<(String, AccountId)>, StoreError>;
+        identity_id: &IdentityId,
+    ) -> Result<Option<(IdentityPoolId, AccountId)>, StoreError>;
 }
 
 #[cfg(test)]

@@ -102,6 +102,21 @@ pub struct ServerSettings {
     pub max_signed_requests: usize,
     /// `signed_admission_wait_ms`: longest wait for a signed slot.
     pub signed_admission_wait_ms: u64,
+    /// `trusted_proxies`: addresses or CIDR blocks whose `X-Forwarded-For`
+    /// names the client.
+    pub trusted_proxies: Vec<String>,
+    /// `max_connections_per_client`: open connections one client address may have.
+    pub max_connections_per_client: usize,
+    /// `max_buffered_body_bytes_per_client`: request-body bytes one client may hold at once.
+    pub max_buffered_body_bytes_per_client: usize,
+    /// `max_public_requests_per_client`: unsigned requests in flight per client.
+    pub max_public_requests_per_client: usize,
+    /// `max_signed_requests_per_client`: signed requests in flight per client.
+    pub max_signed_requests_per_client: usize,
+    /// `unknown_ids_per_client_per_second`: look-ups finding nothing, per client.
+    pub unknown_ids_per_client_per_second: u32,
+    /// `unknown_ids_burst_per_client`: such look-ups at once after a quiet spell.
+    pub unknown_ids_burst_per_client: u32,
 }
 
 /// `[database]`.
@@ -184,6 +199,12 @@ pub struct StsSettings {
     /// `timeout_seconds`: one AssumeRoleWithWebIdentity call, at most.
     #[serde(default = "default_sts_timeout")]
     pub timeout_seconds: u64,
+    /// `max_requests_in_flight`: AssumeRoleWithWebIdentity calls at once.
+    pub max_requests_in_flight: usize,
+    /// `failures_before_pause`: failures in a row that pause the STS (0: never).
+    pub failures_before_pause: u32,
+    /// `pause_seconds`: how long a paused STS is not asked.
+    pub pause_seconds: u64,
 }
 
 fn default_sts_timeout() -> u64 {
@@ -202,6 +223,12 @@ pub struct FederationSettings {
     pub jwks_cache_seconds: u64,
     /// `jwks_min_refetch_seconds`: at most one refetch per issuer this often.
     pub jwks_min_refetch_seconds: u64,
+    /// `max_requests_in_flight_per_provider`: requests to one provider host at once.
+    pub max_requests_in_flight_per_provider: usize,
+    /// `provider_failures_before_pause`: failures in a row that pause a provider (0: never).
+    pub provider_failures_before_pause: u32,
+    /// `provider_pause_seconds`: how long a paused provider is not asked.
+    pub provider_pause_seconds: u64,
 }
 
 /// One `[[oidc_providers]]` entry: what `OpenIdConnectProviderARNs` refer to.
@@ -342,6 +369,9 @@ impl Settings {
         if self.tokens.rotation_days == 0 {
             bail!("tokens.rotation_days: must be at least 1");
         }
+        if let Err(err) = crate::telemetry::check_level(&self.log.level) {
+            bail!("log.level: {err}");
+        }
         for (key, value) in [
             ("server.max_connections", self.server.max_connections),
             (
@@ -379,6 +409,64 @@ impl Settings {
                 "server.max_buffered_body_bytes: must be at least server.max_body_bytes ({})",
                 self.server.max_body_bytes
             );
+        }
+        let server = &self.server;
+        for (key, value, least, most, most_key) in [
+            (
+                "server.max_buffered_body_bytes_per_client",
+                server.max_buffered_body_bytes_per_client,
+                server.max_body_bytes,
+                server.max_buffered_body_bytes,
+                "server.max_buffered_body_bytes",
+            ),
+            (
+                "server.max_public_requests_per_client",
+                server.max_public_requests_per_client,
+                1,
+                server.max_public_requests,
+                "server.max_public_requests",
+            ),
+            (
+                "server.max_signed_requests_per_client",
+                server.max_signed_requests_per_client,
+                1,
+                server.max_signed_requests,
+                "server.max_signed_requests",
+            ),
+            (
+                "server.max_connections_per_client",
+                server.max_connections_per_client,
+                1,
+                usize::MAX,
+                "",
+            ),
+        ] {
+            if value < least {
+                bail!("{key}: must be at least {least}");
+            }
+            if value > most {
+                bail!("{key}: must be at most {most_key} ({most})");
+            }
+        }
+        if server.unknown_ids_per_client_per_second == 0 {
+            bail!("server.unknown_ids_per_client_per_second: must be at least 1");
+        }
+        if let Err(err) = cognate_api::clients::TrustedProxies::parse(&server.trusted_proxies) {
+            bail!("server.trusted_proxies: {err}");
+        }
+        for (key, value) in [
+            (
+                "federation.max_requests_in_flight_per_provider",
+                self.federation.max_requests_in_flight_per_provider,
+            ),
+            (
+                "sts.max_requests_in_flight",
+                self.sts.max_requests_in_flight,
+            ),
+        ] {
+            if value == 0 {
+                bail!("{key}: must be at least 1");
+            }
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections: must be at least 1");

@@ -10,6 +10,8 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use cognate_api::admission::{Admission, BodyBudget, Budget};
+use cognate_api::clients::{Connections, TrustedProxies};
+use cognate_api::owners::{MissBudget, Owners};
 use cognate_api::sigv4::{Credential, CredentialLookup, Verifier};
 use cognate_api::AppState;
 use cognate_domain::credentials::CredentialsIssuer;
@@ -19,8 +21,8 @@ use cognate_domain::service::{IdentityService, Limits, PoolService};
 use cognate_store::{PgStore, PoolOptions};
 use cognate_token::{
     HmacSubjectHasher, HttpSts, Kek, KeyManager, KeyManagerConfig, NoSts, OidcProviderConfig,
-    SamlMetadata, SamlProviderConfig, SigningAlgorithm, UpstreamOptions, UpstreamOverride,
-    UpstreamVerifier,
+    OutboundLimits, SamlMetadata, SamlProviderConfig, SigningAlgorithm, UpstreamOptions,
+    UpstreamOverride, UpstreamVerifier,
 };
 use secrecy::ExposeSecret as _;
 
@@ -241,11 +243,10 @@ impl Application {
                 "no [[accounts]] configured: every signed (developer) operation will be refused"
             );
         }
-        let quotas = cognate_api::quota::Quotas::new(
-            settings.quota_table()?,
-            Arc::new(pg.clone()),
-            Arc::new(pg.clone()),
-        );
+        let quotas = cognate_api::quota::Quotas::new(settings.quota_table()?, Arc::new(pg.clone()));
+        let trusted_proxies = TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
+        let server_settings = &settings.server;
         let state = web::Data::new(AppState {
             pools,
             identities,
@@ -260,17 +261,32 @@ impl Application {
             credentials: Arc::new(AccountKeys::from_settings(settings)),
             metrics: cognate_api::metrics::Metrics::new().context("registering metrics")?,
             quotas,
-            max_body_bytes: settings.server.max_body_bytes,
-            body_timeout: Duration::from_secs(settings.server.request_body_timeout_seconds),
-            body_budget: BodyBudget::new(settings.server.max_buffered_body_bytes),
+            owners: Owners::new(
+                Arc::new(pg.clone()),
+                MissBudget {
+                    per_second: server_settings.unknown_ids_per_client_per_second,
+                    burst: server_settings.unknown_ids_burst_per_client,
+                },
+            ),
+            trusted_proxies: trusted_proxies.clone(),
+            max_body_bytes: server_settings.max_body_bytes,
+            body_timeout: Duration::from_secs(server_settings.request_body_timeout_seconds),
+            body_budget: BodyBudget::new(
+                server_settings.max_buffered_body_bytes,
+                server_settings.max_buffered_body_bytes_per_client,
+                // One per connection over HTTP/1.1; HTTP/2 streams count too.
+                server_settings.max_connections_per_client,
+            ),
             admission: Admission::new(
                 Budget {
-                    max_in_flight: settings.server.max_public_requests,
-                    wait: Duration::from_millis(settings.server.public_admission_wait_ms),
+                    max_in_flight: server_settings.max_public_requests,
+                    wait: Duration::from_millis(server_settings.public_admission_wait_ms),
+                    per_client: server_settings.max_public_requests_per_client,
                 },
                 Budget {
-                    max_in_flight: settings.server.max_signed_requests,
-                    wait: Duration::from_millis(settings.server.signed_admission_wait_ms),
+                    max_in_flight: server_settings.max_signed_requests,
+                    wait: Duration::from_millis(server_settings.signed_admission_wait_ms),
+                    per_client: server_settings.max_signed_requests_per_client,
                 },
             ),
             database_runtime: tokio::runtime::Handle::try_current()
@@ -285,6 +301,8 @@ impl Application {
                  public calls can hold every database connection"
             );
         }
+        let connections =
+            Connections::new(settings.server.max_connections_per_client, trusted_proxies);
         let port = listener.local_addr()?.port();
         let management_port = management_listener.local_addr()?.port();
         let management_state = state.clone();
@@ -323,6 +341,8 @@ impl Application {
                 })
                 .configure(cognate_api::configure(state.clone()))
         })
+        // Before any listen: the callback is captured when a listener is bound.
+        .on_connect(move |conn, extensions| count_connection(&connections, conn, extensions))
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
         // Connection limits ([server] in config/default.toml). The body deadline is enforced
         // by the handler (actix-web has none): see `cognate_api::protocol`.
@@ -409,6 +429,34 @@ impl Application {
     }
 }
 
+/// Counts an accepted API connection in against its client's share
+/// (`server.max_connections_per_client`), or closes it at once when the
+/// client has its share open already. The count is held in the
+/// connection's extensions, so it is given back when the connection ends.
+fn count_connection(
+    connections: &Connections,
+    conn: &dyn std::any::Any,
+    extensions: &mut actix_web::dev::Extensions,
+) {
+    use actix_web::rt::net::TcpStream;
+    let stream = conn.downcast_ref::<TcpStream>().or_else(|| {
+        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+            .map(|tls| tls.get_ref().0)
+    });
+    let Some(stream) = stream else { return };
+    let Ok(peer) = stream.peer_addr() else { return };
+    match connections.accept(peer.ip()) {
+        Some(counted) => {
+            extensions.insert(counted);
+        }
+        None => {
+            tracing::debug!(client = %peer.ip(), "connection closed: the client has its share of connections open");
+            // The dispatcher reads end-of-stream at once and drops it.
+            let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
 /// The name of the first of SIGINT and SIGTERM to arrive.
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
@@ -489,6 +537,11 @@ fn upstream_verifier(settings: &Settings) -> anyhow::Result<UpstreamVerifier> {
             http_timeout: Duration::from_secs(f.http_timeout_seconds),
             jwks_ttl: Duration::from_secs(f.jwks_cache_seconds),
             min_refetch_interval: Duration::from_secs(f.jwks_min_refetch_seconds),
+            outbound: OutboundLimits {
+                max_in_flight: f.max_requests_in_flight_per_provider,
+                failures: f.provider_failures_before_pause,
+                pause: Duration::from_secs(f.provider_pause_seconds),
+            },
             ..UpstreamOptions::default()
         },
     )
@@ -532,6 +585,11 @@ fn sts(settings: &Settings) -> anyhow::Result<Arc<dyn CredentialsIssuer>> {
             HttpSts::new(
                 endpoint,
                 Duration::from_secs(settings.sts.timeout_seconds.max(1)),
+                OutboundLimits {
+                    max_in_flight: settings.sts.max_requests_in_flight,
+                    failures: settings.sts.failures_before_pause,
+                    pause: Duration::from_secs(settings.sts.pause_seconds),
+                },
             )
             .map_err(|e| anyhow::anyhow!("sts.endpoint: {e}"))?,
         ),

@@ -1,7 +1,7 @@
 //! The shared quota buckets and the owner look-ups of unsigned calls.
 
 use async_trait::async_trait;
-use cognate_domain::ids::AccountId;
+use cognate_domain::ids::{AccountId, IdentityId, IdentityPoolId};
 use cognate_domain::ports::StoreError;
 use cognate_domain::quota::{Lease, Limit, OwnerDirectory, QuotaLedger};
 use sqlx::Row;
@@ -77,10 +77,10 @@ impl QuotaLedger for PgStore {
 
 #[async_trait]
 impl OwnerDirectory for PgStore {
-    async fn pool_owner(&self, pool_id: &str) -> Result<Option<AccountId>, StoreError> {
+    async fn pool_owner(&self, pool_id: &IdentityPoolId) -> Result<Option<AccountId>, StoreError> {
         let account: Option<String> =
             sqlx::query_scalar("SELECT account_id FROM identity_pools WHERE id = $1")
-                .bind(pool_id)
+                .bind(pool_id.as_str())
                 .fetch_optional(self.pool())
                 .await
                 .map_err(map_err)?;
@@ -91,18 +91,18 @@ impl OwnerDirectory for PgStore {
 
     async fn identity_owner(
         &self,
-        identity_id: &str,
-    ) -> Result<Option<(String, AccountId)>, StoreError> {
+        identity_id: &IdentityId,
+    ) -> Result<Option<(IdentityPoolId, AccountId)>, StoreError> {
         let row = sqlx::query(
             "SELECT i.pool_id, p.account_id FROM identities i \
              JOIN identity_pools p ON p.id = i.pool_id WHERE i.id = $1",
         )
-        .bind(identity_id)
+        .bind(identity_id.as_str())
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
         let Some(row) = row else { return Ok(None) };
-        let pool: String = row.try_get("pool_id").map_err(map_err)?;
+        let pool: IdentityPoolId = crate::id_column(&row, "pool_id")?;
         let account: String = row.try_get("account_id").map_err(map_err)?;
         let account = AccountId::parse(&account).map_err(|e| StoreError::Other(e.into()))?;
         Ok(Some((pool, account)))
