@@ -8,6 +8,8 @@
 //! and writes through the [`ports::Tx`] it got, and commits once.
 //!
 //! # Layout
+//! - [`audit`] — the audit record, the change a use case describes, and the
+//!   ports that write records (in the change's transaction) and look them up.
 //! - [`ids`] — parsed identifiers (`<region>:<uuid>` ids, account ids, ARNs).
 //! - [`credentials`] — role choice and the STS port (GetCredentialsForIdentity).
 //! - [`federation`] — the port for checking upstream providers' tokens.
@@ -22,6 +24,7 @@
 //!   store's semantics, fakes of the other ports, and proptest strategies for
 //!   what clients control (arbitrary JSON), shared by the crates' property tests.
 
+pub mod audit;
 pub mod credentials;
 pub mod error;
 pub mod federation;

@@ -13,6 +13,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use crate::audit::AuditRepo;
 pub use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId};
@@ -82,10 +83,11 @@ pub struct LoginOwners {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PoolVersion(pub u64);
 
-/// One transaction over pools and identities (the signing keys have their
-/// own, narrower port: [`crate::token::KeyStore`]).
+/// One transaction over pools and identities, and the audit records of the
+/// changes made in it (the signing keys have their own, narrower port:
+/// [`crate::token::KeyStore`]).
 #[async_trait]
-pub trait Tx: PoolRepo + IdentityRepo + Send {
+pub trait Tx: PoolRepo + IdentityRepo + AuditRepo + Send {
     /// Commit everything done through this transaction.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -108,14 +110,14 @@ pub trait PoolRepo {
     ) -> Result<Option<IdentityPool>, StoreError>;
     /// Write back every mutable field of a pool read with `lock = true`.
     async fn save_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError>;
-    /// Delete a pool with everything in it; false when there was none.
-    /// Takes the pool's lock exclusively first (see
+    /// Delete a pool with everything in it; the pool as it was, `None` when
+    /// there was none. Takes the pool's lock exclusively first (see
     /// [`IdentityRepo::find_pool_by_id_shared`]).
     async fn delete_pool(
         &mut self,
         account: &AccountId,
         pool_id: &IdentityPoolId,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<IdentityPool>, StoreError>;
     /// Pools of an account in creation order, after the cursor.
     async fn list_pools(
         &mut self,

@@ -10,6 +10,7 @@
 //! - `keys`: signing keys.
 //! - [`bench`] — bulk preload and database ceilings for `cognate-bench`.
 //! - `quota`: the shared quota buckets and the owner look-ups of unsigned calls.
+//! - `audit`: the audit table, its look-ups and daily partitions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use sqlx::postgres::PgRow;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Row};
 
+mod audit;
 pub mod bench;
 mod identities;
 mod keys;

@@ -191,16 +191,19 @@ impl PoolRepo for PgTx {
         &mut self,
         account: &AccountId,
         pool_id: &IdentityPoolId,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<IdentityPool>, StoreError> {
         // Waits for tokens being issued for the pool's identities.
         crate::identities::advisory_lock(self, crate::identities::POOL_LOCK, pool_id, true).await?;
-        let done = sqlx::query("DELETE FROM identity_pools WHERE id = $1 AND account_id = $2")
+        let sql = format!(
+            "DELETE FROM identity_pools WHERE id = $1 AND account_id = $2 RETURNING {POOL_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
             .bind(pool_id.as_str())
             .bind(account.as_str())
-            .execute(&mut *self.tx)
+            .fetch_optional(&mut *self.tx)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        row.as_ref().map(pool_from_row).transpose()
     }
 
     async fn list_pools(

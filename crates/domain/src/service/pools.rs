@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::audit::{Change, Recorder};
 use crate::error::{DomainError, DomainResult};
 use crate::federation::LoginVerifier;
 use crate::ids::{AccountId, IdentityPoolId, PoolArn, Region};
@@ -18,6 +19,7 @@ use crate::pool::{
 };
 use crate::ports::{Clock, Store, Tx};
 use crate::service::paging::{decode_cursor, page};
+use crate::service::record;
 
 /// Quotas, configurable for operators (and tests).
 #[derive(Debug, Clone)]
@@ -138,6 +140,7 @@ impl PoolService {
         account: &AccountId,
         settings: PoolSettings,
         tags: BTreeMap<String, String>,
+        audit: &dyn Recorder,
     ) -> DomainResult<IdentityPool> {
         settings.check()?;
         self.check_declared_providers(account, &settings)?;
@@ -163,6 +166,7 @@ impl PoolService {
             )));
         }
         tx.insert_pool(&pool).await?;
+        record(&mut tx, audit, Change::PoolCreated(&pool)).await?;
         tx.commit().await?;
         tracing::info!(identity_pool.id = %pool.id, "identity pool created");
         Ok(pool)
@@ -194,6 +198,7 @@ impl PoolService {
         pool_id: &IdentityPoolId,
         mut settings: PoolSettings,
         tags: Option<BTreeMap<String, String>>,
+        audit: &dyn Recorder,
     ) -> DomainResult<IdentityPool> {
         settings.check()?;
         self.check_declared_providers(account, &settings)?;
@@ -202,6 +207,7 @@ impl PoolService {
         }
         let mut tx = self.begin().await?;
         let mut pool = Self::locked_pool(&mut tx, account, pool_id).await?;
+        let before = pool.clone();
         match (
             &pool.settings.developer_provider_name,
             &settings.developer_provider_name,
@@ -220,16 +226,28 @@ impl PoolService {
         }
         pool.updated_at = self.clock.now();
         tx.save_pool(&pool).await?;
+        let change = Change::PoolChanged {
+            before: &before,
+            after: &pool,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         Ok(pool)
     }
 
     /// DeleteIdentityPool: the pool and all its identities.
-    pub async fn delete(&self, account: &AccountId, pool_id: &IdentityPoolId) -> DomainResult<()> {
+    pub async fn delete(
+        &self,
+        account: &AccountId,
+        pool_id: &IdentityPoolId,
+        audit: &dyn Recorder,
+    ) -> DomainResult<()> {
         let mut tx = self.begin().await?;
-        if !tx.delete_pool(account, pool_id).await? {
-            return Err(DomainError::pool_not_found(pool_id));
-        }
+        let pool = tx
+            .delete_pool(account, pool_id)
+            .await?
+            .ok_or_else(|| DomainError::pool_not_found(pool_id))?;
+        record(&mut tx, audit, Change::PoolDeleted(&pool)).await?;
         tx.commit().await?;
         tracing::info!(identity_pool.id = %pool_id, "identity pool deleted");
         Ok(())
@@ -280,24 +298,43 @@ impl PoolService {
         account: &AccountId,
         arn: &str,
         tags: BTreeMap<String, String>,
+        audit: &dyn Recorder,
     ) -> DomainResult<()> {
         let mut tx = self.begin().await?;
         let mut pool = self.locked_pool_by_arn(&mut tx, account, arn).await?;
+        let before = pool.clone();
         pool.tags.extend(tags);
         check_tag_count(&pool.tags)?;
         tx.save_pool(&pool).await?;
+        let change = Change::PoolChanged {
+            before: &before,
+            after: &pool,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// UntagResource: remove the named keys (absent keys are ignored).
-    pub async fn untag(&self, account: &AccountId, arn: &str, keys: &[String]) -> DomainResult<()> {
+    pub async fn untag(
+        &self,
+        account: &AccountId,
+        arn: &str,
+        keys: &[String],
+        audit: &dyn Recorder,
+    ) -> DomainResult<()> {
         let mut tx = self.begin().await?;
         let mut pool = self.locked_pool_by_arn(&mut tx, account, arn).await?;
+        let before = pool.clone();
         for key in keys {
             pool.tags.remove(key);
         }
         tx.save_pool(&pool).await?;
+        let change = Change::PoolChanged {
+            before: &before,
+            after: &pool,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -325,14 +362,21 @@ impl PoolService {
         pool_id: &IdentityPoolId,
         roles: BTreeMap<String, String>,
         role_mappings: BTreeMap<String, RoleMapping>,
+        audit: &dyn Recorder,
     ) -> DomainResult<()> {
         let mut tx = self.begin().await?;
         let mut pool = Self::locked_pool(&mut tx, account, pool_id).await?;
         check_roles(&pool, &self.limits.role_trust, &roles, &role_mappings)?;
+        let before = pool.clone();
         pool.roles = roles;
         pool.role_mappings = role_mappings;
         pool.updated_at = self.clock.now();
         tx.save_pool(&pool).await?;
+        let change = Change::PoolChanged {
+            before: &before,
+            after: &pool,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -355,6 +399,7 @@ impl PoolService {
         account: &AccountId,
         pool_id: &IdentityPoolId,
         map: PrincipalTagMap,
+        audit: &dyn Recorder,
     ) -> DomainResult<PrincipalTagMap> {
         let mut tx = self.begin().await?;
         let pool = Self::locked_pool(&mut tx, account, pool_id).await?;
@@ -365,7 +410,16 @@ impl PoolService {
                 map.provider_name
             )));
         }
+        let before = tx
+            .find_principal_tag_map(pool_id, &map.provider_name)
+            .await?;
         tx.put_principal_tag_map(pool_id, &map).await?;
+        let change = Change::PrincipalTagsSet {
+            pool_id,
+            before: before.as_ref(),
+            after: &map,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         Ok(map)
     }

@@ -38,6 +38,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::OwnedMutexGuard;
 
+use crate::audit::{Audience, AuditQuery, AuditRecord, AuditRepo, AuditStore};
 use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId};
@@ -82,6 +83,8 @@ struct State {
     identities: BTreeMap<IdentityId, (i64, Identity)>,
     /// `(pool, provider, subject)` → the login.
     logins: BTreeMap<(IdentityPoolId, String, String), (i64, Login)>,
+    /// Audit records, in the order written.
+    audit: Vec<AuditRecord>,
 }
 
 impl State {
@@ -184,6 +187,117 @@ impl MemoryStore {
     pub async fn principal_tag_map_count(&self) -> usize {
         self.state.lock().await.tag_maps.len()
     }
+
+    /// The committed audit records, in the order written.
+    pub async fn audit_records(&self) -> Vec<AuditRecord> {
+        self.state.lock().await.audit.clone()
+    }
+}
+
+#[async_trait]
+impl AuditRepo for MemoryTx {
+    async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.live()?.audit.push(record.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn append(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        self.committed().await?.audit.extend_from_slice(records);
+        Ok(())
+    }
+
+    async fn lookup(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let state = self.committed().await?;
+        let mut found: Vec<AuditRecord> = state
+            .audit
+            .iter()
+            .filter(|r| matches(query, r))
+            .cloned()
+            .collect();
+        found.sort_by_key(|r| std::cmp::Reverse((r.event_time, r.event_id)));
+        if query.oldest_first {
+            found.reverse();
+        }
+        found.truncate(query.limit as usize);
+        Ok(found)
+    }
+
+    async fn ensure_partitions(
+        &self,
+        _: chrono::NaiveDate,
+        _: chrono::NaiveDate,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn drop_partitions_before(
+        &self,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<chrono::NaiveDate>, StoreError> {
+        let mut state = self.committed().await?;
+        let mut dropped: BTreeSet<chrono::NaiveDate> = BTreeSet::new();
+        state.audit.retain(|r| {
+            let keep = r.event_time.date_naive() >= day;
+            if !keep {
+                dropped.insert(r.event_time.date_naive());
+            }
+            keep
+        });
+        Ok(dropped.into_iter().collect())
+    }
+}
+
+/// Whether `record` is one `query` asks for (the store's SQL, in memory).
+fn matches(query: &AuditQuery, record: &AuditRecord) -> bool {
+    let text = |want: &Option<String>, have: &Option<String>| {
+        want.as_ref()
+            .is_none_or(|w| have.as_deref() == Some(w.as_str()))
+    };
+    let audience = match (&query.account, &record.audience) {
+        (None, _) => true,
+        (Some(_), Audience::Everyone) => true,
+        (Some(a), Audience::Account(b)) => a == b,
+        (Some(_), Audience::Operators) => false,
+    };
+    audience
+        && query.event_id.is_none_or(|id| id == record.event_id)
+        && query
+            .event_name
+            .as_ref()
+            .is_none_or(|n| n == &record.event_name)
+        && query
+            .event_source
+            .as_ref()
+            .is_none_or(|s| s == &record.event_source)
+        && query.read_only.is_none_or(|r| r == record.read_only)
+        && text(&query.username, &record.username)
+        && text(&query.access_key_id, &record.access_key_id)
+        && query.resource_name.as_ref().is_none_or(|name| {
+            record.pool_id.as_deref() == Some(name.as_str())
+                || record.identity_id.as_deref() == Some(name.as_str())
+        })
+        && query.resource_kind.is_none_or(|kind| match kind {
+            crate::audit::ResourceKind::Pool => record.pool_id.is_some(),
+            crate::audit::ResourceKind::Identity => record.identity_id.is_some(),
+        })
+        && query
+            .error_code
+            .as_ref()
+            .is_none_or(|code| match &record.error_code {
+                Some(have) => code.is_empty() || have == code,
+                None => false,
+            })
+        && query.start.is_none_or(|t| record.event_time >= t)
+        && query.end.is_none_or(|t| record.event_time <= t)
+        && query
+            .before
+            .is_none_or(|b| (record.event_time, record.event_id) < b)
+        && query
+            .after
+            .is_none_or(|a| (record.event_time, record.event_id) > a)
 }
 
 #[async_trait]
@@ -423,7 +537,7 @@ impl PoolRepo for MemoryTx {
         &mut self,
         account: &AccountId,
         pool_id: &IdentityPoolId,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<IdentityPool>, StoreError> {
         self.live()?;
         self.locks.push(Lock::PoolExclusive(pool_id.clone()));
         let state = &mut self.work;
@@ -432,14 +546,14 @@ impl PoolRepo for MemoryTx {
             .get(pool_id)
             .is_none_or(|(_, p)| &p.account_id != account)
         {
-            return Ok(false);
+            return Ok(None);
         }
-        state.pools.remove(pool_id);
+        let deleted = state.pools.remove(pool_id).map(|(_, pool)| pool);
         state.pool_versions.remove(pool_id);
         state.tag_maps.retain(|(pool, _), _| pool != pool_id);
         state.identities.retain(|_, (_, i)| i.pool_id != *pool_id);
         state.logins.retain(|(pool, _, _), _| pool != pool_id);
-        Ok(true)
+        Ok(deleted)
     }
 
     async fn list_pools(

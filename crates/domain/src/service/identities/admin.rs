@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::audit::{Change, Recorder};
+use crate::service::record;
 
 impl IdentityService {
     /// An identity of a pool the account owns.
@@ -74,8 +76,10 @@ impl IdentityService {
         &self,
         account: &AccountId,
         identity_ids: &[IdentityId],
+        audit: &dyn Recorder,
     ) -> DomainResult<Vec<(IdentityId, &'static str)>> {
         let mut unprocessed = Vec::new();
+        let mut deleted = Vec::new();
         let mut tx = self.begin().await?;
         let mut ids: Vec<&IdentityId> = identity_ids.iter().collect();
         ids.sort();
@@ -84,6 +88,7 @@ impl IdentityService {
             match Self::account_identity(&mut tx, account, id, RowLock::Update).await {
                 Ok(_) => {
                     tx.delete_identity(id).await?;
+                    deleted.push(id.clone());
                 }
                 Err(DomainError::ResourceNotFound(_)) => {
                     unprocessed.push((id.clone(), "AccessDenied"));
@@ -91,6 +96,11 @@ impl IdentityService {
                 Err(other) => return Err(other),
             }
         }
+        let change = Change::IdentitiesDeleted {
+            deleted: &deleted,
+            unprocessed: &unprocessed,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         Ok(unprocessed)
     }

@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 
 use super::link::Caller;
 use super::*;
+use crate::audit::{Change, Recorder};
+use crate::service::record;
 
 impl IdentityService {
     /// GetOpenIdTokenForDeveloperIdentity: the developer user's identity
@@ -183,6 +185,7 @@ impl IdentityService {
         provider: &ProviderName,
         source_user: &DeveloperUserIdentifier,
         destination_user: &DeveloperUserIdentifier,
+        audit: &dyn Recorder,
     ) -> DomainResult<IdentityId> {
         let provider = provider.as_str();
         let mut tx = self.begin().await?;
@@ -251,7 +254,7 @@ impl IdentityService {
                 clash.provider
             )));
         }
-        tx.move_logins(&source.id, &dest.id).await?;
+        let moved = tx.move_logins(&source.id, &dest.id).await?;
         let now = self.clock.now();
         source.disabled = true;
         source.last_modified_at = now;
@@ -259,6 +262,13 @@ impl IdentityService {
         dest.last_modified_at = now;
         tx.update_identity(&source).await?;
         tx.update_identity(&dest).await?;
+        let change = Change::IdentitiesMerged {
+            pool_id: &pool.id,
+            source: &source.id,
+            destination: &dest.id,
+            moved,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         tracing::info!(identity.id = %dest.id, merged.identity.id = %source.id, "developer identities merged");
         Ok(dest.id)
@@ -273,6 +283,7 @@ impl IdentityService {
         identity_id: &IdentityId,
         provider: &ProviderName,
         user: &DeveloperUserIdentifier,
+        audit: &dyn Recorder,
     ) -> DomainResult<()> {
         let provider = provider.as_str();
         let mut tx = self.begin().await?;
@@ -293,6 +304,13 @@ impl IdentityService {
             identity.disabled = true;
         }
         tx.update_identity(&identity).await?;
+        let change = Change::LoginsUnlinked {
+            pool_id: &pool.id,
+            identity_id,
+            providers: &[provider.to_owned()],
+            disabled: identity.disabled,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -88,6 +88,17 @@ pub struct Lookup {
     pub next_token: Option<String>,
 }
 
+/// What GetCredentialsForIdentity gave, and the role it chose.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// The identity (another than the one named, if logins merged them).
+    pub identity_id: IdentityId,
+    /// The STS's credentials for the role.
+    pub credentials: Credentials,
+    /// The role the credentials are for.
+    pub role_arn: String,
+}
+
 /// One page of ListIdentities.
 #[derive(Debug, Clone)]
 pub struct IdentityPage {

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::link::{Caller, LOGINS_DONT_MATCH};
 use super::*;
+use crate::audit::{Change, Recorder};
+use crate::service::record;
 
 impl IdentityService {
     /// GetId: the identity for these logins (created, linked or merged as
@@ -98,7 +100,7 @@ impl IdentityService {
         identity_id: &IdentityId,
         logins: &Logins,
         custom_role_arn: Option<&str>,
-    ) -> DomainResult<(IdentityId, Credentials)> {
+    ) -> DomainResult<Granted> {
         let issued = self
             .issue(identity_id, logins, Flow::Enhanced { custom_role_arn })
             .await?;
@@ -112,7 +114,11 @@ impl IdentityService {
                 tracing::warn!(identity.id = %issued.identity.id, error = %e, "STS did not issue credentials");
                 DomainError::from(e)
             })?;
-        Ok((issued.identity.id, credentials))
+        Ok(Granted {
+            identity_id: issued.identity.id,
+            credentials,
+            role_arn: role,
+        })
     }
 
     /// The common path of GetOpenIdToken and GetCredentialsForIdentity.
@@ -323,6 +329,7 @@ impl IdentityService {
         identity_id: &IdentityId,
         logins: &Logins,
         logins_to_remove: &[String],
+        audit: &dyn Recorder,
     ) -> DomainResult<()> {
         let (_, pool) = self.read_identity_with_pool(identity_id).await?;
         let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
@@ -344,23 +351,30 @@ impl IdentityService {
         if !proves {
             return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
         }
-        let mut removed = 0;
+        let mut removed = Vec::new();
         for login in current.iter().filter(|l| !l.developer) {
             if logins_to_remove.iter().any(|p| p == &login.provider)
                 && tx
                     .delete_login(identity_id, &login.provider, &login.subject)
                     .await?
             {
-                removed += 1;
+                removed.push(login.provider.clone());
             }
         }
-        if removed > 0 {
+        if !removed.is_empty() {
             identity.last_modified_at = self.clock.now();
             if tx.logins_of(identity_id).await?.is_empty() {
                 identity.disabled = true;
             }
             tx.update_identity(&identity).await?;
         }
+        let change = Change::LoginsUnlinked {
+            pool_id: &pool.id,
+            identity_id,
+            providers: &removed,
+            disabled: identity.disabled,
+        };
+        record(&mut tx, audit, change).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -43,7 +43,12 @@ async fn listing_identities_pages_in_creation_order_and_can_hide_disabled_ones()
     let (guest, _) = w.guest(&pool).await;
     let user = w.google_user(&pool, "g1").await;
     w.identities
-        .unlink_identity(&user, &logins(&[(GOOGLE, "g1")]), &[GOOGLE.to_owned()])
+        .unlink_identity(
+            &user,
+            &logins(&[(GOOGLE, "g1")]),
+            &[GOOGLE.to_owned()],
+            &NotRecorded,
+        )
         .await
         .unwrap();
     let (third, _) = w.guest(&pool).await;
@@ -84,7 +89,12 @@ async fn deleting_identities_reports_unknown_and_foreign_ids_as_access_denied() 
     let pool = w.open_pool().await;
     let foreign_pool = w
         .pools
-        .create(&other_account(), open_settings(), Default::default())
+        .create(
+            &other_account(),
+            open_settings(),
+            Default::default(),
+            &NotRecorded,
+        )
         .await
         .unwrap();
     let (mine, _) = w.guest(&pool).await;
@@ -93,7 +103,11 @@ async fn deleting_identities_reports_unknown_and_foreign_ids_as_access_denied() 
     w.store.clear_journal();
     let unprocessed = w
         .identities
-        .delete_identities(&account(), &[mine.clone(), theirs.clone(), unknown.clone()])
+        .delete_identities(
+            &account(),
+            &[mine.clone(), theirs.clone(), unknown.clone()],
+            &NotRecorded,
+        )
         .await
         .unwrap();
     let mut expected = vec![(theirs.clone(), "AccessDenied"), (unknown, "AccessDenied")];
@@ -113,7 +127,7 @@ async fn a_deleted_identitys_login_makes_a_new_identity_next_time() {
     let pool = w.open_pool().await;
     let id = w.google_user(&pool, "g1").await;
     w.identities
-        .delete_identities(&account(), std::slice::from_ref(&id))
+        .delete_identities(&account(), std::slice::from_ref(&id), &NotRecorded)
         .await
         .unwrap();
     assert!(w.store.logins(&id).await.is_empty());

@@ -43,12 +43,13 @@ impl World {
                 &provider(provider_name),
                 &user(source),
                 &user(destination),
+                &NotRecorded,
             )
             .await
     }
 
     /// The identity of developer user `user` in `pool`.
-    async fn developer_user(&self, pool: &IdentityPool, user: &str) -> IdentityId {
+    pub(super) async fn developer_user(&self, pool: &IdentityPool, user: &str) -> IdentityId {
         self.identities
             .get_open_id_token_for_developer_identity(&account(), request(pool, &[(DEV, user)]))
             .await
@@ -436,7 +437,14 @@ async fn unlinking_a_developer_user_that_is_not_linked_there_is_a_conflict() {
     w.developer_user(&pool, "bob").await;
     let message = conflict(
         w.identities
-            .unlink_developer_identity(&account(), &pool.id, &alice, &provider(DEV), &user("bob"))
+            .unlink_developer_identity(
+                &account(),
+                &pool.id,
+                &alice,
+                &provider(DEV),
+                &user("bob"),
+                &NotRecorded,
+            )
             .await,
     );
     assert_eq!(
@@ -451,7 +459,14 @@ async fn unlinking_the_last_developer_user_disables_the_identity_and_the_user_st
     let pool = w.open_pool().await;
     let alice = w.developer_user(&pool, "alice").await;
     w.identities
-        .unlink_developer_identity(&account(), &pool.id, &alice, &provider(DEV), &user("alice"))
+        .unlink_developer_identity(
+            &account(),
+            &pool.id,
+            &alice,
+            &provider(DEV),
+            &user("alice"),
+            &NotRecorded,
+        )
         .await
         .unwrap();
     assert!(w.identity(&alice).await.disabled);

@@ -259,7 +259,7 @@ async fn get_id_refuses_a_provider_the_pool_dropped_after_it_was_cached() {
     let mut settings = open_settings();
     settings.supported_login_providers.remove(GOOGLE);
     w.pools
-        .update(&account(), &pool.id, settings, None)
+        .update(&account(), &pool.id, settings, None, &NotRecorded)
         .await
         .unwrap();
     not_authorized(
@@ -277,7 +277,7 @@ async fn get_id_accepts_a_provider_the_pool_added_after_it_was_cached() {
     let pool = w.pool(settings).await;
     w.google_user(&pool, "g1").await;
     w.pools
-        .update(&account(), &pool.id, open_settings(), None)
+        .update(&account(), &pool.id, open_settings(), None, &NotRecorded)
         .await
         .unwrap();
     let reads = w.store.pool_reads();
@@ -315,7 +315,10 @@ async fn get_id_of_a_returning_user_answers_not_found_once_the_cached_pool_is_de
     let w = world();
     let pool = w.open_pool().await;
     w.google_user(&pool, "g1").await;
-    w.pools.delete(&account(), &pool.id).await.unwrap();
+    w.pools
+        .delete(&account(), &pool.id, &NotRecorded)
+        .await
+        .unwrap();
     not_found(
         w.identities
             .get_id(&pool.id, &logins(&[(GOOGLE, "g1")]))
@@ -341,7 +344,7 @@ async fn a_returning_guest_token_is_refused_once_the_cached_pool_stops_taking_gu
     let mut settings = open_settings();
     settings.allow_unauthenticated = false;
     w.pools
-        .update(&account(), &pool.id, settings, None)
+        .update(&account(), &pool.id, settings, None, &NotRecorded)
         .await
         .unwrap();
     let message = not_authorized(w.identities.get_id(&pool.id, &with_token).await);

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub(super) use crate::audit::NotRecorded;
 use crate::error::DomainError;
 use crate::identity::Identity;
 use crate::ids::{AccountId, IdentityId, IdentityPoolId, Region};
@@ -25,6 +26,7 @@ use crate::test_support::{Lock, MemoryStore, TxRecord};
 use crate::token::OpenIdClaims;
 
 mod admin;
+mod audit;
 mod developer;
 mod get_id;
 mod pools;
@@ -113,7 +115,7 @@ fn logins(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
 impl World {
     async fn pool(&self, settings: PoolSettings) -> IdentityPool {
         self.pools
-            .create(&account(), settings, BTreeMap::new())
+            .create(&account(), settings, BTreeMap::new(), &NotRecorded)
             .await
             .unwrap()
     }

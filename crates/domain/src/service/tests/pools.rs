@@ -20,7 +20,7 @@ async fn an_account_cannot_create_more_pools_than_its_limit() {
     w.open_pool().await;
     let third = w
         .pools
-        .create(&account(), open_settings(), BTreeMap::new())
+        .create(&account(), open_settings(), BTreeMap::new(), &NotRecorded)
         .await;
     assert!(
         matches!(third, Err(DomainError::LimitExceeded(_))),
@@ -37,7 +37,12 @@ async fn an_account_cannot_create_more_pools_than_its_limit() {
     );
     let other = w
         .pools
-        .create(&other_account(), open_settings(), BTreeMap::new())
+        .create(
+            &other_account(),
+            open_settings(),
+            BTreeMap::new(),
+            &NotRecorded,
+        )
         .await;
     assert!(other.is_ok(), "the limit is per account: {other:?}");
 }
@@ -58,7 +63,11 @@ async fn a_pool_is_invisible_to_other_accounts() {
     let pool = w.open_pool().await;
     let message = not_found(w.pools.describe(&other_account(), &pool.id).await);
     assert_eq!(message, format!("IdentityPool '{}' not found.", pool.id));
-    not_found(w.pools.delete(&other_account(), &pool.id).await);
+    not_found(
+        w.pools
+            .delete(&other_account(), &pool.id, &NotRecorded)
+            .await,
+    );
     assert_eq!(w.pools.describe(&account(), &pool.id).await.unwrap(), pool);
 }
 
@@ -70,7 +79,7 @@ async fn a_pool_naming_an_undeclared_oidc_provider_is_refused() {
         vec!["arn:aws:iam::000000000000:oidc-provider/elsewhere.example.com".into()];
     let message = invalid(
         w.pools
-            .create(&account(), settings.clone(), BTreeMap::new())
+            .create(&account(), settings.clone(), BTreeMap::new(), &NotRecorded)
             .await,
     );
     assert!(
@@ -80,7 +89,7 @@ async fn a_pool_naming_an_undeclared_oidc_provider_is_refused() {
     settings.openid_connect_provider_arns = vec![DECLARED_OIDC.into()];
     assert!(w
         .pools
-        .create(&account(), settings, BTreeMap::new())
+        .create(&account(), settings, BTreeMap::new(), &NotRecorded)
         .await
         .is_ok());
 }
@@ -93,7 +102,7 @@ async fn an_update_keeps_an_omitted_developer_provider_and_refuses_changing_it()
     settings.developer_provider_name = None;
     let updated = w
         .pools
-        .update(&account(), &pool.id, settings, None)
+        .update(&account(), &pool.id, settings, None, &NotRecorded)
         .await
         .unwrap();
     assert_eq!(
@@ -102,7 +111,11 @@ async fn an_update_keeps_an_omitted_developer_provider_and_refuses_changing_it()
     );
     let mut settings = open_settings();
     settings.developer_provider_name = Some("other.example".into());
-    let message = invalid(w.pools.update(&account(), &pool.id, settings, None).await);
+    let message = invalid(
+        w.pools
+            .update(&account(), &pool.id, settings, None, &NotRecorded)
+            .await,
+    );
     assert!(message.contains("cannot be changed"), "{message}");
 }
 
@@ -116,7 +129,7 @@ async fn an_update_replaces_the_settings_under_the_pools_row_lock() {
     settings.supported_login_providers.clear();
     let updated = w
         .pools
-        .update(&account(), &pool.id, settings, None)
+        .update(&account(), &pool.id, settings, None, &NotRecorded)
         .await
         .unwrap();
     assert!(!updated.settings.allow_unauthenticated);
@@ -138,18 +151,25 @@ async fn an_update_changes_tags_only_when_they_are_given() {
             &account(),
             open_settings(),
             BTreeMap::from([("k".into(), "v".into())]),
+            &NotRecorded,
         )
         .await
         .unwrap();
     let kept = w
         .pools
-        .update(&account(), &pool.id, open_settings(), None)
+        .update(&account(), &pool.id, open_settings(), None, &NotRecorded)
         .await
         .unwrap();
     assert_eq!(kept.tags.len(), 1);
     let cleared = w
         .pools
-        .update(&account(), &pool.id, open_settings(), Some(BTreeMap::new()))
+        .update(
+            &account(),
+            &pool.id,
+            open_settings(),
+            Some(BTreeMap::new()),
+            &NotRecorded,
+        )
         .await
         .unwrap();
     assert!(cleared.tags.is_empty());
@@ -162,9 +182,12 @@ async fn tagging_beyond_fifty_tags_is_refused_and_keeps_the_tags_there_were() {
     let arn = pool_arn(w.pools.region(), &account(), &pool.id);
     let fifty: BTreeMap<String, String> =
         (0..50).map(|i| (format!("k{i}"), "v".to_owned())).collect();
-    w.pools.tag(&account(), &arn, fifty).await.unwrap();
+    w.pools
+        .tag(&account(), &arn, fifty, &NotRecorded)
+        .await
+        .unwrap();
     let more = BTreeMap::from([("one-more".to_owned(), "v".to_owned())]);
-    let refused = w.pools.tag(&account(), &arn, more).await;
+    let refused = w.pools.tag(&account(), &arn, more, &NotRecorded).await;
     assert!(
         matches!(refused, Err(DomainError::LimitExceeded(_))),
         "{refused:?}"
@@ -183,12 +206,18 @@ async fn untagging_removes_the_named_keys_and_ignores_absent_ones() {
             &account(),
             open_settings(),
             BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())]),
+            &NotRecorded,
         )
         .await
         .unwrap();
     let arn = pool_arn(w.pools.region(), &account(), &pool.id);
     w.pools
-        .untag(&account(), &arn, &["a".into(), "absent".into()])
+        .untag(
+            &account(),
+            &arn,
+            &["a".into(), "absent".into()],
+            &NotRecorded,
+        )
         .await
         .unwrap();
     let tags = w.pools.list_tags(&account(), &arn).await.unwrap();
@@ -213,7 +242,10 @@ async fn deleting_a_pool_deletes_its_identities_under_the_pools_exclusive_lock()
     w.guest(&pool).await;
     w.google_user(&pool, "g1").await;
     let (survivor, _) = w.guest(&kept).await;
-    w.pools.delete(&account(), &pool.id).await.unwrap();
+    w.pools
+        .delete(&account(), &pool.id, &NotRecorded)
+        .await
+        .unwrap();
     assert_eq!(
         w.last_commit().locks,
         [Lock::PoolExclusive(pool.id.clone())]
@@ -221,7 +253,7 @@ async fn deleting_a_pool_deletes_its_identities_under_the_pools_exclusive_lock()
     assert_eq!(w.store.identity_count().await, 1);
     assert!(w.store.identity(&survivor).await.is_some());
     not_found(w.pools.describe(&account(), &pool.id).await);
-    not_found(w.pools.delete(&account(), &pool.id).await);
+    not_found(w.pools.delete(&account(), &pool.id, &NotRecorded).await);
     not_found(w.identities.get_id(&pool.id, &logins(&[])).await);
 }
 
@@ -232,7 +264,12 @@ async fn pools_are_listed_in_creation_order_a_page_at_a_time() {
     let b = w.open_pool().await;
     let c = w.open_pool().await;
     w.pools
-        .create(&other_account(), open_settings(), BTreeMap::new())
+        .create(
+            &other_account(),
+            open_settings(),
+            BTreeMap::new(),
+            &NotRecorded,
+        )
         .await
         .unwrap();
     let first = w.pools.list(&account(), 2, None).await.unwrap();
@@ -258,7 +295,13 @@ async fn roles_of_the_pools_own_account_are_set_and_another_accounts_are_refused
         "arn:aws:iam::000000000000:role/auth".to_owned(),
     )]);
     w.pools
-        .set_roles(&account(), &pool.id, own.clone(), BTreeMap::new())
+        .set_roles(
+            &account(),
+            &pool.id,
+            own.clone(),
+            BTreeMap::new(),
+            &NotRecorded,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -271,7 +314,7 @@ async fn roles_of_the_pools_own_account_are_set_and_another_accounts_are_refused
     )]);
     let refused = w
         .pools
-        .set_roles(&account(), &pool.id, foreign, BTreeMap::new())
+        .set_roles(&account(), &pool.id, foreign, BTreeMap::new(), &NotRecorded)
         .await;
     assert!(refused.is_err());
     assert_eq!(
@@ -290,7 +333,7 @@ async fn a_principal_tag_map_is_set_only_for_a_provider_of_the_pool() {
         principal_tags: BTreeMap::from([("dept".into(), "department".into())]),
     };
     w.pools
-        .set_principal_tag_map(&account(), &pool.id, map.clone())
+        .set_principal_tag_map(&account(), &pool.id, map.clone(), &NotRecorded)
         .await
         .unwrap();
     assert_eq!(
@@ -306,7 +349,7 @@ async fn a_principal_tag_map_is_set_only_for_a_provider_of_the_pool() {
     };
     let message = invalid(
         w.pools
-            .set_principal_tag_map(&account(), &pool.id, unknown)
+            .set_principal_tag_map(&account(), &pool.id, unknown, &NotRecorded)
             .await,
     );
     assert!(

@@ -49,7 +49,7 @@ async fn no_guest_token_is_issued_once_the_identitys_deletion_committed() {
     let pool = w.open_pool().await;
     let id = w.identities.get_id(&pool.id, &logins(&[])).await.unwrap();
     w.identities
-        .delete_identities(&account(), std::slice::from_ref(&id))
+        .delete_identities(&account(), std::slice::from_ref(&id), &NotRecorded)
         .await
         .unwrap();
     let message = not_found(w.identities.get_open_id_token(&id, &logins(&[])).await);
@@ -130,7 +130,7 @@ async fn a_guest_is_refused_once_the_pool_stops_taking_guests() {
     let mut settings = open_settings();
     settings.allow_unauthenticated = false;
     w.pools
-        .update(&account(), &pool.id, settings, None)
+        .update(&account(), &pool.id, settings, None, &NotRecorded)
         .await
         .unwrap();
     let unauth = "Unauthenticated access is not supported for this identity pool.";
@@ -245,6 +245,7 @@ async fn principal_tags_map_login_claims_by_the_pools_map_for_the_provider() {
                 use_defaults: true,
                 principal_tags: BTreeMap::from([("dept".into(), "department".into())]),
             },
+            &NotRecorded,
         )
         .await
         .unwrap();
@@ -284,18 +285,19 @@ async fn credentials_come_from_sts_for_the_identitys_role_with_cognates_token() 
     let w = world();
     let pool = w.open_pool().await;
     w.pools
-        .set_roles(&account(), &pool.id, roles(), BTreeMap::new())
+        .set_roles(&account(), &pool.id, roles(), BTreeMap::new(), &NotRecorded)
         .await
         .unwrap();
     let (guest, _) = w.guest(&pool).await;
     let user = w.google_user(&pool, "g1").await;
-    let (id, credentials) = w
+    let granted = w
         .identities
         .get_credentials_for_identity(&guest, &logins(&[]), None)
         .await
         .unwrap();
-    assert_eq!(id, guest);
-    assert_eq!(credentials.access_key_id, "ASIATESTKEY");
+    assert_eq!(granted.identity_id, guest);
+    assert_eq!(granted.credentials.access_key_id, "ASIATESTKEY");
+    assert_eq!(granted.role_arn, "arn:aws:iam::000000000000:role/guest");
     w.identities
         .get_credentials_for_identity(&user, &logins(&[(GOOGLE, "g1")]), None)
         .await
@@ -316,7 +318,7 @@ async fn the_enhanced_flow_works_where_the_basic_flow_is_forbidden() {
     settings.allow_classic_flow = Some(false);
     let pool = w.pool(settings).await;
     w.pools
-        .set_roles(&account(), &pool.id, roles(), BTreeMap::new())
+        .set_roles(&account(), &pool.id, roles(), BTreeMap::new(), &NotRecorded)
         .await
         .unwrap();
     let id = w.identities.get_id(&pool.id, &logins(&[])).await.unwrap();
@@ -332,7 +334,7 @@ async fn a_custom_role_of_another_account_is_refused_before_sts_is_asked() {
     let w = world();
     let pool = w.open_pool().await;
     w.pools
-        .set_roles(&account(), &pool.id, roles(), BTreeMap::new())
+        .set_roles(&account(), &pool.id, roles(), BTreeMap::new(), &NotRecorded)
         .await
         .unwrap();
     let user = w.google_user(&pool, "g1").await;
@@ -354,7 +356,7 @@ async fn a_role_sts_refuses_is_an_invalid_pool_configuration() {
     );
     let pool = w.open_pool().await;
     w.pools
-        .set_roles(&account(), &pool.id, roles(), BTreeMap::new())
+        .set_roles(&account(), &pool.id, roles(), BTreeMap::new(), &NotRecorded)
         .await
         .unwrap();
     let (guest, _) = w.guest(&pool).await;
@@ -378,7 +380,12 @@ async fn unlinking_the_last_login_disables_the_identity() {
     let id = w.google_user(&pool, "g1").await;
     w.store.clear_journal();
     w.identities
-        .unlink_identity(&id, &logins(&[(GOOGLE, "g1")]), &[GOOGLE.to_owned()])
+        .unlink_identity(
+            &id,
+            &logins(&[(GOOGLE, "g1")]),
+            &[GOOGLE.to_owned()],
+            &NotRecorded,
+        )
         .await
         .unwrap();
     assert!(took(
@@ -401,7 +408,12 @@ async fn unlinking_one_of_two_logins_keeps_the_identity_usable() {
         .await
         .unwrap();
     w.identities
-        .unlink_identity(&id, &logins(&[(GOOGLE, "g1")]), &[GOOGLE.to_owned()])
+        .unlink_identity(
+            &id,
+            &logins(&[(GOOGLE, "g1")]),
+            &[GOOGLE.to_owned()],
+            &NotRecorded,
+        )
         .await
         .unwrap();
     assert!(!w.identity(&id).await.disabled);
@@ -416,7 +428,12 @@ async fn unlinking_needs_a_login_of_the_identity_itself() {
     w.google_user(&pool, "g2").await;
     let message = not_authorized(
         w.identities
-            .unlink_identity(&id, &logins(&[(GOOGLE, "g2")]), &[GOOGLE.to_owned()])
+            .unlink_identity(
+                &id,
+                &logins(&[(GOOGLE, "g2")]),
+                &[GOOGLE.to_owned()],
+                &NotRecorded,
+            )
             .await,
     );
     assert_eq!(message, LOGINS_DONT_MATCH);
@@ -442,7 +459,12 @@ async fn unlinking_never_removes_developer_logins() {
         .await
         .unwrap();
     w.identities
-        .unlink_identity(&id, &logins(&[(GOOGLE, "g1")]), &[DEV.to_owned()])
+        .unlink_identity(
+            &id,
+            &logins(&[(GOOGLE, "g1")]),
+            &[DEV.to_owned()],
+            &NotRecorded,
+        )
         .await
         .unwrap();
     assert_eq!(w.providers(&id).await, [GOOGLE, DEV]);

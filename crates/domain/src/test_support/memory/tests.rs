@@ -179,7 +179,11 @@ async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
     )
     .await
     .unwrap();
-    assert!(tx.delete_pool(&account(), &pid("p")).await.unwrap());
+    assert!(tx
+        .delete_pool(&account(), &pid("p"))
+        .await
+        .unwrap()
+        .is_some());
     tx.commit().await.unwrap();
     assert_eq!(store.identity_count().await, 0);
     assert!(store.logins(&iid("a")).await.is_empty());
@@ -197,7 +201,7 @@ async fn another_accounts_pool_is_neither_found_nor_deleted() {
         .await
         .unwrap()
         .is_none());
-    assert!(!tx.delete_pool(&other, &pid("p")).await.unwrap());
+    assert!(tx.delete_pool(&other, &pid("p")).await.unwrap().is_none());
     assert!(tx
         .find_pool_by_id_shared(&pid("p"))
         .await
