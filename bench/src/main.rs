@@ -118,6 +118,10 @@ struct Args {
     /// Connections of the database ceilings (insert and primary-key read).
     #[arg(long, default_value_t = 32)]
     ceiling_clients: usize,
+    /// Do not record the unsigned calls in the audit trail
+    /// (`audit.public_calls = false`), to measure what recording costs.
+    #[arg(long)]
+    no_audit: bool,
 }
 
 /// The database's own rates, measured on the benchmark's PostgreSQL.
@@ -284,6 +288,7 @@ async fn bench(
     settings.accounts = vec![AccountSettings::new(ACCOUNT, ACCESS_KEY, SECRET_KEY)];
     // The benchmark measures the service, not the quotas: all unlimited.
     settings.disable_quotas();
+    settings.audit.public_calls = !args.no_audit;
     // GetCredentialsForIdentity's Cognate part: an STS that answers at once.
     settings.sts.endpoint = Some(
         sts::start()
@@ -451,6 +456,14 @@ async fn measure(
         settings.database.max_connections, settings.tokens.algorithm
     );
     println!("  postgres:    {pg_mode}");
+    println!(
+        "  audit:       {}",
+        if settings.audit.public_calls {
+            "every call recorded (audit.public_calls = true, the default)"
+        } else {
+            "unsigned calls not recorded (--no-audit: audit.public_calls = false)"
+        }
+    );
     println!(
         "  load:        raw JSON 1.1, one keep-alive HTTP/1.1 connection per request in flight \
          (wrk-style), {} client thread(s) in this process; {} s warm-up + {} s measured per row",

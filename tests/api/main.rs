@@ -1,6 +1,7 @@
 //! End-to-end tests: the real application on port 0, a real PostgreSQL
 //! (one cluster per test run, one database per test), real AWS clients.
 
+mod audit;
 mod clients;
 mod developer;
 mod federation;

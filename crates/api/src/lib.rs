@@ -19,6 +19,8 @@
 //! - [`quota`] — request-rate quotas per account and operation, shared across instances.
 //! - [`owners`] — who owns what an unsigned call names; ids that exist nowhere.
 //! - [`wellknown`] — `/healthz`, `/readyz`, `/metrics` and the token documents.
+//! - [`audit`] — CloudTrail-shaped records of every call, and their buffered writer.
+//! - [`cloudtrail`] — CloudTrail's LookupEvents over the audit trail.
 //!
 //! [`configure`] mounts the public API; [`configure_management`] the
 //! management listener's `/metrics`, `/healthz` and `/readyz`.
@@ -31,7 +33,9 @@ use cognate_domain::service::{IdentityService, PoolService};
 use cognate_token::KeyManager;
 
 pub mod admission;
+pub mod audit;
 pub mod clients;
+pub mod cloudtrail;
 pub mod error;
 pub mod metrics;
 pub mod ops;
@@ -56,6 +60,12 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// SigV4 settings (region, service, clock skew).
     pub verifier: sigv4::Verifier,
+    /// SigV4 settings of CloudTrail's LookupEvents (service `cloudtrail`).
+    pub cloudtrail_verifier: sigv4::Verifier,
+    /// The audit trail's buffered writer.
+    pub audit: audit::AuditLog,
+    /// The audit trail's records (LookupEvents).
+    pub audit_store: Arc<dyn cognate_domain::audit::AuditStore>,
     /// Access key → account and secret.
     pub credentials: Arc<dyn sigv4::CredentialLookup + Send + Sync>,
     /// Request counters and latency.

@@ -2,7 +2,8 @@
 //! and calls refused over quota by account and operation.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// The service's metrics, registered in their own registry.
@@ -12,6 +13,9 @@ pub struct Metrics {
     requests: IntCounterVec,
     throttled: IntCounterVec,
     latency: HistogramVec,
+    audit_buffered: IntGauge,
+    audit_written: IntCounter,
+    audit_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -42,6 +46,21 @@ impl Metrics {
             ]),
             &["operation"],
         )?;
+        let audit_buffered = IntGauge::new(
+            "cognate_audit_events_buffered",
+            "Audit records waiting to be written to the database.",
+        )?;
+        let audit_written = IntCounter::new(
+            "cognate_audit_events_written_total",
+            "Audit records written to the database by the batch writer.",
+        )?;
+        let audit_dropped = IntCounter::new(
+            "cognate_audit_events_dropped_total",
+            "Audit records that could not be kept (the buffer was full, or the database stayed away through a shutdown).",
+        )?;
+        registry.register(Box::new(audit_buffered.clone()))?;
+        registry.register(Box::new(audit_written.clone()))?;
+        registry.register(Box::new(audit_dropped.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(throttled.clone()))?;
@@ -50,6 +69,9 @@ impl Metrics {
             requests,
             throttled,
             latency,
+            audit_buffered,
+            audit_written,
+            audit_dropped,
         })
     }
 
@@ -66,6 +88,22 @@ impl Metrics {
         self.throttled
             .with_label_values(&[account, operation])
             .inc();
+    }
+
+    /// Audit records waiting to be written now.
+    pub fn audit_buffered(&self, records: usize) {
+        self.audit_buffered
+            .set(i64::try_from(records).unwrap_or(i64::MAX));
+    }
+
+    /// Audit records written.
+    pub fn audit_written(&self, records: u64) {
+        self.audit_written.inc_by(records);
+    }
+
+    /// Audit records dropped.
+    pub fn audit_dropped(&self, records: u64) {
+        self.audit_dropped.inc_by(records);
     }
 
     /// The text exposition format.

@@ -24,10 +24,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use tracing::Instrument as _;
 
+use std::net::IpAddr;
+
+use cognate_domain::audit::AuditRecord;
+use cognate_domain::ids::AccountId;
+
 use crate::admission::{BodyShare, Class};
+use crate::audit::{self, Call, CallRecorder, Who};
 use crate::clients::ClientKey;
 use crate::error::ApiError;
-use crate::ops::{self, Caller};
+use crate::ops::{self, Answer, Caller};
 use crate::owners::{Named, Owner};
 use crate::quota::Admission;
 use crate::sigv4::SignedRequest;
@@ -224,15 +230,15 @@ fn http1_headers(req: &HttpRequest) -> http::HeaderMap {
 
 /// The client of a request: its peer, or the address a trusted proxy
 /// vouches for (see [`crate::clients`]).
-pub fn client_of(req: &HttpRequest, trusted: &crate::clients::TrustedProxies) -> ClientKey {
+pub fn client_of(req: &HttpRequest, trusted: &crate::clients::TrustedProxies) -> IpAddr {
     let peer = req
         .peer_addr()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
+        .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
     let forwarded = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok());
-    ClientKey::of(trusted.client_of(peer, forwarded.collect::<Vec<_>>().into_iter()))
+    trusted.client_of(peer, forwarded.collect::<Vec<_>>().into_iter())
 }
 
 /// The operations that make a pool or an identity, and the output member naming it.
@@ -244,9 +250,47 @@ fn created_member(operation: &str) -> Option<&'static str> {
     }
 }
 
+/// The services answered on `POST /`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    /// Amazon Cognito Identity: the 23 operations.
+    Cognito,
+    /// CloudTrail's LookupEvents, over the audit trail.
+    CloudTrail,
+}
+
+impl Service {
+    fn model(self) -> &'static Model {
+        match self {
+            Service::Cognito => Model::embedded(),
+            Service::CloudTrail => Model::cloudtrail(),
+        }
+    }
+
+    fn event_source(self) -> &'static str {
+        match self {
+            Service::Cognito => audit::COGNITO_SOURCE,
+            Service::CloudTrail => audit::CLOUDTRAIL_SOURCE,
+        }
+    }
+}
+
+/// The service and operation `X-Amz-Target` names, if Cognate answers it.
+fn target(req: &HttpRequest) -> Option<(Service, String)> {
+    let target = req.headers().get("x-amz-target")?.to_str().ok()?;
+    if let Some(op) = target.strip_prefix(TARGET_PREFIX) {
+        return Model::embedded()
+            .has_operation(op)
+            .then(|| (Service::Cognito, op.to_owned()));
+    }
+    let op = target.strip_prefix(crate::cloudtrail::TARGET_PREFIX)?;
+    (op == "LookupEvents").then(|| (Service::CloudTrail, op.to_owned()))
+}
+
 /// A request whose body, signature and input have been checked: what is
 /// left is whose quota it counts against, admission, and the operation.
 struct Checked {
+    service: Service,
     operation: String,
     caller: Caller,
     class: Class,
@@ -254,10 +298,21 @@ struct Checked {
     input: serde_json::Value,
 }
 
+/// What [`run`] did: the answer, and the record the domain wrote with the
+/// change it made, if it made one.
+type Ran = Result<(Answer, Option<AuditRecord>), ApiError>;
+
 /// Quota, admission and the operation, in that order (see the module
-/// docs); for an unsigned call, the owner of what it names first.
-async fn run(state: web::Data<AppState>, request: Checked) -> Result<serde_json::Value, ApiError> {
+/// docs); for an unsigned call, the owner of what it names first. The
+/// call's record-to-be goes in and comes back with its recipient account.
+async fn run(state: web::Data<AppState>, request: Checked, mut call: Call) -> (Call, Ran) {
+    let ran = run_recorded(&state, request, &mut call).await;
+    (call, ran)
+}
+
+async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ran {
     let Checked {
+        service,
         operation,
         caller,
         class,
@@ -289,6 +344,7 @@ async fn run(state: web::Data<AppState>, request: Checked) -> Result<serde_json:
             }
         },
     };
+    call.recipient = account.clone();
     if let Some(account) = account {
         if state.quotas.admit(&account, &operation).await == Admission::Refused {
             state.metrics.throttled(account.as_str(), &operation);
@@ -300,13 +356,65 @@ async fn run(state: web::Data<AppState>, request: Checked) -> Result<serde_json:
         Some(admitted) => admitted,
         None => state.admission.admit(class, client).await?,
     };
-    let output = ops::dispatch(&operation, &state, &caller, input).await?;
+    if service == Service::CloudTrail {
+        let answer =
+            crate::cloudtrail::lookup_events(state, caller.account()?, ops::parse(input)?).await?;
+        return Ok((answer, None));
+    }
+    let recorder = CallRecorder::new(call, service.model());
+    let answer = ops::dispatch(&operation, state, &caller, input, &recorder).await?;
+    let written = recorder.written();
     if let Some(member) = created_member(&operation) {
-        if let Some(id) = output.get(member).and_then(serde_json::Value::as_str) {
+        if let Some(id) = answer
+            .output
+            .get(member)
+            .and_then(serde_json::Value::as_str)
+        {
             state.owners.created(id);
         }
     }
-    Ok(output)
+    Ok((answer, written))
+}
+
+/// Whether a call of `operation` by `caller` is recorded at all.
+fn recorded(state: &AppState, operation: &str, who: &Who) -> bool {
+    state.audit.public_calls()
+        || *who != Who::Public
+        || !matches!(
+            operation,
+            "GetId" | "GetOpenIdToken" | "GetCredentialsForIdentity"
+        )
+}
+
+/// The audit record of a finished call (see [`crate::audit`]).
+fn record_call(
+    state: &AppState,
+    call: &Call,
+    service: Service,
+    ran: Result<(&Answer, Option<&AuditRecord>), &ApiError>,
+) {
+    if !recorded(state, &call.event_name, &call.who) {
+        return;
+    }
+    match ran {
+        Ok((_, Some(written))) => state.audit.stored(written.clone()),
+        Ok((answer, None)) => state.audit.push(call.answered(
+            service.model(),
+            &answer.output,
+            answer.additional.as_ref(),
+        )),
+        // High-volume refusals: counted, one record a minute.
+        Err(err)
+            if err.code == "TooManyRequestsException"
+                || (call.who == Who::Public && err.code == "ResourceNotFoundException") =>
+        {
+            state.audit.count_refusal(call, err.code, &err.message);
+        }
+        Err(err) => state.audit.push(call.record(audit::Outcome::Refused {
+            code: err.code,
+            message: &err.message,
+        })),
+    }
 }
 
 /// `POST /`: one AWS JSON 1.1 request.
@@ -317,24 +425,33 @@ pub async fn handle(
 ) -> HttpResponse {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let model = Model::embedded();
-    let operation = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
-        .filter(|op| model.has_operation(op))
-        .map(str::to_owned);
-    let op_label = operation.clone().unwrap_or_else(|| "unknown".to_owned());
-    let client = client_of(&req, &state.trusted_proxies);
+    let target = target(&req);
+    let op_label = target
+        .as_ref()
+        .map_or_else(|| "unknown".to_owned(), |(_, op)| op.clone());
+    let client_ip = client_of(&req, &state.trusted_proxies);
+    let client = ClientKey::of(client_ip);
+    let mut call = target.as_ref().map(|(service, op)| {
+        Call::new(
+            &request_id,
+            service.event_source(),
+            op,
+            &state.verifier.region,
+            Some(client_ip),
+            req.headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        )
+    });
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         operation = %op_label,
         client = %client
     );
-    let result = async {
-        let operation = operation.ok_or_else(ApiError::unknown_operation)?;
+    let result: Result<Answer, ApiError> = async {
+        let (service, operation) = target.clone().ok_or_else(ApiError::unknown_operation)?;
+        let model = service.model();
         let declared = req
             .headers()
             .get(actix_web::http::header::CONTENT_LENGTH)
@@ -355,7 +472,7 @@ pub async fn handle(
             share,
         )
         .await?;
-        let (caller, class) = if model.is_unsigned(&operation) {
+        let (caller, class) = if service == Service::Cognito && model.is_unsigned(&operation) {
             (Caller::Public, Class::Public)
         } else {
             let headers = http1_headers(&req);
@@ -366,12 +483,37 @@ pub async fn handle(
                 headers: &headers,
                 body: &body,
             };
-            let who =
-                state
-                    .verifier
-                    .verify(&signed, SystemTime::now(), state.credentials.as_ref())?;
-            let account = cognate_domain::ids::AccountId::parse(&who.account_id)
-                .map_err(ApiError::internal)?;
+            let verifier = match service {
+                Service::Cognito => &state.verifier,
+                Service::CloudTrail => &state.cloudtrail_verifier,
+            };
+            let who = match verifier.verify(&signed, SystemTime::now(), state.credentials.as_ref())
+            {
+                Ok(who) => who,
+                Err(refused) => {
+                    if let Some(call) = call.as_mut() {
+                        let key = crate::sigv4::claimed_access_key(&headers);
+                        let account = key
+                            .as_deref()
+                            .and_then(|k| state.credentials.lookup(k))
+                            .and_then(|c| AccountId::parse(&c.account_id).ok());
+                        call.recipient = account.clone();
+                        call.who = Who::Unverified {
+                            access_key_id: key,
+                            account,
+                        };
+                    }
+                    return Err(refused.into());
+                }
+            };
+            let account = AccountId::parse(&who.account_id).map_err(ApiError::internal)?;
+            if let Some(call) = call.as_mut() {
+                call.recipient = Some(account.clone());
+                call.who = Who::Signed {
+                    account: account.clone(),
+                    access_key_id: who.access_key_id.clone(),
+                };
+            }
             (Caller::Account(account), Class::Signed)
         };
         let input: serde_json::Value = if body.is_empty() {
@@ -383,27 +525,54 @@ pub async fn handle(
         };
         drop(body);
         model.validate(&operation, &input)?;
+        let mut this_call = call.take().unwrap_or_else(|| {
+            Call::new(
+                &request_id,
+                service.event_source(),
+                &operation,
+                "",
+                None,
+                None,
+            )
+        });
+        this_call.with_input(model, &input);
         let checked = Checked {
+            service,
             operation,
             caller,
             class,
             client,
             input,
         };
-        let work = run(state.clone(), checked).instrument(tracing::Span::current());
-        state.on_database_runtime(work).await?
+        let work = run(state.clone(), checked, this_call).instrument(tracing::Span::current());
+        let (this_call, ran) = match state.on_database_runtime(work).await {
+            Ok(done) => done,
+            Err(err) => return Err(err),
+        };
+        record_call(
+            &state,
+            &this_call,
+            service,
+            ran.as_ref()
+                .map(|(answer, written)| (answer, written.as_ref())),
+        );
+        ran.map(|(answer, _)| answer)
     }
     .instrument(span.clone())
     .await;
+    // A call refused before it ran (body, signature, input) is recorded here.
+    if let (Some(call), Err(err), Some((service, _))) = (&call, &result, &target) {
+        record_call(&state, call, *service, Err(err));
+    }
     let _enter = span.enter();
     let elapsed = started.elapsed();
     match result {
-        Ok(output) => {
+        Ok(answer) => {
             state
                 .metrics
                 .observe(&op_label, "OK", elapsed.as_secs_f64());
             tracing::info!(duration_ms = elapsed.as_millis() as u64, "request ok");
-            respond(StatusCode::OK, &request_id, &output, None)
+            respond(StatusCode::OK, &request_id, &answer.output, None)
         }
         Err(err) => {
             state
@@ -421,7 +590,7 @@ pub async fn handle(
                 // of validation messages, and no refusal quotes a token).
                 None => tracing::info!(
                     error.code = err.code,
-                    error.message = %err.message,
+                    error.message = ?err.message,
                     duration_ms = elapsed.as_millis() as u64,
                     "request refused"
                 ),

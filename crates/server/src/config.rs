@@ -55,6 +55,8 @@ pub struct Settings {
     pub quotas: BTreeMap<String, u32>,
     /// `[log]`.
     pub log: LogSettings,
+    /// `[audit]`.
+    pub audit: AuditSettings,
 }
 
 /// `[server]`.
@@ -287,6 +289,26 @@ pub struct LimitSettings {
     pub max_identity_pools_per_account: u64,
 }
 
+/// `[audit]`: the audit trail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// `public_calls`: record GetId, GetOpenIdToken, GetCredentialsForIdentity.
+    pub public_calls: bool,
+    /// `retention_days`: days of records kept (whole daily partitions dropped).
+    pub retention_days: u32,
+    /// `buffer_events`: records waiting to be written, at most.
+    pub buffer_events: usize,
+    /// `flush_interval_ms`: longest a buffered record waits for its batch.
+    pub flush_interval_ms: u64,
+    /// `file`: the NDJSON export file, if any.
+    pub file: Option<PathBuf>,
+    /// `file_max_bytes`: size at which the export file is rotated.
+    pub file_max_bytes: u64,
+    /// `file_keep`: rotated export files kept.
+    pub file_keep: u32,
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -371,6 +393,18 @@ impl Settings {
         }
         if let Err(err) = crate::telemetry::check_level(&self.log.level) {
             bail!("log.level: {err}");
+        }
+        if self.audit.retention_days == 0 {
+            bail!("audit.retention_days: must be at least 1");
+        }
+        if self.audit.buffer_events == 0 {
+            bail!("audit.buffer_events: must be at least 1");
+        }
+        if self.audit.flush_interval_ms == 0 {
+            bail!("audit.flush_interval_ms: must be at least 1");
+        }
+        if self.audit.file_max_bytes < 4096 {
+            bail!("audit.file_max_bytes: must be at least 4096");
         }
         for (key, value) in [
             ("server.max_connections", self.server.max_connections),
@@ -621,11 +655,13 @@ fn canonical_quotas(
     let mut exact = HashMap::new();
     let mut folded = HashMap::new();
     for (key, rate) in rates {
+        // CloudTrail's LookupEvents is served on the same endpoint.
         let Some(name) = model
             .operation_names()
+            .chain(["LookupEvents"])
             .find(|op| op.eq_ignore_ascii_case(key))
         else {
-            bail!("{section}.{key}: '{key}' is not an operation of Cognito Identity");
+            bail!("{section}.{key}: '{key}' is not an operation of Cognito Identity (or LookupEvents)");
         };
         if name == key {
             exact.insert(name.to_owned(), *rate);

@@ -6,7 +6,9 @@
 //! - [`startup`] — [`startup::Application::build`] (also used by tests) and the database choice.
 //! - [`embedded_pg`] — the private PostgreSQL cluster used when no URL is configured.
 //! - [`telemetry`] — the tracing subscriber.
+//! - [`audit_cli`] — `cognate audit export`, and the records of `cognate keys`.
 
+pub mod audit_cli;
 pub mod config;
 pub mod embedded_pg;
 pub mod startup;

@@ -30,6 +30,30 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Write the audit records of a time range to standard output, oldest
+    /// first, one CloudTrail JSON document per line (NDJSON), as a SIEM
+    /// takes them.
+    Export {
+        /// From this time on (RFC 3339, e.g. 2026-12-01T00:00:00Z, or a
+        /// date, 2026-12-01, meaning its start).
+        #[arg(long)]
+        since: String,
+        /// Up to this time (same forms; a date means its end). Default: now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this account's records (and those meant for every account).
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +104,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Keys { action } => keys(settings, action).await,
+            Command::Audit { action } => audit(settings, action).await,
         }
     });
     match result {
@@ -122,6 +147,41 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn name_of(action: &KeysCommand) -> &'static str {
+    match action {
+        KeysCommand::Rotate { .. } => "rotate",
+        KeysCommand::List => "list",
+        KeysCommand::Seal => "seal",
+    }
+}
+
+async fn audit(settings: Settings, action: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::Export {
+        since,
+        until,
+        account,
+    } = action;
+    let database = Database::open(&settings).await?;
+    let result = async {
+        cognate_store::migrate::run(&database.url).await?;
+        let store = cognate_store::PgStore::connect_lazy(&database.url, &Default::default())
+            .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
+        let written = cognate_server::audit_cli::export(
+            &store,
+            &since,
+            until.as_deref(),
+            account.as_deref(),
+            &mut std::io::stdout().lock(),
+        )
+        .await?;
+        eprintln!("{written} audit record(s) exported");
+        anyhow::Ok(())
+    }
+    .await;
+    database.close().await?;
+    result
+}
+
 async fn keys(settings: Settings, action: KeysCommand) -> anyhow::Result<()> {
     if matches!(action, KeysCommand::Seal) && settings.tokens.key_encryption_key.is_none() {
         return Err(Refusal(
@@ -137,15 +197,31 @@ async fn keys(settings: Settings, action: KeysCommand) -> anyhow::Result<()> {
         let store = cognate_store::PgStore::connect_lazy(&database.url, &Default::default())
             .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
         let manager =
-            cognate_server::startup::start_keys(&settings, std::sync::Arc::new(store)).await?;
-        match action {
+            cognate_server::startup::start_keys(&settings, std::sync::Arc::new(store.clone()))
+                .await?;
+        let record = |name: &str, request: serde_json::Value, response: serde_json::Value| {
+            cognate_server::audit_cli::command_record(
+                &settings,
+                &format!("cognate keys {}", name_of(&action)),
+                name,
+                request,
+                response,
+            )
+        };
+        match &action {
             KeysCommand::Rotate { now } => {
-                let kid = if now {
+                let kid = if *now {
                     manager.rotate_with(std::time::Duration::ZERO).await?
                 } else {
                     manager.rotate_now().await?
                 };
                 println!("new signing key {kid}");
+                let record = record(
+                    "RotateSigningKey",
+                    serde_json::json!({ "now": now }),
+                    serde_json::json!({ "kid": kid }),
+                );
+                cognate_domain::audit::AuditStore::append(&store, &[record]).await?;
             }
             KeysCommand::Seal => {
                 let sealed = manager.seal_stored_keys().await?;
@@ -157,6 +233,12 @@ async fn keys(settings: Settings, action: KeysCommand) -> anyhow::Result<()> {
                         sealed.len(),
                         sealed.join(", ")
                     );
+                    let record = record(
+                        "SealSigningKeys",
+                        serde_json::json!({}),
+                        serde_json::json!({ "sealedKids": sealed }),
+                    );
+                    cognate_domain::audit::AuditStore::append(&store, &[record]).await?;
                 }
             }
             KeysCommand::List => {}

@@ -10,10 +10,12 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use cognate_api::admission::{Admission, BodyBudget, Budget};
+use cognate_api::audit::{AuditLog, AuditOptions, FileOptions};
 use cognate_api::clients::{Connections, TrustedProxies};
 use cognate_api::owners::{MissBudget, Owners};
 use cognate_api::sigv4::{Credential, CredentialLookup, Verifier};
 use cognate_api::AppState;
+use cognate_domain::audit::AuditStore;
 use cognate_domain::credentials::CredentialsIssuer;
 use cognate_domain::federation::LoginVerifier;
 use cognate_domain::ports::{Store, SystemClock};
@@ -145,6 +147,7 @@ pub struct Application {
     server: Server,
     management: Server,
     refresher: tokio::task::JoinHandle<()>,
+    audit: AuditLog,
 }
 
 impl std::fmt::Debug for Application {
@@ -183,6 +186,11 @@ impl Application {
                     settings.server.management_bind
                 )
             })?;
+        // Parse the embedded service models now, not on a first request.
+        let _ = (
+            cognate_api::validation::Model::embedded(),
+            cognate_api::validation::Model::cloudtrail(),
+        );
         cognate_store::migrate::run(database_url)
             .await
             .context("migrating the database")?;
@@ -244,6 +252,17 @@ impl Application {
             );
         }
         let quotas = cognate_api::quota::Quotas::new(settings.quota_table()?, Arc::new(pg.clone()));
+        let metrics = cognate_api::metrics::Metrics::new().context("registering metrics")?;
+        let audit_store: Arc<dyn AuditStore> = Arc::new(pg.clone());
+        let audit = AuditLog::start(
+            audit_store.clone(),
+            audit_options(settings),
+            metrics.clone(),
+        )
+        .context("audit.file: cannot open it for appending")?;
+        if let Err(err) = audit.maintain(chrono::Utc::now().date_naive()).await {
+            tracing::warn!(error = %err, "audit partitions not made ahead at start; the writer retries");
+        }
         let trusted_proxies = TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
         let server_settings = &settings.server;
@@ -258,8 +277,15 @@ impl Application {
                 service: "cognito-identity".to_owned(),
                 max_skew: Duration::from_secs(settings.server.max_clock_skew_seconds),
             },
+            cloudtrail_verifier: Verifier {
+                region: region.as_str().to_owned(),
+                service: "cloudtrail".to_owned(),
+                max_skew: Duration::from_secs(settings.server.max_clock_skew_seconds),
+            },
+            audit: audit.clone(),
+            audit_store,
             credentials: Arc::new(AccountKeys::from_settings(settings)),
-            metrics: cognate_api::metrics::Metrics::new().context("registering metrics")?,
+            metrics,
             quotas,
             owners: Owners::new(
                 Arc::new(pg.clone()),
@@ -374,6 +400,7 @@ impl Application {
             server,
             management,
             refresher,
+            audit,
         })
     }
 
@@ -397,6 +424,7 @@ impl Application {
             mut server,
             mut management,
             refresher,
+            audit,
             ..
         } = self;
         let (api_handle, management_handle) = (server.handle(), management.handle());
@@ -425,6 +453,8 @@ impl Application {
         };
         signals.abort();
         refresher.abort();
+        // In-flight requests are done: write out every buffered audit record.
+        audit.close().await;
         served
     }
 }
@@ -509,6 +539,23 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
     .with_single_cert(chain, key)
     .context("server.tls_cert_file / server.tls_key_file: the key does not fit the certificate")?;
     Ok(Some(config))
+}
+
+/// `[audit]` as the audit log takes it.
+pub fn audit_options(settings: &Settings) -> AuditOptions {
+    let a = &settings.audit;
+    AuditOptions {
+        public_calls: a.public_calls,
+        retention_days: a.retention_days,
+        buffer_events: a.buffer_events,
+        flush_interval: Duration::from_millis(a.flush_interval_ms),
+        file: a.file.clone().map(|path| FileOptions {
+            path,
+            max_bytes: a.file_max_bytes,
+            keep: a.file_keep,
+        }),
+        ..AuditOptions::default()
+    }
 }
 
 /// The upstream token checker of `[federation]`, `[[oidc_providers]]` and `[[upstream]]`.

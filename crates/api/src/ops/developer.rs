@@ -2,6 +2,7 @@
 //! GetOpenIdTokenForDeveloperIdentity, LookupDeveloperIdentity,
 //! MergeDeveloperIdentities, UnlinkDeveloperIdentity.
 
+use cognate_domain::audit::Recorder;
 use std::collections::BTreeMap;
 
 use cognate_domain::ids::{
@@ -128,6 +129,7 @@ pub async fn merge(
     state: &AppState,
     account: &AccountId,
     input: MergeInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     let id = state
         .identities
@@ -137,6 +139,7 @@ pub async fn merge(
             &input.developer_provider_name,
             &input.source_user_identifier,
             &input.destination_user_identifier,
+            audit,
         )
         .await?;
     Ok(json!({ "IdentityId": id }))
@@ -147,6 +150,7 @@ pub async fn unlink(
     state: &AppState,
     account: &AccountId,
     input: UnlinkInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     state
         .identities
@@ -156,6 +160,7 @@ pub async fn unlink(
             &input.identity_id,
             &input.developer_provider_name,
             &input.developer_user_identifier,
+            audit,
         )
         .await?;
     Ok(json!({}))

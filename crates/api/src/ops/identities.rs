@@ -1,6 +1,7 @@
 //! GetId, GetOpenIdToken, GetCredentialsForIdentity, UnlinkIdentity, DescribeIdentity, ListIdentities,
 //! DeleteIdentities.
 
+use cognate_domain::audit::Recorder;
 use cognate_domain::identity::IdentityDescription;
 use cognate_domain::ids::{AccountId, IdentityId, IdentityPoolId};
 use cognate_domain::service::identities::Logins;
@@ -121,9 +122,12 @@ pub async fn get_open_id_token(
     Ok(json!({ "IdentityId": identity_id, "Token": token }))
 }
 
-/// GetCredentialsForIdentity (public).
-pub async fn get_credentials(state: &AppState, input: CredentialsInput) -> Result<Value, ApiError> {
-    let (identity_id, c) = state
+/// GetCredentialsForIdentity (public): the answer, and the role chosen.
+pub async fn get_credentials(
+    state: &AppState,
+    input: CredentialsInput,
+) -> Result<(Value, String), ApiError> {
+    let granted = state
         .identities
         .get_credentials_for_identity(
             &input.identity_id,
@@ -131,22 +135,33 @@ pub async fn get_credentials(state: &AppState, input: CredentialsInput) -> Resul
             input.custom_role_arn.as_deref(),
         )
         .await?;
-    Ok(json!({
-        "IdentityId": identity_id,
+    let c = &granted.credentials;
+    let answer = json!({
+        "IdentityId": granted.identity_id,
         "Credentials": {
             "AccessKeyId": c.access_key_id,
             "SecretKey": c.secret_key,
             "SessionToken": c.session_token,
             "Expiration": epoch_seconds(c.expiration),
         },
-    }))
+    });
+    Ok((answer, granted.role_arn))
 }
 
 /// UnlinkIdentity (public).
-pub async fn unlink(state: &AppState, input: UnlinkInput) -> Result<Value, ApiError> {
+pub async fn unlink(
+    state: &AppState,
+    input: UnlinkInput,
+    audit: &dyn Recorder,
+) -> Result<Value, ApiError> {
     state
         .identities
-        .unlink_identity(&input.identity_id, &input.logins, &input.logins_to_remove)
+        .unlink_identity(
+            &input.identity_id,
+            &input.logins,
+            &input.logins_to_remove,
+            audit,
+        )
         .await?;
     Ok(json!({}))
 }
@@ -195,10 +210,11 @@ pub async fn delete(
     state: &AppState,
     account: &AccountId,
     input: DeleteInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     let unprocessed = state
         .identities
-        .delete_identities(account, &input.identity_ids_to_delete)
+        .delete_identities(account, &input.identity_ids_to_delete, audit)
         .await?;
     Ok(json!({
         "UnprocessedIdentityIds": unprocessed

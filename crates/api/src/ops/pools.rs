@@ -1,6 +1,7 @@
 //! CreateIdentityPool, DescribeIdentityPool, UpdateIdentityPool,
 //! DeleteIdentityPool, ListIdentityPools.
 
+use cognate_domain::audit::Recorder;
 use std::collections::BTreeMap;
 
 use cognate_domain::ids::{AccountId, IdentityPoolId};
@@ -131,11 +132,12 @@ pub async fn create(
     state: &AppState,
     account: &AccountId,
     input: SettingsInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     let (settings, tags) = input.into_parts();
     let pool = state
         .pools
-        .create(account, settings, tags.unwrap_or_default())
+        .create(account, settings, tags.unwrap_or_default(), audit)
         .await?;
     Ok(pool_json(&pool))
 }
@@ -158,11 +160,12 @@ pub async fn update(
     state: &AppState,
     account: &AccountId,
     input: UpdateInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     let (settings, tags) = input.settings.into_parts();
     let pool = state
         .pools
-        .update(account, &input.identity_pool_id, settings, tags)
+        .update(account, &input.identity_pool_id, settings, tags, audit)
         .await?;
     Ok(pool_json(&pool))
 }
@@ -172,8 +175,12 @@ pub async fn delete(
     state: &AppState,
     account: &AccountId,
     input: PoolIdInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
-    state.pools.delete(account, &input.identity_pool_id).await?;
+    state
+        .pools
+        .delete(account, &input.identity_pool_id, audit)
+        .await?;
     Ok(json!({}))
 }
 

@@ -1,6 +1,7 @@
 //! SetIdentityPoolRoles, GetIdentityPoolRoles, SetPrincipalTagAttributeMap,
 //! GetPrincipalTagAttributeMap.
 
+use cognate_domain::audit::Recorder;
 use std::collections::BTreeMap;
 
 use cognate_domain::ids::{AccountId, IdentityPoolId};
@@ -43,6 +44,7 @@ pub async fn set_roles(
     state: &AppState,
     account: &AccountId,
     input: SetRolesInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     state
         .pools
@@ -51,6 +53,7 @@ pub async fn set_roles(
             &input.identity_pool_id,
             input.roles,
             input.role_mappings.unwrap_or_default(),
+            audit,
         )
         .await?;
     Ok(json!({}))
@@ -73,7 +76,8 @@ pub async fn get_roles(
     Ok(out)
 }
 
-fn principal_tags_json(pool_id: &str, map: &PrincipalTagMap) -> Value {
+/// A principal-tag map as Set/GetPrincipalTagAttributeMap answer it.
+pub(crate) fn principal_tags_json(pool_id: &str, map: &PrincipalTagMap) -> Value {
     json!({
         "IdentityPoolId": pool_id,
         "IdentityProviderName": map.provider_name,
@@ -87,6 +91,7 @@ pub async fn set_principal_tags(
     state: &AppState,
     account: &AccountId,
     input: PrincipalTagsInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     let map = PrincipalTagMap {
         provider_name: input.identity_provider_name,
@@ -95,7 +100,7 @@ pub async fn set_principal_tags(
     };
     let map = state
         .pools
-        .set_principal_tag_map(account, &input.identity_pool_id, map)
+        .set_principal_tag_map(account, &input.identity_pool_id, map, audit)
         .await?;
     Ok(principal_tags_json(&input.identity_pool_id, &map))
 }

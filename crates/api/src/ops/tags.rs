@@ -1,5 +1,6 @@
 //! TagResource, UntagResource, ListTagsForResource.
 
+use cognate_domain::audit::Recorder;
 use std::collections::BTreeMap;
 
 use cognate_domain::ids::AccountId;
@@ -42,10 +43,11 @@ pub async fn tag(
     state: &AppState,
     account: &AccountId,
     input: TagInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     state
         .pools
-        .tag(account, &input.resource_arn, input.tags)
+        .tag(account, &input.resource_arn, input.tags, audit)
         .await?;
     Ok(json!({}))
 }
@@ -55,10 +57,11 @@ pub async fn untag(
     state: &AppState,
     account: &AccountId,
     input: UntagInput,
+    audit: &dyn Recorder,
 ) -> Result<Value, ApiError> {
     state
         .pools
-        .untag(account, &input.resource_arn, &input.tag_keys)
+        .untag(account, &input.resource_arn, &input.tag_keys, audit)
         .await?;
     Ok(json!({}))
 }

@@ -600,6 +600,18 @@ impl Verifier {
     }
 }
 
+/// The access key id an `Authorization` header names, signature unchecked
+/// (for the audit record of a refused call: who claimed to be calling).
+pub fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
+    let header = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = header
+        .split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .find_map(|part| part.strip_prefix("Credential="))?;
+    let key = credential.split('/').next()?;
+    (!key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then(|| key.to_owned())
+}
+
 /// Splits `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` into its parts, with
 /// AWS's errors for tokens without `=` and for missing parts (or a missing date header).
 fn parse_authorization<'h>(

@@ -118,10 +118,12 @@
 use std::fmt;
 
 mod model;
+mod record;
 mod render;
 mod walk;
 
 pub use model::Model;
+pub use record::{Side, HIDDEN};
 
 /// Why a request body was refused before reaching its handler.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,13 @@ use serde::Deserialize;
 /// The AWS service model, embedded so the product builds on its own.
 const MODEL_JSON: &str = include_str!("../../model/cognito-identity-2014-06-30.service.json");
 
+/// CloudTrail's service model (for LookupEvents, on the same endpoint).
+const CLOUDTRAIL_JSON: &str = include_str!("../../model/cloudtrail-2013-11-01.service.json");
+
+/// Shapes the model does not mark sensitive whose values CloudTrail still
+/// hides in its records (the STS session token of GetCredentialsForIdentity).
+const ALSO_SENSITIVE: &[&str] = &["SessionTokenString"];
+
 /// The service model: operations and the shapes their inputs are made of.
 #[derive(Debug)]
 pub struct Model {
@@ -24,6 +31,7 @@ pub struct Model {
 #[derive(Debug)]
 pub(super) struct Operation {
     pub(super) input: Option<String>,
+    pub(super) output: Option<String>,
     pub(super) unsigned: bool,
 }
 
@@ -87,6 +95,15 @@ impl Model {
         &MODEL
     }
 
+    /// The embedded CloudTrail model (LookupEvents), parsed once.
+    pub fn cloudtrail() -> &'static Model {
+        static MODEL: LazyLock<Model> = LazyLock::new(|| {
+            Model::from_json(CLOUDTRAIL_JSON)
+                .unwrap_or_else(|error| panic!("the embedded CloudTrail model is invalid: {error}"))
+        });
+        &MODEL
+    }
+
     /// The operation names (e.g. "CreateIdentityPool"), for dispatch.
     pub fn has_operation(&self, name: &str) -> bool {
         self.operations.contains_key(name)
@@ -112,7 +129,8 @@ impl Model {
         let raw: RawModel = serde_json::from_str(text).map_err(|error| error.to_string())?;
         let mut shapes = HashMap::new();
         for (name, raw_shape) in raw.shapes.0 {
-            let shape = Shape::from_raw(&name, raw_shape)?;
+            let mut shape = Shape::from_raw(&name, raw_shape)?;
+            shape.sensitive |= ALSO_SENSITIVE.contains(&name.as_str());
             shapes.insert(name, shape);
         }
         let operations = raw
@@ -122,6 +140,7 @@ impl Model {
             .map(|(name, raw_operation)| {
                 let operation = Operation {
                     input: raw_operation.input.map(|input| input.shape),
+                    output: raw_operation.output.map(|output| output.shape),
                     unsigned: raw_operation.authtype.as_deref() == Some("none"),
                 };
                 (name, operation)
@@ -141,8 +160,8 @@ impl Model {
             }
         };
         for (name, operation) in &self.operations {
-            if let Some(input) = &operation.input {
-                known(name, input)?;
+            for shape in operation.input.iter().chain(&operation.output) {
+                known(name, shape)?;
             }
         }
         for (name, shape) in &self.shapes {
@@ -256,6 +275,33 @@ pub(super) fn java_to_rust_regex(java: &str) -> String {
                     out.push('\\');
                     break;
                 };
+                if escaped == 'u' {
+                    // `\uHHHH`, or a UTF-16 surrogate pair `\uD800\uDC00`
+                    // (Java's way to write a supplementary character), which
+                    // Rust's regex spells as the code point.
+                    let hex: String = chars.by_ref().take(4).collect();
+                    let unit = u32::from_str_radix(&hex, 16).unwrap_or(0xFFFD);
+                    let code = if (0xD800..0xDC00).contains(&unit) {
+                        let mut rest = chars.clone();
+                        let low = (rest.next() == Some('\\') && rest.next() == Some('u'))
+                            .then(|| rest.by_ref().take(4).collect::<String>())
+                            .and_then(|h| u32::from_str_radix(&h, 16).ok())
+                            .filter(|low| (0xDC00..0xE000).contains(low));
+                        match low {
+                            Some(low) => {
+                                chars = rest;
+                                0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                            }
+                            None => 0xFFFD,
+                        }
+                    } else if (0xDC00..0xE000).contains(&unit) {
+                        0xFFFD
+                    } else {
+                        unit
+                    };
+                    out.push_str(&format!("\\x{{{code:X}}}"));
+                    continue;
+                }
                 let posix = match escaped {
                     'w' => Some("[:word:]"),
                     'W' => Some("[:^word:]"),
@@ -312,6 +358,7 @@ struct RawModel {
 #[derive(Deserialize)]
 struct RawOperation {
     input: Option<RawRef>,
+    output: Option<RawRef>,
     authtype: Option<String>,
 }
 

@@ -125,6 +125,20 @@ fn shorthand_classes_are_ascii_only_as_in_java() {
 }
 
 #[test]
+fn javas_utf16_escapes_become_code_points_surrogate_pairs_included() {
+    // CloudTrail's model writes "any XML character" this way.
+    let java = r"[\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\t]*";
+    let rust = java_to_rust_regex(java);
+    assert_eq!(
+        rust,
+        r"[\x{20}-\x{D7FF}\x{E000}-\x{FFFD}\x{10000}-\x{10FFFF}\t]*"
+    );
+    let regex = regex::Regex::new(&format!("^(?:{rust})$")).unwrap();
+    assert!(regex.is_match("plain text 😀 and\ttabs"));
+    assert!(!regex.is_match("\u{1}"));
+}
+
+#[test]
 fn a_missing_required_member_is_reported_as_must_not_be_null() {
     assert_eq!(
         validation("DescribeIdentityPool", json!({})),
