@@ -40,6 +40,8 @@ CREATE INDEX audit_events_by_pool ON audit_events (pool_id, event_time DESC, eve
 CREATE INDEX audit_events_by_identity ON audit_events (identity_id, event_time DESC, event_id DESC) WHERE identity_id IS NOT NULL;
 CREATE INDEX audit_events_by_key ON audit_events (access_key_id, event_time DESC, event_id DESC) WHERE access_key_id IS NOT NULL;
 CREATE INDEX audit_events_by_error ON audit_events (account_id, error_code, event_time DESC, event_id DESC) WHERE error_code IS NOT NULL;
-CREATE INDEX audit_events_by_id ON audit_events (event_id);
+-- A record is written once: a batch written again after a lost connection
+-- (its first write may have committed) adds nothing (ON CONFLICT DO NOTHING).
+CREATE UNIQUE INDEX audit_events_by_id ON audit_events (event_id, event_time);
 CREATE INDEX audit_events_by_time ON audit_events (event_time DESC, event_id DESC);
 CREATE INDEX audit_events_for_everyone ON audit_events (event_time DESC, event_id DESC) WHERE audience = 'everyone';

@@ -5,7 +5,9 @@
 //! - [`pg`] — one PostgreSQL cluster per test process; a database per test.
 //! - [`oidc`] — a real upstream OpenID provider (npm `oidc-provider`).
 //! - [`ceph`] — a real validating STS and S3: Ceph radosgw on loopback.
+//! - [`ha`] — a highly available PostgreSQL: Patroni, etcd and HAProxy on loopback.
 pub mod ceph;
+pub mod ha;
 pub mod oidc;
 pub mod pg;
 

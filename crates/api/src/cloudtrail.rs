@@ -203,9 +203,9 @@ fn event_json(record: &AuditRecord) -> Value {
 pub async fn lookup_events(
     state: &AppState,
     account: &AccountId,
-    input: LookupInput,
+    input: &LookupInput,
 ) -> Result<Answer, ApiError> {
-    let (mut query, digest) = query(account, &input)?;
+    let (mut query, digest) = query(account, input)?;
     if let Some(token) = &input.next_token {
         query.before = Some(decode_token(token, &digest)?);
     }
@@ -222,7 +222,7 @@ pub async fn lookup_events(
         .audit_store
         .lookup(&query)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::from(cognate_domain::DomainError::from(e)))?;
     let next = (records.len() > page).then(|| {
         records.truncate(page);
         records.last().map(|last| encode_token(last, &digest))

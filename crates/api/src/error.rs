@@ -26,6 +26,9 @@ pub struct ApiError {
     pub internal: Option<String>,
     /// Close the connection after answering (the rest of the request may still be arriving).
     pub close_connection: bool,
+    /// The database could not be reached and the call changed nothing: it
+    /// may be run again once the database is back.
+    pub database_unavailable: bool,
 }
 
 impl ApiError {
@@ -37,6 +40,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             internal: None,
             close_connection: false,
+            database_unavailable: false,
         }
     }
 
@@ -48,6 +52,7 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             internal: Some(cause.to_string()),
             close_connection: false,
+            database_unavailable: false,
         }
     }
 
@@ -102,6 +107,10 @@ impl From<DomainError> for ApiError {
             }
             DomainError::ExternalService(m) => ApiError::client("ExternalServiceException", m),
             DomainError::TooManyRequests(m) => ApiError::client("TooManyRequestsException", m),
+            DomainError::Unavailable(why) => ApiError {
+                database_unavailable: true,
+                ..ApiError::internal(format!("database unavailable: {why}"))
+            },
             DomainError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -124,6 +133,7 @@ impl From<SigV4Error> for ApiError {
             status: StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST),
             internal: None,
             close_connection: false,
+            database_unavailable: false,
         }
     }
 }

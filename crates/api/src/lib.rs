@@ -76,6 +76,9 @@ pub struct AppState {
     pub owners: owners::Owners,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: clients::TrustedProxies,
+    /// How long a call waits for a lost database to come back
+    /// (`database.failover_wait_seconds`), counted from its arrival.
+    pub failover_wait: std::time::Duration,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How long a request's whole body may take to arrive, from the end of its head.

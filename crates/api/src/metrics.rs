@@ -16,6 +16,8 @@ pub struct Metrics {
     audit_buffered: IntGauge,
     audit_written: IntCounter,
     audit_dropped: IntCounter,
+    failover_waits: IntCounterVec,
+    db_up: IntGauge,
 }
 
 impl Metrics {
@@ -58,6 +60,19 @@ impl Metrics {
             "cognate_audit_events_dropped_total",
             "Audit records that could not be kept (the buffer was full, or the database stayed away through a shutdown).",
         )?;
+        let failover_waits = IntCounterVec::new(
+            Opts::new(
+                "cognate_db_failover_waits_total",
+                "Calls that waited for a lost database to come back, by outcome (recovered, timed_out).",
+            ),
+            &["outcome"],
+        )?;
+        let db_up = IntGauge::new(
+            "cognate_db_up",
+            "1 while a writable PostgreSQL is reachable, 0 while the instance waits for one.",
+        )?;
+        registry.register(Box::new(failover_waits.clone()))?;
+        registry.register(Box::new(db_up.clone()))?;
         registry.register(Box::new(audit_buffered.clone()))?;
         registry.register(Box::new(audit_written.clone()))?;
         registry.register(Box::new(audit_dropped.clone()))?;
@@ -72,6 +87,8 @@ impl Metrics {
             audit_buffered,
             audit_written,
             audit_dropped,
+            failover_waits,
+            db_up,
         })
     }
 
@@ -104,6 +121,17 @@ impl Metrics {
     /// Audit records dropped.
     pub fn audit_dropped(&self, records: u64) {
         self.audit_dropped.inc_by(records);
+    }
+
+    /// One call waited for a lost database; whether it came back in time.
+    pub fn failover_wait(&self, recovered: bool) {
+        let outcome = if recovered { "recovered" } else { "timed_out" };
+        self.failover_waits.with_label_values(&[outcome]).inc();
+    }
+
+    /// Whether a writable database is reachable.
+    pub fn db_up(&self, up: bool) {
+        self.db_up.set(i64::from(up));
     }
 
     /// The text exposition format.

@@ -122,6 +122,7 @@ async fn read_body(
             status: StatusCode::REQUEST_TIMEOUT,
             internal: None,
             close_connection: true,
+            database_unavailable: false,
         }),
     }
 }
@@ -133,6 +134,7 @@ fn too_large(limit: usize) -> ApiError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         internal: None,
         close_connection: true,
+        database_unavailable: false,
     }
 }
 
@@ -290,6 +292,9 @@ fn target(req: &HttpRequest) -> Option<(Service, String)> {
 /// A request whose body, signature and input have been checked: what is
 /// left is whose quota it counts against, admission, and the operation.
 struct Checked {
+    /// When the request arrived: a call waits for a lost database until
+    /// `failover_wait` after it.
+    arrived: Instant,
     service: Service,
     operation: String,
     caller: Caller,
@@ -312,6 +317,7 @@ async fn run(state: web::Data<AppState>, request: Checked, mut call: Call) -> (C
 
 async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ran {
     let Checked {
+        arrived,
         service,
         operation,
         caller,
@@ -356,13 +362,27 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
         Some(admitted) => admitted,
         None => state.admission.admit(class, client).await?,
     };
+    // A call that failed for want of the database changed nothing: it
+    // waits for the database to be back and runs again, within the wait.
+    let deadline = arrived + state.failover_wait;
     if service == Service::CloudTrail {
-        let answer =
-            crate::cloudtrail::lookup_events(state, caller.account()?, ops::parse(input)?).await?;
+        let account = caller.account()?;
+        let lookup: crate::cloudtrail::LookupInput = ops::parse(&input)?;
+        let answer = loop {
+            match crate::cloudtrail::lookup_events(state, account, &lookup).await {
+                Err(err) if err.database_unavailable && waited(state, deadline).await => {}
+                other => break other,
+            }
+        }?;
         return Ok((answer, None));
     }
     let recorder = CallRecorder::new(call, service.model());
-    let answer = ops::dispatch(&operation, state, &caller, input, &recorder).await?;
+    let answer = loop {
+        match ops::dispatch(&operation, state, &caller, &input, &recorder).await {
+            Err(err) if err.database_unavailable && waited(state, deadline).await => {}
+            other => break other,
+        }
+    }?;
     let written = recorder.written();
     if let Some(member) = created_member(&operation) {
         if let Some(id) = answer
@@ -374,6 +394,13 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
         }
     }
     Ok((answer, written))
+}
+
+/// Wait (at most until `deadline`) for a lost database; whether it is back.
+async fn waited(state: &AppState, deadline: Instant) -> bool {
+    let back = Instant::now() < deadline && state.store.wait_until_available(deadline).await;
+    state.metrics.failover_wait(back);
+    back
 }
 
 /// Whether a call of `operation` by `caller` is recorded at all.
@@ -537,6 +564,7 @@ pub async fn handle(
         });
         this_call.with_input(model, &input);
         let checked = Checked {
+            arrived: started,
             service,
             operation,
             caller,

@@ -54,6 +54,7 @@ fn saturation(state: &AppState) -> Option<&'static str> {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.db_up(state.store.is_available());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

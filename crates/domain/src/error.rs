@@ -44,6 +44,11 @@ pub enum DomainError {
     /// `TooManyRequestsException`.
     #[error("{0}")]
     TooManyRequests(String),
+    /// The database could not be reached, and the call changed nothing:
+    /// it may be run again once the database is back (answered
+    /// `InternalErrorException` if it does not come back in time).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// `InternalErrorException`; the text is for the log, never for the client.
     #[error("internal error: {0}")]
     Internal(InternalError),
@@ -96,9 +101,13 @@ pub enum StoreError {
     /// serialization race or deadlock: the caller may retry.
     #[error("concurrent modification")]
     Contention,
-    /// The database could not be reached.
+    /// The database could not be reached, and nothing was changed (a
+    /// commit whose outcome is unknown is never reported as this).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Every connection of the pool is busy.
+    #[error("every database connection is busy")]
+    Busy,
     /// Anything else.
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -110,6 +119,10 @@ impl From<StoreError> for DomainError {
             StoreError::Contention => DomainError::ConcurrentModification(
                 "A concurrent request is modifying this resource; retry the request.".into(),
             ),
+            StoreError::Unavailable(why) => DomainError::Unavailable(why),
+            StoreError::Busy => DomainError::TooManyRequests(
+                "Too many requests are in progress; retry with back-off.".into(),
+            ),
             other => DomainError::internal(other),
         }
     }
@@ -120,14 +133,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lock_contention_is_a_concurrent_modification_and_other_store_errors_are_internal() {
+    fn lock_contention_is_a_concurrent_modification_a_lost_database_unavailable_and_the_rest_internal(
+    ) {
         assert!(matches!(
             DomainError::from(StoreError::Contention),
             DomainError::ConcurrentModification(_)
         ));
         assert!(matches!(
             DomainError::from(StoreError::Unavailable("down".into())),
-            DomainError::Internal(_)
+            DomainError::Unavailable(_)
+        ));
+        assert!(matches!(
+            DomainError::from(StoreError::Busy),
+            DomainError::TooManyRequests(_)
         ));
         assert!(matches!(
             DomainError::from(StoreError::UniqueViolation("x".into())),

@@ -62,6 +62,15 @@ pub trait Store: Send + Sync + 'static {
     /// update that committed before the call began is seen. Committed when
     /// it returns.
     async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError>;
+    /// A call got [`StoreError::Unavailable`] (it changed nothing): wait, at
+    /// most until `deadline`, for the database to be back; whether it is.
+    async fn wait_until_available(&self, _deadline: std::time::Instant) -> bool {
+        true
+    }
+    /// Whether the store believes a writable database is reachable now.
+    fn is_available(&self) -> bool {
+        true
+    }
 }
 
 /// What [`Store::read_login_owners`] found, from one snapshot.

@@ -139,6 +139,8 @@ pub struct DatabaseSettings {
     pub min_connections: u32,
     /// `acquire_timeout_seconds`.
     pub acquire_timeout_seconds: u64,
+    /// `failover_wait_seconds`: how long a call waits for a lost database.
+    pub failover_wait_seconds: u64,
 }
 
 /// One `[[accounts]]` entry.

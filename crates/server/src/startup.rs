@@ -200,9 +200,16 @@ impl Application {
                 max_connections: settings.database.max_connections,
                 min_connections: settings.database.min_connections,
                 acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_seconds),
+                failover_wait: Duration::from_secs(settings.database.failover_wait_seconds),
             },
         )
         .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
+        let failover_wait = Duration::from_secs(settings.database.failover_wait_seconds);
+        if !store.ready(std::time::Instant::now() + failover_wait).await {
+            anyhow::bail!(
+                "database.url: no writable PostgreSQL answered within database.failover_wait_seconds"
+            );
+        }
         let pg = store.clone();
         let store: Arc<dyn Store> = Arc::new(store);
         let region = settings.server.region.clone();
@@ -295,6 +302,7 @@ impl Application {
                 },
             ),
             trusted_proxies: trusted_proxies.clone(),
+            failover_wait: Duration::from_secs(settings.database.failover_wait_seconds),
             max_body_bytes: server_settings.max_body_bytes,
             body_timeout: Duration::from_secs(server_settings.request_body_timeout_seconds),
             body_budget: BodyBudget::new(

@@ -89,7 +89,7 @@ where
         "INSERT INTO audit_events ({COLUMNS}) SELECT * FROM unnest(\
          $1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
          $7::boolean[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-         $13::integer[], $14::text[])"
+         $13::integer[], $14::text[]) ON CONFLICT (event_id, event_time) DO NOTHING"
     ))
     .bind(&c.event_time)
     .bind(&c.event_id)
@@ -114,6 +114,7 @@ where
 #[async_trait]
 impl AuditRepo for PgTx {
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.wrote = true;
         insert(&mut *self.tx, std::slice::from_ref(record)).await
     }
 }

@@ -291,6 +291,7 @@ impl IdentityRepo for PgTx {
     }
 
     async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
+        self.wrote = true;
         insert_identity(&mut *self.tx, identity)
             .await
             .map_err(map_err)
@@ -327,6 +328,7 @@ impl IdentityRepo for PgTx {
     }
 
     async fn update_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
+        self.wrote = true;
         sqlx::query(
             "UPDATE identities SET authenticated = $2, disabled = $3, last_modified_at = $4 WHERE id = $1",
         )
@@ -341,6 +343,7 @@ impl IdentityRepo for PgTx {
     }
 
     async fn delete_identity(&mut self, identity_id: &IdentityId) -> Result<bool, StoreError> {
+        self.wrote = true;
         let done = sqlx::query("DELETE FROM identities WHERE id = $1")
             .bind(identity_id.as_str())
             .execute(&mut *self.tx)
@@ -368,6 +371,7 @@ impl IdentityRepo for PgTx {
     }
 
     async fn insert_login(&mut self, login: &Login) -> Result<LoginClaim, StoreError> {
+        self.wrote = true;
         // ON CONFLICT waits for a concurrent inserter of the same login to
         // finish; under READ COMMITTED the follow-up read then sees its row.
         let inserted: Option<String> = sqlx::query_scalar(
@@ -402,6 +406,7 @@ impl IdentityRepo for PgTx {
         provider: &str,
         subject: &str,
     ) -> Result<bool, StoreError> {
+        self.wrote = true;
         let done = sqlx::query(
             "DELETE FROM identity_logins WHERE identity_id = $1 AND provider = $2 AND subject = $3",
         )
@@ -427,6 +432,7 @@ impl IdentityRepo for PgTx {
     }
 
     async fn move_logins(&mut self, from: &IdentityId, to: &IdentityId) -> Result<u64, StoreError> {
+        self.wrote = true;
         let done =
             sqlx::query("UPDATE identity_logins SET identity_id = $2 WHERE identity_id = $1")
                 .bind(from.as_str())

@@ -61,6 +61,7 @@ impl KeyRepo for PgTx {
     }
 
     async fn insert_key(&mut self, key: &StoredKey) -> Result<(), StoreError> {
+        self.wrote = true;
         sqlx::query(&format!(
             "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
@@ -85,6 +86,7 @@ impl KeyRepo for PgTx {
         retired_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.wrote = true;
         sqlx::query("UPDATE signing_keys SET retired_at = $2, expires_at = $3 WHERE kid = $1")
             .bind(kid)
             .bind(retired_at)
@@ -96,6 +98,7 @@ impl KeyRepo for PgTx {
     }
 
     async fn purge_expired_keys(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.wrote = true;
         let done = sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1")
             .bind(now)
             .execute(&mut *self.tx)
@@ -105,6 +108,7 @@ impl KeyRepo for PgTx {
     }
 
     async fn store_sealed_key(&mut self, kid: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        self.wrote = true;
         sqlx::query(
             "UPDATE signing_keys SET private_key = $2, encrypted = TRUE \
              WHERE kid = $1 AND NOT encrypted",

@@ -11,6 +11,22 @@
 //! - [`bench`] — bulk preload and database ceilings for `cognate-bench`.
 //! - `quota`: the shared quota buckets and the owner look-ups of unsigned calls.
 //! - `audit`: the audit table, its look-ups and daily partitions.
+//! - `health`: riding through a failover: is a writable database reachable,
+//!   the one prober that finds it again, the hosts of a multi-host URL.
+//!
+//! # Failover
+//!
+//! A call that finds the database gone answers [`StoreError::Unavailable`]
+//! only when it certainly changed nothing; its caller waits
+//! ([`Store::wait_until_available`]) and runs it again. When a commit's
+//! outcome is unknown (the connection died during `COMMIT`, or the
+//! synchronous-replication wait was cut short by a shutdown), the store
+//! finds out before answering: a transaction that wrote notes its id
+//! (`pg_current_xact_id()`) before committing and asks
+//! `pg_xact_status()` once a writable database is back; a guest GetId's
+//! one-statement insert looks its identity up. A commit that happened is a
+//! success, one that did not is `Unavailable` (run it again), and only one
+//! whose outcome cannot be learnt within `failover_wait` is an error.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +42,7 @@ use sqlx::{Executor, PgPool, Row};
 
 mod audit;
 pub mod bench;
+mod health;
 mod identities;
 mod keys;
 pub mod migrate;
@@ -49,6 +66,9 @@ pub struct PoolOptions {
     pub min_connections: u32,
     /// How long a request waits for a connection before failing.
     pub acquire_timeout: Duration,
+    /// How long the store waits for a writable database to learn a
+    /// commit's outcome (`database.failover_wait_seconds`).
+    pub failover_wait: Duration,
 }
 
 impl Default for PoolOptions {
@@ -57,6 +77,7 @@ impl Default for PoolOptions {
             max_connections: 16,
             min_connections: 4,
             acquire_timeout: Duration::from_secs(5),
+            failover_wait: Duration::from_secs(15),
         }
     }
 }
@@ -65,6 +86,9 @@ impl Default for PoolOptions {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    health: Arc<health::Health>,
+    failover_wait: Duration,
+    max_connections: u32,
     /// The [`keep_warm`] task, stopped when the last clone is dropped (it
     /// holds the pool, which would otherwise stay open with it).
     _warm: Option<Arc<WarmTask>>,
@@ -87,12 +111,21 @@ impl PgStore {
     /// runtime, it also keeps `min_connections` open in the background
     /// ([`keep_warm`]).
     pub fn connect_lazy(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
-        let connect: PgConnectOptions = url
-            .parse()
+        // A multi-host URL: one set of options per host, tried in order.
+        let hosts = health::split_hosts(url)
+            .iter()
+            .map(|url| url.parse::<PgConnectOptions>())
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e: sqlx::Error| StoreError::Other(Box::new(e)))?;
+        let Some(connect) = hosts.first().cloned() else {
+            return Err(StoreError::Other("database.url names no host".into()));
+        };
+        let several = hosts.len() > 1;
+        let health = health::Health::new(hosts);
         let min_connections = options.min_connections.min(options.max_connections);
         // sqlx's min_connections keeps its idle reaper from closing these;
         // keep_warm opens them.
+        let fresh = Arc::clone(&health);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(min_connections)
@@ -106,15 +139,132 @@ impl PgStore {
                         .as_str(),
                     )
                     .await?;
+                    // A node that came back as a standby, reached through a
+                    // balancer that has not noticed yet: never used.
+                    let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if standby {
+                        return Err(sqlx::Error::Protocol(
+                            "the server is a standby (read-only)".into(),
+                        ));
+                    }
                     Ok(())
                 })
+            })
+            // Connections opened before the database was last lost are not
+            // handed out again (they may lead to a demoted node).
+            .before_acquire(move |_conn, meta| {
+                let stale = fresh.is_stale(meta.age);
+                Box::pin(async move { Ok(!stale) })
             })
             .connect_lazy_with(connect);
         let warm = tokio::runtime::Handle::try_current().ok().map(|runtime| {
             let task = runtime.spawn(keep_warm(pool.clone(), min_connections));
             Arc::new(WarmTask(task.abort_handle()))
         });
-        Ok(PgStore { pool, _warm: warm })
+        if several {
+            // Which host is the primary is found by probing, not assumed.
+            health.find_primary(&pool);
+        }
+        Ok(PgStore {
+            pool,
+            health,
+            failover_wait: options.failover_wait,
+            max_connections: options.max_connections,
+            _warm: warm,
+        })
+    }
+
+    /// Wait (at most until `deadline`) until a writable database is known:
+    /// at start-up, so that the first statements go to the primary of a
+    /// multi-host URL.
+    pub async fn ready(&self, deadline: std::time::Instant) -> bool {
+        self.health.wait_up(deadline).await
+    }
+
+    /// Refuse at once while the database is known to be gone (the prober
+    /// is looking for it; calls wait for it instead of opening connections).
+    fn gate(&self) -> Result<(), StoreError> {
+        if self.health.is_up() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "waiting for a writable database".into(),
+            ))
+        }
+    }
+
+    /// Classify an error, reporting a lost database to the prober.
+    pub(crate) fn fail(&self, err: sqlx::Error) -> StoreError {
+        // Timed out waiting for a connection with room for more: the pool
+        // could not open one (a dead host), not a pool busy with load.
+        if matches!(err, sqlx::Error::PoolTimedOut) && self.pool.size() < self.max_connections {
+            let why = "no connection could be opened within database.acquire_timeout_seconds";
+            self.health.lost(&self.pool, why);
+            return StoreError::Unavailable(why.into());
+        }
+        let mapped = map_err(err);
+        if let StoreError::Unavailable(why) = &mapped {
+            self.health.lost(&self.pool, why);
+        }
+        mapped
+    }
+
+    /// Whether a writable database is reachable, as far as the store knows.
+    pub fn is_up(&self) -> bool {
+        self.health.is_up()
+    }
+
+    /// A commit whose outcome is unknown: wait for a writable database and
+    /// ask whether transaction `xid` committed there.
+    async fn settle(&self, xid: &str, why: &str) -> Result<(), StoreError> {
+        self.health.lost(&self.pool, why);
+        let deadline = std::time::Instant::now() + self.failover_wait;
+        loop {
+            if !self.health.wait_up(deadline).await {
+                return Err(StoreError::Other(
+                    format!("the outcome of a commit is unknown ({why}), and no writable database came back to tell").into(),
+                ));
+            }
+            let status: Result<Option<String>, sqlx::Error> =
+                sqlx::query_scalar("SELECT pg_xact_status($1::text::xid8)")
+                    .bind(xid)
+                    .fetch_one(&self.pool)
+                    .await;
+            match status {
+                Ok(Some(status)) if status == "committed" => {
+                    tracing::info!(
+                        xid,
+                        "a commit cut short by the database's loss had committed"
+                    );
+                    return Ok(());
+                }
+                Ok(Some(status)) if status == "aborted" => {
+                    return Err(StoreError::Unavailable(format!(
+                        "{why}; the transaction did not commit"
+                    )));
+                }
+                // A transaction id from a history this primary does not
+                // have (a failover to a standby that never saw it): it did
+                // not commit here.
+                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22023") => {
+                    return Err(StoreError::Unavailable(format!(
+                        "{why}; the transaction is not in this primary's history"
+                    )));
+                }
+                Ok(_) | Err(_) => {
+                    // In progress (still being recovered), or the database
+                    // went away again: ask again.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Other(
+                            format!("the outcome of a commit is unknown ({why})").into(),
+                        ));
+                    }
+                }
+            }
+        }
     }
 
     /// The secret called `name`, stored with `candidate` as its value if
@@ -149,20 +299,63 @@ impl PgStore {
 #[derive(Debug)]
 pub struct PgTx {
     pub(crate) tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    /// Whether a statement wrote: then the commit notes the transaction id,
+    /// to learn its outcome if the commit is cut short.
+    pub(crate) wrote: bool,
+    store: PgStore,
+}
+
+impl PgTx {
+    async fn commit(self) -> Result<(), StoreError> {
+        let PgTx {
+            mut tx,
+            wrote,
+            store,
+        } = self;
+        let xid: Option<String> = if wrote {
+            Some(
+                sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| store.fail(e))?,
+            )
+        } else {
+            None
+        };
+        match tx.commit().await {
+            Ok(()) => Ok(()),
+            Err(err) => match (store.fail(err), xid) {
+                (StoreError::Unavailable(why), Some(xid)) => store.settle(&xid, &why).await,
+                (other, _) => Err(other),
+            },
+        }
+    }
+}
+
+impl PgStore {
+    async fn begin_tx(&self) -> Result<PgTx, StoreError> {
+        self.gate()?;
+        let tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
+        Ok(PgTx {
+            tx,
+            wrote: false,
+            store: self.clone(),
+        })
+    }
 }
 
 #[async_trait]
 impl Store for PgStore {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        let tx = self.pool.begin().await.map_err(map_err)?;
-        Ok(Box::new(PgTx { tx }))
+        Ok(Box::new(self.begin_tx().await?))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        self.gate()?;
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -170,14 +363,20 @@ impl Store for PgStore {
         &self,
         pool_id: &IdentityPoolId,
     ) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError> {
-        pools::select_pool_by_id(&self.pool, pool_id).await
+        self.gate()?;
+        pools::select_pool_by_id(&self.pool, pool_id)
+            .await
+            .map_err(|e| self.reported(e))
     }
 
     async fn read_identity_with_pool(
         &self,
         identity_id: &IdentityId,
     ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
-        identities::read_identity_with_pool(&self.pool, identity_id).await
+        self.gate()?;
+        identities::read_identity_with_pool(&self.pool, identity_id)
+            .await
+            .map_err(|e| self.reported(e))
     }
 
     async fn read_login_owners(
@@ -186,33 +385,89 @@ impl Store for PgStore {
         logins: &[(String, String)],
         also: &[IdentityId],
     ) -> Result<LoginOwners, StoreError> {
-        identities::read_login_owners(&self.pool, pool_id, logins, also).await
+        self.gate()?;
+        identities::read_login_owners(&self.pool, pool_id, logins, also)
+            .await
+            .map_err(|e| self.reported(e))
     }
 
     async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
-        identities::insert_guest_identity(&self.pool, identity).await
+        self.gate()?;
+        match identities::insert_guest_identity(&self.pool, identity).await {
+            Err(StoreError::Unavailable(why)) => {
+                // One statement, so its own commit: cut short, it may have
+                // committed. The identity's id was made before the insert,
+                // so look it up once the database is back.
+                self.health.lost(&self.pool, &why);
+                let deadline = std::time::Instant::now() + self.failover_wait;
+                if !self.health.wait_up(deadline).await {
+                    return Err(StoreError::Other(
+                        format!("the outcome of a guest identity's insert is unknown ({why})")
+                            .into(),
+                    ));
+                }
+                let found = identities::read_identity_with_pool(&self.pool, &identity.id)
+                    .await
+                    .map_err(|e| self.reported(e))?;
+                if found.is_some() {
+                    tracing::info!(identity.id = %identity.id, "an insert cut short by the database's loss had committed");
+                    Ok(true)
+                } else {
+                    Err(StoreError::Unavailable(format!(
+                        "{why}; the identity was not inserted"
+                    )))
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn wait_until_available(&self, deadline: std::time::Instant) -> bool {
+        if !self.health.is_up() {
+            return self.health.wait_up(deadline).await;
+        }
+        // A call failed for want of the database the store has not seen
+        // gone yet (its error came through a path that does not report):
+        // report it, so the prober checks and stale connections go.
+        self.health
+            .lost(&self.pool, "a call found the database unavailable");
+        self.health.wait_up(deadline).await
+    }
+
+    fn is_available(&self) -> bool {
+        self.health.is_up()
+    }
+}
+
+impl PgStore {
+    /// An error a one-statement call returned, classified already:
+    /// reports a lost database.
+    fn reported(&self, err: StoreError) -> StoreError {
+        if let StoreError::Unavailable(why) = &err {
+            self.health.lost(&self.pool, why);
+        }
+        err
     }
 }
 
 #[async_trait]
 impl Tx for PgTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(map_err)
+        PgTx::commit(*self).await
     }
 }
 
 #[async_trait]
 impl cognate_domain::token::KeyTx for PgTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(map_err)
+        PgTx::commit(*self).await
     }
 }
 
 #[async_trait]
 impl cognate_domain::token::KeyStore for PgStore {
     async fn begin_keys(&self) -> Result<Box<dyn cognate_domain::token::KeyTx>, StoreError> {
-        let tx = self.pool.begin().await.map_err(map_err)?;
-        Ok(Box::new(PgTx { tx }))
+        Ok(Box::new(self.begin_tx().await?))
     }
 }
 
@@ -283,16 +538,24 @@ pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
             }
             // lock_not_available, serialization_failure, deadlock_detected
             Some("55P03") | Some("40001") | Some("40P01") => StoreError::Contention,
-            // admin shutdown, cannot connect now, connection failures
-            Some(code) if code.starts_with("08") || code == "57P01" || code == "57P03" => {
+            // Connection failures, admin or crash shutdown, cannot connect
+            // now (starting up, recovering), and a read-only transaction: a
+            // node that came back as a standby is no primary.
+            Some(code)
+                if code.starts_with("08")
+                    || matches!(code, "57P01" | "57P02" | "57P03" | "25006") =>
+            {
                 StoreError::Unavailable(err.to_string())
             }
             _ => StoreError::Other(Box::new(err)),
         },
+        // Every connection is busy: load, not a lost database.
+        sqlx::Error::PoolTimedOut => StoreError::Busy,
         sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => StoreError::Unavailable(err.to_string()),
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
         _ => StoreError::Other(Box::new(err)),
     }
 }

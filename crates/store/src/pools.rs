@@ -113,6 +113,7 @@ impl PoolRepo for PgTx {
     }
 
     async fn insert_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
+        self.wrote = true;
         let s = &pool.settings;
         sqlx::query(
             "INSERT INTO identity_pools (id, account_id, name, allow_unauthenticated, allow_classic_flow, \
@@ -161,6 +162,7 @@ impl PoolRepo for PgTx {
     }
 
     async fn save_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
+        self.wrote = true;
         let s = &pool.settings;
         sqlx::query(
             "UPDATE identity_pools SET name = $2, allow_unauthenticated = $3, allow_classic_flow = $4, \
@@ -192,6 +194,7 @@ impl PoolRepo for PgTx {
         account: &AccountId,
         pool_id: &IdentityPoolId,
     ) -> Result<Option<IdentityPool>, StoreError> {
+        self.wrote = true;
         // Waits for tokens being issued for the pool's identities.
         crate::identities::advisory_lock(self, crate::identities::POOL_LOCK, pool_id, true).await?;
         let sql = format!(
@@ -267,6 +270,7 @@ impl PoolRepo for PgTx {
         pool_id: &IdentityPoolId,
         map: &PrincipalTagMap,
     ) -> Result<(), StoreError> {
+        self.wrote = true;
         sqlx::query(
             "INSERT INTO principal_tag_maps (pool_id, provider_name, use_defaults, principal_tags) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (pool_id, provider_name) \

@@ -45,8 +45,8 @@ impl Caller {
 }
 
 /// Deserialise a validated input into its typed form.
-pub(crate) fn parse<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
-    serde_json::from_value(input).map_err(|e| ApiError::serialization(e.to_string()))
+pub(crate) fn parse<T: DeserializeOwned>(input: &Value) -> Result<T, ApiError> {
+    T::deserialize(input).map_err(|e| ApiError::serialization(e.to_string()))
 }
 
 /// Serialise an output shape.
@@ -68,7 +68,7 @@ pub async fn dispatch(
     operation: &str,
     state: &AppState,
     caller: &Caller,
-    input: Value,
+    input: &Value,
     audit: &dyn Recorder,
 ) -> Result<Answer, ApiError> {
     if operation == "GetCredentialsForIdentity" {
