@@ -188,7 +188,7 @@ fn event_json(record: &AuditRecord) -> Value {
         "EventTime": record.event_time.timestamp_millis() as f64 / 1000.0,
         "EventSource": record.event_source,
         "Resources": resources,
-        "CloudTrailEvent": record.record,
+        "CloudTrailEvent": record.event_json(),
     });
     if let Some(key) = &record.access_key_id {
         event["AccessKeyId"] = json!(key);

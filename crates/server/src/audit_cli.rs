@@ -108,7 +108,7 @@ pub async fn export(
             .await
             .map_err(|e| anyhow::anyhow!("reading the audit trail: {e}"))?;
         for record in &page {
-            out.write_all(record.record.as_bytes())?;
+            out.write_all(record.event_json().as_bytes())?;
             out.write_all(b"\n")?;
             written += 1;
         }

@@ -376,7 +376,8 @@ impl Inner {
         }
         self.metrics.audit_written(to_store.len() as u64);
         if let Some(file) = lock(&self.file).as_mut() {
-            if let Err(err) = file.append(batch.iter().map(|e| e.record.record.as_str())) {
+            let events: Vec<String> = batch.iter().map(|e| e.record.event_json()).collect();
+            if let Err(err) = file.append(events.iter().map(String::as_str)) {
                 tracing::warn!(error = %err, "audit records not written to audit.file");
             }
         }
@@ -540,7 +541,7 @@ mod tests {
             get_id.error_code.as_deref(),
             Some("TooManyRequestsException")
         );
-        let event: Value = serde_json::from_str(&get_id.record).unwrap();
+        let event: Value = serde_json::from_str(&get_id.event_json()).unwrap();
         assert_eq!(event["additionalEventData"]["count"], 500);
         assert_eq!(event["additionalEventData"]["aggregated"], true);
         assert_eq!(

@@ -29,7 +29,7 @@
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use cognate_domain::audit::{Audience, AuditRecord, Change, Recorder};
 use cognate_domain::ids::AccountId;
 use serde_json::{json, Map, Value};
@@ -47,9 +47,6 @@ pub use log::{AuditLog, AuditOptions};
 pub const COGNITO_SOURCE: &str = "cognito-identity.amazonaws.com";
 /// CloudTrail's `eventSource` of its own calls (LookupEvents).
 pub const CLOUDTRAIL_SOURCE: &str = "cloudtrail.amazonaws.com";
-
-/// The `eventVersion` of the records.
-const EVENT_VERSION: &str = "1.08";
 
 /// Longest `userAgent` kept (CloudTrail truncates too).
 const MAX_USER_AGENT: usize = 1024;
@@ -233,7 +230,8 @@ impl Call {
         user_agent: Option<&str>,
     ) -> Self {
         Call {
-            event_id: Uuid::new_v4(),
+            // Time-ordered: the id alone finds the record's time (see the store).
+            event_id: Uuid::now_v7(),
             request_id: request_id.to_owned(),
             time: Utc::now(),
             event_source,
@@ -277,15 +275,12 @@ impl Call {
         identity_id: Option<String>,
         count: u32,
     ) -> AuditRecord {
+        // The members the record's fields give (eventID, eventTime,
+        // eventName, eventSource, readOnly, recipientAccountId, errorCode,
+        // and the constant ones) are not written: see
+        // `AuditRecord::derived_members`.
         let mut event = Map::new();
-        event.insert("eventVersion".into(), json!(EVENT_VERSION));
         event.insert("userIdentity".into(), self.who.user_identity());
-        event.insert(
-            "eventTime".into(),
-            json!(self.time.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        );
-        event.insert("eventSource".into(), json!(self.event_source));
-        event.insert("eventName".into(), json!(self.event_name));
         event.insert("awsRegion".into(), json!(self.region));
         event.insert(
             "sourceIPAddress".into(),
@@ -312,21 +307,11 @@ impl Call {
             }
             Outcome::Refused { code, message } => {
                 event.insert("responseElements".into(), Value::Null);
-                event.insert("errorCode".into(), json!(code));
                 event.insert("errorMessage".into(), json!(message));
                 Some(code.to_owned())
             }
         };
         event.insert("requestID".into(), json!(self.request_id));
-        event.insert("eventID".into(), json!(self.event_id));
-        event.insert("readOnly".into(), json!(is_read_only(&self.event_name)));
-        event.insert("eventType".into(), json!("AwsApiCall"));
-        event.insert("managementEvent".into(), json!(true));
-        event.insert(
-            "recipientAccountId".into(),
-            json!(self.recipient.as_ref().map(AccountId::as_str)),
-        );
-        event.insert("eventCategory".into(), json!("Management"));
         AuditRecord {
             event_id: self.event_id,
             event_time: self.time,
@@ -540,9 +525,9 @@ mod tests {
         let additional = json!({ "roleArn": "arn:aws:iam::111111111111:role/auth" });
         let record = c.answered(model, &output, Some(&additional));
         for secret in ["the-google-id-token", "the-secret-key", "the-session-token"] {
-            assert!(!record.record.contains(secret), "{}", record.record);
+            assert!(!record.event_json().contains(secret), "{}", record.record);
         }
-        let event: Value = serde_json::from_str(&record.record).unwrap();
+        let event: Value = serde_json::from_str(&record.event_json()).unwrap();
         assert_eq!(event["eventSource"], "cognito-identity.amazonaws.com");
         assert_eq!(event["eventName"], "GetCredentialsForIdentity");
         assert_eq!(event["userIdentity"]["type"], "Unknown");
@@ -580,7 +565,7 @@ mod tests {
             code: "ResourceNotFoundException",
             message: "IdentityPool 'x' not found.",
         });
-        let event: Value = serde_json::from_str(&record.record).unwrap();
+        let event: Value = serde_json::from_str(&record.event_json()).unwrap();
         assert_eq!(event["userIdentity"]["type"], "IAMUser");
         assert_eq!(event["userIdentity"]["accountId"], "111111111111");
         assert_eq!(event["userIdentity"]["accessKeyId"], "AKIAEXAMPLE");
