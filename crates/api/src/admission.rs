@@ -40,6 +40,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clients::{ClientKey, ClientQueues, PerClient, Place, Slot};
 use crate::error::ApiError;
+use crate::metrics::Rejection;
 
 /// The class a request is admitted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,22 @@ pub enum Class {
     Public,
     /// The SigV4-signed operations of the configured accounts.
     Signed,
+}
+
+/// A request not admitted in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// What it waited for.
+    pub reason: Rejection,
+}
+
+impl From<Refused> for ApiError {
+    fn from(_: Refused) -> Self {
+        ApiError::client(
+            "TooManyRequestsException",
+            "Too many requests are in progress; retry with back-off.",
+        )
+    }
 }
 
 /// One class's budget.
@@ -158,10 +175,14 @@ impl Admission {
     /// A client that already has its share of the class in flight waits in
     /// its own queue first, so it cannot take more slots than its share,
     /// nor queue ahead of other clients.
-    pub async fn admit(&self, class: Class, client: ClientKey) -> Result<Admitted, ApiError> {
+    /// A refusal says whether the client was still waiting behind its own
+    /// share (`ClientShare`) or for the class's budget (`Budget`).
+    pub async fn admit(&self, class: Class, client: ClientKey) -> Result<Admitted, Refused> {
         let budget = self.class(class);
+        let had_place = std::sync::atomic::AtomicBool::new(false);
         let admitted = tokio::time::timeout(budget.wait, async {
             let place = budget.clients.enter(client).await;
+            had_place.store(true, std::sync::atomic::Ordering::Relaxed);
             let permit = Arc::clone(&budget.semaphore).acquire_owned().await;
             permit.ok().map(|permit| Admitted {
                 _permit: permit,
@@ -174,10 +195,13 @@ impl Admission {
             // Timed out, or (never: the semaphores are not closed) closed.
             _ => {
                 budget.refused.record();
-                Err(ApiError::client(
-                    "TooManyRequestsException",
-                    "Too many requests are in progress; retry with back-off.",
-                ))
+                Err(Refused {
+                    reason: if had_place.load(std::sync::atomic::Ordering::Relaxed) {
+                        Rejection::Budget
+                    } else {
+                        Rejection::ClientShare
+                    },
+                })
             }
         }
     }
@@ -351,9 +375,11 @@ mod tests {
             .await
             .expect("second");
         let err = admission
-            .admit(Class::Public, client(1))
+            .admit(Class::Public, client(2))
             .await
             .expect_err("third");
+        assert_eq!(err.reason, Rejection::Budget, "it waited for the budget");
+        let err = ApiError::from(err);
         assert_eq!(err.code, "TooManyRequestsException");
         assert_eq!(err.status, actix_web::http::StatusCode::BAD_REQUEST);
         assert_eq!(
@@ -414,7 +440,11 @@ mod tests {
             .admit(Class::Public, client(2))
             .await
             .expect_err("beyond its share, for longer than the wait");
-        assert_eq!(err.code, "TooManyRequestsException");
+        assert_eq!(
+            err.reason,
+            Rejection::ClientShare,
+            "it waited behind its own share"
+        );
     }
 
     #[tokio::test]

@@ -70,6 +70,8 @@ pub struct AppState {
     pub credentials: Arc<dyn sigv4::CredentialLookup + Send + Sync>,
     /// Request counters and latency.
     pub metrics: metrics::Metrics,
+    /// The API listener's open connections, per client.
+    pub connections: clients::Connections,
     /// Request-rate quotas.
     pub quotas: quota::Quotas,
     /// Owners of what unsigned calls name, and ids that exist nowhere.

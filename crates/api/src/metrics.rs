@@ -1,10 +1,19 @@
 //! Prometheus metrics: requests by operation and outcome code, latency,
-//! and calls refused over quota by account and operation.
+//! calls refused over quota or at admission, the audit buffer, the
+//! database's availability, the signing key's age, and the process.
+//!
+//! The lower crates keep their own collectors (the store's pool, the token
+//! crate's identity-provider and STS calls); [`Metrics::register`] adds
+//! them to this registry. Series whose labels are known in advance exist
+//! from the start at zero, so a rate over them sees the first event.
 
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
+
+use crate::admission::Class;
 
 /// The service's metrics, registered in their own registry.
 #[derive(Debug, Clone)]
@@ -18,6 +27,65 @@ pub struct Metrics {
     audit_dropped: IntCounter,
     failover_waits: IntCounterVec,
     db_up: IntGauge,
+    admission_rejected: IntCounterVec,
+    quota_leases: IntCounterVec,
+    saturated: IntGauge,
+    open_connections: IntGauge,
+    key_age: Gauge,
+    key_rotation_due: Gauge,
+}
+
+/// Why a request was refused before it ran (the `reason` label of
+/// `cognate_admission_rejected_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// No slot of the class's budget was free in time.
+    Budget,
+    /// The request-body budget had no room.
+    BodyBudget,
+    /// The client holds its share already.
+    ClientShare,
+    /// The client keeps naming ids that exist nowhere.
+    UnknownIds,
+}
+
+impl Rejection {
+    fn label(self) -> &'static str {
+        match self {
+            Rejection::Budget => "budget",
+            Rejection::BodyBudget => "body_budget",
+            Rejection::ClientShare => "client_share",
+            Rejection::UnknownIds => "unknown_ids",
+        }
+    }
+}
+
+/// How a lease of quota tokens from the shared bucket went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// Tokens were granted.
+    Granted,
+    /// The shared bucket was empty.
+    Empty,
+    /// The lease failed (no database): the local bucket alone counts.
+    Failed,
+}
+
+impl LeaseOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            LeaseOutcome::Granted => "granted",
+            LeaseOutcome::Empty => "empty",
+            LeaseOutcome::Failed => "failed",
+        }
+    }
+}
+
+fn class_label(class: Class) -> &'static str {
+    match class {
+        Class::Public => "public",
+        Class::Signed => "signed",
+    }
 }
 
 impl Metrics {
@@ -71,6 +139,75 @@ impl Metrics {
             "cognate_db_up",
             "1 while a writable PostgreSQL is reachable, 0 while the instance waits for one.",
         )?;
+        let admission_rejected = IntCounterVec::new(
+            Opts::new(
+                "cognate_admission_rejected_total",
+                "Requests refused at admission, by class and reason.",
+            ),
+            &["class", "reason"],
+        )?;
+        for class in [Class::Public, Class::Signed] {
+            for reason in [
+                Rejection::Budget,
+                Rejection::BodyBudget,
+                Rejection::ClientShare,
+                Rejection::UnknownIds,
+            ] {
+                admission_rejected.with_label_values(&[class_label(class), reason.label()]);
+            }
+        }
+        let quota_leases = IntCounterVec::new(
+            Opts::new(
+                "cognate_quota_leases_total",
+                "Leases of shared quota tokens from PostgreSQL, by outcome.",
+            ),
+            &["outcome"],
+        )?;
+        for outcome in [
+            LeaseOutcome::Granted,
+            LeaseOutcome::Empty,
+            LeaseOutcome::Failed,
+        ] {
+            quota_leases.with_label_values(&[outcome.label()]);
+        }
+        for outcome in ["recovered", "timed_out"] {
+            failover_waits.with_label_values(&[outcome]);
+        }
+        let saturated = IntGauge::new(
+            "cognate_saturated",
+            "1 while /readyz reports the instance saturated, else 0.",
+        )?;
+        let open_connections = IntGauge::new(
+            "cognate_open_connections",
+            "Open client connections of the API listener.",
+        )?;
+        let key_age = Gauge::new(
+            "cognate_signing_key_age_seconds",
+            "Age of the key that signs now (since it began signing).",
+        )?;
+        let key_rotation_due = Gauge::new(
+            "cognate_signing_key_rotation_due_seconds",
+            "Seconds until the signing key is due for rotation; negative when overdue.",
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("cognate_build_info", "Build information; always 1."),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for collector in [
+            Box::new(admission_rejected.clone()) as Box<dyn Collector>,
+            Box::new(quota_leases.clone()),
+            Box::new(saturated.clone()),
+            Box::new(open_connections.clone()),
+            Box::new(key_age.clone()),
+            Box::new(key_rotation_due.clone()),
+            Box::new(build_info),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ] {
+            registry.register(collector)?;
+        }
         registry.register(Box::new(failover_waits.clone()))?;
         registry.register(Box::new(db_up.clone()))?;
         registry.register(Box::new(audit_buffered.clone()))?;
@@ -89,7 +226,52 @@ impl Metrics {
             audit_dropped,
             failover_waits,
             db_up,
+            admission_rejected,
+            quota_leases,
+            saturated,
+            open_connections,
+            key_age,
+            key_rotation_due,
         })
+    }
+
+    /// Add another crate's collectors (the store's, the token crate's).
+    pub fn register(&self, collectors: Vec<Box<dyn Collector>>) -> Result<(), prometheus::Error> {
+        for collector in collectors {
+            self.registry.register(collector)?;
+        }
+        Ok(())
+    }
+
+    /// One request refused at admission.
+    pub fn rejected(&self, class: Class, reason: Rejection) {
+        self.admission_rejected
+            .with_label_values(&[class_label(class), reason.label()])
+            .inc();
+    }
+
+    /// One lease from the shared quota bucket.
+    pub fn lease(&self, outcome: LeaseOutcome) {
+        self.quota_leases
+            .with_label_values(&[outcome.label()])
+            .inc();
+    }
+
+    /// Whether `/readyz` would report the instance saturated.
+    pub fn saturated(&self, saturated: bool) {
+        self.saturated.set(i64::from(saturated));
+    }
+
+    /// Open connections of the API listener.
+    pub fn open_connections(&self, open: usize) {
+        self.open_connections
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// The signing key's age and the time to its rotation, in seconds.
+    pub fn signing_key(&self, age: f64, rotation_due: f64) {
+        self.key_age.set(age);
+        self.key_rotation_due.set(rotation_due);
     }
 
     /// Count one request and its latency.

@@ -29,10 +29,11 @@ use std::net::IpAddr;
 use cognate_domain::audit::AuditRecord;
 use cognate_domain::ids::AccountId;
 
-use crate::admission::{BodyShare, Class};
+use crate::admission::{Admitted, BodyShare, Class};
 use crate::audit::{self, Call, CallRecorder, Who};
 use crate::clients::ClientKey;
 use crate::error::ApiError;
+use crate::metrics::Rejection;
 use crate::ops::{self, Answer, Caller};
 use crate::owners::{Named, Owner};
 use crate::quota::Admission;
@@ -310,6 +311,18 @@ type Ran = Result<(Answer, Option<AuditRecord>), ApiError>;
 /// Quota, admission and the operation, in that order (see the module
 /// docs); for an unsigned call, the owner of what it names first. The
 /// call's record-to-be goes in and comes back with its recipient account.
+/// A slot of `class`'s budget for `client`, a refusal counted by why.
+async fn admit(state: &AppState, class: Class, client: ClientKey) -> Result<Admitted, ApiError> {
+    state
+        .admission
+        .admit(class, client)
+        .await
+        .map_err(|refused| {
+            state.metrics.rejected(class, refused.reason);
+            refused.into()
+        })
+}
+
 async fn run(state: web::Data<AppState>, request: Checked, mut call: Call) -> (Call, Ran) {
     let ran = run_recorded(&state, request, &mut call).await;
     (call, ran)
@@ -337,8 +350,10 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
                         // A look-up is database work: only for clients that do
                         // not keep naming what does not exist, and within the
                         // public budget.
-                        state.owners.may_look_up(client)?;
-                        admitted = Some(state.admission.admit(class, client).await?);
+                        state.owners.may_look_up(client).inspect_err(|_| {
+                            state.metrics.rejected(class, Rejection::UnknownIds);
+                        })?;
+                        admitted = Some(admit(state, class, client).await?);
                         state.owners.look_up(&named, client).await
                     }
                 };
@@ -360,7 +375,7 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
     // Over-quota calls are refused before they take an admission slot.
     let _admitted = match admitted {
         Some(admitted) => admitted,
-        None => state.admission.admit(class, client).await?,
+        None => admit(state, class, client).await?,
     };
     // A call that failed for want of the database changed nothing: it
     // waits for the database to be back and runs again, within the wait.
@@ -484,7 +499,13 @@ pub async fn handle(
             .get(actix_web::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let class = if service == Service::Cognito && model.is_unsigned(&operation) {
+            Class::Public
+        } else {
+            Class::Signed
+        };
         let share = state.body_budget.share(client).ok_or_else(|| {
+            state.metrics.rejected(class, Rejection::ClientShare);
             ApiError::client(
                 "TooManyRequestsException",
                 "Too many requests from this client are being received; retry with back-off.",
@@ -498,9 +519,14 @@ pub async fn handle(
             state.body_timeout,
             share,
         )
-        .await?;
-        let (caller, class) = if service == Service::Cognito && model.is_unsigned(&operation) {
-            (Caller::Public, Class::Public)
+        .await
+        .inspect_err(|err| {
+            if err.code == "TooManyRequestsException" {
+                state.metrics.rejected(class, Rejection::BodyBudget);
+            }
+        })?;
+        let caller = if class == Class::Public {
+            Caller::Public
         } else {
             let headers = http1_headers(&req);
             let signed = SignedRequest {
@@ -541,7 +567,7 @@ pub async fn handle(
                     access_key_id: who.access_key_id.clone(),
                 };
             }
-            (Caller::Account(account), Class::Signed)
+            Caller::Account(account)
         };
         let input: serde_json::Value = if body.is_empty() {
             serde_json::Value::Object(Default::default())

@@ -49,6 +49,8 @@ use cognate_domain::ids::AccountId;
 use cognate_domain::quota::{Limit, QuotaLedger, QuotaTable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::metrics::{LeaseOutcome, Metrics};
+
 /// How long an instance spends on its local buckets alone after a lease
 /// failed (database unreachable), before it tries to lease again.
 const DEGRADED_RETRY: Duration = Duration::from_secs(1);
@@ -67,6 +69,7 @@ pub struct Quotas {
     table: QuotaTable,
     ledger: Arc<dyn QuotaLedger>,
     buckets: Mutex<HashMap<(AccountId, String), Arc<Bucket>>>,
+    metrics: Option<Metrics>,
 }
 
 impl std::fmt::Debug for Quotas {
@@ -117,6 +120,19 @@ impl Quotas {
             table,
             ledger,
             buckets: Mutex::new(HashMap::new()),
+            metrics: None,
+        }
+    }
+
+    /// Count leases in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn leased(&self, outcome: LeaseOutcome) {
+        if let Some(metrics) = &self.metrics {
+            metrics.lease(outcome);
         }
     }
 
@@ -147,12 +163,14 @@ impl Quotas {
             .await
         {
             Ok(lease) if lease.granted > 0 => {
+                self.leased(LeaseOutcome::Granted);
                 shared.leased = lease.granted - 1;
                 shared.empty_until = None;
                 shared.degraded_until = None;
                 Admission::Admitted
             }
             Ok(lease) => {
+                self.leased(LeaseOutcome::Empty);
                 // Until the bucket holds one whole token again.
                 let missing = (1.0 - lease.left).clamp(0.0, 1.0);
                 let wait = Duration::from_secs_f64(missing / f64::from(limit.rate))
@@ -162,6 +180,7 @@ impl Quotas {
                 Admission::Refused
             }
             Err(err) => {
+                self.leased(LeaseOutcome::Failed);
                 tracing::warn!(
                     error = %err,
                     account = %account,

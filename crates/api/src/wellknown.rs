@@ -55,6 +55,19 @@ fn saturation(state: &AppState) -> Option<&'static str> {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.db_up(state.store.is_available());
+    state.metrics.saturated(saturation(&state).is_some());
+    state.metrics.open_connections(state.connections.open());
+    let rotation = state.keys.config().rotation_period;
+    let now = chrono::Utc::now();
+    if let Some(signing) = state
+        .keys
+        .keys_info()
+        .into_iter()
+        .find(|k| k.status == cognate_token::KeyStatus::Signing)
+    {
+        let age = (now - signing.activate_at).num_milliseconds() as f64 / 1000.0;
+        state.metrics.signing_key(age, rotation.as_secs_f64() - age);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -258,8 +258,15 @@ impl Application {
                 "no [[accounts]] configured: every signed (developer) operation will be refused"
             );
         }
-        let quotas = cognate_api::quota::Quotas::new(settings.quota_table()?, Arc::new(pg.clone()));
         let metrics = cognate_api::metrics::Metrics::new().context("registering metrics")?;
+        let mut collectors = cognate_store::telemetry::collectors();
+        collectors.push(Box::new(pg.pool_collector()));
+        collectors.extend(cognate_token::telemetry::collectors());
+        metrics
+            .register(collectors)
+            .context("registering metrics")?;
+        let quotas = cognate_api::quota::Quotas::new(settings.quota_table()?, Arc::new(pg.clone()))
+            .with_metrics(metrics.clone());
         let audit_store: Arc<dyn AuditStore> = Arc::new(pg.clone());
         let audit = AuditLog::start(
             audit_store.clone(),
@@ -273,7 +280,12 @@ impl Application {
         let trusted_proxies = TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
         let server_settings = &settings.server;
+        let connections = Connections::new(
+            settings.server.max_connections_per_client,
+            trusted_proxies.clone(),
+        );
         let state = web::Data::new(AppState {
+            connections: connections.clone(),
             pools,
             identities,
             keys,
@@ -335,8 +347,6 @@ impl Application {
                  public calls can hold every database connection"
             );
         }
-        let connections =
-            Connections::new(settings.server.max_connections_per_client, trusted_proxies);
         let port = listener.local_addr()?.port();
         let management_port = management_listener.local_addr()?.port();
         let management_state = state.clone();

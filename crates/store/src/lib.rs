@@ -48,6 +48,7 @@ mod keys;
 pub mod migrate;
 mod pools;
 mod quota;
+pub mod telemetry;
 mod tls;
 
 /// How long a statement waits for a row lock before the use case gives up
@@ -189,6 +190,7 @@ impl PgStore {
         if self.health.is_up() {
             Ok(())
         } else {
+            telemetry::unavailable();
             Err(StoreError::Unavailable(
                 "waiting for a writable database".into(),
             ))
@@ -202,13 +204,20 @@ impl PgStore {
         if matches!(err, sqlx::Error::PoolTimedOut) && self.pool.size() < self.max_connections {
             let why = "no connection could be opened within database.acquire_timeout_seconds";
             self.health.lost(&self.pool, why);
+            telemetry::unavailable();
             return StoreError::Unavailable(why.into());
         }
         let mapped = map_err(err);
         if let StoreError::Unavailable(why) = &mapped {
             self.health.lost(&self.pool, why);
+            telemetry::unavailable();
         }
         mapped
+    }
+
+    /// The collector of this store's pool connections, for `/metrics`.
+    pub fn pool_collector(&self) -> telemetry::PoolCollector {
+        telemetry::PoolCollector::new(self.pool.clone(), self.max_connections)
     }
 
     /// Whether a writable database is reachable, as far as the store knows.
@@ -335,7 +344,9 @@ impl PgTx {
 impl PgStore {
     async fn begin_tx(&self) -> Result<PgTx, StoreError> {
         self.gate()?;
+        let asked = std::time::Instant::now();
         let tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
+        telemetry::acquired(asked.elapsed());
         Ok(PgTx {
             tx,
             wrote: false,

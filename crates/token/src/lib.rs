@@ -48,6 +48,7 @@ pub mod outbound;
 pub mod saml;
 pub mod sts;
 pub mod subject;
+pub mod telemetry;
 #[cfg(any(test, feature = "test-keys"))]
 pub mod test_keys;
 pub mod upstream;

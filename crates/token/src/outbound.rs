@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::telemetry::{Destination, FailKind, Outcome};
+
 /// The bounds of one destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboundLimits {
@@ -91,6 +93,7 @@ pub struct Outbound {
     limits: OutboundLimits,
     permits: Arc<Semaphore>,
     breaker: Arc<Mutex<Breaker>>,
+    destination: Arc<Destination>,
 }
 
 /// A call under way; say how it ended with [`Call::succeeded`] or
@@ -99,6 +102,8 @@ pub struct Outbound {
 #[derive(Debug)]
 pub struct Call {
     breaker: Arc<Mutex<Breaker>>,
+    destination: Arc<Destination>,
+    started: Instant,
     limits: OutboundLimits,
     probe: bool,
     ended: bool,
@@ -106,17 +111,30 @@ pub struct Call {
 }
 
 impl Outbound {
-    /// A guard with these bounds.
-    pub fn new(limits: OutboundLimits) -> Self {
+    /// A guard with these bounds for calls to `destination` (which names
+    /// its metrics).
+    pub fn new(limits: OutboundLimits, destination: Destination) -> Self {
+        destination.announce();
         Outbound {
             limits,
             permits: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             breaker: Arc::new(Mutex::new(Breaker::Closed { failures: 0 })),
+            destination: Arc::new(destination),
         }
     }
 
-    /// Start a call, or say why not (without waiting).
+    /// Start a call, or say why not (without waiting); a refusal is
+    /// counted as an error of its kind.
     pub fn start(&self) -> Result<Call, Refusal> {
+        self.try_start().inspect_err(|refusal| {
+            self.destination.failed(match refusal {
+                Refusal::Busy { .. } => FailKind::Busy,
+                Refusal::Paused { .. } => FailKind::Paused,
+            });
+        })
+    }
+
+    fn try_start(&self) -> Result<Call, Refusal> {
         let mut breaker = lock(&self.breaker);
         let probe = match *breaker {
             Breaker::Closed { .. } => false,
@@ -143,6 +161,8 @@ impl Outbound {
         }
         Ok(Call {
             breaker: Arc::clone(&self.breaker),
+            destination: Arc::clone(&self.destination),
+            started: Instant::now(),
             limits: self.limits,
             probe,
             ended: false,
@@ -166,16 +186,34 @@ impl Outbound {
 }
 
 impl Call {
-    /// The destination answered (whatever it said).
-    pub fn succeeded(mut self) {
+    /// The destination answered usably.
+    pub fn succeeded(self) {
+        self.answered(Outcome::Ok);
+    }
+
+    /// The destination answered, refusing what was asked (the STS, a role
+    /// it would not give): it works, so the breaker closes.
+    pub fn refused(self) {
+        self.answered(Outcome::Refused);
+    }
+
+    fn answered(mut self, outcome: Outcome) {
         self.ended = true;
-        *lock(&self.breaker) = Breaker::Closed { failures: 0 };
+        self.destination.ended(outcome, self.started.elapsed());
+        let mut breaker = lock(&self.breaker);
+        if !matches!(*breaker, Breaker::Closed { .. }) {
+            self.destination.paused(false);
+        }
+        *breaker = Breaker::Closed { failures: 0 };
     }
 
     /// The destination did not answer usably: no answer in time, refused
     /// connection, a 5xx.
-    pub fn failed(mut self) {
+    pub fn failed(mut self, kind: FailKind) {
         self.ended = true;
+        self.destination
+            .ended(Outcome::Error, self.started.elapsed());
+        self.destination.failed(kind);
         let mut breaker = lock(&self.breaker);
         let failures = match *breaker {
             Breaker::Closed { failures } => failures + 1,
@@ -183,6 +221,7 @@ impl Call {
             _ => u32::MAX,
         };
         *breaker = if self.limits.failures > 0 && failures >= self.limits.failures {
+            self.destination.paused(true);
             Breaker::Open {
                 until: Instant::now() + self.limits.pause,
             }
@@ -217,11 +256,14 @@ mod tests {
     use super::*;
 
     fn guard(max_in_flight: usize, failures: u32, pause_ms: u64) -> Outbound {
-        Outbound::new(OutboundLimits {
-            max_in_flight,
-            failures,
-            pause: Duration::from_millis(pause_ms),
-        })
+        Outbound::new(
+            OutboundLimits {
+                max_in_flight,
+                failures,
+                pause: Duration::from_millis(pause_ms),
+            },
+            Destination::Upstream("guard.test".into()),
+        )
     }
 
     #[test]
@@ -238,13 +280,13 @@ mod tests {
     #[test]
     fn failures_in_a_row_pause_the_destination_and_a_success_resets_the_count() {
         let out = guard(8, 3, 60_000);
-        out.start().unwrap().failed();
-        out.start().unwrap().failed();
+        out.start().unwrap().failed(FailKind::Timeout);
+        out.start().unwrap().failed(FailKind::Timeout);
         out.start().unwrap().succeeded();
-        out.start().unwrap().failed();
-        out.start().unwrap().failed();
+        out.start().unwrap().failed(FailKind::Timeout);
+        out.start().unwrap().failed(FailKind::Timeout);
         assert!(!out.is_paused(), "two in a row since the success");
-        out.start().unwrap().failed();
+        out.start().unwrap().failed(FailKind::Timeout);
         assert!(out.is_paused());
         assert!(matches!(out.start(), Err(Refusal::Paused { .. })));
         let text = out.start().unwrap_err().to_string();
@@ -254,12 +296,12 @@ mod tests {
     #[test]
     fn after_the_pause_one_probe_goes_through_and_decides() {
         let out = guard(8, 1, 20);
-        out.start().unwrap().failed();
+        out.start().unwrap().failed(FailKind::Timeout);
         assert!(out.start().is_err());
         std::thread::sleep(Duration::from_millis(30));
         let probe = out.start().expect("the probe");
         assert!(out.start().is_err(), "only one probe at a time");
-        probe.failed();
+        probe.failed(FailKind::Timeout);
         assert!(out.start().is_err(), "a failed probe pauses again");
         std::thread::sleep(Duration::from_millis(30));
         out.start().expect("the next probe").succeeded();
@@ -269,7 +311,7 @@ mod tests {
     #[test]
     fn an_abandoned_probe_lets_the_next_call_probe() {
         let out = guard(8, 1, 0);
-        out.start().unwrap().failed();
+        out.start().unwrap().failed(FailKind::Timeout);
         let probe = out.start().expect("the probe");
         drop(probe);
         assert!(out.start().is_ok());

@@ -24,6 +24,7 @@ use cognate_domain::credentials::{Credentials, CredentialsIssuer, StsError};
 use serde::Deserialize;
 
 use crate::outbound::{Outbound, OutboundLimits};
+use crate::telemetry::{Destination, FailKind};
 
 /// An STS reached over HTTP.
 #[derive(Debug, Clone)]
@@ -48,7 +49,7 @@ impl HttpSts {
         Ok(HttpSts {
             endpoint: endpoint.trim_end_matches('/').to_owned() + "/",
             client,
-            guard: Outbound::new(limits),
+            guard: Outbound::new(limits, Destination::Sts),
         })
     }
 }
@@ -151,25 +152,36 @@ impl CredentialsIssuer for HttpSts {
             .guard
             .start()
             .map_err(|refusal| StsError::Unavailable(format!("the STS {refusal}")))?;
-        let answer = self
+        match self
             .call(role_arn, session_name, token, duration_seconds)
-            .await;
-        match &answer {
-            Err(StsError::Unavailable(_)) => call.failed(),
-            _ => call.succeeded(),
+            .await
+        {
+            Ok(credentials) => {
+                call.succeeded();
+                Ok(credentials)
+            }
+            Err((Some(kind), err)) => {
+                call.failed(kind);
+                Err(err)
+            }
+            Err((None, err)) => {
+                call.refused();
+                Err(err)
+            }
         }
-        answer
     }
 }
 
 impl HttpSts {
+    /// One request; a failure says its kind, a refusal (the STS answered
+    /// no) has none.
     async fn call(
         &self,
         role_arn: &str,
         session_name: &str,
         token: &str,
         duration_seconds: u32,
-    ) -> Result<Credentials, StsError> {
+    ) -> Result<Credentials, (Option<FailKind>, StsError)> {
         let duration = duration_seconds.to_string();
         let form = [
             ("Action", "AssumeRoleWithWebIdentity"),
@@ -185,19 +197,35 @@ impl HttpSts {
             .form(&form)
             .send()
             .await
-            .map_err(|e| StsError::Unavailable(e.without_url().to_string()))?;
+            .map_err(|e| {
+                (
+                    Some(FailKind::of(&e)),
+                    StsError::Unavailable(e.without_url().to_string()),
+                )
+            })?;
         let status = res.status().as_u16();
         if res.status().is_redirection() {
-            return Err(StsError::Unavailable(format!(
-                "HTTP {status}: the STS redirected, and redirects are not followed"
-            )));
+            return Err((
+                Some(FailKind::InvalidAnswer),
+                StsError::Unavailable(format!(
+                    "HTTP {status}: the STS redirected, and redirects are not followed"
+                )),
+            ));
         }
         let body = read_bounded(res).await?;
-        if status == 200 {
+        let answer = if status == 200 {
             parse_success(&body)
         } else {
             Err(classify(status, &body))
-        }
+        };
+        answer.map_err(|err| {
+            let kind = match &err {
+                StsError::Unavailable(_) if status >= 500 => Some(FailKind::Http5xx),
+                StsError::Unavailable(_) => Some(FailKind::InvalidAnswer),
+                _ => None,
+            };
+            (kind, err)
+        })
     }
 }
 
@@ -206,26 +234,40 @@ pub const MAX_STS_BODY_BYTES: usize = 64 * 1024;
 
 /// The body as text, refusing (without reading on) one over
 /// [`MAX_STS_BODY_BYTES`].
-async fn read_bounded(mut res: reqwest::Response) -> Result<String, StsError> {
-    let unavailable = |e: reqwest::Error| StsError::Unavailable(e.without_url().to_string());
+async fn read_bounded(mut res: reqwest::Response) -> Result<String, (Option<FailKind>, StsError)> {
+    let unavailable = |e: reqwest::Error| {
+        (
+            Some(FailKind::of(&e)),
+            StsError::Unavailable(e.without_url().to_string()),
+        )
+    };
+    let too_large = || {
+        (
+            Some(FailKind::InvalidAnswer),
+            StsError::Unavailable(format!(
+                "the STS answer is larger than {MAX_STS_BODY_BYTES} bytes"
+            )),
+        )
+    };
     if res
         .content_length()
         .is_some_and(|n| n > MAX_STS_BODY_BYTES as u64)
     {
-        return Err(StsError::Unavailable(format!(
-            "the STS answer is larger than {MAX_STS_BODY_BYTES} bytes"
-        )));
+        return Err(too_large());
     }
     let mut body = Vec::new();
     while let Some(chunk) = res.chunk().await.map_err(unavailable)? {
         if body.len() + chunk.len() > MAX_STS_BODY_BYTES {
-            return Err(StsError::Unavailable(format!(
-                "the STS answer is larger than {MAX_STS_BODY_BYTES} bytes"
-            )));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
-    String::from_utf8(body).map_err(|_| StsError::Unavailable("the STS answer is not UTF-8".into()))
+    String::from_utf8(body).map_err(|_| {
+        (
+            Some(FailKind::InvalidAnswer),
+            StsError::Unavailable("the STS answer is not UTF-8".into()),
+        )
+    })
 }
 
 /// The issuer for deployments with no `[sts] endpoint`: every call says so.

@@ -12,6 +12,7 @@ use reqwest::{StatusCode, Url};
 
 use crate::error::TokenError;
 use crate::outbound::{Outbound, OutboundLimits};
+use crate::telemetry::{Destination, FailKind};
 
 /// The most an identity provider's answer (discovery, JWKS, token info) may
 /// weigh. Real ones are a few KiB.
@@ -83,7 +84,7 @@ impl Http {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guards
             .entry(origin)
-            .or_insert_with(|| Outbound::new(self.limits))
+            .or_insert_with(|| Outbound::new(self.limits, Destination::Upstream(host_of(url))))
             .clone()
     }
 
@@ -95,15 +96,27 @@ impl Http {
             tracing::debug!(url = %shown, "upstream identity provider not asked: it {refusal}");
             FetchFailure(refusal.to_string())
         })?;
-        let answer = self.get_unguarded(url, &shown).await;
-        match &answer {
-            Ok(answer) if !answer.status.is_server_error() => call.succeeded(),
-            _ => call.failed(),
+        match self.get_unguarded(url, &shown).await {
+            Ok(answer) => {
+                if answer.status.is_server_error() {
+                    call.failed(FailKind::Http5xx);
+                } else {
+                    call.succeeded();
+                }
+                Ok(answer)
+            }
+            Err((kind, failure)) => {
+                call.failed(kind);
+                Err(failure)
+            }
         }
-        answer
     }
 
-    async fn get_unguarded(&self, url: &Url, shown: &str) -> Result<Answer, FetchFailure> {
+    async fn get_unguarded(
+        &self,
+        url: &Url,
+        shown: &str,
+    ) -> Result<Answer, (FailKind, FetchFailure)> {
         let describe = |e: reqwest::Error| {
             let what = if e.is_timeout() {
                 format!("did not answer within {:?}", self.timeout)
@@ -112,9 +125,10 @@ impl Http {
             } else {
                 "failed the request".to_owned()
             };
+            let kind = FailKind::of(&e);
             let e = e.without_url();
             tracing::warn!(url = %shown, error = %e, "upstream identity provider request failed");
-            FetchFailure(what)
+            (kind, FetchFailure(what))
         };
         let mut response = self
             .client
@@ -128,12 +142,12 @@ impl Http {
             .content_length()
             .is_some_and(|n| n > MAX_BODY_BYTES as u64)
         {
-            return Err(too_big(shown));
+            return Err((FailKind::InvalidAnswer, too_big(shown)));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(describe)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_big(shown));
+                return Err((FailKind::InvalidAnswer, too_big(shown)));
             }
             body.extend_from_slice(&chunk);
         }
@@ -157,6 +171,16 @@ impl Http {
             serde_json::Value::Object(map) => Ok(map),
             _ => Err(FetchFailure("answered JSON that is not an object".into())),
         }
+    }
+}
+
+/// The host (and port, when not the scheme's) of `url`: a provider's name
+/// in the metrics.
+fn host_of(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("unknown");
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
     }
 }
 
