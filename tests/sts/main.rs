@@ -7,6 +7,7 @@
 //! machine; `COGNATE_CEPH_REQUIRED=1` makes that a failure.
 
 mod credentials;
+mod go_sdk;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
