@@ -489,8 +489,21 @@ pub async fn handle(
         "request",
         request_id = %request_id,
         operation = %op_label,
-        client = %client
+        client = %client,
+        x_amz_target = tracing::field::Empty,
+        access_key_id = tracing::field::Empty,
     );
+    if target.is_none() {
+        // What the client asked for, to tell a typo from a missing header
+        // (the log escapes it).
+        let raw = req.headers().get("x-amz-target").map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(128)
+                .collect::<String>()
+        });
+        span.record("x_amz_target", tracing::field::debug(&raw));
+    }
     let result: Result<Answer, ApiError> = async {
         let (service, operation) = target.clone().ok_or_else(ApiError::unknown_operation)?;
         let model = service.model();
@@ -544,8 +557,16 @@ pub async fn handle(
             {
                 Ok(who) => who,
                 Err(refused) => {
+                    let key = crate::sigv4::claimed_access_key(&headers);
+                    if let Some(key) = &key {
+                        // An access key id is no secret (CloudTrail records
+                        // it): it tells which client is misconfigured.
+                        tracing::Span::current().record(
+                            "access_key_id",
+                            key.chars().take(128).collect::<String>().as_str(),
+                        );
+                    }
                     if let Some(call) = call.as_mut() {
-                        let key = crate::sigv4::claimed_access_key(&headers);
                         let account = key
                             .as_deref()
                             .and_then(|k| state.credentials.lookup(k))

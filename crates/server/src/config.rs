@@ -64,6 +64,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// `bind`: address:port (serde refuses anything else, naming the key).
+    #[serde(deserialize_with = "socket_addr")]
     pub bind: SocketAddr,
     /// `region`.
     pub region: Region,
@@ -71,6 +72,7 @@ pub struct ServerSettings {
     pub public_url: HttpUrl,
     /// `management_bind`: address:port of the management listener
     /// (`/metrics`, `/healthz`, `/readyz`).
+    #[serde(deserialize_with = "socket_addr")]
     pub management_bind: SocketAddr,
     /// `max_body_bytes`.
     pub max_body_bytes: usize,
@@ -339,14 +341,67 @@ impl std::fmt::Display for TokenAlgorithm {
     }
 }
 
+/// An `address:port` setting; a bad one is echoed in the error.
+fn socket_addr<'de, D: serde::Deserializer<'de>>(de: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(de)?;
+    text.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an address:port (e.g. \"0.0.0.0:8080\" or \"[::]:8080\"; \
+             host names are not resolved)"
+        ))
+    })
+}
+
 /// `log.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per event.
     Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!(
+                "{value:?} is not a log format: use \"text\" (lines for people) or \"json\" (one object per event)"
+            )),
+        }
+    }
+}
+
+/// The `COGNATE__…` environment variables a configuration error may be
+/// about: those whose path names the unknown or invalid key.
+fn from_environment(error: &str, names: impl Iterator<Item = String>) -> Vec<String> {
+    // What the error is about: an unknown field's name, or a key's path.
+    let quoted_after = |marker: &str| {
+        error
+            .split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let unknown = quoted_after("unknown field `");
+    let key = quoted_after("for key `");
+    names
+        .filter(|name| {
+            let Some(path) = name.strip_prefix("COGNATE__") else {
+                return false;
+            };
+            let path = path.to_ascii_lowercase().replace("__", ".");
+            match (&unknown, &key) {
+                (Some(field), _) => path.split('.').any(|part| part == field),
+                (None, Some(key)) => path == *key || path.starts_with(&format!("{key}.")),
+                (None, None) => false,
+            }
+        })
+        .collect()
 }
 
 impl Settings {
@@ -376,7 +431,16 @@ impl Settings {
             .try_deserialize()
             .context("reading configuration")?;
         read_secret_files(&mut root)?;
-        let settings = Settings::deserialize(root).context("invalid configuration")?;
+        let settings = Settings::deserialize(root).map_err(|err| {
+            let text = err.to_string();
+            match from_environment(&text, std::env::vars().map(|(name, _)| name)).as_slice() {
+                [] => anyhow::anyhow!("invalid configuration: {text}"),
+                vars => anyhow::anyhow!(
+                    "invalid configuration: {text} (set by the environment: {})",
+                    vars.join(", ")
+                ),
+            }
+        })?;
         settings.check()?;
         Ok(settings)
     }
@@ -869,6 +933,35 @@ mod tests {
         assert_eq!(s.server.region.as_str(), "us-east-1");
         assert_eq!(s.issuer(), "http://127.0.0.1:8080");
         assert!(s.database.url.is_none());
+    }
+
+    #[test]
+    fn a_bad_address_is_echoed_and_a_bad_log_format_lists_the_good_ones() {
+        let err = load_str("[server]\nbind = \"localhost:80:80\"\n").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("\"localhost:80:80\"") && text.contains("server.bind"),
+            "{text}"
+        );
+        let err = load_str("[log]\nformat = \"pretty\"\n").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("\"pretty\"") && text.contains("\"text\"") && text.contains("\"json\""),
+            "{text}"
+        );
+        assert_eq!(
+            load_str("[log]\nformat = \"json\"\n").unwrap().log.format,
+            LogFormat::Json
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_from_the_environment_names_its_variable() {
+        let error = "unknown field `servr`, expected one of `server`, `database`";
+        let names = ["COGNATE__SERVR__BIND", "COGNATE__SERVER__BIND", "HOME"]
+            .into_iter()
+            .map(String::from);
+        assert_eq!(from_environment(error, names), ["COGNATE__SERVR__BIND"]);
     }
 
     #[test]

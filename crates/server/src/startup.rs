@@ -411,7 +411,11 @@ impl Application {
             Some(tls) => server.listen_rustls_0_23(listener, tls)?.run(),
             None => server.listen(listener)?.run(),
         };
-        tracing::info!(port, management_port, region = %region, "listening");
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        tracing::info!(port, management_port, workers, region = %region, "listening");
         Ok(Application {
             port,
             management_port,

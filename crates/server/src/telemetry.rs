@@ -25,8 +25,16 @@ use tracing_subscriber::{fmt, EnvFilter, Layer};
 /// Dependencies whose info-level chatter is noise for operators: the
 /// PostgreSQL server's notices (e.g. refinery's `CREATE TABLE IF NOT EXISTS`
 /// answering "relation … already exists, skipping" on every start) and
-/// refinery's own per-migration lines, which Cognate logs once itself.
-const QUIET: &[&str] = &["tokio_postgres=warn", "refinery_core=warn", "refinery=warn"];
+/// refinery's own per-migration lines, which Cognate logs once itself;
+/// actix-server's per-listener start and stop lines ("starting N workers",
+/// "Actix runtime found", one set per listener), for which Cognate logs
+/// one "listening" and one "stopping" line.
+const QUIET: &[&str] = &[
+    "tokio_postgres=warn",
+    "refinery_core=warn",
+    "refinery=warn",
+    "actix_server=warn",
+];
 
 /// The level names a filter directive may end in.
 const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];

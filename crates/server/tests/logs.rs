@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
 
+/// An access key id no account has.
+const UNKNOWN_KEY: &str = "AKIAUNKNOWNKEY000042";
+
 /// An IdentityPoolId that tries to forge a log line and colour the terminal.
 const FORGED: &str = "us-east-1:x\n2026-12-07T03:30:00.000000Z  INFO request ok \
                       operation=DeleteIdentityPool forged=yes\r\u{1b}[31mred\u{1b}[0m";
@@ -128,6 +131,36 @@ fn attack(served: &Served) -> String {
             .as_bytes(),
     );
     assert!(forged_target.starts_with("HTTP/1.1 400"), "{forged_target}");
+    // A misspelt operation.
+    let misspelt = raw(
+        &served.addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSCognitoIdentityService.GetIdd\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+    );
+    assert!(misspelt.starts_with("HTTP/1.1 400"), "{misspelt}");
+    // A signed call with an access key nobody configured.
+    let body = "{\"MaxResults\":1}";
+    let now = Command::new("date")
+        .args(["-u", "+%Y%m%dT%H%M%SZ"])
+        .output()
+        .unwrap()
+        .stdout;
+    let now = String::from_utf8(now).unwrap();
+    let (now, today) = (now.trim(), &now[..8]);
+    let unknown_key = raw(
+        &served.addr,
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSCognitoIdentityService.ListIdentityPools\r\n\
+             X-Amz-Date: {now}\r\nAuthorization: AWS4-HMAC-SHA256 \
+             Credential={UNKNOWN_KEY}/{today}/us-east-1/cognito-identity/aws4_request, \
+             SignedHeaders=host;x-amz-date;x-amz-target, Signature={}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "0".repeat(64),
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert!(unknown_key.starts_with("HTTP/1.1 400"), "{unknown_key}");
     // Malformed request heads, which anyone can send.
     for garbage in [
         &b"GARBAGE\r\n\r\n"[..],
@@ -182,6 +215,22 @@ async fn a_forged_line_an_escape_sequence_or_a_client_caused_error_never_reaches
         "a carriage return reached the log: {log:?}"
     );
     assert!(log.contains("\\u{1b}[31m"), "escaped, not dropped: {log}");
+    // Refusals say what the client sent that nothing matches.
+    assert!(
+        log.lines().any(|l| l.contains("request refused")
+            && l.contains("x_amz_target=Some(\"AWSCognitoIdentityService.GetIdd\")")),
+        "the unknown target is named: {log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("request refused")
+            && l.contains(&format!("access_key_id=\"{UNKNOWN_KEY}\""))
+            && l.contains("UnrecognizedClientException")),
+        "the unknown access key is named: {log}"
+    );
+    // One "listening" line; not actix's start lines for every listener.
+    assert_eq!(log.matches("listening").count(), 1, "{log}");
+    assert!(!log.contains("Actix runtime found"), "{log}");
+    assert!(!log.contains("starting 1 workers"), "{log}");
 }
 
 #[tokio::test]
