@@ -123,6 +123,10 @@ pub enum SamlRejection {
     /// algorithm, or one that does not cover the Response or the Assertion.
     #[error("Couldn't verify the signature of the SAML response.")]
     Signature,
+    /// Signed or digested with SHA-1 while the provider does not allow it.
+    /// The client is told no more than for any other bad signature.
+    #[error("Couldn't verify the signature of the SAML response.")]
+    Sha1,
     /// Issuer is not the metadata's entity id.
     #[error("SAML issuer doesn't match the provider's entity id.")]
     Issuer,
@@ -147,6 +151,46 @@ pub enum SamlRejection {
     /// A required element (NameID, NotOnOrAfter, Conditions) is missing.
     #[error("SAML assertion is missing {0}.")]
     Missing(&'static str),
+}
+
+impl SamlRejection {
+    /// Why, in an operator's words (for the log: it says more than the
+    /// client is told, and never quotes the response).
+    pub fn detail(&self) -> &'static str {
+        match self {
+            SamlRejection::TooLarge => "the response is larger than the limit",
+            SamlRejection::Malformed => "the response is not base64 of a well-formed SAML Response",
+            SamlRejection::Dtd => "the response contains a DTD or entity declaration",
+            SamlRejection::AssertionCount => {
+                "the response holds no assertion, several, or an encrypted one"
+            }
+            SamlRejection::Comment => "the assertion contains a comment or processing instruction",
+            SamlRejection::Signature => {
+                "no valid signature covering the Response or the Assertion by a certificate \
+                 of the provider's metadata (unsigned, tampered with, signed by another key, \
+                 or with an algorithm not allowed)"
+            }
+            SamlRejection::Sha1 => {
+                "signature or digest algorithm SHA-1 is not allowed for this provider \
+                 (set allow_sha1 in its [[saml_providers]] entry only if the IdP cannot \
+                 sign with SHA-256)"
+            }
+            SamlRejection::Issuer => "the Issuer is not the entity id of the provider's metadata",
+            SamlRejection::Status => "the response's status is not Success",
+            SamlRejection::Destination => {
+                "the response's Destination is not the configured recipient"
+            }
+            SamlRejection::Audience => "no AudienceRestriction names the configured audience",
+            SamlRejection::Recipient => {
+                "no bearer SubjectConfirmation names the configured recipient"
+            }
+            SamlRejection::Expired => "the assertion has expired (NotOnOrAfter is past)",
+            SamlRejection::NotYetValid => {
+                "the assertion is not valid yet (NotBefore is ahead; check clocks)"
+            }
+            SamlRejection::Missing(what) => what,
+        }
+    }
 }
 
 /// A SAML identity provider as its metadata describes it.
@@ -412,7 +456,7 @@ pub fn verify_response(
     // 3. Shape of the whole (unverified) document.
     let shape = scan_shape(&xml)?;
     if shape.uses_sha1 && !policy.allow_sha1 {
-        return Err(SamlRejection::Signature);
+        return Err(SamlRejection::Sha1);
     }
     // 4. Signatures; keep only the signed subtree.
     let allowed = (!policy.allow_sha1).then_some(ALLOWED_ALGORITHMS);

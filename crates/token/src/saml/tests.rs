@@ -320,7 +320,14 @@ fn sha1_is_refused_unless_allowed() {
         sha1: true,
         ..Fixture::default()
     };
-    assert_eq!(verify(&f.encoded()), Err(SamlRejection::Signature));
+    let refused = verify(&f.encoded()).unwrap_err();
+    assert_eq!(refused, SamlRejection::Sha1);
+    assert_eq!(
+        refused.to_string(),
+        SamlRejection::Signature.to_string(),
+        "the client learns no more than for any bad signature"
+    );
+    assert!(refused.detail().contains("SHA-1"), "the operator does");
     let policy = SamlPolicy {
         allow_sha1: true,
         ..SamlPolicy::default()

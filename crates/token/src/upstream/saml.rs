@@ -267,7 +267,13 @@ pub(super) async fn verify(
             .await
             .map_err(DomainError::internal)?;
     let assertion = result.map_err(|rejection| {
-        tracing::debug!(provider = arn, reason = ?rejection, "SAML response refused");
+        // INFO: a refused SAML login is what an operator setting up a
+        // provider looks for. The reason, never the response.
+        tracing::info!(
+            provider = arn,
+            reason = rejection.detail(),
+            "SAML response refused"
+        );
         DomainError::NotAuthorized(format!("Invalid login token. {rejection}"))
     })?;
     // `sub` and `aud` as for OIDC logins, so principal-tag defaults
