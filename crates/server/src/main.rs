@@ -139,7 +139,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let database = Database::open(&settings).await?;
+    let database = Database::open_shared(&settings).await?;
     let result = cognate_store::migrate::run(&database.url).await;
     database.close().await?;
     let applied = result?;
@@ -161,7 +161,7 @@ async fn audit(settings: Settings, action: AuditCommand) -> anyhow::Result<()> {
         until,
         account,
     } = action;
-    let database = Database::open(&settings).await?;
+    let database = Database::open_shared(&settings).await?;
     let result = async {
         cognate_store::migrate::run(&database.url).await?;
         let store = cognate_store::PgStore::connect_lazy(&database.url, &Default::default())
@@ -191,7 +191,7 @@ async fn keys(settings: Settings, action: KeysCommand) -> anyhow::Result<()> {
         )
         .into());
     }
-    let database = Database::open(&settings).await?;
+    let database = Database::open_shared(&settings).await?;
     let result = async {
         cognate_store::migrate::run(&database.url).await?;
         let store = cognate_store::PgStore::connect_lazy(&database.url, &Default::default())

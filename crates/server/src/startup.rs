@@ -115,6 +115,30 @@ impl Database {
         })
     }
 
+    /// For the administrative commands: like [`open`](Self::open), but a
+    /// private cluster already running on the data directory (`serve`'s)
+    /// is used as it is, not started a second time.
+    pub async fn open_shared(settings: &Settings) -> anyhow::Result<Database> {
+        if settings.database.connection_url()?.is_none() {
+            let data_dir = settings
+                .database
+                .data_dir
+                .clone()
+                .unwrap_or_else(default_data_dir);
+            if let Some(url) = crate::embedded_pg::running_url(&data_dir, "cognate") {
+                tracing::info!(
+                    data_dir = %data_dir.display(),
+                    "using the private PostgreSQL cluster that is already running"
+                );
+                return Ok(Database {
+                    url,
+                    embedded: None,
+                });
+            }
+        }
+        Database::open(settings).await
+    }
+
     /// Stop the private cluster, if we started one.
     pub async fn close(self) -> anyhow::Result<()> {
         if let Some(pg) = self.embedded {

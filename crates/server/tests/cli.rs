@@ -337,6 +337,33 @@ fn migrate_and_keys_work_on_the_private_cluster_and_serve_runs_until_terminated(
     assert!(ready, "serve became ready on its private cluster");
     let jwks = http_get(&bind, "/.well-known/jwks_uri").unwrap();
     assert!(jwks.contains("\"keys\""), "{jwks}");
+    // While serve runs, the administrative commands use its cluster (not
+    // a second server on the same data directory) and see its keys.
+    let out = cognate(&["keys", "list"])
+        .env("COGNATE__DATABASE__DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keys list while serve runs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    for line in listed.lines() {
+        let kid = line.split('\t').next().unwrap();
+        assert!(jwks.contains(kid), "{kid} is what serve publishes: {jwks}");
+    }
+    let out = cognate(&["migrate"])
+        .env("COGNATE__DATABASE__DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0 migration(s) applied",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // SIGTERM: graceful stop, the private cluster stops with it.
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -90,8 +90,10 @@ pub(super) async fn check_postmaster_lock(data_dir: &Path) -> Result<()> {
                 if Instant::now() >= deadline {
                     bail!(
                         "the PostgreSQL data directory {} is in use by another running server \
-                         (pid {pid}{}), probably another cognate instance; stop it, or give this \
-                         one its own `database.data_dir` (COGNATE__DATABASE__DATA_DIR)",
+                         (pid {pid}{}), probably another `cognate serve`: stop it first, or give \
+                         this instance its own `database.data_dir` (COGNATE__DATABASE__DATA_DIR) \
+                         for a separate database. (`cognate keys`, `audit export` and `migrate` \
+                         use a running private cluster by themselves.)",
                         data_dir.display(),
                         port.map(|p| format!(", port {p}")).unwrap_or_default()
                     );

@@ -470,3 +470,31 @@ pub(super) fn percent_encode(s: &str) -> String {
     }
     out
 }
+
+/// The URL of `database` on a private cluster that already runs on
+/// `data_dir` (started by another `cognate`, e.g. `serve`), for the
+/// administrative commands (`keys`, `audit export`, `migrate`) to use it
+/// instead of starting a second server there. `None` when none runs (or
+/// its password file is not ours to read). The URL holds the password: do
+/// not log it.
+pub fn running_url(data_dir: &Path, database: &str) -> Option<String> {
+    let data_dir = fs::canonicalize(data_dir).ok()?;
+    let text = fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let pid: u32 = lines.first()?.trim().parse().ok()?;
+    if !pid_owns_data_dir(pid, &data_dir) {
+        return None;
+    }
+    // postmaster.pid: pid, data dir, start time, port, socket directory, ...
+    let port: u16 = lines.get(3)?.trim().parse().ok()?;
+    let socket_dir = PathBuf::from(lines.get(4)?.trim());
+    let password = fs::read_to_string(password_file_for(&data_dir).ok()?).ok()?;
+    let password = Password(password.trim().to_owned());
+    let connect = ConnectInfo {
+        socket_dir,
+        port,
+        tcp_port: None,
+        password,
+    };
+    Some(connect.url_for(database))
+}

@@ -60,7 +60,7 @@ mod tests;
 
 pub use data_dir::default_data_dir;
 use data_dir::*;
-pub use lifecycle::{quote_ident, ConnectInfo, EmbeddedOptions, EmbeddedPostgres};
+pub use lifecycle::{quote_ident, running_url, ConnectInfo, EmbeddedOptions, EmbeddedPostgres};
 use process::*;
 
 /// The system user PostgreSQL runs as when this process is root.
