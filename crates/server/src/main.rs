@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Try every dependency of the configuration (database and
+    /// migrations, signing keys, STS, identity providers, SAML metadata,
+    /// TLS certificate) and report in plain words; exit status 1 on a
+    /// problem. Changes nothing.
+    Check,
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -84,10 +89,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(
-        &settings.log.level,
-        settings.log.format == cognate_server::config::LogFormat::Json,
-    );
+    let json_log = settings.log.format == cognate_server::config::LogFormat::Json;
+    telemetry::init(&settings.log.level, json_log);
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,12 +108,16 @@ fn main() -> std::process::ExitCode {
             Command::Migrate => migrate(settings).await,
             Command::Keys { action } => keys(settings, action).await,
             Command::Audit { action } => audit(settings, action).await,
+            Command::Check => check(settings).await,
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = %format!("{err:#}"), "cognate stopped with an error");
+            // Once: a text log goes to standard error as well.
+            if json_log {
+                tracing::error!(error = %format!("{err:#}"), "cognate stopped with an error");
+            }
             eprintln!("cognate: {err:#}");
             // A refusal is fixed in the configuration or with a command,
             // like a configuration error: exit code 2.
@@ -136,6 +143,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     database.close().await?;
     served
+}
+
+async fn check(settings: Settings) -> anyhow::Result<()> {
+    let findings = cognate_server::check::run(&settings).await;
+    for finding in &findings {
+        println!("{finding}");
+    }
+    let problems = findings
+        .iter()
+        .filter(|f| f.status == cognate_server::check::Status::Problem)
+        .count();
+    match problems {
+        0 => {
+            println!("everything Cognate depends on works");
+            Ok(())
+        }
+        n => Err(anyhow::anyhow!("{n} problem(s) found")),
+    }
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -49,3 +49,39 @@ pub async fn run(url: &str) -> anyhow::Result<Vec<String>> {
     }
     Ok(applied)
 }
+
+/// The migrations this build has that the database at `url` has not
+/// applied (`cognate check`); nothing is changed. A database Cognate never
+/// migrated has them all pending.
+pub async fn pending(url: &str) -> anyhow::Result<Vec<String>> {
+    let (client, driver) = crate::tls::connect(url)
+        .await
+        .context("connecting to the database")?;
+    let history: bool = client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await
+        .context("reading the migration history")?
+        .get(0);
+    let applied: Vec<i32> = if history {
+        client
+            .query("SELECT version FROM refinery_schema_history", &[])
+            .await
+            .context("reading the migration history")?
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    drop(client);
+    let _ = driver.await;
+    Ok(embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .filter(|m| !applied.contains(&(m.version() as i32)))
+        .map(|m| format!("V{}__{}", m.version(), m.name()))
+        .collect())
+}
