@@ -8,7 +8,8 @@
 //! - [`migrate`] — applies `migrations/V{n}__{name}.sql` with refinery.
 //! - `pools`: identity pools, tags, roles, principal-tag maps.
 //! - `keys`: signing keys.
-//! - [`bench`] — bulk preload and database ceilings for `cognate-bench`.
+//! - `bench` (feature `bench`, enabled by `cognate-bench` only) — bulk
+//!   preload and database ceilings for `cognate-bench`.
 //! - `quota`: the shared quota buckets and the owner look-ups of unsigned calls.
 //! - `audit`: the audit table, its look-ups and daily partitions.
 //! - `health`: riding through a failover: is a writable database reachable,
@@ -41,6 +42,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Row};
 
 mod audit;
+#[cfg(feature = "bench")]
 pub mod bench;
 mod health;
 mod identities;

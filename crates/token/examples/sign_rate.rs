@@ -4,7 +4,7 @@
 //! (which re-parses the private key on every signature).
 //!
 //! ```text
-//! cargo run --release -p cognate-token --example sign_rate [-- SECONDS]
+//! cargo run --release -p cognate-token --features bench --example sign_rate [-- SECONDS]
 //! ```
 
 use std::time::{Duration, Instant};

@@ -16,7 +16,8 @@
 //! - [`outbound`] — per-destination bounds on calls to identity providers
 //!   and the STS: calls in flight, and a circuit breaker.
 //! - [`subject`] — keyed one-way hashing of upstream subjects.
-//! - [`bench`](mod@bench): [`measure_sign_rate`], the machine's raw signing rate.
+//! - `bench` (feature `bench`, enabled by `cognate-bench` only):
+//!   `measure_sign_rate`, the machine's raw signing rate.
 //! - [`upstream`] — [`UpstreamVerifier`], the [`cognate_domain::federation::LoginVerifier`]:
 //!   upstream `Logins` tokens checked through OIDC discovery + cached JWKS
 //!   (Google, Apple, Cognito user pools, declared OIDC providers) or
@@ -39,6 +40,7 @@
 //! # let _ = jwks; Ok(()) }
 //! ```
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod error;
 pub mod kek;
@@ -53,6 +55,7 @@ pub mod telemetry;
 pub mod test_keys;
 pub mod upstream;
 
+#[cfg(feature = "bench")]
 pub use bench::measure_sign_rate;
 pub use error::TokenError;
 pub use kek::Kek;
