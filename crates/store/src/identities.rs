@@ -8,7 +8,8 @@ use cognate_domain::ports::{IdentityRepo, LoginOwners, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
-use crate::pools::{pool_from_row, select_pool_by_id, POOL_COLUMNS, POOL_VERSION};
+use crate::locks::{advisory_lock, IDENTITY_LOCK, POOL_LOCK};
+use crate::rows::{pool_from_row, pool_version, select_pool_by_id, POOL_COLUMNS, POOL_VERSION};
 use crate::{id_column, map_err, optional_id_column, parse_id, PgTx};
 
 const IDENTITY_COLUMNS: &str = "id, pool_id, authenticated, disabled, created_at, last_modified_at";
@@ -86,7 +87,7 @@ pub(crate) async fn read_login_owners(
             .map_err(map_err)?
             .is_some()
         {
-            found.pool_version = Some(crate::pools::pool_version(row)?);
+            found.pool_version = Some(pool_version(row)?);
             continue;
         }
         match row.try_get::<Option<i64>, _>("ord").map_err(map_err)? {
@@ -216,34 +217,6 @@ fn bind_identity<'q>(query: PgQuery<'q>, identity: &'q Identity) -> PgQuery<'q> 
         .bind(identity.disabled)
         .bind(identity.created_at)
         .bind(identity.last_modified_at)
-}
-
-/// The kinds of the advisory locks on accounts, pools and identities: the lock on
-/// `<kind><id>` is keyed `hashtextextended(kind || id, 0)` wherever it is
-/// taken, so the statements that take several at once use the same key.
-pub(crate) const ACCOUNT_LOCK: &str = "account:";
-pub(crate) const POOL_LOCK: &str = "pool:";
-pub(crate) const IDENTITY_LOCK: &str = "identity:";
-
-/// Take a transaction-scoped advisory lock on `<kind><id>`, shared or exclusive.
-pub(crate) async fn advisory_lock(
-    tx: &mut PgTx,
-    kind: &str,
-    id: &str,
-    exclusive: bool,
-) -> Result<(), StoreError> {
-    let sql = if exclusive {
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || $2, 0))"
-    } else {
-        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1 || $2, 0))"
-    };
-    sqlx::query(sql)
-        .bind(kind)
-        .bind(id)
-        .execute(&mut *tx.tx)
-        .await
-        .map_err(map_err)?;
-    Ok(())
 }
 
 fn identity_from_row(row: &PgRow) -> Result<Identity, StoreError> {

@@ -7,6 +7,10 @@
 //! # Layout
 //! - [`migrate`] — applies `migrations/V{n}__{name}.sql` with refinery.
 //! - `pools`: identity pools, tags, roles, principal-tag maps.
+//! - `identities`: identities and their logins.
+//! - `rows` (leaf): the pool row's columns, mapping and version, and the read
+//!   of a pool by id that `pools`, `identities` and [`PgStore`] share.
+//! - `locks` (leaf): the advisory locks on accounts, pools and identities.
 //! - `keys`: signing keys.
 //! - `bench` (feature `bench`, enabled by `cognate-bench` only) — bulk
 //!   preload and database ceilings for `cognate-bench`.
@@ -47,9 +51,11 @@ pub mod bench;
 mod health;
 mod identities;
 mod keys;
+mod locks;
 pub mod migrate;
 mod pools;
 mod quota;
+mod rows;
 pub mod telemetry;
 mod tls;
 
@@ -377,7 +383,7 @@ impl Store for PgStore {
         pool_id: &IdentityPoolId,
     ) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError> {
         self.gate()?;
-        pools::select_pool_by_id(&self.pool, pool_id)
+        rows::select_pool_by_id(&self.pool, pool_id)
             .await
             .map_err(|e| self.reported(e))
     }

@@ -113,7 +113,8 @@
 //!   their patterns translated from Java regular expressions.
 //! - `walk` — [`Model::validate`]: the type checks and the constraint
 //!   checks, in Coral's order, with their paths and texts.
-//! - `render` — values as violation messages show them, bounded in length.
+//! - `render` — values as violation messages show them, bounded in length;
+//!   a leaf that `walk` uses (it imports only `model`).
 
 use std::fmt;
 

@@ -1,10 +1,9 @@
 //! Values as violation messages show them: Java-`toString`-like, sensitive
 //! values masked, and never longer than [`MAX_RENDERED_CHARS`] characters.
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use super::model::{Kind, Model, Shape};
-use super::walk::number_text;
 
 /// A rendered value (or a map key in a path) is cut after this many characters.
 pub(super) const MAX_RENDERED_CHARS: usize = 256;
@@ -84,6 +83,21 @@ impl Model {
             // this rendering can reach a message, so show nothing of it.
             _ => out.push("***"),
         }
+    }
+}
+
+/// A number as digits: `1e2` reads `100`; only a fractional number keeps
+/// its exponent form.
+fn number_text(number: &Number) -> String {
+    match number.as_f64() {
+        Some(float)
+            if !(number.is_i64() || number.is_u64())
+                && float.is_finite()
+                && float.fract() == 0.0 =>
+        {
+            format!("{float:.0}")
+        }
+        _ => number.to_string(),
     }
 }
 

@@ -371,21 +371,6 @@ fn check_scalar_type(shape: &Shape, value: &Value) -> Result<(), RequestError> {
     }
 }
 
-/// A number as digits: `1e2` reads `100`; only a fractional number keeps
-/// its exponent form.
-pub(super) fn number_text(number: &Number) -> String {
-    match number.as_f64() {
-        Some(float)
-            if !(number.is_i64() || number.is_u64())
-                && float.is_finite()
-                && float.fract() == 0.0 =>
-        {
-            format!("{float:.0}")
-        }
-        _ => number.to_string(),
-    }
-}
-
 fn is_integral(number: &Number) -> bool {
     number.is_i64()
         || number.is_u64()
