@@ -76,8 +76,11 @@ pub struct AppState {
     pub quotas: quota::Quotas,
     /// Owners of what unsigned calls name, and ids that exist nowhere.
     pub owners: owners::Owners,
-    /// Proxies whose `X-Forwarded-For` names the client.
+    /// Proxies whose `X-Forwarded-For` names the client (and whose
+    /// `traceparent` is followed).
     pub trusted_proxies: clients::TrustedProxies,
+    /// Follow a `traceparent` from any caller (`telemetry.accept_traceparent`).
+    pub accept_traceparent: bool,
     /// How long a call waits for a lost database to come back
     /// (`database.failover_wait_seconds`), counted from its arrival.
     pub failover_wait: std::time::Duration,

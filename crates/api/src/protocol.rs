@@ -311,6 +311,37 @@ type Ran = Result<(Answer, Option<AuditRecord>), ApiError>;
 /// Quota, admission and the operation, in that order (see the module
 /// docs); for an unsigned call, the owner of what it names first. The
 /// call's record-to-be goes in and comes back with its recipient account.
+/// A caller's W3C `traceparent` (and `tracestate`) as the parent of the
+/// request's span: from a trusted proxy, or from anyone when
+/// `telemetry.accept_traceparent` is on (a client on the internet must not
+/// choose trace ids or force sampling otherwise).
+fn follow_traceparent(req: &HttpRequest, state: &AppState, span: &tracing::Span) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if !req.headers().contains_key("traceparent") {
+        return;
+    }
+    let trusted = state.accept_traceparent
+        || req
+            .peer_addr()
+            .is_some_and(|peer| state.trusted_proxies.contains(peer.ip()));
+    if !trusted {
+        return;
+    }
+    struct Extractor<'a>(&'a actix_web::http::header::HeaderMap);
+    impl opentelemetry::propagation::Extractor for Extractor<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&Extractor(req.headers()))
+    });
+    let _ = span.set_parent(parent);
+}
+
 /// A slot of `class`'s budget for `client`, a refusal counted by why.
 async fn admit(state: &AppState, class: Class, client: ClientKey) -> Result<Admitted, ApiError> {
     state
@@ -366,6 +397,9 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
         },
     };
     call.recipient = account.clone();
+    if let Some(account) = &account {
+        tracing::Span::current().record("account", account.as_str());
+    }
     if let Some(account) = account {
         if state.quotas.admit(&account, &operation).await == Admission::Refused {
             state.metrics.throttled(account.as_str(), &operation);
@@ -487,12 +521,18 @@ pub async fn handle(
     });
     let span = tracing::info_span!(
         "request",
+        otel.name = %op_label,
+        otel.kind = "server",
         request_id = %request_id,
         operation = %op_label,
         client = %client,
         x_amz_target = tracing::field::Empty,
         access_key_id = tracing::field::Empty,
+        account = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
+    follow_traceparent(&req, &state, &span);
     if target.is_none() {
         // What the client asked for, to tell a typo from a missing header
         // (the log escapes it).
@@ -598,7 +638,7 @@ pub async fn handle(
             })?
         };
         drop(body);
-        model.validate(&operation, &input)?;
+        tracing::info_span!("validate").in_scope(|| model.validate(&operation, &input))?;
         let mut this_call = call.take().unwrap_or_else(|| {
             Call::new(
                 &request_id,
@@ -641,6 +681,15 @@ pub async fn handle(
     }
     let _enter = span.enter();
     let elapsed = started.elapsed();
+    match &result {
+        Ok(_) => span.record("outcome", "OK"),
+        Err(err) => {
+            if err.status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+            }
+            span.record("outcome", err.code)
+        }
+    };
     match result {
         Ok(answer) => {
             state

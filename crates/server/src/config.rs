@@ -57,6 +57,22 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[audit]`.
     pub audit: AuditSettings,
+    /// `[telemetry]`.
+    pub telemetry: TelemetrySettings,
+}
+
+/// `[telemetry]`: OpenTelemetry traces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// `otlp_endpoint`: the collector's base URL; unset, no traces.
+    pub otlp_endpoint: Option<HttpUrl>,
+    /// `service_name`.
+    pub service_name: String,
+    /// `sampling_ratio`: share of the traces started here that are kept.
+    pub sampling_ratio: f64,
+    /// `accept_traceparent`: from any caller (else from trusted proxies only).
+    pub accept_traceparent: bool,
 }
 
 /// `[server]`.
@@ -456,6 +472,12 @@ impl Settings {
         }
         if self.tokens.rotation_days == 0 {
             bail!("tokens.rotation_days: must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sampling_ratio) {
+            bail!(
+                "telemetry.sampling_ratio: {} is not between 0.0 and 1.0",
+                self.telemetry.sampling_ratio
+            );
         }
         if let Err(err) = crate::telemetry::check_level(&self.log.level) {
             bail!("log.level: {err}");

@@ -90,7 +90,6 @@ fn main() -> std::process::ExitCode {
         }
     };
     let json_log = settings.log.format == cognate_server::config::LogFormat::Json;
-    telemetry::init(&settings.log.level, json_log);
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -102,6 +101,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let traces = settings
+        .telemetry
+        .otlp_endpoint
+        .as_ref()
+        .map(|endpoint| telemetry::Traces {
+            otlp_endpoint: endpoint.to_string(),
+            service_name: settings.telemetry.service_name.clone(),
+            sampling_ratio: settings.telemetry.sampling_ratio,
+        });
+    {
+        let _runtime = runtime.enter();
+        telemetry::init_with_traces(&settings.log.level, json_log, traces.as_ref());
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve => serve(settings).await,
@@ -111,6 +123,7 @@ fn main() -> std::process::ExitCode {
             Command::Check => check(settings).await,
         }
     });
+    telemetry::shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -338,6 +338,7 @@ impl Application {
                 },
             ),
             trusted_proxies: trusted_proxies.clone(),
+            accept_traceparent: settings.telemetry.accept_traceparent,
             failover_wait: Duration::from_secs(settings.database.failover_wait_seconds),
             max_body_bytes: server_settings.max_body_bytes,
             body_timeout: Duration::from_secs(server_settings.request_body_timeout_seconds),

@@ -10,8 +10,23 @@
 //! actix-web logs a malformed request head, or a connection the client broke
 //! off, at ERROR level: anyone can cause those, so they are logged here at
 //! DEBUG instead (target `cognate::http`), escaped like everything else.
+//!
+//! Traces: with `[telemetry] otlp_endpoint`, the INFO spans of Cognate's
+//! crates (a request, its validation, database transactions, upstream
+//! verification, signing, the STS call) are exported as OpenTelemetry spans
+//! over OTLP/HTTP (protobuf), batched off the request path. Span fields are
+//! ids, names and outcomes, never a token, a Logins value or a secret. The
+//! W3C `traceparent` propagator is installed, so outbound calls carry the
+//! trace (see `cognate_token::telemetry`).
 
 use std::io::IsTerminal as _;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::filter::Targets;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -100,6 +115,11 @@ fn text_field(
     field: &Field,
     value: &dyn std::fmt::Debug,
 ) -> std::fmt::Result {
+    // The trace exporter's own fields (span name, kind, status) are not
+    // for the log.
+    if field.name().starts_with("otel.") {
+        return Ok(());
+    }
     let text = format!("{value:?}");
     if field.name() != "message" {
         write!(writer, "{}=", field.name())?;
@@ -139,10 +159,111 @@ impl<S: Subscriber> Layer<S> for ClientCausedAtDebug {
     }
 }
 
+/// Where traces go (`[telemetry]`).
+#[derive(Debug, Clone)]
+pub struct Traces {
+    /// The collector's base URL (OTLP/HTTP; spans go to `<url>/v1/traces`).
+    pub otlp_endpoint: String,
+    /// `service.name`.
+    pub service_name: String,
+    /// Share of the traces started here that are kept.
+    pub sampling_ratio: f64,
+}
+
+/// The tracer provider, flushed by [`shutdown`].
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// The OTLP exporter's HTTP client: the service's reqwest, its requests
+/// run on the Tokio runtime (the batch exporter calls from a thread of its
+/// own, where no runtime is current).
+#[derive(Debug)]
+struct OtlpHttp {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OtlpHttp {
+    async fn send_bytes(
+        &self,
+        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<
+        opentelemetry_http::Response<opentelemetry_http::Bytes>,
+        opentelemetry_http::HttpError,
+    > {
+        let client = self.client.clone();
+        let request = reqwest::Request::try_from(request)?;
+        self.runtime
+            .spawn(async move {
+                let response = client.execute(request).await?;
+                let mut answer = opentelemetry_http::Response::builder().status(response.status());
+                for (name, value) in response.headers() {
+                    answer = answer.header(name, value);
+                }
+                let body = response.bytes().await?;
+                Ok(answer.body(body)?)
+            })
+            .await?
+    }
+}
+
+/// The span layer exporting to `traces`, on `runtime`.
+fn tracer(
+    traces: &Traces,
+    runtime: tokio::runtime::Handle,
+) -> Result<opentelemetry_sdk::trace::Tracer, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(OtlpHttp { client, runtime })
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(format!(
+            "{}/v1/traces",
+            traces.otlp_endpoint.trim_end_matches('/')
+        ))
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            traces.sampling_ratio,
+        ))))
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(traces.service_name.clone())
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("cognate");
+    let _ = PROVIDER.set(provider);
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    Ok(tracer)
+}
+
+/// Send the spans not sent yet (at exit).
+pub fn shutdown() {
+    if let Some(provider) = PROVIDER.get() {
+        if let Err(err) = provider.shutdown() {
+            eprintln!("cognate: sending the last traces failed: {err}");
+        }
+    }
+}
+
 /// Install the global subscriber. `RUST_LOG` overrides `level`. Colours
 /// only when standard error is a terminal: a log file or a pipe gets plain
-/// text.
+/// text. With `traces` (and within a Tokio runtime), spans are exported too.
 pub fn init(level: &str, json: bool) {
+    init_with_traces(level, json, None);
+}
+
+/// [`init`], exporting spans as `traces` says (on the current runtime).
+pub fn init_with_traces(level: &str, json: bool, traces: Option<&Traces>) {
     let not_client_caused = filter_fn(|meta| !is_client_caused(meta));
     let output = if json {
         fmt::layer()
@@ -164,11 +285,35 @@ pub fn init(level: &str, json: bool) {
             .with_filter(not_client_caused)
             .boxed()
     };
-    // A second init (tests) is harmless: keep the first subscriber.
+    let spans = traces.and_then(|traces| {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        match tracer(traces, runtime) {
+            Ok(tracer) => Some(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    // Cognate's own spans; dependencies' are not the story.
+                    .with_filter(
+                        Targets::new()
+                            .with_target("cognate", Level::INFO)
+                            .with_target("cognate_api", Level::INFO)
+                            .with_target("cognate_domain", Level::INFO)
+                            .with_target("cognate_store", Level::INFO)
+                            .with_target("cognate_token", Level::INFO)
+                            .with_target("cognate_server", Level::INFO),
+                    ),
+            ),
+            Err(err) => {
+                eprintln!("cognate: traces are off: the OTLP exporter failed: {err}");
+                None
+            }
+        }
+    });
+    // A second init (tests) is harmless: keep the first subscriber. Each
+    // layer has its own filter, so the log level does not turn spans off.
     let _ = tracing_subscriber::registry()
-        .with(filter(level))
-        .with(ClientCausedAtDebug)
-        .with(output)
+        .with(ClientCausedAtDebug.with_filter(filter_fn(is_client_caused)))
+        .with(output.with_filter(filter(level)))
+        .with(spans)
         .try_init();
 }
 

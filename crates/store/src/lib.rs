@@ -365,6 +365,7 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    #[tracing::instrument(name = "db.begin", skip_all)]
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
         Ok(Box::new(self.begin_tx().await?))
     }
@@ -378,6 +379,7 @@ impl Store for PgStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db.read_pool", skip_all)]
     async fn read_pool(
         &self,
         pool_id: &IdentityPoolId,
@@ -388,6 +390,7 @@ impl Store for PgStore {
             .map_err(|e| self.reported(e))
     }
 
+    #[tracing::instrument(name = "db.read_identity_with_pool", skip_all)]
     async fn read_identity_with_pool(
         &self,
         identity_id: &IdentityId,
@@ -398,6 +401,7 @@ impl Store for PgStore {
             .map_err(|e| self.reported(e))
     }
 
+    #[tracing::instrument(name = "db.read_login_owners", skip_all)]
     async fn read_login_owners(
         &self,
         pool_id: &IdentityPoolId,
@@ -410,6 +414,7 @@ impl Store for PgStore {
             .map_err(|e| self.reported(e))
     }
 
+    #[tracing::instrument(name = "db.insert_guest_identity", skip_all)]
     async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
         self.gate()?;
         match identities::insert_guest_identity(&self.pool, identity).await {
@@ -471,6 +476,7 @@ impl PgStore {
 
 #[async_trait]
 impl Tx for PgTx {
+    #[tracing::instrument(name = "db.commit", skip_all)]
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         PgTx::commit(*self).await
     }
@@ -478,6 +484,7 @@ impl Tx for PgTx {
 
 #[async_trait]
 impl cognate_domain::token::KeyTx for PgTx {
+    #[tracing::instrument(name = "db.commit", skip_all)]
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         PgTx::commit(*self).await
     }

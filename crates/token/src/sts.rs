@@ -141,6 +141,11 @@ fn parse_success(body: &str) -> Result<Credentials, StsError> {
 
 #[async_trait]
 impl CredentialsIssuer for HttpSts {
+    #[tracing::instrument(
+        name = "sts.AssumeRoleWithWebIdentity",
+        skip_all,
+        fields(otel.kind = "client", role_arn = %role_arn, duration_seconds)
+    )]
     async fn assume_role_with_web_identity(
         &self,
         role_arn: &str,
@@ -194,6 +199,7 @@ impl HttpSts {
         let res = self
             .client
             .post(&self.endpoint)
+            .headers(crate::telemetry::trace_headers())
             .form(&form)
             .send()
             .await

@@ -1,5 +1,6 @@
 //! Metrics of the calls Cognate makes to others: identity providers
-//! (discovery, JWKS, token info, SAML metadata) and the STS.
+//! (discovery, JWKS, token info, SAML metadata) and the STS; and the trace
+//! context they carry ([`trace_headers`]).
 //!
 //! They live in process-wide collectors (a process has one set of
 //! destinations); the service registers them in its registry with
@@ -11,6 +12,30 @@ use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+
+/// The W3C trace context (`traceparent`, `tracestate`) of the current
+/// span, for an outbound request: the destination's spans join the trace.
+/// Empty when no trace is being recorded.
+pub fn trace_headers() -> reqwest::header::HeaderMap {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    struct Injector<'a>(&'a mut reqwest::header::HeaderMap);
+    impl opentelemetry::propagation::Injector for Injector<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(key.as_bytes()),
+                reqwest::header::HeaderValue::from_str(&value),
+            ) {
+                self.0.insert(name, value);
+            }
+        }
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut Injector(&mut headers));
+    });
+    headers
+}
 
 /// Where a call goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

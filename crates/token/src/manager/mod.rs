@@ -484,6 +484,7 @@ impl KeyManager {
     ///   database runtime), on the blocking pool, at most one signature per
     ///   core at a time: such a runtime has no other thread to run its
     ///   other connections while it signs.
+    #[tracing::instrument(name = "token.sign", skip_all, fields(alg = %self.config.algorithm.as_str()))]
     pub async fn sign_claims(&self, claims: &OpenIdClaims) -> Result<String, TokenError> {
         let key = self
             .ring()

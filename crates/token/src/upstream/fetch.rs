@@ -91,6 +91,18 @@ impl Http {
     /// GET `url` and read the whole answer (any status). Transport
     /// failures, time-outs and oversized bodies are failures.
     pub(super) async fn get(&self, url: &Url) -> Result<Answer, FetchFailure> {
+        use tracing::Instrument as _;
+        // The path, not the query (which may carry a token).
+        let span = tracing::info_span!(
+            "upstream.get",
+            otel.kind = "client",
+            server.address = %host_of(url),
+            url.path = %url.path(),
+        );
+        self.get_guarded(url).instrument(span).await
+    }
+
+    async fn get_guarded(&self, url: &Url) -> Result<Answer, FetchFailure> {
         let shown = redacted(url);
         let call = self.guard(url).start().map_err(|refusal| {
             tracing::debug!(url = %shown, "upstream identity provider not asked: it {refusal}");
@@ -134,6 +146,7 @@ impl Http {
             .client
             .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
+            .headers(crate::telemetry::trace_headers())
             .send()
             .await
             .map_err(describe)?;

@@ -755,6 +755,7 @@ fn to_domain(provider: &str, failure: Failure) -> DomainError {
 
 #[async_trait]
 impl LoginVerifier for UpstreamVerifier {
+    #[tracing::instrument(name = "upstream.verify", skip_all, fields(provider = %provider))]
     async fn verify(
         &self,
         pool: &IdentityPool,
