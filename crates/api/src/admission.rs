@@ -40,7 +40,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clients::{ClientKey, ClientQueues, PerClient, Place, Slot};
 use crate::error::ApiError;
-use crate::metrics::Rejection;
 
 /// The class a request is admitted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +48,20 @@ pub enum Class {
     Public,
     /// The SigV4-signed operations of the configured accounts.
     Signed,
+}
+
+/// Why a request was refused before it ran (the `reason` label of
+/// `cognate_admission_rejected_total` in [`crate::metrics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// No slot of the class's budget was free in time.
+    Budget,
+    /// The request-body budget had no room.
+    BodyBudget,
+    /// The client holds its share already.
+    ClientShare,
+    /// The client keeps naming ids that exist nowhere.
+    UnknownIds,
 }
 
 /// A request not admitted in time.

@@ -14,6 +14,9 @@ use prometheus::{
 };
 
 use crate::admission::Class;
+/// Why a request was refused before it ran: the `reason` label of
+/// `cognate_admission_rejected_total`, defined by [`crate::admission`].
+pub use crate::admission::Rejection;
 
 /// The service's metrics, registered in their own registry.
 #[derive(Debug, Clone)]
@@ -35,28 +38,12 @@ pub struct Metrics {
     key_rotation_due: Gauge,
 }
 
-/// Why a request was refused before it ran (the `reason` label of
-/// `cognate_admission_rejected_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    /// No slot of the class's budget was free in time.
-    Budget,
-    /// The request-body budget had no room.
-    BodyBudget,
-    /// The client holds its share already.
-    ClientShare,
-    /// The client keeps naming ids that exist nowhere.
-    UnknownIds,
-}
-
-impl Rejection {
-    fn label(self) -> &'static str {
-        match self {
-            Rejection::Budget => "budget",
-            Rejection::BodyBudget => "body_budget",
-            Rejection::ClientShare => "client_share",
-            Rejection::UnknownIds => "unknown_ids",
-        }
+fn rejection_label(reason: Rejection) -> &'static str {
+    match reason {
+        Rejection::Budget => "budget",
+        Rejection::BodyBudget => "body_budget",
+        Rejection::ClientShare => "client_share",
+        Rejection::UnknownIds => "unknown_ids",
     }
 }
 
@@ -153,7 +140,8 @@ impl Metrics {
                 Rejection::ClientShare,
                 Rejection::UnknownIds,
             ] {
-                admission_rejected.with_label_values(&[class_label(class), reason.label()]);
+                admission_rejected
+                    .with_label_values(&[class_label(class), rejection_label(reason)]);
             }
         }
         let quota_leases = IntCounterVec::new(
@@ -246,7 +234,7 @@ impl Metrics {
     /// One request refused at admission.
     pub fn rejected(&self, class: Class, reason: Rejection) {
         self.admission_rejected
-            .with_label_values(&[class_label(class), reason.label()])
+            .with_label_values(&[class_label(class), rejection_label(reason)])
             .inc();
     }
 
