@@ -169,6 +169,58 @@ async fn with_a_certificate_and_key_configured_the_service_speaks_https() {
     assert_eq!(res.version(), reqwest::Version::HTTP_2);
     let answer: serde_json::Value = res.json().await.unwrap();
     assert!(answer.get("IdentityPools").is_some(), "{answer}");
+    // A client that comes back resumes its session: no second full
+    // handshake (the server signs nothing).
+    let roots = {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        roots
+    };
+    let config = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let addr = https.trim_start_matches("https://").to_owned();
+    let kinds = tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        (0..2)
+            .map(|_| {
+                let conn = rustls::ClientConnection::new(
+                    std::sync::Arc::clone(&config),
+                    "localhost".try_into().unwrap(),
+                )
+                .unwrap();
+                let mut tls =
+                    rustls::StreamOwned::new(conn, std::net::TcpStream::connect(&addr).unwrap());
+                tls.write_all(
+                    b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                )
+                .unwrap();
+                let mut answer = Vec::new();
+                let _ = tls.read_to_end(&mut answer);
+                assert!(
+                    answer.starts_with(b"HTTP/1.1 200"),
+                    "{}",
+                    String::from_utf8_lossy(&answer)
+                );
+                tls.conn.handshake_kind()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            Some(rustls::HandshakeKind::Full),
+            Some(rustls::HandshakeKind::Resumed)
+        ]
+    );
     // Plain HTTP to the TLS port gets no API answer.
     assert!(app
         .http

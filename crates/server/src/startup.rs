@@ -577,7 +577,7 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| anyhow::anyhow!("server.tls_key_file: {}: {e}", key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -585,6 +585,13 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
     .with_no_client_auth()
     .with_single_cert(chain, key)
     .context("server.tls_cert_file / server.tls_key_file: the key does not fit the certificate")?;
+    // Resumption: a mobile app opens a new connection per call after a
+    // pause, and a full handshake costs the server a private-key operation.
+    // Stateless tickets (TLS 1.3 and 1.2; the ticket keys rotate every six
+    // hours) need no per-client memory; the session cache serves clients
+    // that resume by id.
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().context("TLS session tickets")?;
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
     Ok(Some(config))
 }
 
