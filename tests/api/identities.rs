@@ -581,3 +581,80 @@ async fn a_pool_changed_through_another_instance_is_seen_by_the_next_get_id_with
     let (code, _) = get_id_with_token(&a, &pool, &token).await.unwrap_err();
     assert_eq!(code, "ResourceNotFoundException");
 }
+
+#[tokio::test]
+async fn concurrent_guests_of_open_closed_and_deleted_pools_each_learn_their_own_outcome() {
+    use cognate_domain::identity::Identity;
+    use cognate_domain::ids::{IdentityId, IdentityPoolId};
+    use cognate_domain::ports::Store as _;
+    let app = spawn_app().await;
+    let open = unauth_pool(&app).await;
+    let closed = unauth_pool(&app).await;
+    stop_taking_guests(&app, &closed).await;
+    // The store as the service has it.
+    let store =
+        cognate_store::PgStore::connect_lazy(&app.database_url, &Default::default()).unwrap();
+    let now = chrono::Utc::now();
+    let identity = |pool: &str| Identity {
+        id: IdentityId::try_from(format!("us-east-1:{}", uuid::Uuid::new_v4()).as_str()).unwrap(),
+        pool_id: IdentityPoolId::try_from(pool).unwrap(),
+        authenticated: false,
+        disabled: false,
+        created_at: now,
+        last_modified_at: now,
+    };
+    // Guests of a pool that takes them and of one that does not, at the
+    // same moment.
+    let wanted: Vec<(Identity, bool)> = (0..200)
+        .map(|i| {
+            if i % 2 == 0 {
+                (identity(&open), true)
+            } else {
+                (identity(&closed), false)
+            }
+        })
+        .collect();
+    let answers = futures::future::join_all(
+        wanted
+            .iter()
+            .map(|(identity, _)| store.insert_guest_identity(identity)),
+    )
+    .await;
+    for ((identity, expected), answer) in wanted.iter().zip(answers) {
+        assert_eq!(
+            answer.unwrap(),
+            *expected,
+            "{} of {}",
+            identity.id,
+            identity.pool_id
+        );
+    }
+    // Written: exactly the open pool's, each once.
+    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let count = |pool: String| {
+        let db = &db;
+        async move {
+            db.query_one(
+                "SELECT count(*) FROM identities WHERE pool_id = $1",
+                &[&pool],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+        }
+    };
+    assert_eq!(count(open.clone()).await, 100);
+    assert_eq!(count(closed.clone()).await, 0);
+    // A pool deleted: its guests are refused, the others' still written.
+    let gone = unauth_pool(&app).await;
+    app.delete_pool(&gone).await;
+    let mixed = [identity(&open), identity(&gone), identity(&open)];
+    let answers =
+        futures::future::join_all(mixed.iter().map(|i| store.insert_guest_identity(i))).await;
+    let answers: Vec<bool> = answers.into_iter().map(Result::unwrap).collect();
+    assert_eq!(answers, [true, false, true]);
+    assert_eq!(count(open).await, 102);
+}
