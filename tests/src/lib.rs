@@ -6,10 +6,12 @@
 //! - [`oidc`] — a real upstream OpenID provider (npm `oidc-provider`).
 //! - [`ceph`] — a real validating STS and S3: Ceph radosgw on loopback.
 //! - [`ha`] — a highly available PostgreSQL: Patroni, etcd and HAProxy on loopback.
+//! - [`serve`] — the real `cognate` binary, started from a configuration file.
 pub mod ceph;
 pub mod ha;
 pub mod oidc;
 pub mod pg;
+pub mod serve;
 
 /// Whether every test tool must be present: `COGNATE_REQUIRE_ALL=1` (set by
 /// `.ci/run`), or the older `COGNATE_CEPH_REQUIRED=1`.

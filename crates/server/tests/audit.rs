@@ -4,23 +4,14 @@
 //! so whatever reaches the table before it was written by the shutdown.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
+use cognate_tests::serve::{command, free_port, temp_dir, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
 const ACCESS_KEY: &str = "AKIAAUDITSHUTDOWN001";
 const SECRET_KEY: &str = "audit-shutdown-test-secret-key-0001";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test]
 async fn a_clean_stop_writes_out_buffered_records_and_a_throttled_flood_is_aggregated() {
@@ -29,11 +20,7 @@ async fn a_clean_stop_writes_out_buffered_records_and_a_throttled_flood_is_aggre
         .fresh_database(|_| async { Ok(()) })
         .await
         .expect("fresh database");
-    let dir = tempfile::Builder::new()
-        .prefix("cognate-audit-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = temp_dir("cognate-audit-");
     let port = free_port();
     let config = dir.path().join("cognate.toml");
     fs::write(
@@ -60,36 +47,8 @@ flush_interval_ms = 60000
     )
     .unwrap();
     let log = dir.path().join("serve.log");
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("COGNATE") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    let mut child = cmd
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    while !http
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not ready: {}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut cognate = Served::start(command(BIN, &[]), &config, &log, &url).await;
     let client = aws_sdk_cognitoidentity::Client::from_conf(
         aws_sdk_cognitoidentity::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -140,10 +99,10 @@ flush_interval_ms = 60000
     );
     // ...until a clean stop writes everything out.
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &cognate.id().to_string()])
         .status()
         .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+    let status = tokio::task::spawn_blocking(move || cognate.wait().unwrap())
         .await
         .unwrap();
     assert!(status.success(), "{}", fs::read_to_string(&log).unwrap());

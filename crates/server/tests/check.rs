@@ -3,31 +3,15 @@
 //! expiring certificate, pending migrations) makes the exit status 1.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
+use cognate_tests::serve::{command, free_port, temp_dir};
 use rcgen::{CertificateParams, KeyPair};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn cognate(config: &Path, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("COGNATE") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    let out = cmd
-        .args(args)
+    let out = command(BIN, args)
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "warn")
@@ -74,11 +58,7 @@ async fn check_reports_each_dependency_and_fails_on_any_problem() {
         .fresh_database(migrated)
         .await
         .expect("fresh database");
-    let dir = tempfile::Builder::new()
-        .prefix("cognate-check-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = temp_dir("cognate-check-");
     let (good_tls, good_pem) = certificate(dir.path(), "good", 90);
     let body: String = good_pem
         .lines()

@@ -8,24 +8,16 @@
 //! or fail them under `COGNATE_REQUIRE_ALL=1`.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
+use cognate_tests::serve::{command, free_port, temp_dir, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
 const ACCESS_KEY: &str = "AKIAMONITORING000001";
 const SECRET_KEY: &str = "monitoring-test-secret-key-000000001";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -107,11 +99,7 @@ async fn prometheus_scrapes_a_running_instance_and_the_dashboard_names_only_metr
         .fresh_database(|_| async { Ok(()) })
         .await
         .expect("fresh database");
-    let dir = tempfile::Builder::new()
-        .prefix("cognate-monitoring-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = temp_dir("cognate-monitoring-");
     let (port, management, prometheus_port, dead) =
         (free_port(), free_port(), free_port(), free_port());
     let config = dir.path().join("cognate.toml");
@@ -142,37 +130,9 @@ quotas = {{ GetId = 5 }}
     )
     .unwrap();
     let log = dir.path().join("serve.log");
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("COGNATE") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    let _cognate = Running(
-        cmd.args(["serve", "--config"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
     let url = format!("http://127.0.0.1:{port}");
+    let _cognate = Served::start(command(BIN, &[]), &config, &log, &url).await;
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while !http
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not ready: {}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     // Some traffic: a pool, guests, a refused login through Facebook.
     let client = aws_sdk_cognitoidentity::Client::from_conf(

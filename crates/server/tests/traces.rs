@@ -5,12 +5,11 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
+use cognate_tests::serve::{command, free_port, temp_dir, Served};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
@@ -101,14 +100,6 @@ async fn stand_in(status: u16, content_type: &'static str, body: String) -> (u16
     (port, log)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -166,11 +157,7 @@ async fn a_get_credentials_for_identity_is_one_trace_carried_to_the_sts_and_the_
     )
     .await;
 
-    let dir = tempfile::Builder::new()
-        .prefix("cognate-traces-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = temp_dir("cognate-traces-");
     let port = free_port();
     let config = dir.path().join("cognate.toml");
     fs::write(
@@ -205,38 +192,12 @@ accept_traceparent = true
     )
     .unwrap();
     let log = dir.path().join("serve.log");
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("COGNATE") || key == "RUST_LOG" || key.starts_with("OTEL_") {
-            cmd.env_remove(key);
-        }
-    }
-    let mut child = cmd
-        .args(["serve", "--config"])
-        .arg(&config)
-        // Export every half second, not every five.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "500")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     let url = format!("http://127.0.0.1:{port}");
+    // Export every half second, not every five.
+    let mut cmd = command(BIN, &[]);
+    cmd.env("OTEL_BSP_SCHEDULE_DELAY", "500");
+    let cognate = Served::start(cmd, &config, &log, &url).await;
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while !http
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not ready: {}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     let admin = aws_sdk_cognitoidentity::Client::from_conf(
         aws_sdk_cognitoidentity::Config::builder()
@@ -323,8 +284,7 @@ accept_traceparent = true
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(cognate);
 
     // One trace per call, under the caller's span.
     let in_trace = |trace: &str| -> Vec<&Span> {
