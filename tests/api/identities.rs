@@ -617,7 +617,7 @@ async fn concurrent_guests_of_open_closed_and_deleted_pools_each_learn_their_own
     let answers = futures::future::join_all(
         wanted
             .iter()
-            .map(|(identity, _)| store.insert_guest_identity(identity)),
+            .map(|(identity, _)| store.insert_guest_identity_if_pool_takes_guests(identity)),
     )
     .await;
     for ((identity, expected), answer) in wanted.iter().zip(answers) {
@@ -652,8 +652,12 @@ async fn concurrent_guests_of_open_closed_and_deleted_pools_each_learn_their_own
     let gone = unauth_pool(&app).await;
     app.delete_pool(&gone).await;
     let mixed = [identity(&open), identity(&gone), identity(&open)];
-    let answers =
-        futures::future::join_all(mixed.iter().map(|i| store.insert_guest_identity(i))).await;
+    let answers = futures::future::join_all(
+        mixed
+            .iter()
+            .map(|i| store.insert_guest_identity_if_pool_takes_guests(i)),
+    )
+    .await;
     let answers: Vec<bool> = answers.into_iter().map(Result::unwrap).collect();
     assert_eq!(answers, [true, false, true]);
     assert_eq!(count(open).await, 102);

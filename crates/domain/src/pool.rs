@@ -436,6 +436,20 @@ pub fn check_tag_count(tags: &BTreeMap<String, String>) -> DomainResult<()> {
 }
 
 impl PoolSettings {
+    /// **The guest rule**: whether the pool serves unauthenticated
+    /// identities now (`AllowUnauthenticatedIdentities`). Once it is turned
+    /// off, a guest is refused everywhere: no new guest (GetId), no token
+    /// or credentials for an existing one (GetOpenIdToken,
+    /// GetCredentialsForIdentity), and a guest's own Cognate token is no
+    /// login. Every check of it calls this, except the guest insert, which
+    /// must decide in the same statement that writes the row:
+    /// [`Store::insert_guest_identity_if_pool_takes_guests`](crate::ports::Store::insert_guest_identity_if_pool_takes_guests)
+    /// applies this condition there (in SQL in the store crate; the memory
+    /// store calls this method).
+    pub fn takes_guests(&self) -> bool {
+        self.allow_unauthenticated
+    }
+
     /// Whether GetOpenIdToken (the basic flow) is allowed: unless the pool
     /// says `AllowClassicFlow: false` explicitly. AWS hands out OpenID
     /// tokens for pools created without the field (aws-cli issue 7652).

@@ -27,7 +27,7 @@ use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 /// read: a request that starts after a deletion (or merge, or a pool
 /// update) committed sees it, and one that read before may still finish.
 /// What a rule must see together is read by one call, never by two.
-/// [`Store::insert_guest_identity`] is one statement too, committed when
+/// [`Store::insert_guest_identity_if_pool_takes_guests`] is one statement too, committed when
 /// it returns.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -57,11 +57,15 @@ pub trait Store: Send + Sync + 'static {
         also: &[IdentityId],
     ) -> Result<LoginOwners, StoreError>;
     /// Insert a new guest identity if its pool exists and takes guests
-    /// (`AllowUnauthenticatedIdentities`), checked by the insert itself:
+    /// ([`PoolSettings::takes_guests`](crate::pool::PoolSettings::takes_guests),
+    /// the guest rule), checked by the insert itself:
     /// false when the pool is gone or takes no guests. A pool deletion or
     /// update that committed before the call began is seen. Committed when
     /// it returns.
-    async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError>;
+    async fn insert_guest_identity_if_pool_takes_guests(
+        &self,
+        identity: &Identity,
+    ) -> Result<bool, StoreError>;
     /// A call got [`StoreError::Unavailable`] (it changed nothing): wait, at
     /// most until `deadline`, for the database to be back; whether it is.
     async fn wait_until_available(&self, _deadline: std::time::Instant) -> bool {

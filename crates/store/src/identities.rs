@@ -164,7 +164,9 @@ fn login_owners_sql(logins: usize, also: usize) -> String {
     sql
 }
 
-/// [`cognate_domain::ports::Store::insert_guest_identity`]: one statement.
+/// [`cognate_domain::ports::Store::insert_guest_identity_if_pool_takes_guests`]:
+/// one statement. `p.allow_unauthenticated` is the guest rule
+/// (`PoolSettings::takes_guests`), decided by the statement that writes.
 /// Its SELECT sees the pool as it was when the statement began (gone, or
 /// not taking guests: no row); a deletion that commits while it runs is
 /// caught by the foreign key, which waits for it.

@@ -415,7 +415,10 @@ impl Store for PgStore {
     }
 
     #[tracing::instrument(name = "db.insert_guest_identity", skip_all)]
-    async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
+    async fn insert_guest_identity_if_pool_takes_guests(
+        &self,
+        identity: &Identity,
+    ) -> Result<bool, StoreError> {
         self.gate()?;
         match identities::insert_guest_identity(&self.pool, identity).await {
             Err(StoreError::Unavailable(why)) => {

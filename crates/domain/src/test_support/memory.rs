@@ -370,7 +370,10 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn insert_guest_identity(&self, identity: &Identity) -> Result<bool, StoreError> {
+    async fn insert_guest_identity_if_pool_takes_guests(
+        &self,
+        identity: &Identity,
+    ) -> Result<bool, StoreError> {
         let mut state = self.committed().await?;
         if state.identities.contains_key(&identity.id) {
             return Err(StoreError::UniqueViolation("identities_pkey".into()));
@@ -378,7 +381,7 @@ impl Store for MemoryStore {
         let takes_guests = state
             .pools
             .get(&identity.pool_id)
-            .is_some_and(|(_, p)| p.settings.allow_unauthenticated);
+            .is_some_and(|(_, p)| p.settings.takes_guests());
         if !takes_guests {
             return Ok(false);
         }

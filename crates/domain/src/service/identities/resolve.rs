@@ -128,7 +128,7 @@ impl IdentityService {
                     .map_err(|_| DomainError::NotAuthorized("Invalid login token.".into()))?;
                 // A guest's own token is no way back in once the pool
                 // stopped taking guests.
-                if !pool.settings.allow_unauthenticated
+                if !pool.settings.takes_guests()
                     && claims.amr.iter().any(|m| m == "unauthenticated")
                 {
                     return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));

@@ -23,7 +23,11 @@ impl IdentityService {
             // so a deletion or AllowUnauthenticatedIdentities=false that
             // committed before this call began refuses it.
             let identity = self.new_identity(pool_id, false);
-            if self.store.insert_guest_identity(&identity).await? {
+            if self
+                .store
+                .insert_guest_identity_if_pool_takes_guests(&identity)
+                .await?
+            {
                 return Ok(identity.id);
             }
             // Refused: say why. A pool that is there took no guests when
@@ -153,7 +157,7 @@ impl IdentityService {
             if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
                 return Err(classic_refused());
             }
-            if !pool.settings.allow_unauthenticated {
+            if !pool.settings.takes_guests() {
                 return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
             }
             let proven = ProvenLogins::default();
