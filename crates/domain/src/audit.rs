@@ -23,9 +23,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use crate::error::StoreError;
 use crate::ids::{AccountId, IdentityId, IdentityPoolId};
 use crate::pool::{IdentityPool, PrincipalTagMap};
-use crate::ports::StoreError;
 
 /// Who may see a record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

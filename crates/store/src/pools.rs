@@ -31,31 +31,16 @@ impl PoolRepo for PgTx {
 
     async fn insert_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
         self.wrote = true;
-        let s = &pool.settings;
-        sqlx::query(
-            "INSERT INTO identity_pools (id, account_id, name, allow_unauthenticated, allow_classic_flow, \
-             developer_provider_name, supported_login_providers, openid_connect_provider_arns, \
-             cognito_identity_providers, saml_provider_arns, tags, roles, role_mappings, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(pool.id.as_str())
-        .bind(pool.account_id.as_str())
-        .bind(&s.name)
-        .bind(s.allow_unauthenticated)
-        .bind(s.allow_classic_flow)
-        .bind(&s.developer_provider_name)
-        .bind(Json(&s.supported_login_providers))
-        .bind(Json(&s.openid_connect_provider_arns))
-        .bind(Json(&s.cognito_identity_providers))
-        .bind(Json(&s.saml_provider_arns))
-        .bind(Json(&pool.tags))
-        .bind(Json(&pool.roles))
-        .bind(Json(&pool.role_mappings))
-        .bind(pool.created_at)
-        .bind(pool.updated_at)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        let sql = format!(
+            "INSERT INTO identity_pools (id, {WRITTEN}, account_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        );
+        bind_written(sqlx::query(&sql), pool)
+            .bind(pool.account_id.as_str())
+            .bind(pool.created_at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -80,29 +65,14 @@ impl PoolRepo for PgTx {
 
     async fn save_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
         self.wrote = true;
-        let s = &pool.settings;
-        sqlx::query(
-            "UPDATE identity_pools SET name = $2, allow_unauthenticated = $3, allow_classic_flow = $4, \
-             developer_provider_name = $5, supported_login_providers = $6, openid_connect_provider_arns = $7, \
-             cognito_identity_providers = $8, saml_provider_arns = $9, tags = $10, roles = $11, \
-             role_mappings = $12, updated_at = $13 WHERE id = $1",
-        )
-        .bind(pool.id.as_str())
-        .bind(&s.name)
-        .bind(s.allow_unauthenticated)
-        .bind(s.allow_classic_flow)
-        .bind(&s.developer_provider_name)
-        .bind(Json(&s.supported_login_providers))
-        .bind(Json(&s.openid_connect_provider_arns))
-        .bind(Json(&s.cognito_identity_providers))
-        .bind(Json(&s.saml_provider_arns))
-        .bind(Json(&pool.tags))
-        .bind(Json(&pool.roles))
-        .bind(Json(&pool.role_mappings))
-        .bind(pool.updated_at)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        let sql = format!(
+            "UPDATE identity_pools SET ({WRITTEN}) = \
+             ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) WHERE id = $1"
+        );
+        bind_written(sqlx::query(&sql), pool)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -202,4 +172,31 @@ impl PoolRepo for PgTx {
         .map_err(map_err)?;
         Ok(())
     }
+}
+
+/// What both writes of a pool set, after its id (`$1`): `$2`…`$13`, bound
+/// by [`bind_written`] in this order.
+const WRITTEN: &str = "name, allow_unauthenticated, allow_classic_flow, developer_provider_name, \
+     supported_login_providers, openid_connect_provider_arns, cognito_identity_providers, \
+     saml_provider_arns, tags, roles, role_mappings, updated_at";
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `$1` the pool's id, then `$2`…`$13` the columns of [`WRITTEN`].
+fn bind_written<'q>(query: PgQuery<'q>, pool: &'q IdentityPool) -> PgQuery<'q> {
+    let s = &pool.settings;
+    query
+        .bind(pool.id.as_str())
+        .bind(&s.name)
+        .bind(s.allow_unauthenticated)
+        .bind(s.allow_classic_flow)
+        .bind(&s.developer_provider_name)
+        .bind(Json(&s.supported_login_providers))
+        .bind(Json(&s.openid_connect_provider_arns))
+        .bind(Json(&s.cognito_identity_providers))
+        .bind(Json(&s.saml_provider_arns))
+        .bind(Json(&pool.tags))
+        .bind(Json(&pool.roles))
+        .bind(Json(&pool.role_mappings))
+        .bind(pool.updated_at)
 }

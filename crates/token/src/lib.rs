@@ -45,6 +45,7 @@ pub mod bench;
 pub mod error;
 pub mod kek;
 pub mod keys;
+pub mod leeway;
 pub mod manager;
 pub mod outbound;
 pub mod saml;

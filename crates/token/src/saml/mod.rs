@@ -259,7 +259,7 @@ impl Default for SamlPolicy {
             audience: DEFAULT_AUDIENCE.into(),
             recipient: DEFAULT_RECIPIENT.into(),
             allow_sha1: false,
-            leeway: crate::upstream::DEFAULT_LEEWAY,
+            leeway: crate::leeway::DEFAULT_LEEWAY,
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::fetch::{FetchFailure, Http};
 use super::jwk::KeySet;
 use super::jwt::Alg;
-use super::key_store::KeyStore;
+use super::key_store::IssuerKeys;
 
 /// After a failed fetch, how long requests for that issuer fail at once
 /// without asking the provider again (capped by `min_refetch_interval`).
@@ -57,7 +57,7 @@ pub struct FetchCounts {
     pub jwks: u64,
 }
 
-/// Discovery + JWKS per issuer: the real [`KeyStore`].
+/// Discovery + JWKS per issuer: the real [`IssuerKeys`].
 #[derive(Debug)]
 pub(super) struct KeyCache {
     http: Http,
@@ -170,7 +170,7 @@ impl KeyCache {
 }
 
 #[async_trait]
-impl KeyStore for KeyCache {
+impl IssuerKeys for KeyCache {
     /// The issuer's keys, fetched or refetched as the policy allows, for a
     /// token with `kid` and `alg`. The caller looks for its key in the
     /// answer; an answer without it means "no such key" (refetching was

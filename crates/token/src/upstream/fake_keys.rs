@@ -1,4 +1,4 @@
-//! An in-memory [`KeyStore`] for unit tests of the verification logic: the
+//! An in-memory [`IssuerKeys`] for unit tests of the verification logic: the
 //! JWKS of each issuer as the cache would hold it after a fetch, with no
 //! HTTP, no TTL and no refetching (those are the cache's own tests, against
 //! the fake IdP).
@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::fetch::FetchFailure;
 use super::jwk::KeySet;
 use super::jwt::Alg;
-use super::key_store::KeyStore;
+use super::key_store::IssuerKeys;
 
 /// Issuer → keys; counts how often it was asked.
 #[derive(Debug, Default)]
@@ -41,7 +41,7 @@ impl FakeKeys {
 }
 
 #[async_trait]
-impl KeyStore for FakeKeys {
+impl IssuerKeys for FakeKeys {
     async fn keys(
         &self,
         issuer: &str,

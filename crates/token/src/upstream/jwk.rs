@@ -10,8 +10,6 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
-use super::jwt::Alg;
-
 /// The most keys kept from one JWKS (real ones hold 2 to 5).
 pub(super) const MAX_KEYS: usize = 100;
 
@@ -172,5 +170,81 @@ impl KeySet {
             .filter(|k| k.fits(alg))
             .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
             .collect()
+    }
+}
+
+/// The signature algorithms accepted from upstream providers. Never `none`,
+/// never HMAC (`HS*`): a public key is not a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Alg {
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    Es384,
+}
+
+/// The names of [`Alg`], for documentation and tests.
+pub const ALLOWED_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+];
+
+impl Alg {
+    pub(super) fn parse(name: &str) -> Option<Alg> {
+        Some(match name {
+            "RS256" => Alg::Rs256,
+            "RS384" => Alg::Rs384,
+            "RS512" => Alg::Rs512,
+            "PS256" => Alg::Ps256,
+            "PS384" => Alg::Ps384,
+            "PS512" => Alg::Ps512,
+            "ES256" => Alg::Es256,
+            "ES384" => Alg::Es384,
+            _ => return None,
+        })
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Rs384 => "RS384",
+            Alg::Rs512 => "RS512",
+            Alg::Ps256 => "PS256",
+            Alg::Ps384 => "PS384",
+            Alg::Ps512 => "PS512",
+            Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
+        }
+    }
+
+    /// The same algorithm for `jsonwebtoken`.
+    pub(super) fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Alg::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Alg::Rs384 => jsonwebtoken::Algorithm::RS384,
+            Alg::Rs512 => jsonwebtoken::Algorithm::RS512,
+            Alg::Ps256 => jsonwebtoken::Algorithm::PS256,
+            Alg::Ps384 => jsonwebtoken::Algorithm::PS384,
+            Alg::Ps512 => jsonwebtoken::Algorithm::PS512,
+            Alg::Es256 => jsonwebtoken::Algorithm::ES256,
+            Alg::Es384 => jsonwebtoken::Algorithm::ES384,
+        }
+    }
+
+    /// Whether an RSA key signs this algorithm.
+    pub(super) fn is_rsa(self) -> bool {
+        self.curve().is_none()
+    }
+
+    /// The curve of an ECDSA algorithm.
+    pub(super) fn curve(self) -> Option<Curve> {
+        match self {
+            Alg::Es256 => Some(Curve::P256),
+            Alg::Es384 => Some(Curve::P384),
+            _ => None,
+        }
     }
 }

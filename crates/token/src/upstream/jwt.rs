@@ -12,10 +12,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Header, TokenData, Validation};
+use jsonwebtoken::{Header, TokenData, Validation};
 use serde_json::{Map, Value};
 
-use super::jwk::{Curve, KeySet};
+pub(super) use super::jwk::Alg;
+use super::jwk::KeySet;
+pub use super::jwk::ALLOWED_ALGORITHMS;
 
 /// Why a token is refused; each maps to one of AWS's messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,82 +41,6 @@ pub(super) enum Rejection {
     IssuedInFuture(i64, i64),
     /// The provider (token-info endpoint) says the token is not valid.
     RefusedByProvider,
-}
-
-/// The signature algorithms accepted from upstream providers. Never `none`,
-/// never HMAC (`HS*`): a public key is not a secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Alg {
-    Rs256,
-    Rs384,
-    Rs512,
-    Ps256,
-    Ps384,
-    Ps512,
-    Es256,
-    Es384,
-}
-
-/// The names of [`Alg`], for documentation and tests.
-pub const ALLOWED_ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
-];
-
-impl Alg {
-    fn parse(name: &str) -> Option<Alg> {
-        Some(match name {
-            "RS256" => Alg::Rs256,
-            "RS384" => Alg::Rs384,
-            "RS512" => Alg::Rs512,
-            "PS256" => Alg::Ps256,
-            "PS384" => Alg::Ps384,
-            "PS512" => Alg::Ps512,
-            "ES256" => Alg::Es256,
-            "ES384" => Alg::Es384,
-            _ => return None,
-        })
-    }
-
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Alg::Rs256 => "RS256",
-            Alg::Rs384 => "RS384",
-            Alg::Rs512 => "RS512",
-            Alg::Ps256 => "PS256",
-            Alg::Ps384 => "PS384",
-            Alg::Ps512 => "PS512",
-            Alg::Es256 => "ES256",
-            Alg::Es384 => "ES384",
-        }
-    }
-
-    /// The same algorithm for `jsonwebtoken`.
-    fn jwt(self) -> Algorithm {
-        match self {
-            Alg::Rs256 => Algorithm::RS256,
-            Alg::Rs384 => Algorithm::RS384,
-            Alg::Rs512 => Algorithm::RS512,
-            Alg::Ps256 => Algorithm::PS256,
-            Alg::Ps384 => Algorithm::PS384,
-            Alg::Ps512 => Algorithm::PS512,
-            Alg::Es256 => Algorithm::ES256,
-            Alg::Es384 => Algorithm::ES384,
-        }
-    }
-
-    /// Whether an RSA key signs this algorithm.
-    pub(super) fn is_rsa(self) -> bool {
-        self.curve().is_none()
-    }
-
-    /// The curve of an ECDSA algorithm.
-    pub(super) fn curve(self) -> Option<Curve> {
-        match self {
-            Alg::Es256 => Some(Curve::P256),
-            Alg::Es384 => Some(Curve::P384),
-            _ => None,
-        }
-    }
 }
 
 /// The one `jsonwebtoken` [`Validation`] of upstream tokens: the signature

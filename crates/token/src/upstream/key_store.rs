@@ -1,4 +1,4 @@
-//! Where the verifier gets an issuer's keys: [`KeyStore`]. The real one is
+//! Where the verifier gets an issuer's keys: [`IssuerKeys`]. The real one is
 //! the discovery + JWKS cache ([`super::cache::KeyCache`]); unit tests of the
 //! verification logic use an in-memory one instead.
 
@@ -13,7 +13,7 @@ use super::jwt::Alg;
 
 /// The keys of issuers, for verifying their tokens.
 #[async_trait]
-pub(super) trait KeyStore: Send + Sync {
+pub(super) trait IssuerKeys: Send + Sync {
     /// The keys of `issuer` for a token with `kid` and `alg` (both
     /// unverified: they only say which key to look for). The caller looks
     /// for its key in the answer ([`KeySet::candidates`]); an answer

@@ -189,7 +189,7 @@ pub use saml::{saml_provider_parts, SamlMetadata, SamlProviderConfig};
 use cache::KeyCache;
 use fetch::{FetchFailure, Http};
 use jwt::{Rejection, UnverifiedToken};
-use key_store::KeyStore;
+use key_store::IssuerKeys;
 
 /// Google's provider name.
 pub const GOOGLE: &str = "accounts.google.com";
@@ -218,8 +218,8 @@ pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(3600);
 /// the provider at most 12 JWKS requests a minute.
 pub const DEFAULT_MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 /// Default [`UpstreamOptions::leeway`]: clock skew tolerated on `exp`,
-/// `nbf` and `iat`.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(300);
+/// `nbf` and `iat` (shared with SAML, so it lives in a leaf module).
+pub use crate::leeway::DEFAULT_LEEWAY;
 
 /// AWS's message for a provider the pool does not trust.
 pub const MSG_UNSUPPORTED_PROVIDER: &str =
@@ -340,7 +340,7 @@ pub struct UpstreamVerifier {
     cache: Arc<KeyCache>,
     /// Where verifications get keys: `cache`, except in unit tests of the
     /// verification logic.
-    key_store: Arc<dyn KeyStore>,
+    key_store: Arc<dyn IssuerKeys>,
     answers: token_info::AnswerCache,
     clock: Arc<dyn Clock>,
     /// Declared SAML providers (`with_saml_providers`).
@@ -520,7 +520,7 @@ impl UpstreamVerifier {
             token_info,
             leeway_secs: i64::try_from(options.leeway.as_secs()).unwrap_or(i64::MAX),
             http,
-            key_store: Arc::clone(&cache) as Arc<dyn KeyStore>,
+            key_store: Arc::clone(&cache) as Arc<dyn IssuerKeys>,
             cache,
             answers: token_info::AnswerCache::new(options.jwks_ttl),
             clock: Arc::new(SystemClock),
@@ -552,7 +552,7 @@ impl UpstreamVerifier {
     /// The same verifier taking keys from `key_store` instead of fetching
     /// them (unit tests of the verification logic).
     #[cfg(test)]
-    fn with_key_store(mut self, key_store: Arc<dyn KeyStore>) -> Self {
+    fn with_key_store(mut self, key_store: Arc<dyn IssuerKeys>) -> Self {
         self.key_store = key_store;
         self
     }

@@ -175,7 +175,7 @@ fn memory_verifier(
     UpstreamVerifier::new(oidc, overrides, options(2000))
         .unwrap()
         .with_clock(clock)
-        .with_key_store(Arc::clone(keys) as Arc<dyn key_store::KeyStore>)
+        .with_key_store(Arc::clone(keys) as Arc<dyn key_store::IssuerKeys>)
 }
 
 impl Setup {
