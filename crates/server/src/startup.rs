@@ -162,6 +162,16 @@ impl std::fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// What [`Application::build_services`] makes.
+struct Services {
+    pg: PgStore,
+    store: Arc<dyn Store>,
+    pools: PoolService,
+    identities: IdentityService,
+    keys: Arc<KeyManager>,
+    refresher: tokio::task::JoinHandle<()>,
+}
+
 /// A built application, listening, not yet running: the public API
 /// listener and the management listener (`/metrics`, `/healthz`,
 /// `/readyz`), which run and stop together.
@@ -210,6 +220,30 @@ impl Application {
                     settings.server.management_bind
                 )
             })?;
+        let Services {
+            pg,
+            store,
+            pools,
+            identities,
+            keys,
+            refresher,
+        } = Self::build_services(settings, database_url).await?;
+        let (state, audit, connections) =
+            Self::build_state(settings, pg, pools, identities, keys, store).await?;
+        let (port, management_port, server, management) =
+            Self::build_servers(settings, state, connections, listener, management_listener)?;
+        Ok(Application {
+            port,
+            management_port,
+            server,
+            management,
+            refresher,
+            audit,
+        })
+    }
+
+    /// The database (migrated, reachable) and the domain services over it.
+    async fn build_services(settings: &Settings, database_url: &str) -> anyhow::Result<Services> {
         // Parse the embedded service models now, not on a first request.
         let _ = (
             cognate_api::validation::Model::embedded(),
@@ -282,6 +316,27 @@ impl Application {
                 "no [[accounts]] configured: every signed (developer) operation will be refused"
             );
         }
+        Ok(Services {
+            pg,
+            store,
+            pools,
+            identities,
+            keys,
+            refresher,
+        })
+    }
+
+    /// The state every request handler shares: metrics, quotas, the audit
+    /// log, budgets; and the API listener's connection counter.
+    async fn build_state(
+        settings: &Settings,
+        pg: PgStore,
+        pools: PoolService,
+        identities: IdentityService,
+        keys: Arc<KeyManager>,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<(web::Data<AppState>, AuditLog, Connections)> {
+        let region = settings.server.region.clone();
         let metrics = cognate_api::metrics::Metrics::new().context("registering metrics")?;
         let mut collectors = cognate_store::telemetry::collectors();
         collectors.push(Box::new(pg.pool_collector()));
@@ -372,6 +427,18 @@ impl Application {
                  public calls can hold every database connection"
             );
         }
+        Ok((state, audit, connections))
+    }
+
+    /// The API and management listeners, serving `state`; their ports.
+    fn build_servers(
+        settings: &Settings,
+        state: web::Data<AppState>,
+        connections: Connections,
+        listener: TcpListener,
+        management_listener: TcpListener,
+    ) -> anyhow::Result<(u16, u16, Server, Server)> {
+        let region = &settings.server.region;
         let port = listener.local_addr()?.port();
         let management_port = management_listener.local_addr()?.port();
         let management_state = state.clone();
@@ -441,14 +508,7 @@ impl Application {
             n => n,
         };
         tracing::info!(port, management_port, workers, region = %region, "listening");
-        Ok(Application {
-            port,
-            management_port,
-            server,
-            management,
-            refresher,
-            audit,
-        })
+        Ok((port, management_port, server, management))
     }
 
     /// The port the API listens on.
