@@ -30,9 +30,8 @@ use tracing_subscriber::filter::Targets;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::field::MakeExt as _;
 use tracing_subscriber::filter::filter_fn;
-use tracing_subscriber::fmt::format::{debug_fn, Writer};
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
@@ -109,22 +108,49 @@ pub fn escaped(value: &str) -> String {
     out
 }
 
-/// Text-format fields: `message` bare, the others `name=value`, every value escaped.
-fn text_field(
-    writer: &mut Writer<'_>,
-    field: &Field,
-    value: &dyn std::fmt::Debug,
-) -> std::fmt::Result {
-    // The trace exporter's own fields (span name, kind, status) are not
-    // for the log.
-    if field.name().starts_with("otel.") {
-        return Ok(());
+/// Text-format fields: `message` bare, the others `name=value`, separated by
+/// one space, every value escaped. The trace exporter's own fields
+/// (`otel.name`, `otel.kind`, `otel.status_code`) are not for the log.
+#[derive(Debug, Default)]
+struct TextFields;
+
+impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for TextFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = TextVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
     }
-    let text = format!("{value:?}");
-    if field.name() != "message" {
-        write!(writer, "{}=", field.name())?;
+}
+
+struct TextVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl Visit for TextVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if self.result.is_err() || field.name().starts_with("otel.") {
+            return;
+        }
+        self.result = (|| {
+            if !std::mem::take(&mut self.first) {
+                self.writer.write_char(' ')?;
+            }
+            if field.name() != "message" {
+                write!(self.writer, "{}=", field.name())?;
+            }
+            write_escaped(&mut self.writer, &format!("{value:?}"))
+        })();
     }
-    write_escaped(writer, &text)
 }
 
 /// An event of actix-web's HTTP/1 dispatcher at ERROR level: a malformed
@@ -278,7 +304,7 @@ pub fn init_with_traces(level: &str, json: bool, traces: Option<&Traces>) {
             .boxed()
     } else {
         fmt::layer()
-            .fmt_fields(debug_fn(text_field).delimited(" "))
+            .fmt_fields(TextFields)
             .with_target(false)
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())

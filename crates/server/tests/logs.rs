@@ -227,6 +227,16 @@ async fn a_forged_line_an_escape_sequence_or_a_client_caused_error_never_reaches
             && l.contains("UnrecognizedClientException")),
         "the unknown access key is named: {log}"
     );
+    // The trace exporter's fields stay out of the log, and leave no gap.
+    for line in log.lines().filter(|l| l.contains("request{")) {
+        let span = &line[line.find("request{").unwrap()..line.find("}:").unwrap_or(line.len())];
+        assert!(
+            span.starts_with("request{request_id=")
+                && !span.contains("otel.")
+                && !span.contains("  "),
+            "{span}"
+        );
+    }
     // One "listening" line; not actix's start lines for every listener.
     assert_eq!(log.matches("listening").count(), 1, "{log}");
     assert!(!log.contains("Actix runtime found"), "{log}");
