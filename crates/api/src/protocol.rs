@@ -327,17 +327,10 @@ fn follow_traceparent(req: &HttpRequest, state: &AppState, span: &tracing::Span)
     if !trusted {
         return;
     }
-    struct Extractor<'a>(&'a actix_web::http::header::HeaderMap);
-    impl opentelemetry::propagation::Extractor for Extractor<'_> {
-        fn get(&self, key: &str) -> Option<&str> {
-            self.0.get(key).and_then(|v| v.to_str().ok())
-        }
-        fn keys(&self) -> Vec<&str> {
-            self.0.keys().map(|k| k.as_str()).collect()
-        }
-    }
+    // The headers as the `http` type, as SigV4 takes them too.
+    let headers = http1_headers(req);
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&Extractor(req.headers()))
+        propagator.extract(&opentelemetry_http::HeaderExtractor(&headers))
     });
     let _ = span.set_parent(parent);
 }

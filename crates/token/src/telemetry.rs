@@ -18,21 +18,13 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeV
 /// Empty when no trace is being recorded.
 pub fn trace_headers() -> reqwest::header::HeaderMap {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    struct Injector<'a>(&'a mut reqwest::header::HeaderMap);
-    impl opentelemetry::propagation::Injector for Injector<'_> {
-        fn set(&mut self, key: &str, value: String) {
-            if let (Ok(name), Ok(value)) = (
-                reqwest::header::HeaderName::from_bytes(key.as_bytes()),
-                reqwest::header::HeaderValue::from_str(&value),
-            ) {
-                self.0.insert(name, value);
-            }
-        }
-    }
     let mut headers = reqwest::header::HeaderMap::new();
     let context = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&context, &mut Injector(&mut headers));
+        propagator.inject_context(
+            &context,
+            &mut opentelemetry_http::HeaderInjector(&mut headers),
+        );
     });
     headers
 }
