@@ -538,6 +538,7 @@ fn clone_for_cli(app: &TestApp) -> TestApp {
     TestApp {
         address: app.address.clone(),
         management_address: app.management_address.clone(),
+        console_address: app.console_address.clone(),
         database_url: app.database_url.clone(),
         settings: app.settings.clone(),
         client: app.client.clone(),

@@ -24,6 +24,8 @@ pub struct TestApp {
     pub address: String,
     /// `http://127.0.0.1:<management port>`: `/metrics`, `/healthz`, `/readyz`.
     pub management_address: String,
+    /// `http://127.0.0.1:<console port>`, when `console.bind` is set.
+    pub console_address: Option<String>,
     /// The database URL the app uses.
     pub database_url: String,
     /// The settings it runs with.
@@ -111,9 +113,13 @@ pub async fn spawn_app_on(database_url: String, customize: impl FnOnce(&mut Sett
         .await
         .expect("application builds");
     let management_address = format!("http://127.0.0.1:{}", app.management_port());
+    let console_address = app
+        .console_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         management_address,
+        console_address,
         client: sdk_client(&address, ACCESS_KEY_A, SECRET_KEY_A, REGION),
         address,
         database_url,

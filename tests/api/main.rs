@@ -3,6 +3,7 @@
 
 mod audit;
 mod clients;
+mod console;
 mod developer;
 mod federation;
 mod fidelity;

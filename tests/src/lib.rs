@@ -2,11 +2,13 @@
 //! tests themselves, on loopback, stopped when the test process ends.
 //!
 //! # Layout
+//! - [`browser`] — a real headless Chromium, driven over WebDriver (chromedriver).
 //! - [`pg`] — one PostgreSQL cluster per test process; a database per test.
 //! - [`oidc`] — a real upstream OpenID provider (npm `oidc-provider`).
 //! - [`ceph`] — a real validating STS and S3: Ceph radosgw on loopback.
 //! - [`ha`] — a highly available PostgreSQL: Patroni, etcd and HAProxy on loopback.
 //! - [`serve`] — the real `cognate` binary, started from a configuration file.
+pub mod browser;
 pub mod ceph;
 pub mod ha;
 pub mod oidc;

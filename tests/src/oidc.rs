@@ -22,6 +22,29 @@
 //! # let _ = (token, arn); Ok(()) }
 //! ```
 //!
+//! A confidential client as well, for a relying party that signs users in
+//! with a browser (the console: code flow, `client_secret_basic`):
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use cognate_tests::oidc::{self, ConfidentialClient, OidcOptions};
+//!
+//! let idp = oidc::start_with(OidcOptions {
+//!     confidential_clients: vec![ConfidentialClient {
+//!         id: "console".into(),
+//!         secret: "console-secret".into(),
+//!         redirect_uri: "http://127.0.0.1:8080/console/callback".into(),
+//!     }],
+//!     ..OidcOptions::default()
+//! })
+//! .await?;
+//! // Authorization endpoint <issuer>/auth: no login page, it signs in the
+//! // `login_hint` account (default alice) at once; RP-initiated logout at
+//! // <issuer>/session/end, back to http://127.0.0.1:8080/ (the redirect
+//! // URI's origin + "/").
+//! # let _ = idp; Ok(()) }
+//! ```
+//!
 //! - `npm ci` runs once per machine (under a file lock shared by test
 //!   processes) when `tests/support/oidc/node_modules` is missing or older
 //!   than `package-lock.json`; it needs the npm registry.
@@ -76,6 +99,24 @@ pub struct OidcOptions {
     pub id_token_ttl: Duration,
     /// Names of extra claims [`OidcProvider::id_token_with_claims`] may set.
     pub extra_claim_names: Vec<String>,
+    /// Confidential clients registered besides the public one (whose
+    /// [`OidcProvider::id_token`] this harness drives).
+    pub confidential_clients: Vec<ConfidentialClient>,
+}
+
+/// A confidential client of the provider (`--confidential-client` of
+/// `server.mjs`): authorization code flow, `client_secret_basic` at the
+/// token endpoint, RS256 id tokens, PKCE optional, `redirect_uri` its only
+/// redirect URI and the redirect URI's origin + `/` its only
+/// `post_logout_redirect_uri`. `id` and `secret` may not contain a comma.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfidentialClient {
+    /// Its `client_id` (the id tokens' `aud`).
+    pub id: String,
+    /// Its `client_secret`.
+    pub secret: String,
+    /// Where the provider sends the browser back with the code.
+    pub redirect_uri: String,
 }
 
 impl Default for OidcOptions {
@@ -85,6 +126,7 @@ impl Default for OidcOptions {
             client_id: DEFAULT_CLIENT_ID.to_owned(),
             id_token_ttl: Duration::from_secs(3600),
             extra_claim_names: Vec::new(),
+            confidential_clients: Vec::new(),
         }
     }
 }
@@ -290,6 +332,15 @@ async fn spawn(options: &OidcOptions) -> Result<OidcProvider> {
         .args(["--ttl", &options.id_token_ttl.as_secs().max(1).to_string()]);
     if !options.extra_claim_names.is_empty() {
         cmd.args(["--claims", &options.extra_claim_names.join(",")]);
+    }
+    for client in &options.confidential_clients {
+        if client.id.contains(',') || client.secret.contains(',') {
+            bail!("a confidential client's id and secret may not contain a comma: {client:?}");
+        }
+        cmd.arg("--confidential-client").arg(format!(
+            "{},{},{}",
+            client.id, client.secret, client.redirect_uri
+        ));
     }
     let mut child = cmd
         .current_dir(support_dir())
@@ -709,6 +760,7 @@ mod tests {
             client_id: "realm-app".into(),
             id_token_ttl: Duration::from_secs(120),
             extra_claim_names: vec!["tier".into()],
+            confidential_clients: Vec::new(),
         })
         .await
         .unwrap();

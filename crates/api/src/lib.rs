@@ -21,6 +21,7 @@
 //! - [`wellknown`] — `/healthz`, `/readyz`, `/metrics` and the token documents.
 //! - [`audit`] — CloudTrail-shaped records of every call, and their buffered writer.
 //! - [`cloudtrail`] — CloudTrail's LookupEvents over the audit trail.
+//! - [`operator`] — the console's calls: the operations as an operator, recorded.
 //!
 //! [`configure`] mounts the public API; [`configure_management`] the
 //! management listener's `/metrics`, `/healthz` and `/readyz`.
@@ -38,6 +39,7 @@ pub mod clients;
 pub mod cloudtrail;
 pub mod error;
 pub mod metrics;
+pub mod operator;
 pub mod ops;
 pub mod owners;
 pub mod protocol;

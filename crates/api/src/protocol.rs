@@ -255,7 +255,7 @@ fn created_member(operation: &str) -> Option<&'static str> {
 
 /// The services answered on `POST /`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Service {
+pub(crate) enum Service {
     /// Amazon Cognito Identity: the 23 operations.
     Cognito,
     /// CloudTrail's LookupEvents, over the audit trail.
@@ -439,7 +439,7 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
 }
 
 /// Wait (at most until `deadline`) for a lost database; whether it is back.
-async fn waited(state: &AppState, deadline: Instant) -> bool {
+pub(crate) async fn waited(state: &AppState, deadline: Instant) -> bool {
     let back = Instant::now() < deadline && state.store.wait_until_available(deadline).await;
     state.metrics.failover_wait(back);
     back
@@ -456,7 +456,7 @@ fn recorded(state: &AppState, operation: &str, who: &Who) -> bool {
 }
 
 /// The audit record of a finished call (see [`crate::audit`]).
-fn record_call(
+pub(crate) fn record_call(
     state: &AppState,
     call: &Call,
     service: Service,

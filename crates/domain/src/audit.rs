@@ -277,4 +277,52 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn ensure_partitions(&self, from: NaiveDate, to: NaiveDate) -> Result<(), StoreError>;
     /// Drop every daily partition wholly before `day`; the days dropped.
     async fn drop_partitions_before(&self, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError>;
+    /// The calls recorded for `account` since `since`, per operation (an
+    /// aggregated record counts as many calls as it stands for).
+    async fn usage(
+        &self,
+        account: &AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Usage>, StoreError>;
+}
+
+/// The error code of a throttled call.
+pub const THROTTLED: &str = "TooManyRequestsException";
+
+/// The calls of one operation over a time range (the console's usage page).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `eventName`.
+    pub event_name: String,
+    /// Calls, refused ones included.
+    pub calls: u64,
+    /// Refused calls.
+    pub errors: u64,
+    /// Calls refused for their rate ([`THROTTLED`]).
+    pub throttles: u64,
+}
+
+impl Usage {
+    /// Add up `records` per operation, in the order of their names.
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> Vec<Usage> {
+        let mut by_name = std::collections::BTreeMap::<&str, Usage>::new();
+        for record in records {
+            let usage = by_name.entry(&record.event_name).or_default();
+            let count = u64::from(record.count);
+            usage.calls += count;
+            if let Some(code) = &record.error_code {
+                usage.errors += count;
+                if code == THROTTLED {
+                    usage.throttles += count;
+                }
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(name, usage)| Usage {
+                event_name: name.to_owned(),
+                ..usage
+            })
+            .collect()
+    }
 }

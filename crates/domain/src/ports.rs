@@ -204,6 +204,13 @@ pub trait IdentityRepo: Send {
         limit: u32,
         hide_disabled: bool,
     ) -> Result<Vec<(i64, IdentityDescription)>, StoreError>;
+    /// How many identities a pool has, counting no further than `cap`
+    /// (so the cost is bounded whatever the pool's size).
+    async fn count_identities(
+        &mut self,
+        pool_id: &IdentityPoolId,
+        cap: u64,
+    ) -> Result<u64, StoreError>;
     /// Developer user identifiers of an identity for a provider, oldest first.
     async fn developer_ids_of(
         &mut self,

@@ -59,6 +59,170 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// `[telemetry]`.
     pub telemetry: TelemetrySettings,
+    /// `[console]`: the operator console (off unless `bind` is set).
+    #[serde(default)]
+    pub console: ConsoleSettings,
+}
+
+/// `[console]`: the operator console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// `bind`: its own listener; unset, no console.
+    pub bind: Option<SocketAddr>,
+    /// `public_url`: where browsers reach it (default: from `bind`).
+    pub public_url: Option<HttpUrl>,
+    /// `issuer`: the operators' OpenID provider.
+    pub issuer: Option<HttpUrl>,
+    /// `client_id` there.
+    pub client_id: Option<String>,
+    /// `client_secret` (or `client_secret_file`); unset: a public client.
+    pub client_secret: Option<SecretString>,
+    /// `scopes` asked for besides `openid`.
+    #[serde(default = "default_console_scopes")]
+    pub scopes: Vec<String>,
+    /// `groups_claim`: the ID-token claim listing the operator's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// `idle_timeout_seconds`.
+    #[serde(default = "default_console_idle")]
+    pub idle_timeout_seconds: u64,
+    /// `absolute_timeout_seconds`.
+    #[serde(default = "default_console_absolute")]
+    pub absolute_timeout_seconds: u64,
+    /// `tls_cert_file`: HTTPS on the console's listener.
+    pub tls_cert_file: Option<PathBuf>,
+    /// `tls_key_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// `[[console.operators]]`.
+    #[serde(default)]
+    pub operators: Vec<ConsoleOperatorSettings>,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            bind: None,
+            public_url: None,
+            issuer: None,
+            client_id: None,
+            client_secret: None,
+            scopes: default_console_scopes(),
+            groups_claim: default_groups_claim(),
+            idle_timeout_seconds: default_console_idle(),
+            absolute_timeout_seconds: default_console_absolute(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            operators: Vec::new(),
+        }
+    }
+}
+
+fn default_console_scopes() -> Vec<String> {
+    vec!["profile".into(), "email".into()]
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+fn default_console_idle() -> u64 {
+    900
+}
+
+fn default_console_absolute() -> u64 {
+    28_800
+}
+
+/// One `[[console.operators]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleOperatorSettings {
+    /// `sub`: this operator.
+    pub sub: Option<String>,
+    /// `group`: members of this group.
+    pub group: Option<String>,
+    /// `accounts`: account ids, or `"*"` for all.
+    pub accounts: Vec<String>,
+    /// `role`: viewer or operator.
+    pub role: ConsoleRole,
+}
+
+/// `console.operators[].role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleRole {
+    /// Reads only.
+    Viewer,
+    /// May change.
+    Operator,
+}
+
+impl ConsoleSettings {
+    /// The URL browsers reach the console at, no trailing slash.
+    pub fn public_url(&self) -> Option<String> {
+        if let Some(url) = &self.public_url {
+            return Some(url.trim_end_matches('/').to_owned());
+        }
+        let bind = self.bind?;
+        let scheme = if self.tls_cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Some(format!("{scheme}://{bind}"))
+    }
+
+    fn check(&self, accounts: &[AccountSettings]) -> anyhow::Result<()> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => bail!("console.tls_key_file: needed with console.tls_cert_file"),
+            (None, Some(_)) => bail!("console.tls_cert_file: needed with console.tls_key_file"),
+            _ => {}
+        }
+        let Some(bind) = self.bind else {
+            return Ok(());
+        };
+        if self.issuer.is_none() {
+            bail!("console.issuer: needed with console.bind (the operators' OpenID provider)");
+        }
+        if self.client_id.as_deref().is_none_or(str::is_empty) {
+            bail!("console.client_id: needed with console.bind");
+        }
+        if self.public_url.is_none() && bind.ip().is_unspecified() {
+            bail!(
+                "console.public_url: needed when console.bind listens on every address ({bind}): \
+                 the URL browsers use, e.g. https://console.example.com"
+            );
+        }
+        if self.idle_timeout_seconds == 0 {
+            bail!("console.idle_timeout_seconds: must be at least 1");
+        }
+        if self.absolute_timeout_seconds < self.idle_timeout_seconds {
+            bail!(
+                "console.absolute_timeout_seconds: must be at least console.idle_timeout_seconds"
+            );
+        }
+        if self.operators.is_empty() {
+            bail!(
+                "console.operators: no [[console.operators]] entry: nobody could use the console"
+            );
+        }
+        for (i, rule) in self.operators.iter().enumerate() {
+            let key = format!("console.operators[{i}]");
+            if rule.sub.is_some() == rule.group.is_some() {
+                bail!("{key}: give exactly one of sub and group");
+            }
+            if rule.accounts.is_empty() {
+                bail!("{key}.accounts: list account ids, or \"*\" for all");
+            }
+            for account in &rule.accounts {
+                if account != "*" && !accounts.iter().any(|a| &a.id == account) {
+                    bail!("{key}.accounts: {account} is not one of the [[accounts]]");
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[telemetry]`: OpenTelemetry traces.
@@ -482,6 +646,7 @@ impl Settings {
         if let Err(err) = crate::telemetry::check_level(&self.log.level) {
             bail!("log.level: {err}");
         }
+        self.console.check(&self.accounts)?;
         if self.audit.retention_days == 0 {
             bail!("audit.retention_days: must be at least 1");
         }
@@ -817,6 +982,7 @@ pub const SECRET_KEYS: &[(&str, &str)] = &[
     ("database", "password"),
     ("tokens", "key_encryption_key"),
     ("federation", "subject_hash_key"),
+    ("console", "client_secret"),
 ];
 
 /// Replace every `<secret>_file` of the raw configuration by `<secret>`

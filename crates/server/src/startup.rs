@@ -178,8 +178,10 @@ struct Services {
 pub struct Application {
     port: u16,
     management_port: u16,
+    console_port: Option<u16>,
     server: Server,
     management: Server,
+    console: Option<Server>,
     refresher: tokio::task::JoinHandle<()>,
     audit: AuditLog,
 }
@@ -230,13 +232,20 @@ impl Application {
         } = Self::build_services(settings, database_url).await?;
         let (state, audit, connections) =
             Self::build_state(settings, pg, pools, identities, keys, store).await?;
+        let console = Self::build_console(settings, state.clone())?;
         let (port, management_port, server, management) =
             Self::build_servers(settings, state, connections, listener, management_listener)?;
+        let (console_port, console) = match console {
+            Some((port, server)) => (Some(port), Some(server)),
+            None => (None, None),
+        };
         Ok(Application {
             port,
             management_port,
+            console_port,
             server,
             management,
+            console,
             refresher,
             audit,
         })
@@ -511,6 +520,93 @@ impl Application {
         Ok((port, management_port, server, management))
     }
 
+    /// The operator console's listener (`console.bind`), if configured;
+    /// its port.
+    fn build_console(
+        settings: &Settings,
+        state: web::Data<AppState>,
+    ) -> anyhow::Result<Option<(u16, Server)>> {
+        let console = &settings.console;
+        let Some(bind) = console.bind else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(bind)
+            .with_context(|| format!("console.bind: cannot listen on {bind}"))?;
+        let port = listener.local_addr()?.port();
+        let tls = match (&console.tls_cert_file, &console.tls_key_file) {
+            (Some(cert), Some(key)) => Some(tls_server_config(cert, key, "console")?),
+            _ => None,
+        };
+        let public_url = match (&console.public_url, bind.port()) {
+            // Port 0 (tests): the port bound.
+            (None, 0) => format!(
+                "{}://{}:{port}",
+                if tls.is_some() { "https" } else { "http" },
+                bind.ip()
+            ),
+            _ => console.public_url().unwrap_or_default(),
+        };
+        let config = cognate_console::ConsoleConfig {
+            issuer: console
+                .issuer
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
+            client_id: console.client_id.clone().unwrap_or_default(),
+            client_secret: console
+                .client_secret
+                .as_ref()
+                .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
+            secure_cookies: tls.is_some() || public_url.starts_with("https://"),
+            public_url,
+            scopes: console.scopes.clone(),
+            groups_claim: console.groups_claim.clone(),
+            operators: console
+                .operators
+                .iter()
+                .map(|o| cognate_console::OperatorRule {
+                    sub: o.sub.clone(),
+                    group: o.group.clone(),
+                    accounts: o.accounts.clone(),
+                    role: match o.role {
+                        crate::config::ConsoleRole::Viewer => cognate_console::Role::Viewer,
+                        crate::config::ConsoleRole::Operator => cognate_console::Role::Operator,
+                    },
+                })
+                .collect(),
+            accounts: settings
+                .accounts
+                .iter()
+                .filter_map(|a| cognate_domain::ids::AccountId::parse(&a.id).ok())
+                .collect(),
+            idle_timeout: Duration::from_secs(console.idle_timeout_seconds),
+            absolute_timeout: Duration::from_secs(console.absolute_timeout_seconds),
+        };
+        let console_state = cognate_console::Console::new(config, state)?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(cognate_console::security_headers())
+                .configure(cognate_console::configure(console_state.clone()))
+        })
+        .workers(1)
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        .client_request_timeout(Duration::from_secs(
+            settings.server.request_head_timeout_seconds,
+        ))
+        .disable_signals();
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?.run(),
+            None => server.listen(listener)?.run(),
+        };
+        tracing::info!(console_port = port, "operator console listening");
+        Ok(Some((port, server)))
+    }
+
+    /// The port the operator console listens on, if it is configured.
+    pub fn console_port(&self) -> Option<u16> {
+        self.console_port
+    }
+
     /// The port the API listens on.
     pub fn port(&self) -> u16 {
         self.port
@@ -530,17 +626,26 @@ impl Application {
         let Application {
             mut server,
             mut management,
+            console,
             refresher,
             audit,
             ..
         } = self;
         let (api_handle, management_handle) = (server.handle(), management.handle());
+        // The console runs beside them, and stops with them.
+        let console = console.map(|console| (console.handle(), tokio::spawn(console)));
+        let console_handle = console.as_ref().map(|(handle, _)| handle.clone());
         let signals = {
             let (api, managed) = (api_handle.clone(), management_handle.clone());
             tokio::spawn(async move {
                 let signal = shutdown_signal().await;
                 tracing::info!(signal, "stopping gracefully: finishing in-flight requests");
-                tokio::join!(api.stop(true), managed.stop(true));
+                let console = async {
+                    if let Some(console) = console_handle {
+                        console.stop(true).await;
+                    }
+                };
+                tokio::join!(api.stop(true), managed.stop(true), console);
             })
         };
         // `stop` sends its command at once; the stopping server is then
@@ -558,6 +663,10 @@ impl Application {
                 managed.and(served)
             }
         };
+        if let Some((handle, task)) = console {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         signals.abort();
         refresher.abort();
         // In-flight requests are done: write out every buffered audit record.
@@ -621,22 +730,34 @@ fn issuer_path(issuer: &str) -> String {
 
 /// The TLS configuration of `server.tls_cert_file` / `server.tls_key_file`.
 fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
-    use rustls_pki_types::pem::PemObject as _;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let (Some(cert), Some(key)) = (
         &settings.server.tls_cert_file,
         &settings.server.tls_key_file,
     ) else {
         return Ok(None);
     };
+    tls_server_config(cert, key, "server").map(Some)
+}
+
+/// A TLS configuration from `<section>.tls_cert_file` and `<section>.tls_key_file`.
+fn tls_server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    section: &str,
+) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow::anyhow!("server.tls_cert_file: {}: {e}", cert.display()))?;
+        .map_err(|e| anyhow::anyhow!("{section}.tls_cert_file: {}: {e}", cert.display()))?;
     if chain.is_empty() {
-        anyhow::bail!("server.tls_cert_file: {}: no certificate", cert.display());
+        anyhow::bail!(
+            "{section}.tls_cert_file: {}: no certificate",
+            cert.display()
+        );
     }
     let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow::anyhow!("server.tls_key_file: {}: {e}", key.display()))?;
+        .map_err(|e| anyhow::anyhow!("{section}.tls_key_file: {}: {e}", key.display()))?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -644,7 +765,9 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
     .context("TLS protocol versions")?
     .with_no_client_auth()
     .with_single_cert(chain, key)
-    .context("server.tls_cert_file / server.tls_key_file: the key does not fit the certificate")?;
+    .with_context(|| {
+        format!("{section}.tls_cert_file / {section}.tls_key_file: the key does not fit the certificate")
+    })?;
     // Resumption: a mobile app opens a new connection per call after a
     // pause, and a full handshake costs the server a private-key operation.
     // Stateless tickets (TLS 1.3 and 1.2; the ticket keys rotate every six
@@ -652,7 +775,7 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
     // that resume by id.
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().context("TLS session tickets")?;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
-    Ok(Some(config))
+    Ok(config)
 }
 
 /// `[audit]` as the audit log takes it.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use cognate_domain::audit::{
-    Audience, AuditQuery, AuditRecord, AuditRepo, AuditStore, ResourceKind,
+    Audience, AuditQuery, AuditRecord, AuditRepo, AuditStore, ResourceKind, Usage, THROTTLED,
 };
 use cognate_domain::ids::AccountId;
 use cognate_domain::ports::StoreError;
@@ -308,6 +308,42 @@ impl AuditStore for PgStore {
             }
             other => other,
         }
+    }
+
+    async fn usage(
+        &self,
+        account: &AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Usage>, StoreError> {
+        // The account's index, from `since` on: its records of the range,
+        // and nothing else.
+        let rows = sqlx::query(
+            "SELECT event_name, sum(count)::bigint AS calls, \
+                    coalesce(sum(count) FILTER (WHERE error_code IS NOT NULL), 0)::bigint AS errors, \
+                    coalesce(sum(count) FILTER (WHERE error_code = $3), 0)::bigint AS throttles \
+             FROM audit_events WHERE account_id = $1 AND event_time >= $2 \
+             GROUP BY event_name ORDER BY event_name",
+        )
+        .bind(account.as_str())
+        .bind(since)
+        .bind(THROTTLED)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let count = |name: &str| -> Result<u64, StoreError> {
+                    let n: i64 = row.try_get(name).map_err(map_err)?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                };
+                Ok(Usage {
+                    event_name: row.try_get("event_name").map_err(map_err)?,
+                    calls: count("calls")?,
+                    errors: count("errors")?,
+                    throttles: count("throttles")?,
+                })
+            })
+            .collect()
     }
 
     async fn lookup(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {

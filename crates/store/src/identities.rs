@@ -453,6 +453,23 @@ impl IdentityRepo for PgTx {
             .collect()
     }
 
+    async fn count_identities(
+        &mut self,
+        pool_id: &IdentityPoolId,
+        cap: u64,
+    ) -> Result<u64, StoreError> {
+        // An index-only scan of identities_by_pool, stopped at `cap`.
+        let counted: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM identities WHERE pool_id = $1 LIMIT $2) AS capped",
+        )
+        .bind(pool_id.as_str())
+        .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(u64::try_from(counted).unwrap_or(0))
+    }
+
     async fn developer_ids_of(
         &mut self,
         identity_id: &IdentityId,

@@ -4,6 +4,7 @@
 //   node server.mjs --port 4000 [--issuer http://127.0.0.1:4000[/path]]
 //                   [--client-id cognate-test-client] [--ttl 3600]
 //                   [--claims tier,custom:role]
+//                   [--confidential-client <id>,<secret>,<redirect_uri>]...
 //
 // - Listens on 127.0.0.1:<port>; the issuer (default http://127.0.0.1:<port>)
 //   may carry a path, under which everything is served (so it can pose as a
@@ -12,6 +13,13 @@
 // - One public client: `client_id` from --client-id, PKCE (S256) required,
 //   redirect_uri http://127.0.0.1/cb, code flow, RS256 id tokens that last
 //   --ttl seconds (default 3600).
+// - Any number of confidential clients, one per --confidential-client
+//   <id>,<secret>,<redirect_uri> (the id and the secret may not contain a
+//   comma; the URI may): client_secret_basic at the token endpoint, code
+//   flow, RS256 id tokens, that one redirect_uri, and as
+//   post_logout_redirect_uri the redirect_uri's origin + "/". PKCE (S256)
+//   is optional for them (checked when the authorization request has a
+//   code_challenge), as at most real providers; the public client must use it.
 // - No login page: GET <issuer>/interaction/<uid> completes login and
 //   consent at once for the account named by the authorization request's
 //   `login_hint` (default "alice"). Extra claims for that account may be
@@ -22,6 +30,12 @@
 //   starting with "admin", else ["users"]), `isAdmin` ("true"/"false"),
 //   `department` ("engineering"), plus the extra claims. All of them are in
 //   the id token (scope `openid`).
+// - RP-initiated logout (GET/POST <issuer>/session/end, id_token_hint or
+//   client_id, post_logout_redirect_uri) without a page either: the
+//   confirmation form submits itself ("yes, sign me out"), then redirects to
+//   the post_logout_redirect_uri, or shows a plain "Signed out" page. No page
+//   the server renders loads anything from elsewhere (a browser on a closed
+//   network would wait for it).
 // - Prints "READY <issuer>" on stdout once listening. Exits when its stdin
 //   closes (the test process that started it is gone) or on SIGTERM/SIGINT.
 
@@ -31,9 +45,37 @@ import process from 'node:process';
 
 import Provider from 'oidc-provider';
 
+// `<id>,<secret>,<redirect_uri>` (the URI is everything after the second
+// comma) as an oidc-provider client.
+function confidentialClient(value) {
+  const [id, secret, ...rest] = String(value ?? '').split(',');
+  const redirectUri = rest.join(',');
+  let origin;
+  try {
+    origin = new URL(redirectUri).origin;
+  } catch {
+    origin = undefined;
+  }
+  if (!id || !secret || !origin || origin === 'null') {
+    console.error('--confidential-client takes <id>,<secret>,<redirect_uri> (an http(s) URL)');
+    process.exit(2);
+  }
+  return {
+    client_id: id,
+    client_secret: secret,
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [redirectUri],
+    post_logout_redirect_uris: [`${origin}/`],
+    response_types: ['code'],
+    grant_types: ['authorization_code'],
+    id_token_signed_response_alg: 'RS256',
+  };
+}
+
 function parseArgs(argv) {
   const args = {
     port: 0, issuer: '', clientId: 'cognate-test-client', ttl: 3600, claims: [],
+    confidentialClients: [],
   };
   for (let i = 0; i < argv.length; i += 1) {
     const value = argv[i + 1];
@@ -43,6 +85,7 @@ function parseArgs(argv) {
       case '--client-id': args.clientId = value; i += 1; break;
       case '--ttl': args.ttl = Number(value); i += 1; break;
       case '--claims': args.claims = value.split(',').filter(Boolean); i += 1; break;
+      case '--confidential-client': args.confidentialClients.push(confidentialClient(value)); i += 1; break;
       default:
         console.error(`unknown argument ${argv[i]}`);
         process.exit(2);
@@ -107,6 +150,33 @@ const standardClaims = [
 ];
 const releasedClaims = [...new Set([...standardClaims, ...args.claims])];
 
+// The logout confirmation, confirmed at once: the form (with its xsrf
+// token) plus `logout=yes`, submitted by the page itself.
+async function logoutSource(ctx, form) {
+  ctx.type = 'html';
+  ctx.body = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Signing out</title></head>
+<body>${form}
+<noscript><button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button></noscript>
+<script>
+  const form = document.getElementById('op.logoutForm');
+  const yes = document.createElement('input');
+  yes.type = 'hidden';
+  yes.name = 'logout';
+  yes.value = 'yes';
+  form.appendChild(yes);
+  form.submit();
+</script></body></html>`;
+}
+
+// After a logout without a post_logout_redirect_uri.
+async function postLogoutSuccessSource(ctx) {
+  ctx.type = 'html';
+  ctx.body = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Signed out</title></head>
+<body><h1>Signed out</h1></body></html>`;
+}
+
 const provider = new Provider(args.issuer, {
   clients: [{
     client_id: args.clientId,
@@ -115,7 +185,7 @@ const provider = new Provider(args.issuer, {
     response_types: ['code'],
     grant_types: ['authorization_code'],
     id_token_signed_response_alg: 'RS256',
-  }],
+  }, ...args.confidentialClients],
   jwks: { keys: [jwk] },
   findAccount: async (_ctx, sub) => (logins.has(sub) ? account(logins.get(sub)) : undefined),
   // Every claim in the id token (not only at the userinfo endpoint).
@@ -123,8 +193,12 @@ const provider = new Provider(args.issuer, {
   conformIdTokenClaims: false,
   extraParams: ['x_claims'],
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
-  pkce: { required: () => true },
-  features: { devInteractions: { enabled: false } },
+  // Required of the public client (no secret), optional for the others.
+  pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+  features: {
+    devInteractions: { enabled: false },
+    rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+  },
   interactions: { url: (_ctx, interaction) => `${mountPath}/interaction/${interaction.uid}` },
   ttl: {
     IdToken: args.ttl,

@@ -616,6 +616,14 @@ mod tests {
             ) -> Result<Vec<NaiveDate>, cognate_domain::ports::StoreError> {
                 self.inner.drop_partitions_before(d).await
             }
+            async fn usage(
+                &self,
+                account: &cognate_domain::ids::AccountId,
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<cognate_domain::audit::Usage>, cognate_domain::ports::StoreError>
+            {
+                self.inner.usage(account, since).await
+            }
         }
         let memory = MemoryStore::new();
         let flaky = Arc::new(Flaky {

@@ -435,7 +435,11 @@ impl<'a> CallRecorder<'a> {
                         .collect::<Vec<_>>(),
                 })),
                 json!({ "deletedIdentityIds": deleted }),
-                None,
+                // One identity deleted (the usual case): its records find it.
+                match deleted {
+                    [one] => Some(one.to_string()),
+                    _ => None,
+                },
             ),
             Change::IdentitiesMerged {
                 source,

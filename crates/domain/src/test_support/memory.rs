@@ -38,7 +38,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::audit::{Audience, AuditQuery, AuditRecord, AuditRepo, AuditStore};
+use crate::audit::{Audience, AuditQuery, AuditRecord, AuditRepo, AuditStore, Usage};
 use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
 use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId};
@@ -231,6 +231,19 @@ impl AuditStore for MemoryStore {
         _: chrono::NaiveDate,
     ) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn usage(
+        &self,
+        account: &AccountId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Usage>, StoreError> {
+        let state = self.committed().await?;
+        let mine = state
+            .audit
+            .iter()
+            .filter(|r| r.event_time >= since && r.audience == Audience::Account(account.clone()));
+        Ok(Usage::of(mine))
     }
 
     async fn drop_partitions_before(
@@ -809,6 +822,20 @@ impl IdentityRepo for MemoryTx {
         rows.sort_by_key(|(seq, _)| *seq);
         rows.truncate(limit as usize);
         Ok(rows)
+    }
+
+    async fn count_identities(
+        &mut self,
+        pool_id: &IdentityPoolId,
+        cap: u64,
+    ) -> Result<u64, StoreError> {
+        let state = self.live()?;
+        let n = state
+            .identities
+            .values()
+            .filter(|(_, i)| i.pool_id == *pool_id)
+            .count();
+        Ok((n as u64).min(cap))
     }
 
     async fn developer_ids_of(

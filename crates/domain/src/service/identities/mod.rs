@@ -15,6 +15,8 @@
 //! - `tokens` — GetId, GetOpenIdToken, GetCredentialsForIdentity, UnlinkIdentity.
 //! - `developer` — the developer-authenticated operations.
 //! - `admin` — DescribeIdentity, ListIdentities, DeleteIdentities.
+//! - `operator` — what the operator console asks beyond the API: counts,
+//!   finding an identity by a login, its logins, unlinking a provider.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -33,6 +35,8 @@ use crate::service::paging::{decode_cursor, page};
 mod admin;
 mod developer;
 mod link;
+mod operator;
+pub use operator::LinkedLogin;
 mod pool_cache;
 mod resolve;
 mod tokens;

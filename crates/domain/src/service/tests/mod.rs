@@ -9,6 +9,7 @@
 //! - `tokens` — GetOpenIdToken, GetCredentialsForIdentity, UnlinkIdentity.
 //! - `developer` — the developer-authenticated operations.
 //! - `admin` — DescribeIdentity, ListIdentities, DeleteIdentities.
+//! - `operator` — what the console asks beyond the API.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ mod admin;
 mod audit;
 mod developer;
 mod get_id;
+mod operator;
 mod pools;
 mod tokens;
 

@@ -1,0 +1,91 @@
+//! The operator console: a web console on its own listener
+//! (`console.bind`), never on the public API port.
+//!
+//! Operators sign in through their own OpenID Connect provider
+//! (authorization code with PKCE and a nonce, the ID token checked by the
+//! `openidconnect` crate); `[[console.operators]]` maps a `sub` or a group
+//! to the accounts it may see and a role, `viewer` (reads) or `operator`
+//! (may change). Pages are rendered on the server (maud templates compiled
+//! into the binary) and use no JavaScript at all: confirmations and diffs
+//! are pages of their own, so a strict Content-Security-Policy holds.
+//!
+//! The console is a thin layer: it reads through the domain services and
+//! changes things only through [`cognate_api::operator`], i.e. the same
+//! operations, validation and audit trail as the API, with the operator's
+//! `sub` as the caller of each record. No SQL, no token crypto here.
+//!
+//! # Layout
+//! - [`config`] — [`ConsoleConfig`], the operator rules and roles.
+//! - `session` — sessions (idle and absolute timeouts), cookies, CSRF tokens.
+//! - `oidc` — sign-in: discovery, the authorization request, the callback.
+//! - `html` — the page shell, shared pieces, error pages, security headers.
+//! - `pages` — one module per area: accounts, pools, identities, keys,
+//!   audit, usage.
+
+// A handler's early answer is the page it ends with (`Err(HttpResponse)`):
+// large, and returned once per request, where boxing would buy nothing.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use cognate_api::AppState;
+
+pub mod config;
+mod html;
+mod oidc;
+mod pages;
+mod session;
+
+pub use config::{ConsoleConfig, OperatorRule, Role};
+
+/// The console's shared state.
+pub struct Console {
+    config: ConsoleConfig,
+    api: web::Data<AppState>,
+    sessions: session::Sessions,
+    oidc: oidc::SignIn,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// The console over the API's shared state.
+    pub fn new(config: ConsoleConfig, api: web::Data<AppState>) -> anyhow::Result<Arc<Console>> {
+        let oidc = oidc::SignIn::new(&config)?;
+        Ok(Arc::new(Console {
+            sessions: session::Sessions::new(config.idle_timeout, config.absolute_timeout),
+            config,
+            api,
+            oidc,
+        }))
+    }
+}
+
+/// Mount the console's routes.
+pub fn configure(console: Arc<Console>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::from(console))
+            .app_data(web::FormConfig::default().limit(256 * 1024))
+            .route("/assets/console.css", web::get().to(html::stylesheet))
+            .route("/signin", web::get().to(oidc::signin_page))
+            .route("/login", web::get().to(oidc::login))
+            .route("/auth/callback", web::get().to(oidc::callback))
+            .route("/logout", web::post().to(oidc::logout))
+            .configure(pages::routes)
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound()
+                    .content_type("text/html; charset=utf-8")
+                    .body(html::bare_error("Not found", "There is no such page.").into_string())
+            }));
+    }
+}
+
+/// The security headers of every answer (see [`html::security_headers`]).
+pub use html::security_headers;

@@ -1,0 +1,206 @@
+//! The pages. Each handler: the session (or off to sign in), the account
+//! and the operator's role in it, then reads through the domain services
+//! or one change through [`cognate_api::operator`].
+//!
+//! # Layout
+//! - `accounts` — the home page: the operator's accounts.
+//! - `pools` — pools, a pool, editing a pool with a diff to confirm.
+//! - `identities` — finding identities, a pool's identities, an identity,
+//!   unlink, delete, merge.
+//! - `keys` — the signing keys, rotation.
+//! - `audit` — searching the audit trail, one event.
+//! - `usage` — calls, errors and throttles per operation.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use cognate_api::operator::Operator;
+use cognate_api::AppState;
+use cognate_domain::ids::AccountId;
+use maud::Markup;
+
+use crate::config::Role;
+use crate::html::{self, Shell};
+use crate::oidc::url_encode;
+use crate::session::{self, Active};
+use crate::Console;
+
+mod accounts;
+mod audit;
+mod identities;
+mod keys;
+mod pools;
+mod usage;
+
+/// Mount the pages.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(accounts::home));
+    keys::routes(cfg);
+    pools::routes(cfg);
+    identities::routes(cfg);
+    audit::routes(cfg);
+    usage::routes(cfg);
+}
+
+/// A signed-in request.
+pub(crate) struct Ctx {
+    console: web::Data<Console>,
+    active: Active,
+    source_ip: std::net::IpAddr,
+    user_agent: Option<String>,
+}
+
+/// An account the operator may see, and their role in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub id: AccountId,
+    pub role: Role,
+}
+
+impl Account {
+    /// Whether the operator may change things in it.
+    pub fn may_change(&self) -> bool {
+        self.role == Role::Operator
+    }
+}
+
+impl Ctx {
+    /// The request's session, or a redirect to sign in (back to this page
+    /// afterwards, for a GET).
+    pub async fn of(req: &HttpRequest, console: web::Data<Console>) -> Result<Ctx, HttpResponse> {
+        let secure = console.config.secure_cookies;
+        let active = session::session_id(req, secure).and_then(|id| console.sessions.touch(&id));
+        let Some(active) = active else {
+            let next = if req.method() == actix_web::http::Method::GET {
+                req.uri()
+                    .path_and_query()
+                    .map_or("/".to_owned(), |p| p.as_str().to_owned())
+            } else {
+                "/".to_owned()
+            };
+            return Err(html::see_other(&format!(
+                "/signin?next={}",
+                url_encode(&next)
+            )));
+        };
+        let source_ip = cognate_api::protocol::client_of(req, &console.api.trusted_proxies);
+        let user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Ctx {
+            console,
+            active,
+            source_ip,
+            user_agent,
+        })
+    }
+
+    /// The API's shared state.
+    pub fn api(&self) -> &web::Data<AppState> {
+        &self.console.api
+    }
+
+    /// The account `raw` names, if the operator may see it (else 404, as
+    /// for an account that does not exist).
+    pub fn account(&self, raw: &str) -> Result<Account, HttpResponse> {
+        let id = AccountId::parse(raw).map_err(|_| html::not_found("This account"))?;
+        let role = self
+            .active
+            .who
+            .grants
+            .role(&id)
+            .ok_or_else(|| html::not_found("This account"))?;
+        Ok(Account { id, role })
+    }
+
+    /// Refuse a POST whose CSRF token is not the session's, then one by a
+    /// viewer of `account`.
+    pub fn may_change(&self, account: &Account, csrf: Option<&str>) -> Result<(), HttpResponse> {
+        self.csrf(csrf)?;
+        if !account.may_change() {
+            return Err(html::forbidden());
+        }
+        Ok(())
+    }
+
+    /// Refuse a POST whose CSRF token is not the session's.
+    pub fn csrf(&self, csrf: Option<&str>) -> Result<(), HttpResponse> {
+        if !session::same(csrf.unwrap_or(""), &self.active.csrf) {
+            return Err(html::csrf_refused());
+        }
+        Ok(())
+    }
+
+    /// The session's CSRF token, for forms.
+    pub fn csrf_token(&self) -> &str {
+        &self.active.csrf
+    }
+
+    /// Whether the operator may act on what every account shares.
+    pub fn operates_everything(&self) -> bool {
+        self.active
+            .who
+            .grants
+            .operates_everything(&self.console.config)
+    }
+
+    /// The accounts the operator may see.
+    pub fn accounts(&self) -> Vec<Account> {
+        self.active
+            .who
+            .grants
+            .accounts()
+            .map(|(id, role)| Account {
+                id: id.clone(),
+                role,
+            })
+            .collect()
+    }
+
+    /// The operator, as the caller of the changes they make.
+    pub fn operator(&self) -> Operator {
+        Operator {
+            sub: self.active.who.sub.clone(),
+            issuer: self.console.config.issuer.clone(),
+            name: self.active.who.name.clone(),
+            source_ip: Some(self.source_ip),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
+    /// A page of `account` (or of none) with the navigation.
+    pub fn page(
+        &self,
+        account: Option<&Account>,
+        current: &str,
+        title: &str,
+        body: Markup,
+    ) -> HttpResponse {
+        let who = self
+            .active
+            .who
+            .name
+            .as_deref()
+            .unwrap_or(&self.active.who.sub);
+        let shell = Shell {
+            who,
+            csrf: &self.active.csrf,
+            account: account.map(|a| (a.id.as_str(), a.role.as_str())),
+            current,
+        };
+        html::ok(html::page(&shell, title, body))
+    }
+}
+
+/// What a `?done=` after a change says.
+pub(crate) fn done_notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "updated" => "The pool was updated.",
+        "unlinked" => "The login was unlinked.",
+        "deleted" => "The identity was deleted.",
+        "merged" => "The developer users were merged.",
+        "rotated" => "A new signing key was made.",
+        "unchanged" => "Nothing was changed: the form held the pool's current settings.",
+        _ => return None,
+    })
+}

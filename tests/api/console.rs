@@ -1,0 +1,902 @@
+//! The operator console in a real headless Chromium (Debian's `chromium`
+//! and `chromedriver`), against the real service, PostgreSQL and the tests'
+//! OpenID provider (`tests/support/oidc`), which signs in the user named by
+//! `login_hint` without a login page. Every page is saved as a screenshot
+//! under `target/screenshots/console-*.png`.
+//!
+//! Who is who (`[[console.operators]]` of these tests):
+//! - `olivia`: operator of account A;
+//! - `victor`: viewer of account A;
+//! - `admin…` (group `admins`): operator of every account;
+//! - `alice`: nobody (no entry matches her).
+
+use cognate_server::config::{ConsoleOperatorSettings, ConsoleRole, OidcProviderSettings};
+use cognate_tests::browser::{self, Browser};
+use cognate_tests::oidc::{self, ConfidentialClient, OidcOptions, OidcProvider};
+use cognate_tests::serve::free_port;
+
+use crate::helpers::{spawn_app_with, TestApp, ACCOUNT_A, ACCOUNT_B};
+
+const CLIENT_ID: &str = "cognate-console";
+const CLIENT_SECRET: &str = "console-test-secret";
+const DEV_PROVIDER: &str = "login.console.test";
+
+/// The app with its console, the OpenID provider the operators sign in
+/// with (also declared as an upstream provider of account A), a browser.
+struct World {
+    app: TestApp,
+    idp: OidcProvider,
+    console: String,
+    browser: Browser,
+}
+
+fn rule(
+    sub: Option<String>,
+    group: Option<&str>,
+    accounts: &[&str],
+    role: ConsoleRole,
+) -> ConsoleOperatorSettings {
+    ConsoleOperatorSettings {
+        sub,
+        group: group.map(str::to_owned),
+        accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
+        role,
+    }
+}
+
+/// Everything started, or `None` (a skip) where Chromium or node is missing.
+async fn world() -> Option<World> {
+    if !browser::available() {
+        cognate_tests::skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return None;
+    }
+    if !oidc::node_available() {
+        cognate_tests::skip("node is not installed: the operators' OpenID provider runs on it");
+        return None;
+    }
+    let port = free_port();
+    let console = format!("http://127.0.0.1:{port}");
+    let idp = oidc::start_with(OidcOptions {
+        confidential_clients: vec![ConfidentialClient {
+            id: CLIENT_ID.into(),
+            secret: CLIENT_SECRET.into(),
+            redirect_uri: format!("{console}/auth/callback"),
+        }],
+        ..OidcOptions::default()
+    })
+    .await
+    .expect("the OpenID provider starts");
+    let (issuer, client) = (idp.issuer.clone(), idp.client_id.clone());
+    let app = spawn_app_with(move |s| {
+        s.console.bind = Some(([127, 0, 0, 1], port).into());
+        s.console.issuer = Some(issuer.as_str().try_into().unwrap());
+        s.console.client_id = Some(CLIENT_ID.into());
+        s.console.client_secret = Some(CLIENT_SECRET.to_owned().into());
+        s.console.operators = vec![
+            rule(
+                Some(oidc::subject_of("olivia")),
+                None,
+                &[ACCOUNT_A],
+                ConsoleRole::Operator,
+            ),
+            rule(
+                Some(oidc::subject_of("victor")),
+                None,
+                &[ACCOUNT_A],
+                ConsoleRole::Viewer,
+            ),
+            rule(None, Some("admins"), &["*"], ConsoleRole::Operator),
+        ];
+        s.oidc_providers.push(OidcProviderSettings {
+            account: ACCOUNT_A.to_owned().try_into().unwrap(),
+            url: issuer.try_into().unwrap(),
+            client_ids: vec![client],
+        });
+    })
+    .await;
+    assert_eq!(app.console_address.as_deref(), Some(console.as_str()));
+    let browser = browser::start().await.expect("chromium starts");
+    Some(World {
+        app,
+        idp,
+        console,
+        browser,
+    })
+}
+
+impl World {
+    /// Sign in as `user` at the provider, then land on `next`.
+    async fn sign_in(&self, user: &str, next: &str) {
+        self.browser
+            .goto(&format!(
+                "{}/login?login_hint={user}&next={next}",
+                self.console
+            ))
+            .await
+            .expect("the sign-in starts");
+        self.browser
+            .wait_for_url(&format!("{}{next}", self.console))
+            .await
+            .expect("signed in, back on the console");
+    }
+
+    async fn sign_out(&self) {
+        self.browser
+            .submit_form("form[action='/logout']")
+            .await
+            .expect("sign out");
+        self.browser
+            .wait_for_url("/signin")
+            .await
+            .expect("signed out");
+    }
+
+    async fn shot(&self, name: &str) {
+        self.browser
+            .screenshot(&format!("console-{name}"))
+            .await
+            .expect("a screenshot");
+    }
+
+    /// A page as a plain HTTP client sees it with the browser's session.
+    fn session_cookie(&self, value: &str) -> String {
+        format!("cognate-console={value}")
+    }
+
+    async fn cookie(&self) -> String {
+        self.browser
+            .get_named_cookie("cognate-console")
+            .await
+            .expect("the session cookie")
+            .value()
+            .to_owned()
+    }
+
+    /// POST a form to the console with the browser's session cookie (a
+    /// redirect is not followed).
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let cookie = self.session_cookie(&self.cookie().await);
+        let response = cognate_tests::http_client()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}{path}", self.console))
+            .header("cookie", cookie)
+            .form(form)
+            .send()
+            .await
+            .expect("the console answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// The CSRF token of the page the browser shows.
+    async fn csrf(&self) -> String {
+        let source = self.browser.source().await.unwrap();
+        let at = source
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token");
+        let rest = &source[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+
+    /// A pool of account A with a developer provider, the OpenID provider
+    /// declared, roles and a rules mapping; its id.
+    async fn pool(&self, name: &str) -> String {
+        let arn = format!(
+            "arn:aws:iam::{ACCOUNT_A}:oidc-provider/{}",
+            self.idp.provider_name()
+        );
+        let pool = self
+            .app
+            .client
+            .create_identity_pool()
+            .identity_pool_name(name)
+            .allow_unauthenticated_identities(true)
+            .developer_provider_name(DEV_PROVIDER)
+            .open_id_connect_provider_arns(&arn)
+            .supported_login_providers("graph.facebook.com", "1234567890")
+            .send()
+            .await
+            .expect("a pool")
+            .identity_pool_id;
+        use aws_sdk_cognitoidentity::types::{
+            MappingRule, MappingRuleMatchType, RoleMapping, RoleMappingType, RulesConfigurationType,
+        };
+        let provider = self.idp.provider_name();
+        self.app
+            .client
+            .set_identity_pool_roles()
+            .identity_pool_id(&pool)
+            .roles("authenticated", format!("arn:aws:iam::{ACCOUNT_A}:role/signed-in"))
+            .roles("unauthenticated", format!("arn:aws:iam::{ACCOUNT_A}:role/guest"))
+            .role_mappings(
+                provider,
+                RoleMapping::builder()
+                    .r#type(RoleMappingType::Rules)
+                    .ambiguous_role_resolution(
+                        aws_sdk_cognitoidentity::types::AmbiguousRoleResolutionType::AuthenticatedRole,
+                    )
+                    .rules_configuration(
+                        RulesConfigurationType::builder()
+                            .rules(
+                                MappingRule::builder()
+                                    .claim("isAdmin")
+                                    .match_type(MappingRuleMatchType::Equals)
+                                    .value("true")
+                                    .role_arn(format!("arn:aws:iam::{ACCOUNT_A}:role/admin"))
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("roles set");
+        pool
+    }
+
+    /// The identity of developer user `user` in `pool` (also linked to the
+    /// OpenID provider's `upstream` user, when given).
+    async fn developer_identity(&self, pool: &str, user: &str, upstream: Option<&str>) -> String {
+        let mut call = self
+            .app
+            .client
+            .get_open_id_token_for_developer_identity()
+            .identity_pool_id(pool)
+            .logins(DEV_PROVIDER, user);
+        if let Some(upstream) = upstream {
+            let token = self.idp.id_token(upstream).await.expect("an id token");
+            call = call.logins(self.idp.provider_name(), token);
+        }
+        call.send()
+            .await
+            .expect("a developer identity")
+            .identity_id
+            .expect("an identity id")
+    }
+
+    async fn logins_of(&self, identity: &str) -> Vec<String> {
+        self.app
+            .client
+            .describe_identity()
+            .identity_id(identity)
+            .send()
+            .await
+            .expect("describe identity")
+            .logins()
+            .to_vec()
+    }
+}
+
+#[tokio::test]
+async fn an_unauthenticated_request_is_sent_to_sign_in_and_only_configured_operators_get_in() {
+    let Some(w) = world().await else { return };
+    let pools = format!("/accounts/{ACCOUNT_A}/pools");
+    w.browser
+        .goto(&format!("{}{pools}", w.console))
+        .await
+        .unwrap();
+    let url = w.browser.wait_for_url("/signin").await.unwrap();
+    assert!(url.contains("next=/accounts/"), "{url}");
+    w.shot("signin").await;
+    // The button goes to the provider, which signs in alice: nobody here.
+    w.browser.click("a.button.primary").await.unwrap();
+    w.browser.wait_for_text("h1", "No access").await.unwrap();
+    assert!(w
+        .browser
+        .source()
+        .await
+        .unwrap()
+        .contains(&oidc::subject_of("alice")));
+    w.shot("no-access").await;
+    assert!(w.browser.get_named_cookie("cognate-console").await.is_err());
+    // Forget alice at the provider (its cookies share the host).
+    w.browser.delete_all_cookies().await.unwrap();
+    // An operator lands where she was going, with a strict session cookie.
+    w.sign_in("olivia", &pools).await;
+    w.browser
+        .wait_for_text("h1", "Identity pools")
+        .await
+        .unwrap();
+    let cookie = w.browser.get_named_cookie("cognate-console").await.unwrap();
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    // Every page forbids script, framing and other origins.
+    let page = w
+        .app
+        .http
+        .get(format!("{}/signin", w.console))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "{csp}");
+    // Signing out ends the session: the next page asks to sign in again.
+    w.sign_out().await;
+    w.browser
+        .goto(&format!("{}{pools}", w.console))
+        .await
+        .unwrap();
+    w.browser.wait_for_url("/signin").await.unwrap();
+    w.browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_edits_a_pool_after_a_diff_and_the_change_is_in_the_audit_trail() {
+    let Some(w) = world().await else { return };
+    let pool = w.pool("photos").await;
+    for _ in 0..3 {
+        w.app.guest(&pool).await;
+    }
+    w.sign_in("olivia", "/").await;
+    w.browser.wait_for_text("h1", "Accounts").await.unwrap();
+    w.shot("accounts").await;
+    w.browser
+        .click(&format!("a[href='/accounts/{ACCOUNT_A}/pools']"))
+        .await
+        .unwrap();
+    let row = w.browser.text_of("tbody tr").await.unwrap();
+    assert!(
+        row.contains("photos") && row.contains(&pool) && row.contains('3'),
+        "{row}"
+    );
+    w.shot("pools").await;
+    w.browser.click("tbody tr a").await.unwrap();
+    w.browser.wait_for_text("h1", "photos").await.unwrap();
+    let page = w.browser.text_of("main").await.unwrap();
+    for shown in [
+        "graph.facebook.com",
+        "role/signed-in",
+        "isAdmin",
+        "equals",
+        "role/admin",
+        DEV_PROVIDER,
+    ] {
+        assert!(page.contains(shown), "the pool page shows {shown}: {page}");
+    }
+    w.shot("pool").await;
+    w.browser.click("a[href$='/edit']").await.unwrap();
+    w.browser.fill("#name", "holiday-photos").await.unwrap();
+    w.browser.click("#allow_unauthenticated").await.unwrap();
+    w.shot("pool-edit").await;
+    w.browser.submit_form("form.edit").await.unwrap();
+    w.browser
+        .wait_for_text("h1", "Confirm changes")
+        .await
+        .unwrap();
+    let diff = w.browser.text_of("table.diff").await.unwrap();
+    assert!(
+        diff.contains("photos") && diff.contains("holiday-photos"),
+        "{diff}"
+    );
+    assert!(diff.contains("Guest identities"), "{diff}");
+    assert!(
+        !diff.contains("Authenticated role"),
+        "only what changes: {diff}"
+    );
+    w.shot("pool-diff").await;
+    // Nothing is saved before the confirmation.
+    let described = w
+        .app
+        .client
+        .describe_identity_pool()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.identity_pool_name, "photos");
+    w.browser.submit_form("form.confirm").await.unwrap();
+    w.browser
+        .wait_for_text("p.notice", "updated")
+        .await
+        .unwrap();
+    let described = w
+        .app
+        .client
+        .describe_identity_pool()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.identity_pool_name, "holiday-photos");
+    assert!(!described.allow_unauthenticated_identities);
+    assert_eq!(described.developer_provider_name(), Some(DEV_PROVIDER));
+    let roles = w
+        .app
+        .client
+        .get_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        roles.role_mappings().map(|m| m.len()),
+        Some(1),
+        "role mappings kept"
+    );
+    // The change is in the audit trail, made by the operator.
+    w.browser
+        .goto(&format!(
+            "{}/accounts/{ACCOUNT_A}/audit?name=UpdateIdentityPool",
+            w.console
+        ))
+        .await
+        .unwrap();
+    let row = w.browser.text_of("table.events tbody tr").await.unwrap();
+    assert!(
+        row.contains("UpdateIdentityPool") && row.contains("operator olivia"),
+        "{row}"
+    );
+    w.shot("audit").await;
+    w.browser.click("table.events tbody tr a").await.unwrap();
+    let event: serde_json::Value =
+        serde_json::from_str(&w.browser.text_of("pre.json").await.unwrap()).unwrap();
+    assert_eq!(event["userIdentity"]["type"], "WebIdentityUser");
+    assert_eq!(
+        event["userIdentity"]["principalId"],
+        format!("{}:{}", w.idp.issuer, oidc::subject_of("olivia"))
+    );
+    assert_eq!(
+        event["requestParameters"]["identityPoolName"], "holiday-photos",
+        "{event:#}"
+    );
+    assert_eq!(event["recipientAccountId"], ACCOUNT_A);
+    w.shot("audit-event").await;
+    w.browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_finds_an_identity_three_ways_then_unlinks_merges_and_deletes_it_with_confirmation(
+) {
+    let Some(w) = world().await else { return };
+    let pool = w.pool("games").await;
+    let identity = w.developer_identity(&pool, "player-1", Some("carol")).await;
+    let other = w.developer_identity(&pool, "player-2", None).await;
+    assert_ne!(identity, other);
+    let provider = w.idp.provider_name();
+    let identity_page = format!("/accounts/{ACCOUNT_A}/identities/{identity}");
+    w.sign_in("olivia", &format!("/accounts/{ACCOUNT_A}/identities"))
+        .await;
+    w.shot("find").await;
+    // By identity id.
+    w.browser.fill("#by-id", &identity).await.unwrap();
+    w.browser
+        .submit_form("form.card:nth-of-type(1)")
+        .await
+        .unwrap();
+    w.browser.wait_for_url(&identity_page).await.unwrap();
+    let page = w.browser.text_of("main").await.unwrap();
+    assert!(
+        page.contains("player-1") && page.contains(&provider),
+        "{page}"
+    );
+    assert!(
+        !page.contains(&oidc::subject_of("carol")),
+        "upstream subjects are never shown: {page}"
+    );
+    w.shot("identity").await;
+    // By developer user identifier.
+    w.browser
+        .goto(&format!("{}/accounts/{ACCOUNT_A}/identities", w.console))
+        .await
+        .unwrap();
+    w.browser.fill("#by-developer", "player-1").await.unwrap();
+    w.browser
+        .submit_form("form.card:nth-of-type(2)")
+        .await
+        .unwrap();
+    w.browser.wait_for_url(&identity_page).await.unwrap();
+    // By provider and upstream subject (hashed for the look-up).
+    w.browser
+        .goto(&format!("{}/accounts/{ACCOUNT_A}/identities", w.console))
+        .await
+        .unwrap();
+    w.browser.fill("#by-provider", &provider).await.unwrap();
+    w.browser
+        .fill("#by-subject", &oidc::subject_of("carol"))
+        .await
+        .unwrap();
+    w.browser
+        .submit_form("form.card:nth-of-type(3)")
+        .await
+        .unwrap();
+    w.browser.wait_for_url(&identity_page).await.unwrap();
+    // A subject nobody has: said so.
+    w.browser
+        .goto(&format!("{}/accounts/{ACCOUNT_A}/identities", w.console))
+        .await
+        .unwrap();
+    w.browser.fill("#by-provider", &provider).await.unwrap();
+    w.browser
+        .fill("#by-subject", &oidc::subject_of("nobody"))
+        .await
+        .unwrap();
+    w.browser
+        .submit_form("form.card:nth-of-type(3)")
+        .await
+        .unwrap();
+    w.browser
+        .wait_for_text("p.notice", "No identity matches")
+        .await
+        .unwrap();
+
+    // Unlink the upstream login, after a confirmation.
+    w.browser
+        .goto(&format!("{}{identity_page}", w.console))
+        .await
+        .unwrap();
+    w.browser
+        .click(&format!(
+            "a[href*='unlink?provider={}']",
+            provider.replace(':', "%3A")
+        ))
+        .await
+        .unwrap();
+    w.browser
+        .wait_for_text("h1", "Unlink this login?")
+        .await
+        .unwrap();
+    w.shot("unlink-confirm").await;
+    assert_eq!(
+        w.logins_of(&identity).await.len(),
+        2,
+        "nothing unlinked before the confirmation"
+    );
+    w.browser.submit_form("form.confirm").await.unwrap();
+    w.browser
+        .wait_for_text("p.notice", "unlinked")
+        .await
+        .unwrap();
+    assert_eq!(w.logins_of(&identity).await, [DEV_PROVIDER]);
+
+    // Merge player-2 into this identity.
+    w.browser.click("a[href$='/merge']").await.unwrap();
+    w.browser.fill("#source", "player-2").await.unwrap();
+    w.browser.submit_form("form.edit").await.unwrap();
+    w.browser
+        .wait_for_text("h1", "Merge these developer users?")
+        .await
+        .unwrap();
+    w.shot("merge-confirm").await;
+    w.browser.submit_form("form.confirm").await.unwrap();
+    w.browser.wait_for_text("p.notice", "merged").await.unwrap();
+    let page = w.browser.text_of("main").await.unwrap();
+    assert!(
+        page.contains("player-1") && page.contains("player-2"),
+        "{page}"
+    );
+
+    // Delete it, after a confirmation.
+    w.browser.click("a.button.danger").await.unwrap();
+    w.browser
+        .wait_for_text("h1", "Delete this identity?")
+        .await
+        .unwrap();
+    w.shot("delete-confirm").await;
+    w.browser.submit_form("form.confirm").await.unwrap();
+    w.browser
+        .wait_for_text("p.notice", "deleted")
+        .await
+        .unwrap();
+    w.shot("pool-identities").await;
+    let gone = w
+        .app
+        .client
+        .describe_identity()
+        .identity_id(&identity)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the identity is deleted");
+
+    // Each change is in the identity's audit trail, made by the operator.
+    w.browser
+        .goto(&format!(
+            "{}/accounts/{ACCOUNT_A}/audit?identity={identity}",
+            w.console
+        ))
+        .await
+        .unwrap();
+    let events = w.browser.text_of("table.events tbody").await.unwrap();
+    for name in [
+        "DeleteIdentities",
+        "MergeDeveloperIdentities",
+        "UnlinkIdentity",
+    ] {
+        assert!(events.contains(name), "{name} is recorded: {events}");
+    }
+    assert!(events.contains("operator olivia"), "{events}");
+    w.browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_way_to_change_anything_and_a_forged_post_is_refused() {
+    let Some(w) = world().await else { return };
+    let pool = w.pool("readonly").await;
+    let identity = w.developer_identity(&pool, "v-1", None).await;
+    w.sign_in("victor", &format!("/accounts/{ACCOUNT_A}/pools/{pool}"))
+        .await;
+    w.browser.wait_for_text("h1", "readonly").await.unwrap();
+    assert!(
+        !w.browser.exists("a[href$='/edit']").await.unwrap(),
+        "no Edit button"
+    );
+    w.shot("pool-as-viewer").await;
+    let identity_page = format!("/accounts/{ACCOUNT_A}/identities/{identity}");
+    w.browser
+        .goto(&format!("{}{identity_page}", w.console))
+        .await
+        .unwrap();
+    w.browser.wait_for_text("h1", "Identity").await.unwrap();
+    for button in [
+        "a[href*='unlink']",
+        "a[href$='/delete']",
+        "a[href$='/merge']",
+    ] {
+        assert!(!w.browser.exists(button).await.unwrap(), "no {button}");
+    }
+    w.shot("identity-as-viewer").await;
+    // The pages behind the buttons are refused too...
+    w.browser
+        .goto(&format!(
+            "{}/accounts/{ACCOUNT_A}/pools/{pool}/edit",
+            w.console
+        ))
+        .await
+        .unwrap();
+    w.browser.wait_for_text("h1", "Not allowed").await.unwrap();
+    // ...and so is a forged POST with the viewer's own session and CSRF token.
+    w.browser
+        .goto(&format!("{}{identity_page}", w.console))
+        .await
+        .unwrap();
+    let csrf = w.csrf().await;
+    let (status, body) = w
+        .post(&format!("{identity_page}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("viewer"), "{body}");
+    let (status, _) = w
+        .post(
+            &format!("/accounts/{ACCOUNT_A}/pools/{pool}/edit"),
+            &[("csrf", &csrf), ("name", "x")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        w.logins_of(&identity).await,
+        [DEV_PROVIDER],
+        "nothing changed"
+    );
+    // The keys page has no rotate button for a viewer.
+    w.browser
+        .goto(&format!("{}/keys", w.console))
+        .await
+        .unwrap();
+    assert!(!w.browser.exists("a[href='/keys/rotate']").await.unwrap());
+    w.browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_post_without_the_sessions_csrf_token_is_refused() {
+    let Some(w) = world().await else { return };
+    let pool = w.pool("guarded").await;
+    let identity = w.developer_identity(&pool, "g-1", None).await;
+    let identity_page = format!("/accounts/{ACCOUNT_A}/identities/{identity}");
+    w.sign_in("olivia", &identity_page).await;
+    let csrf = w.csrf().await;
+    for form in [vec![], vec![("csrf", "forged")]] {
+        let (status, body) = w.post(&format!("{identity_page}/delete"), &form).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("CSRF"), "{body}");
+    }
+    let (status, _) = w.post("/logout", &[]).await;
+    assert_eq!(status, 403, "signing out takes the token too");
+    assert_eq!(w.logins_of(&identity).await, [DEV_PROVIDER], "not deleted");
+    // With the token, the same request goes through.
+    let (status, _) = w
+        .post(&format!("{identity_page}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 303);
+    assert!(w
+        .app
+        .client
+        .describe_identity()
+        .identity_id(&identity)
+        .send()
+        .await
+        .is_err());
+    w.browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_of_one_account_never_sees_another_accounts_pools_or_identities() {
+    let Some(w) = world().await else { return };
+    let theirs = w
+        .app
+        .client_b()
+        .create_identity_pool()
+        .identity_pool_name("account-b-secret-pool")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id;
+    let their_identity = w
+        .app
+        .client_b()
+        .get_id()
+        .identity_pool_id(&theirs)
+        .send()
+        .await
+        .unwrap()
+        .identity_id
+        .unwrap();
+    w.sign_in("olivia", "/").await;
+    let home = w.browser.text_of("main").await.unwrap();
+    assert!(
+        home.contains(ACCOUNT_A) && !home.contains(ACCOUNT_B),
+        "{home}"
+    );
+    for path in [
+        format!("/accounts/{ACCOUNT_B}/pools"),
+        format!("/accounts/{ACCOUNT_B}/pools/{theirs}"),
+        format!("/accounts/{ACCOUNT_B}/identities/{their_identity}"),
+        format!("/accounts/{ACCOUNT_B}/audit"),
+        format!("/accounts/{ACCOUNT_A}/pools/{theirs}"),
+        format!("/accounts/{ACCOUNT_A}/pools/{theirs}/identities"),
+        format!("/accounts/{ACCOUNT_A}/identities/{their_identity}"),
+    ] {
+        w.browser
+            .goto(&format!("{}{path}", w.console))
+            .await
+            .unwrap();
+        w.browser.wait_for_text("h1", "Not found").await.unwrap();
+        let page = w.browser.source().await.unwrap();
+        assert!(
+            !page.contains("account-b-secret-pool"),
+            "{path} shows nothing of B"
+        );
+    }
+    w.shot("not-found").await;
+    // Nor does a search find B's identity from A.
+    w.browser
+        .goto(&format!(
+            "{}/accounts/{ACCOUNT_A}/identities?by=id&value={their_identity}",
+            w.console
+        ))
+        .await
+        .unwrap();
+    w.browser
+        .wait_for_text("p.notice", "No identity matches")
+        .await
+        .unwrap();
+    // Nor a forged change.
+    w.browser.goto(&format!("{}/", w.console)).await.unwrap();
+    let csrf = w.csrf().await;
+    let (status, _) = w
+        .post(
+            &format!("/accounts/{ACCOUNT_A}/identities/{their_identity}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = w
+        .post(
+            &format!("/accounts/{ACCOUNT_B}/identities/{their_identity}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(w
+        .app
+        .client_b()
+        .describe_identity()
+        .identity_id(&their_identity)
+        .send()
+        .await
+        .is_ok());
+    w.browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_of_every_account_rotates_the_signing_key_and_it_is_in_the_jwks() {
+    let Some(w) = world().await else { return };
+    let pool = w.pool("busy").await;
+    for _ in 0..4 {
+        w.app.guest(&pool).await;
+    }
+    // A refused call, to be counted as an error.
+    let _ = w
+        .app
+        .client
+        .describe_identity_pool()
+        .identity_pool_id("us-east-1:00000000-0000-0000-0000-000000000000")
+        .send()
+        .await;
+    w.sign_in("admin-ada", "/keys").await;
+    w.browser
+        .wait_for_text("h1", "Token signing keys")
+        .await
+        .unwrap();
+    let before = w.browser.text_of("tbody").await.unwrap();
+    w.shot("keys").await;
+    w.browser.click("a[href='/keys/rotate']").await.unwrap();
+    w.browser
+        .wait_for_text("h1", "Rotate the signing key?")
+        .await
+        .unwrap();
+    w.shot("rotate-confirm").await;
+    w.browser.submit_form("form.confirm").await.unwrap();
+    let notice = w
+        .browser
+        .wait_for_text("p.notice", "new signing key")
+        .await
+        .unwrap();
+    let kid = notice
+        .rsplit("kid: ")
+        .next()
+        .unwrap()
+        .trim_end_matches('.')
+        .to_owned();
+    assert!(!before.contains(&kid), "a new key: {kid}");
+    assert!(w.browser.text_of("tbody").await.unwrap().contains(&kid));
+    let jwks: serde_json::Value = w
+        .app
+        .http
+        .get(format!("{}/.well-known/jwks.json", w.app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(kids.contains(&kid.as_str()), "{kid} in {kids:?}");
+    // Usage: the calls of account A per operation (the audit trail's
+    // batches are written within audit.flush_interval_ms).
+    let mut usage = String::new();
+    for _ in 0..50 {
+        w.browser
+            .goto(&format!("{}/accounts/{ACCOUNT_A}/usage", w.console))
+            .await
+            .unwrap();
+        usage = w.browser.text_of("main").await.unwrap();
+        if usage.contains("GetId") && usage.contains("DescribeIdentityPool") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        usage.contains("GetId") && usage.contains("DescribeIdentityPool"),
+        "{usage}"
+    );
+    let row = w
+        .browser
+        .text_of("table.usage tbody tr:first-child")
+        .await
+        .unwrap();
+    let row = row.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        row, "GetId 4 0 0 4 0 0",
+        "four guests made in the last hour"
+    );
+    w.shot("usage").await;
+    w.browser.close().await.unwrap();
+}
