@@ -8,6 +8,7 @@
 //!
 //! See `bench/README.md`.
 
+mod console;
 mod cpu;
 mod load;
 mod memory;
@@ -118,6 +119,11 @@ struct Args {
     /// Connections of the database ceilings (insert and primary-key read).
     #[arg(long, default_value_t = 32)]
     ceiling_clients: usize,
+    /// Also time the operator console's pages on the preloaded pool (its
+    /// identity counts, lists, look-ups, audit and usage pages), after the
+    /// load: server-side, over HTTP, with a session made without signing in.
+    #[arg(long)]
+    console_pages: bool,
     /// Do not record the unsigned calls in the audit trail
     /// (`audit.public_calls = false`), to measure what recording costs.
     #[arg(long)]
@@ -289,6 +295,16 @@ async fn bench(
     // The benchmark measures the service, not the quotas: all unlimited.
     settings.disable_quotas();
     settings.audit.public_calls = !args.no_audit;
+    if args.console_pages {
+        // Never contacted: the bench's session is made without signing in.
+        settings.console.bind = Some(([127, 0, 0, 1], 0).into());
+        settings.console.issuer = Some(
+            "http://127.0.0.1:9"
+                .try_into()
+                .map_err(anyhow::Error::msg)?,
+        );
+        settings.console.client_id = Some("cognate-bench".into());
+    }
     // GetCredentialsForIdentity's Cognate part: an STS that answers at once.
     settings.sts.endpoint = Some(
         sts::start()
@@ -317,6 +333,16 @@ async fn bench(
             .context("building the application")?
             .context("building the application")?
     };
+    let console = match (
+        app.console_port(),
+        app.console_session_for_bench("cognate-bench"),
+    ) {
+        (Some(port), Some(cookie)) => Some(console::Console {
+            address: format!("http://127.0.0.1:{port}"),
+            cookie,
+        }),
+        _ => None,
+    };
     let server = server_runtime.spawn(app.run_until_stopped());
     let result = measure(
         args,
@@ -328,6 +354,12 @@ async fn bench(
         pg_mode,
     )
     .await;
+    let result = match (result, console) {
+        (Ok(failed), Some(console)) => console::time_pages(&console, args, &address)
+            .await
+            .map(|()| failed),
+        (result, _) => result,
+    };
     server.abort();
     server_runtime.shutdown_background();
     result

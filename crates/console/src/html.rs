@@ -231,6 +231,28 @@ pub(crate) fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
+/// The form of a confirmation page: `hidden` fields (and the CSRF
+/// token) posted to `action` by a `button` of `class` (`danger`,
+/// `primary`), or back to `cancel`.
+pub(crate) fn confirm(
+    action: &str,
+    csrf: &str,
+    hidden: &[(&str, &str)],
+    (button, class): (&str, &str),
+    cancel: &str,
+) -> Markup {
+    html! {
+        form.confirm method="post" action=(action) {
+            (csrf_field(csrf))
+            @for (name, value) in hidden {
+                input type="hidden" name=(name) value=(value);
+            }
+            button class=(class) type="submit" { (button) }
+            a.button href=(cancel) { "Cancel" }
+        }
+    }
+}
+
 /// A notice at the top of a page.
 pub(crate) fn notice(text: &str) -> Markup {
     html! { p.notice.success role="status" { (text) } }

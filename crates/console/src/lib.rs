@@ -68,6 +68,29 @@ impl Console {
     }
 }
 
+#[cfg(feature = "bench")]
+impl Console {
+    /// A session of operator `sub` with the operator role in every account
+    /// (its cookie's value), without signing in: for timing pages.
+    pub fn bench_session(&self, sub: &str) -> String {
+        let rule = OperatorRule {
+            sub: Some(sub.to_owned()),
+            group: None,
+            accounts: vec!["*".into()],
+            role: Role::Operator,
+        };
+        let config = ConsoleConfig {
+            operators: vec![rule],
+            ..self.config.clone()
+        };
+        self.sessions.start(session::SignedIn {
+            sub: sub.to_owned(),
+            name: None,
+            grants: config::Grants::of(&config, sub, &[]),
+        })
+    }
+}
+
 /// Mount the console's routes.
 pub fn configure(console: Arc<Console>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {

@@ -1115,6 +1115,59 @@ mod tests {
         Settings::load(Some(&path))
     }
 
+    const CONSOLE: &str = "[[accounts]]\nid = \"111111111111\"\naccess_key_id = \"AKIAAAAAAAAAAAAAAAAA\"\nsecret_access_key = \"0123456789abcdef0123\"\n\
+        [console]\nbind = \"127.0.0.1:8081\"\nissuer = \"https://login.example.com\"\nclient_id = \"console\"\n";
+
+    #[test]
+    fn the_console_is_off_by_default_and_its_settings_are_checked_when_on() {
+        assert!(load_str("").unwrap().console.bind.is_none());
+        let rule =
+            "[[console.operators]]\ngroup = \"ops\"\naccounts = [\"*\"]\nrole = \"operator\"\n";
+        let on = load_str(&format!("{CONSOLE}{rule}")).unwrap();
+        assert_eq!(
+            on.console.public_url().as_deref(),
+            Some("http://127.0.0.1:8081")
+        );
+        assert_eq!(on.console.operators[0].role, ConsoleRole::Operator);
+        for (toml, key) in [
+            (CONSOLE.to_owned(), "console.operators"),
+            (CONSOLE.replace("issuer = \"https://login.example.com\"\n", "") + rule, "console.issuer"),
+            (CONSOLE.replace("client_id = \"console\"\n", "") + rule, "console.client_id"),
+            (CONSOLE.replace("127.0.0.1:8081", "0.0.0.0:8081") + rule, "console.public_url"),
+            (format!("{CONSOLE}[[console.operators]]\nsub = \"a\"\ngroup = \"b\"\naccounts = [\"*\"]\nrole = \"viewer\"\n"), "console.operators[0]"),
+            (format!("{CONSOLE}[[console.operators]]\nsub = \"a\"\naccounts = [\"222222222222\"]\nrole = \"viewer\"\n"), "console.operators[0].accounts"),
+            (format!("{CONSOLE}[[console.operators]]\nsub = \"a\"\naccounts = [\"*\"]\nrole = \"admin\"\n"), "role"),
+            (format!("{CONSOLE}idle_timeout_seconds = 600\nabsolute_timeout_seconds = 60\n{rule}"), "console.absolute_timeout_seconds"),
+        ] {
+            let err = format!("{:#}", load_str(&toml).unwrap_err());
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_consoles_client_secret_may_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let rule = "[[console.operators]]\nsub = \"a\"\naccounts = [\"*\"]\nrole = \"viewer\"\n";
+        let toml = CONSOLE.replace(
+            "client_id = \"console\"\n",
+            &format!(
+                "client_id = \"console\"\nclient_secret_file = \"{}\"\n",
+                secret.display()
+            ),
+        );
+        let s = load_str(&format!("{toml}{rule}")).unwrap();
+        assert_eq!(
+            s.console
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned())
+                .as_deref(),
+            Some("s3cret")
+        );
+    }
+
     #[test]
     fn the_defaults_load_and_pass_their_own_checks() {
         let s = load_str("").unwrap();

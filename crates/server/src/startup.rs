@@ -182,6 +182,8 @@ pub struct Application {
     server: Server,
     management: Server,
     console: Option<Server>,
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
+    console_state: Option<Arc<cognate_console::Console>>,
     refresher: tokio::task::JoinHandle<()>,
     audit: AuditLog,
 }
@@ -235,9 +237,9 @@ impl Application {
         let console = Self::build_console(settings, state.clone())?;
         let (port, management_port, server, management) =
             Self::build_servers(settings, state, connections, listener, management_listener)?;
-        let (console_port, console) = match console {
-            Some((port, server)) => (Some(port), Some(server)),
-            None => (None, None),
+        let (console_port, console, console_state) = match console {
+            Some((port, server, state)) => (Some(port), Some(server), Some(state)),
+            None => (None, None, None),
         };
         Ok(Application {
             port,
@@ -246,6 +248,7 @@ impl Application {
             server,
             management,
             console,
+            console_state,
             refresher,
             audit,
         })
@@ -525,7 +528,7 @@ impl Application {
     fn build_console(
         settings: &Settings,
         state: web::Data<AppState>,
-    ) -> anyhow::Result<Option<(u16, Server)>> {
+    ) -> anyhow::Result<Option<(u16, Server, Arc<cognate_console::Console>)>> {
         let console = &settings.console;
         let Some(bind) = console.bind else {
             return Ok(None);
@@ -583,10 +586,11 @@ impl Application {
             absolute_timeout: Duration::from_secs(console.absolute_timeout_seconds),
         };
         let console_state = cognate_console::Console::new(config, state)?;
+        let served = console_state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(cognate_console::security_headers())
-                .configure(cognate_console::configure(console_state.clone()))
+                .configure(cognate_console::configure(served.clone()))
         })
         .workers(1)
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
@@ -599,7 +603,14 @@ impl Application {
             None => server.listen(listener)?.run(),
         };
         tracing::info!(console_port = port, "operator console listening");
-        Ok(Some((port, server)))
+        Ok(Some((port, server, console_state)))
+    }
+
+    /// A console session of operator `sub` in every account, without
+    /// signing in (its cookie's value): `cognate-bench --console-pages`.
+    #[cfg(feature = "bench")]
+    pub fn console_session_for_bench(&self, sub: &str) -> Option<String> {
+        self.console_state.as_ref().map(|c| c.bench_session(sub))
     }
 
     /// The port the operator console listens on, if it is configured.

@@ -14,7 +14,7 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::Ctx;
+use super::{audit_records, in_account};
 use crate::html::{self, Reply};
 use crate::oidc::url_encode;
 use crate::Console;
@@ -136,20 +136,10 @@ async fn search_page(
     account: &str,
     filters: &Filters,
 ) -> Reply {
-    let ctx = Ctx::of(req, console).await?;
-    let account = ctx.account(account)?;
+    let (ctx, account) = in_account(req, console, account).await?;
     let a = account.id.as_str();
     let (records, error) = match filters.query(&account.id) {
-        Ok(query) => {
-            let store = ctx.api().audit_store.clone();
-            let found = ctx
-                .api()
-                .on_database_runtime(async move { store.lookup(&query).await })
-                .await
-                .map_err(html::api_error)?
-                .map_err(|e| html::api_error(cognate_domain::DomainError::from(e).into()))?;
-            (found, None)
-        }
+        Ok(query) => (audit_records(&ctx, query).await?, None),
         Err(why) => (Vec::new(), Some(why)),
     };
     let mut records = records;
@@ -246,8 +236,7 @@ async fn event(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
+            let (ctx, account) = in_account(&req, console, &path.0).await?;
             let id = Uuid::parse_str(&path.1).map_err(|_| html::not_found("This event"))?;
             let query = AuditQuery {
                 account: Some(account.id.clone()),
@@ -255,14 +244,8 @@ async fn event(
                 limit: 1,
                 ..AuditQuery::default()
             };
-            let store = ctx.api().audit_store.clone();
-            let found = ctx
-                .api()
-                .on_database_runtime(async move { store.lookup(&query).await })
-                .await
-                .map_err(html::api_error)?
-                .map_err(|e| html::api_error(cognate_domain::DomainError::from(e).into()))?;
-            let record = found
+            let record = audit_records(&ctx, query)
+                .await?
                 .into_iter()
                 .next()
                 .ok_or_else(|| html::not_found("This event"))?;

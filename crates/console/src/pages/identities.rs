@@ -12,14 +12,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use cognate_api::operator::{invoke, read, unlink_provider};
 use cognate_domain::identity::IdentityDescription;
-use cognate_domain::ids::{IdentityId, IdentityPoolId};
+use cognate_domain::ids::IdentityId;
 use cognate_domain::pool::{IdentityPool, PoolSummary};
 use cognate_domain::service::identities::LinkedLogin;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{done_notice, Account, Ctx};
+use super::{changing, done_notice, in_account, pool_of, to_change, Account, Ctx};
 use crate::html::{self, Reply};
 use crate::oidc::url_encode;
 use crate::Console;
@@ -30,38 +30,28 @@ const IDENTITIES_PER_PAGE: u32 = 50;
 const POOLS_OFFERED: u32 = 60;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    const ONE: &str = "/accounts/{account}/identities/{identity}";
     cfg.route("/accounts/{account}/identities", web::get().to(search))
         .route(
             "/accounts/{account}/pools/{pool}/identities",
             web::get().to(pool_identities),
         )
-        .route(
-            "/accounts/{account}/identities/{identity}",
-            web::get().to(show),
+        .route(ONE, web::get().to(show))
+        // Each change: a page that asks to confirm (GET), the change (POST).
+        .service(
+            web::resource(format!("{ONE}/unlink"))
+                .route(web::get().to(unlink_confirm))
+                .route(web::post().to(unlink)),
         )
-        .route(
-            "/accounts/{account}/identities/{identity}/unlink",
-            web::get().to(unlink_confirm),
+        .service(
+            web::resource(format!("{ONE}/delete"))
+                .route(web::get().to(delete_confirm))
+                .route(web::post().to(delete)),
         )
-        .route(
-            "/accounts/{account}/identities/{identity}/unlink",
-            web::post().to(unlink),
-        )
-        .route(
-            "/accounts/{account}/identities/{identity}/delete",
-            web::get().to(delete_confirm),
-        )
-        .route(
-            "/accounts/{account}/identities/{identity}/delete",
-            web::post().to(delete),
-        )
-        .route(
-            "/accounts/{account}/identities/{identity}/merge",
-            web::get().to(merge_form),
-        )
-        .route(
-            "/accounts/{account}/identities/{identity}/merge",
-            web::post().to(merge),
+        .service(
+            web::resource(format!("{ONE}/merge"))
+                .route(web::get().to(merge_form))
+                .route(web::post().to(merge)),
         );
 }
 
@@ -90,18 +80,6 @@ async fn account_pools(ctx: &Ctx, account: &Account) -> Result<Vec<PoolSummary>,
     })
     .await
     .map(|page| page.pools)
-    .map_err(html::api_error)
-}
-
-/// The pool `raw` names, of `account`.
-async fn pool_of(ctx: &Ctx, account: &Account, raw: &str) -> Result<IdentityPool, HttpResponse> {
-    let pool_id = IdentityPoolId::try_from(raw).map_err(|_| html::not_found("This pool"))?;
-    let state = ctx.api().clone();
-    let id = account.id.clone();
-    read(ctx.api(), async move {
-        state.pools.describe(&id, &pool_id).await
-    })
-    .await
     .map_err(html::api_error)
 }
 
@@ -173,8 +151,7 @@ async fn search_page(
     account: &str,
     query: &SearchQuery,
 ) -> Reply {
-    let ctx = Ctx::of(req, console).await?;
-    let account = ctx.account(account)?;
+    let (ctx, account) = in_account(req, console, account).await?;
     let a = account.id.as_str();
     let mut outcome: Option<String> = None;
     if query.by.is_some() {
@@ -266,8 +243,7 @@ async fn pool_identities(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
+            let (ctx, account) = in_account(&req, console, &path.0).await?;
             let pool = pool_of(&ctx, &account, &path.1).await?;
             let state = ctx.api().clone();
             let (id, pool_id, next) = (account.id.clone(), pool.id.clone(), query.next.clone());
@@ -368,8 +344,7 @@ async fn show(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
+            let (ctx, account) = in_account(&req, console, &path.0).await?;
             let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
             let a = account.id.as_str();
             let i = described.identity.id.as_str();
@@ -459,15 +434,15 @@ async fn unlink_confirm(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
-            if !account.may_change() {
-                return Err(html::forbidden());
-            }
+            let (ctx, account) = to_change(&req, console, &path.0).await?;
             let (described, _, logins) = identity_of(&ctx, &account, &path.1).await?;
             let a = account.id.as_str();
             let i = described.identity.id.as_str();
             let last = logins.len() == 1;
+            let mut hidden = vec![("provider", query.provider.as_str())];
+            if let Some(user) = &query.user {
+                hidden.push(("user", user.as_str()));
+            }
             Ok(ctx.page(
                 Some(&account),
                 "identities",
@@ -481,13 +456,13 @@ async fn unlink_confirm(
                     @if last {
                         p.notice.error role="alert" { "It is the identity's last login: the identity will be disabled, and nobody can use it any more." }
                     }
-                    form.confirm method="post" action=(format!("/accounts/{a}/identities/{i}/unlink")) {
-                        (html::csrf_field(ctx.csrf_token()))
-                        input type="hidden" name="provider" value=(query.provider);
-                        @if let Some(user) = &query.user { input type="hidden" name="user" value=(user); }
-                        button.danger type="submit" { "Unlink" }
-                        a.button href=(format!("/accounts/{a}/identities/{i}")) { "Cancel" }
-                    }
+                    (html::confirm(
+                        &format!("/accounts/{a}/identities/{i}/unlink"),
+                        ctx.csrf_token(),
+                        &hidden,
+                        ("Unlink", "danger"),
+                        &format!("/accounts/{a}/identities/{i}"),
+                    ))
                 },
             ))
         }
@@ -503,9 +478,7 @@ async fn unlink(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
-            ctx.may_change(&account, form.csrf.as_deref())?;
+            let (ctx, account) = changing(&req, console, &path.0, form.csrf.as_deref()).await?;
             let (described, pool, _) = identity_of(&ctx, &account, &path.1).await?;
             let identity = &described.identity.id;
             let operator = ctx.operator();
@@ -554,11 +527,7 @@ async fn delete_confirm(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
-            if !account.may_change() {
-                return Err(html::forbidden());
-            }
+            let (ctx, account) = to_change(&req, console, &path.0).await?;
             let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
             let a = account.id.as_str();
             let i = described.identity.id.as_str();
@@ -569,11 +538,13 @@ async fn delete_confirm(
                 html! {
                     p { "Delete identity " code { (i) } " of pool " strong { (pool.settings.name) } ", with its "
                         (logins.len()) " login(s). This cannot be undone: the user gets a new identity next time." }
-                    form.confirm method="post" action=(format!("/accounts/{a}/identities/{i}/delete")) {
-                        (html::csrf_field(ctx.csrf_token()))
-                        button.danger type="submit" { "Delete" }
-                        a.button href=(format!("/accounts/{a}/identities/{i}")) { "Cancel" }
-                    }
+                    (html::confirm(
+                        &format!("/accounts/{a}/identities/{i}/delete"),
+                        ctx.csrf_token(),
+                        &[],
+                        ("Delete", "danger"),
+                        &format!("/accounts/{a}/identities/{i}"),
+                    ))
                 },
             ))
         }
@@ -589,9 +560,7 @@ async fn delete(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
-            ctx.may_change(&account, form.csrf.as_deref())?;
+            let (ctx, account) = changing(&req, console, &path.0, form.csrf.as_deref()).await?;
             let (described, pool, _) = identity_of(&ctx, &account, &path.1).await?;
             let input = json!({ "IdentityIdsToDelete": [described.identity.id.as_str()] });
             let output = invoke(
@@ -634,11 +603,7 @@ async fn merge_form(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
-            if !account.may_change() {
-                return Err(html::forbidden());
-            }
+            let (ctx, account) = to_change(&req, console, &path.0).await?;
             let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
             let a = account.id.as_str();
             let i = described.identity.id.as_str();
@@ -679,9 +644,8 @@ async fn merge(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
-            ctx.may_change(&account, form.csrf.as_deref())?;
+            let (ctx, account) =
+                changing(&req, console, &path.0, form.csrf.as_deref()).await?;
             let (described, pool, _) = identity_of(&ctx, &account, &path.1).await?;
             let a = account.id.as_str();
             let i = described.identity.id.as_str();
@@ -701,14 +665,13 @@ async fn merge(
                     html! {
                         p { "Move every login of developer user " code { (source) } "'s identity to this identity ("
                             code { (i) } ", developer user " code { (form.destination) } "). The source identity is disabled. This cannot be undone." }
-                        form.confirm method="post" action=(format!("/accounts/{a}/identities/{i}/merge")) {
-                            (html::csrf_field(ctx.csrf_token()))
-                            input type="hidden" name="source" value=(source);
-                            input type="hidden" name="destination" value=(form.destination);
-                            input type="hidden" name="confirm" value="yes";
-                            button.danger type="submit" { "Merge" }
-                            a.button href=(format!("/accounts/{a}/identities/{i}")) { "Cancel" }
-                        }
+                        (html::confirm(
+                            &format!("/accounts/{a}/identities/{i}/merge"),
+                            ctx.csrf_token(),
+                            &[("source", source), ("destination", &form.destination), ("confirm", "yes")],
+                            ("Merge", "danger"),
+                            &format!("/accounts/{a}/identities/{i}"),
+                        ))
                     },
                 ));
             }

@@ -93,11 +93,7 @@ async fn confirm(req: HttpRequest, console: web::Data<Console>) -> HttpResponse 
                 "publish-ahead time, so that services which cache the JWKS learn it first. "
                 "The current key stays published until the tokens it signed have expired."
             }
-            form.confirm method="post" action="/keys/rotate" {
-                (html::csrf_field(ctx.csrf_token()))
-                button.primary type="submit" { "Rotate" }
-                a.button href="/keys" { "Cancel" }
-            }
+            (html::confirm("/keys/rotate", ctx.csrf_token(), &[], ("Rotate", "primary"), "/keys"))
         },
     )
 }

@@ -12,9 +12,12 @@
 //! - `usage` — calls, errors and throttles per operation.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use cognate_api::operator::Operator;
+use cognate_api::operator::{read, Operator};
 use cognate_api::AppState;
-use cognate_domain::ids::AccountId;
+use cognate_domain::audit::{AuditQuery, AuditRecord};
+use cognate_domain::ids::{AccountId, IdentityPoolId};
+use cognate_domain::pool::IdentityPool;
+use cognate_domain::ports::StoreError;
 use maud::Markup;
 
 use crate::config::Role;
@@ -190,6 +193,78 @@ impl Ctx {
         };
         html::ok(html::page(&shell, title, body))
     }
+}
+
+/// The signed-in request, and the account `raw` names if the operator
+/// may see it.
+pub(crate) async fn in_account(
+    req: &HttpRequest,
+    console: web::Data<Console>,
+    raw: &str,
+) -> Result<(Ctx, Account), HttpResponse> {
+    let ctx = Ctx::of(req, console).await?;
+    let account = ctx.account(raw)?;
+    Ok((ctx, account))
+}
+
+/// As [`in_account`], for a page that leads to a change: operators only.
+pub(crate) async fn to_change(
+    req: &HttpRequest,
+    console: web::Data<Console>,
+    raw: &str,
+) -> Result<(Ctx, Account), HttpResponse> {
+    let (ctx, account) = in_account(req, console, raw).await?;
+    if !account.may_change() {
+        return Err(html::forbidden());
+    }
+    Ok((ctx, account))
+}
+
+/// As [`in_account`], for a POST that changes something: the session's
+/// CSRF token, then the operator role.
+pub(crate) async fn changing(
+    req: &HttpRequest,
+    console: web::Data<Console>,
+    raw: &str,
+    csrf: Option<&str>,
+) -> Result<(Ctx, Account), HttpResponse> {
+    let (ctx, account) = in_account(req, console, raw).await?;
+    ctx.may_change(&account, csrf)?;
+    Ok((ctx, account))
+}
+
+/// The pool `raw` names, of `account` (else "not found").
+pub(crate) async fn pool_of(
+    ctx: &Ctx,
+    account: &Account,
+    raw: &str,
+) -> Result<IdentityPool, HttpResponse> {
+    let pool_id = IdentityPoolId::try_from(raw).map_err(|_| html::not_found("This pool"))?;
+    let state = ctx.api().clone();
+    let id = account.id.clone();
+    read(ctx.api(), async move {
+        state.pools.describe(&id, &pool_id).await
+    })
+    .await
+    .map_err(html::api_error)
+}
+
+/// Audit records matching `query`.
+pub(crate) async fn audit_records(
+    ctx: &Ctx,
+    query: AuditQuery,
+) -> Result<Vec<AuditRecord>, HttpResponse> {
+    let store = ctx.api().audit_store.clone();
+    ctx.api()
+        .on_database_runtime(async move { store.lookup(&query).await })
+        .await
+        .map_err(html::api_error)?
+        .map_err(store_error)
+}
+
+/// A storage failure as a page.
+pub(crate) fn store_error(err: StoreError) -> HttpResponse {
+    html::api_error(cognate_domain::DomainError::from(err).into())
 }
 
 /// What a `?done=` after a change says.

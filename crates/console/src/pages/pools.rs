@@ -13,13 +13,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use cognate_api::operator::{invoke, read};
 use cognate_api::ops::pools::pool_json;
 use cognate_api::validation::Model;
-use cognate_domain::ids::IdentityPoolId;
 use cognate_domain::pool::{IdentityPool, MatchType, RoleMapping};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{done_notice, Account, Ctx};
+use super::{changing, done_notice, in_account, pool_of, to_change, Account, Ctx};
 use crate::html::{self, Reply};
 use crate::Console;
 
@@ -87,8 +86,7 @@ async fn list_page(
     account: &str,
     query: &PageQuery,
 ) -> Reply {
-    let ctx = Ctx::of(req, console).await?;
-    let account = ctx.account(account)?;
+    let (ctx, account) = in_account(req, console, account).await?;
     let state = ctx.api().clone();
     let (id, next) = (account.id.clone(), query.next.clone());
     let rows = read(ctx.api(), async move {
@@ -139,18 +137,6 @@ async fn list_page(
     ))
 }
 
-/// The pool `raw` names, of `account`.
-async fn pool_of(ctx: &Ctx, account: &Account, raw: &str) -> Result<IdentityPool, HttpResponse> {
-    let pool_id = IdentityPoolId::try_from(raw).map_err(|_| html::not_found("This pool"))?;
-    let state = ctx.api().clone();
-    let id = account.id.clone();
-    read(ctx.api(), async move {
-        state.pools.describe(&id, &pool_id).await
-    })
-    .await
-    .map_err(html::api_error)
-}
-
 async fn show(
     req: HttpRequest,
     console: web::Data<Console>,
@@ -167,8 +153,7 @@ async fn show_page(
     pool: &str,
     query: &PageQuery,
 ) -> Reply {
-    let ctx = Ctx::of(req, console).await?;
-    let account = ctx.account(account)?;
+    let (ctx, account) = in_account(req, console, account).await?;
     let pool = pool_of(&ctx, &account, pool).await?;
     let state = ctx.api().clone();
     let (id, pool_id, providers) = (
@@ -589,11 +574,7 @@ async fn edit(
 ) -> HttpResponse {
     html::done(
         async {
-            let ctx = Ctx::of(&req, console).await?;
-            let account = ctx.account(&path.0)?;
-            if !account.may_change() {
-                return Err(html::forbidden());
-            }
+            let (ctx, account) = to_change(&req, console, &path.0).await?;
             let pool = pool_of(&ctx, &account, &path.1).await?;
             Ok(form_page(&ctx, &account, &pool, &PoolForm::of(&pool), None))
         }
@@ -617,9 +598,7 @@ async fn preview_page(
     pool: &str,
     form: PoolForm,
 ) -> Reply {
-    let ctx = Ctx::of(req, console).await?;
-    let account = ctx.account(account)?;
-    ctx.may_change(&account, form.csrf.as_deref())?;
+    let (ctx, account) = changing(req, console, account, form.csrf.as_deref()).await?;
     let pool = pool_of(&ctx, &account, pool).await?;
     let (update, roles) = match form.inputs(&pool) {
         Ok(inputs) => inputs,
@@ -705,9 +684,7 @@ async fn apply_change(
     pool: &str,
     form: ApplyForm,
 ) -> Reply {
-    let ctx = Ctx::of(req, console).await?;
-    let account = ctx.account(account)?;
-    ctx.may_change(&account, form.csrf.as_deref())?;
+    let (ctx, account) = changing(req, console, account, form.csrf.as_deref()).await?;
     let pool = pool_of(&ctx, &account, pool).await?;
     let a = account.id.as_str();
     let p = pool.id.as_str();

@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use cognate_domain::audit::Usage;
 use maud::html;
 
-use super::Ctx;
+use super::{in_account, store_error};
 use crate::html::{self, Reply};
 use crate::Console;
 
@@ -65,8 +65,7 @@ fn total(rows: &[Row], pick: impl Fn(&Row) -> &Usage) -> Usage {
 }
 
 async fn usage_page(req: &HttpRequest, console: web::Data<Console>, account: &str) -> Reply {
-    let ctx = Ctx::of(req, console).await?;
-    let account = ctx.account(account)?;
+    let (ctx, account) = in_account(req, console, account).await?;
     let store = ctx.api().audit_store.clone();
     let id = account.id.clone();
     let now = Utc::now();
@@ -79,7 +78,7 @@ async fn usage_page(req: &HttpRequest, console: web::Data<Console>, account: &st
         })
         .await
         .map_err(html::api_error)?
-        .map_err(|e| html::api_error(cognate_domain::DomainError::from(e).into()))?;
+        .map_err(store_error)?;
     let rows = rows(hour, day);
     let hour_total = total(&rows, |r| &r.hour);
     let day_total = total(&rows, |r| &r.day);
