@@ -131,6 +131,22 @@ impl World {
             .expect("signed out");
     }
 
+    /// Open `path` again and again (the audit trail's batches are written
+    /// within `audit.flush_interval_ms`) until `css` shows; its text.
+    async fn reload_until(&self, path: &str, css: &str) -> String {
+        for _ in 0..50 {
+            self.browser
+                .goto(&format!("{}{path}", self.console))
+                .await
+                .unwrap();
+            if self.browser.exists(css).await.unwrap() {
+                return self.browser.text_of(css).await.unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{css} never showed on {path}");
+    }
+
     async fn shot(&self, name: &str) {
         self.browser
             .screenshot(&format!("console-{name}"))
@@ -323,6 +339,22 @@ async fn an_unauthenticated_request_is_sent_to_sign_in_and_only_configured_opera
         "{csp}"
     );
     assert!(!csp.contains("script-src"), "{csp}");
+    // The sign-in is in the account's audit trail (CloudTrail's ConsoleLogin).
+    let row = w
+        .reload_until(
+            &format!("/accounts/{ACCOUNT_A}/audit?name=ConsoleLogin"),
+            "table.events tbody tr",
+        )
+        .await;
+    assert!(
+        row.contains("operator olivia") && row.contains("OK"),
+        "{row}"
+    );
+    w.browser.click("table.events tbody tr a").await.unwrap();
+    let event: serde_json::Value =
+        serde_json::from_str(&w.browser.text_of("pre.json").await.unwrap()).unwrap();
+    assert_eq!(event["eventSource"], "signin.amazonaws.com");
+    assert_eq!(event["responseElements"]["ConsoleLogin"], "Success");
     // Signing out ends the session: the next page asks to sign in again.
     w.sign_out().await;
     w.browser

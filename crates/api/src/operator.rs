@@ -193,6 +193,40 @@ pub async fn rotate_signing_key(
     }
 }
 
+/// CloudTrail's `eventSource` of sign-ins.
+pub const SIGNIN_SOURCE: &str = "signin.amazonaws.com";
+
+/// Record a sign-in to the console (CloudTrail's `ConsoleLogin`): one
+/// record for each account it opened, or, refused (no operator entry
+/// matched), one for the operators only.
+pub fn record_sign_in(state: &AppState, operator: &Operator, accounts: &[AccountId]) {
+    let mut call = operator.call(state, "ConsoleLogin", None);
+    call.event_source = SIGNIN_SOURCE;
+    let outcome = if accounts.is_empty() {
+        "Failure"
+    } else {
+        "Success"
+    };
+    let response = json!({ "ConsoleLogin": outcome });
+    let additional = json!({ "identityProvider": operator.issuer });
+    if accounts.is_empty() {
+        let mut record = call.record(Outcome::Refused {
+            code: "AccessDenied",
+            message: "No console operator entry matches this user.",
+        });
+        record.audience = Audience::Operators;
+        state.audit.push(record);
+        return;
+    }
+    for account in accounts {
+        call.recipient = Some(account.clone());
+        state.audit.push(call.record(Outcome::Answered {
+            response: Some(&response),
+            additional: Some(&additional),
+        }));
+    }
+}
+
 /// Run a read of the domain services on the database runtime.
 pub async fn read<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
 where
