@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context as _};
 
-use crate::wire::{self, Connection};
+use crate::wire::{self, Connection, Transport};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 
@@ -72,6 +72,7 @@ pub struct Target {
     identities: Vec<String>,
     developer_users: Vec<u64>,
     login_tokens: Vec<String>,
+    transport: Transport,
 }
 
 impl Target {
@@ -93,6 +94,24 @@ impl Target {
             identities: Vec::new(),
             developer_users: Vec::new(),
             login_tokens: Vec::new(),
+            transport: Transport::default(),
+        }
+    }
+
+    /// The same requests to the service at `host` (`127.0.0.1:<port>`) over
+    /// `transport`.
+    pub fn over(&self, host: &str, transport: Transport) -> Target {
+        Target {
+            url: format!("https://{host}/"),
+            host: host.to_owned(),
+            transport,
+            region: self.region.clone(),
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            pool_id: self.pool_id.clone(),
+            identities: self.identities.clone(),
+            developer_users: self.developer_users.clone(),
+            login_tokens: self.login_tokens.clone(),
         }
     }
 
@@ -299,7 +318,7 @@ pub async fn drive(target: &Arc<Target>, op: Op, concurrency: usize, duration: D
         let target = Arc::clone(target);
         let next = Arc::clone(&next);
         tasks.push(tokio::spawn(async move {
-            let mut conn = Connection::new(&target.host);
+            let mut conn = Connection::over(&target.host, target.transport.clone());
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             let mut first_error = None;

@@ -10,9 +10,11 @@
 
 mod console;
 mod cpu;
+mod flood;
 mod load;
 mod memory;
 mod sts;
+mod tls;
 mod wire;
 
 use std::net::TcpListener;
@@ -124,6 +126,16 @@ struct Args {
     /// load: server-side, over HTTP, with a session made without signing in.
     #[arg(long)]
     console_pages: bool,
+    /// Also time signed ListIdentityPools/DescribeIdentityPool of an
+    /// account while 32 unsigned callers flood its GetId over its quota
+    /// (after the load; `--seconds` quiet, then as long under the flood).
+    #[arg(long)]
+    flood_probe: bool,
+    /// Also measure GetId and GetOpenIdToken over TLS (RSA-2048 and ECDSA
+    /// P-256 certificates; keep-alive, a new connection per call, and a
+    /// new connection that resumes), next to plain HTTP, after the load.
+    #[arg(long)]
+    tls_probe: bool,
     /// Do not record the unsigned calls in the audit trail
     /// (`audit.public_calls = false`), to measure what recording costs.
     #[arg(long)]
@@ -294,6 +306,16 @@ async fn bench(
     settings.accounts = vec![AccountSettings::new(ACCOUNT, ACCESS_KEY, SECRET_KEY)];
     // The benchmark measures the service, not the quotas: all unlimited.
     settings.disable_quotas();
+    if args.flood_probe {
+        // The flooded account: its GetId is limited, the rest unlimited.
+        let mut flooded = AccountSettings::new(
+            flood::FLOOD_ACCOUNT,
+            flood::FLOOD_ACCESS_KEY,
+            flood::FLOOD_SECRET_KEY,
+        );
+        flooded.quotas.insert("GetId".into(), flood::FLOOD_QUOTA);
+        settings.accounts.push(flooded);
+    }
     settings.audit.public_calls = !args.no_audit;
     if args.console_pages {
         // Never contacted: the bench's session is made without signing in.
@@ -354,6 +376,28 @@ async fn bench(
         pg_mode,
     )
     .await;
+    let result = match result {
+        Ok((failed, target)) if args.tls_probe => tls::probe(
+            &settings,
+            database_url,
+            server_runtime.handle(),
+            &target,
+            address.trim_start_matches("http://"),
+            args.concurrency.iter().copied().max().unwrap_or(1),
+            Duration::from_secs(args.seconds),
+            postmaster,
+        )
+        .await
+        .map(|more| failed + more),
+        Ok((failed, _)) => Ok(failed),
+        Err(e) => Err(e),
+    };
+    let result = match result {
+        Ok(failed) if args.flood_probe => flood::probe(&address, Duration::from_secs(args.seconds))
+            .await
+            .map(|()| failed),
+        other => other,
+    };
     let result = match (result, console) {
         (Ok(failed), Some(console)) => console::time_pages(&console, args, &address)
             .await
@@ -373,7 +417,7 @@ async fn measure(
     address: &str,
     postmaster: Option<u32>,
     pg_mode: &str,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, Arc<Target>)> {
     let sdk = sdk_client(address);
     let pool_id = sdk
         .create_identity_pool()
@@ -728,7 +772,7 @@ async fn measure(
         println!("{text}");
         eprintln!("{text}");
     }
-    Ok(failed)
+    Ok((failed, target))
 }
 
 fn describe_failure(op: Op, concurrency: usize, phase: &str, run: &Run) -> String {

@@ -9,9 +9,10 @@
 //! line, `Content-Length`, body. That is all the service sends (it never
 //! chunks these answers; a chunked one is reported as an error).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// Longest answer accepted (the service's are a few kB).
@@ -19,12 +20,36 @@ const MAX_ANSWER: usize = 1 << 20;
 /// How long one request may take, in all.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How connections reach the service.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    /// TLS with this client configuration (its resumption settings say
+    /// whether sessions are resumed), or plain TCP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// A new connection for every request, closed after the answer (as a
+    /// mobile app calling after a pause), instead of keep-alive.
+    pub new_per_request: bool,
+}
+
+/// A plain or TLS stream.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
+
 /// One connection to the service.
-#[derive(Debug)]
 pub struct Connection {
     host: String,
-    stream: Option<TcpStream>,
+    transport: Transport,
+    stream: Option<Box<dyn Io>>,
     buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.host)
+            .field("open", &self.stream.is_some())
+            .finish()
+    }
 }
 
 /// An answer: status code and body.
@@ -38,11 +63,40 @@ impl Connection {
     /// A connection to `host` (`127.0.0.1:<port>`), opened on first use
     /// and again after an error or a `Connection: close`.
     pub fn new(host: &str) -> Connection {
+        Connection::over(host, Transport::default())
+    }
+
+    /// A connection to `host` over `transport`.
+    pub fn over(host: &str, transport: Transport) -> Connection {
         Connection {
             host: host.to_owned(),
+            transport,
             stream: None,
             buf: Vec::with_capacity(8192),
         }
+    }
+
+    async fn connect(&self) -> Result<Box<dyn Io>, String> {
+        let stream = TcpStream::connect(&self.host)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("nodelay: {e}"))?;
+        let Some(tls) = &self.transport.tls else {
+            return Ok(Box::new(stream));
+        };
+        let ip: std::net::IpAddr = self
+            .host
+            .rsplit_once(':')
+            .and_then(|(ip, _)| ip.parse().ok())
+            .ok_or_else(|| format!("TLS to {}: not an IP address and port", self.host))?;
+        let name = rustls::pki_types::ServerName::IpAddress(ip.into());
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        Ok(Box::new(stream))
     }
 
     /// Send `request` (a whole HTTP/1.1 request, see [`request`]) and read
@@ -63,13 +117,7 @@ impl Connection {
 
     async fn exchange(&mut self, request: &[u8]) -> Result<Answer, String> {
         if self.stream.is_none() {
-            let stream = TcpStream::connect(&self.host)
-                .await
-                .map_err(|e| format!("connect: {e}"))?;
-            stream
-                .set_nodelay(true)
-                .map_err(|e| format!("nodelay: {e}"))?;
-            self.stream = Some(stream);
+            self.stream = Some(self.connect().await?);
         }
         let stream = self.stream.as_mut().expect("connected above");
         stream
@@ -109,7 +157,7 @@ impl Connection {
             read_more(stream, &mut self.buf).await?;
         }
         let body = String::from_utf8_lossy(&self.buf[head_end..head_end + length]).into_owned();
-        if close {
+        if close || self.transport.new_per_request {
             self.stream = None;
         }
         Ok(Answer { status, body })
@@ -118,7 +166,10 @@ impl Connection {
 
 /// Read into `buf` until it holds a whole head (through the blank line);
 /// where the head ends.
-pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, String> {
+pub async fn read_head<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<usize, String> {
     loop {
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             return Ok(at + 4);
@@ -128,7 +179,10 @@ pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usiz
 }
 
 /// Read what is there into `buf`; an error at the end of the stream.
-pub async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+pub async fn read_more<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
     if buf.len() > MAX_ANSWER {
         return Err("an answer too long".to_owned());
     }

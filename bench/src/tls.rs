@@ -1,0 +1,250 @@
+//! `--tls-probe`: GetId and GetOpenIdToken with Cognate terminating TLS
+//! (rustls), as mobile apps call it: keep-alive, a new connection per call
+//! whose client does not resume, and a new connection per call that
+//! resumes (TLS 1.3 session tickets); with an RSA-2048 certificate and
+//! with an ECDSA P-256 one. Each is measured against a second instance of
+//! the service on the same database, listening with TLS, next to the plain
+//! HTTP rows of the main instance (keep-alive, and a new connection per
+//! call), so that every ratio comes from one run.
+//!
+//! The handshake's cost per call is the server's CPU time per call over a
+//! new connection less its CPU time per call over keep-alive.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cognate_server::config::Settings;
+use cognate_server::startup::Application;
+
+use crate::cpu;
+use crate::load::{self, Op, Run, Target};
+use crate::wire::Transport;
+
+/// The certificate's key.
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Rsa2048,
+    EcdsaP256,
+}
+
+impl Key {
+    fn name(self) -> &'static str {
+        match self {
+            Key::Rsa2048 => "RSA-2048",
+            Key::EcdsaP256 => "ECDSA P-256",
+        }
+    }
+
+    /// A self-signed certificate for 127.0.0.1: (certificate PEM, key PEM).
+    fn certificate(
+        self,
+    ) -> anyhow::Result<(String, String, rustls::pki_types::CertificateDer<'static>)> {
+        let key = match self {
+            Key::Rsa2048 => {
+                rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?
+            }
+            Key::EcdsaP256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+        };
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?;
+        let cert = params.self_signed(&key)?;
+        Ok((cert.pem(), key.serialize_pem(), cert.der().clone()))
+    }
+}
+
+/// One measured row.
+struct Row {
+    label: String,
+    run: Run,
+    server_cores: f64,
+}
+
+impl Row {
+    /// Server CPU milliseconds per successful call.
+    fn cpu_ms_per_call(&self) -> f64 {
+        self.server_cores * self.run.elapsed.as_secs_f64() * 1000.0 / (self.run.ok.max(1) as f64)
+    }
+}
+
+async fn measure(
+    label: String,
+    target: &Arc<Target>,
+    op: Op,
+    concurrency: usize,
+    duration: Duration,
+    postmaster: Option<u32>,
+) -> Row {
+    // A short warm-up: connections, caches, a first ticket.
+    let _ = load::drive(target, op, concurrency, Duration::from_millis(500)).await;
+    let before = cpu::Snapshot::take(postmaster);
+    let run = load::drive(target, op, concurrency, duration).await;
+    let usage = cpu::Snapshot::take(postmaster).since(&before);
+    Row {
+        label,
+        run,
+        server_cores: usage.server,
+    }
+}
+
+fn client_config(
+    root: rustls::pki_types::CertificateDer<'static>,
+    resume: bool,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    if !resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    Ok(Arc::new(config))
+}
+
+/// Run the probe; `plain` is the main instance's target (plain HTTP).
+#[allow(clippy::too_many_arguments)]
+pub async fn probe(
+    settings: &Settings,
+    database_url: &str,
+    runtime: &tokio::runtime::Handle,
+    plain: &Target,
+    plain_host: &str,
+    concurrency: usize,
+    duration: Duration,
+    postmaster: Option<u32>,
+) -> anyhow::Result<u64> {
+    let dir = tempfile::tempdir()?;
+    let mut failed = 0;
+    println!();
+    println!(
+        "TLS probe: {concurrency} calls in flight, {:.0} s a row; srv = server cores, cpu/call = \
+         server CPU per call:",
+        duration.as_secs_f64()
+    );
+    let header = format!(
+        "  {:<58} {:>8} {:>8} {:>8} {:>6} {:>9}",
+        "operation / transport", "req/s", "p50 ms", "p99 ms", "srv", "cpu/call"
+    );
+    println!("{header}");
+    let print = |row: &Row| {
+        println!(
+            "  {:<58} {:>8.0} {:>8.2} {:>8.2} {:>6.2} {:>6.3} ms{}",
+            row.label,
+            row.run.throughput(),
+            row.run.quantile_ms(0.5),
+            row.run.quantile_ms(0.99),
+            row.server_cores,
+            row.cpu_ms_per_call(),
+            if row.run.errors > 0 {
+                format!(
+                    "  <-- {} ERRORS: {}",
+                    row.run.errors,
+                    row.run.first_error.as_deref().unwrap_or("?")
+                )
+            } else {
+                String::new()
+            }
+        );
+    };
+    let mut summary = Vec::new();
+    for op in [Op::GetId, Op::OpenIdToken] {
+        let keep_alive = Arc::new(plain.over(plain_host, Transport::default()));
+        let plain_row = measure(
+            format!("{} / plain, keep-alive", op.name()),
+            &keep_alive,
+            op,
+            concurrency,
+            duration,
+            postmaster,
+        )
+        .await;
+        print(&plain_row);
+        let fresh = Arc::new(plain.over(
+            plain_host,
+            Transport {
+                tls: None,
+                new_per_request: true,
+            },
+        ));
+        let plain_new = measure(
+            format!("{} / plain, new connection per call", op.name()),
+            &fresh,
+            op,
+            concurrency,
+            duration,
+            postmaster,
+        )
+        .await;
+        print(&plain_new);
+        failed += plain_row.run.errors + plain_new.run.errors;
+        for key in [Key::Rsa2048, Key::EcdsaP256] {
+            let (cert_pem, key_pem, der) = key.certificate()?;
+            let cert_file = dir.path().join(format!("{key:?}.crt"));
+            let key_file = dir.path().join(format!("{key:?}.key"));
+            std::fs::write(&cert_file, cert_pem)?;
+            std::fs::write(&key_file, key_pem)?;
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let host = listener.local_addr()?.to_string();
+            let mut tls_settings = settings.clone();
+            tls_settings.server.tls_cert_file = Some(cert_file);
+            tls_settings.server.tls_key_file = Some(key_file);
+            tls_settings.server.management_bind = ([127, 0, 0, 1], 0).into();
+            tls_settings.console.bind = None;
+            let app = {
+                let (s, url) = (tls_settings.clone(), database_url.to_owned());
+                runtime
+                    .spawn(
+                        async move { Application::build_with_listener(&s, &url, listener).await },
+                    )
+                    .await
+                    .context("building the TLS instance")??
+            };
+            let server = runtime.spawn(app.run_until_stopped());
+            let mut rows = Vec::new();
+            for (mode, resume, new_per_request) in [
+                ("keep-alive", true, false),
+                ("new connection per call, no resumption", false, true),
+                ("new connection per call, resumed", true, true),
+            ] {
+                let transport = Transport {
+                    tls: Some(client_config(der.clone(), resume)?),
+                    new_per_request,
+                };
+                let target = Arc::new(plain.over(&host, transport));
+                let row = measure(
+                    format!("{} / TLS {}, {mode}", op.name(), key.name()),
+                    &target,
+                    op,
+                    concurrency,
+                    duration,
+                    postmaster,
+                )
+                .await;
+                print(&row);
+                failed += row.run.errors;
+                rows.push(row);
+            }
+            server.abort();
+            let base = plain_row.run.throughput();
+            summary.push(format!(
+                "  {:<16} {:<12} new/keep-alive plain = {:.2} [>= 0.5]; resumed/keep-alive plain = {:.2} [>= 0.7]; \
+                 handshake: {:.3} ms server CPU per call (full), {:.3} ms (resumed)",
+                op.name(),
+                key.name(),
+                rows[1].run.throughput() / base,
+                rows[2].run.throughput() / base,
+                rows[1].cpu_ms_per_call() - rows[0].cpu_ms_per_call(),
+                rows[2].cpu_ms_per_call() - rows[0].cpu_ms_per_call(),
+            ));
+        }
+    }
+    println!("  ratios (served rate / plain keep-alive rate of the same operation):");
+    for line in summary {
+        println!("{line}");
+    }
+    Ok(failed)
+}
