@@ -27,9 +27,15 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers of every answer: the CSP, no sniffing, no framing, no
-/// referrer, nothing cached (pages show what only their operator may see).
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// referrer, nothing cached (pages show what only their operator may see);
+/// over HTTPS, Strict-Transport-Security too.
+pub fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = if https {
+        DefaultHeaders::new().add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        DefaultHeaders::new()
+    };
+    headers
         .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))

@@ -77,6 +77,7 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
         Ok(http) => {
             findings.push(sts(settings, http).await);
             findings.extend(providers(settings, http).await);
+            findings.extend(console(settings, http).await);
         }
         Err(err) => findings.push(finding(
             Status::Problem,
@@ -335,6 +336,30 @@ async fn oidc(http: &reqwest::Client, issuer: &str) -> Finding {
         },
         Err(err) => finding(Status::Problem, what, format!("JWKS: {err}")),
     }
+}
+
+/// The console's sign-in: its operators' OpenID provider answers
+/// discovery and JWKS, and has the endpoints of the code flow.
+async fn console(settings: &Settings, http: &reqwest::Client) -> Option<Finding> {
+    settings.console.bind?;
+    let issuer = settings.console.issuer.as_ref()?;
+    let mut found = oidc(http, issuer).await;
+    found.what = format!("console sign-in ({})", found.what);
+    if found.status == Status::Ok {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        if let Ok(discovery) = get_json(http, &url).await {
+            for endpoint in ["authorization_endpoint", "token_endpoint"] {
+                if discovery[endpoint].as_str().is_none() {
+                    found.status = Status::Problem;
+                    found.detail = format!("discovery has no {endpoint}: no code flow");
+                }
+            }
+        }
+    }
+    Some(found)
 }
 
 async fn providers(settings: &Settings, http: &reqwest::Client) -> Vec<Finding> {

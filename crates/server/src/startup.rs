@@ -591,11 +591,12 @@ impl Application {
             idle_timeout: Duration::from_secs(console.idle_timeout_seconds),
             absolute_timeout: Duration::from_secs(console.absolute_timeout_seconds),
         };
+        let https = config.secure_cookies;
         let console_state = cognate_console::Console::new(config, state)?;
         let served = console_state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(cognate_console::security_headers())
+                .wrap(cognate_console::security_headers(https))
                 .configure(cognate_console::configure(served.clone()))
         })
         .workers(1)

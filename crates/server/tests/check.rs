@@ -137,6 +137,21 @@ client_ids = ["app"]
 account = "111111111111"
 name = "Corp"
 metadata_file = "{}"
+
+[[accounts]]
+id = "111111111111"
+access_key_id = "AKIACHECKTEST0000001"
+secret_access_key = "check-test-secret-key-000000001"
+
+[console]
+bind = "127.0.0.1:{dead}"
+issuer = "http://127.0.0.1:{dead}/operators"
+client_id = "console"
+
+[[console.operators]]
+group = "ops"
+accounts = ["*"]
+role = "viewer"
 "#,
             metadata.display()
         ),
@@ -146,8 +161,11 @@ metadata_file = "{}"
     for expected in [
         format!("PROBLEM  sts http://127.0.0.1:{dead}/: does not answer"),
         format!("PROBLEM  openid provider http://127.0.0.1:{dead}/realms/x: discovery"),
+        format!(
+            "PROBLEM  console sign-in (openid provider http://127.0.0.1:{dead}/operators): discovery"
+        ),
         "in 2 days: renew it".to_owned(),
-        "3 problem(s) found".to_owned(),
+        "4 problem(s) found".to_owned(),
     ] {
         assert!(out.contains(&expected), "no {expected:?} in:\n{out}");
     }
