@@ -126,24 +126,69 @@ struct ProvenLogins {
     cognito_tags: BTreeMap<String, Vec<String>>,
 }
 
-/// Which flow a token is issued for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow<'a> {
-    /// GetOpenIdToken: the client calls STS itself.
-    Classic,
-    /// GetCredentialsForIdentity: Cognate chooses the role and calls STS.
-    Enhanced {
-        /// CustomRoleArn of the request.
-        custom_role_arn: Option<&'a str>,
-    },
+/// Which flow a token is issued for, and what it hands back besides the
+/// token: the type says whether a role was chosen, so no caller has to
+/// expect one.
+trait Flow: Copy + Send + Sync {
+    /// The basic (classic) flow, which the pool must allow.
+    const CLASSIC: bool;
+    /// Nothing (the classic flow), or the role chosen (the enhanced flow).
+    type Role: Send;
+    /// The flow's role for `identity` of `pool` with the `proven` logins.
+    fn role(
+        self,
+        service: &IdentityService,
+        pool: &IdentityPool,
+        identity: &Identity,
+        proven: &ProvenLogins,
+    ) -> DomainResult<Self::Role>;
 }
 
-/// A token issued for an identity (and, in the enhanced flow, its role).
+/// GetOpenIdToken: the client calls STS itself.
+#[derive(Debug, Clone, Copy)]
+struct Classic;
+
+impl Flow for Classic {
+    const CLASSIC: bool = true;
+    type Role = ();
+    fn role(
+        self,
+        _: &IdentityService,
+        _: &IdentityPool,
+        _: &Identity,
+        _: &ProvenLogins,
+    ) -> DomainResult<()> {
+        Ok(())
+    }
+}
+
+/// GetCredentialsForIdentity: Cognate chooses the role and calls STS.
+#[derive(Debug, Clone, Copy)]
+struct Enhanced<'a> {
+    /// CustomRoleArn of the request.
+    custom_role_arn: Option<&'a str>,
+}
+
+impl Flow for Enhanced<'_> {
+    const CLASSIC: bool = false;
+    type Role = String;
+    fn role(
+        self,
+        service: &IdentityService,
+        pool: &IdentityPool,
+        identity: &Identity,
+        proven: &ProvenLogins,
+    ) -> DomainResult<String> {
+        service.enhanced_role(self.custom_role_arn, pool, identity, proven)
+    }
+}
+
+/// A token issued for an identity, and the flow's role.
 #[derive(Debug)]
-struct Issued {
+struct Issued<R> {
     identity: Identity,
     token: String,
-    role: Option<String>,
+    role: R,
 }
 
 /// The RoleSessionName Cognate gives STS (no spaces or `+`: Ceph RGW refuses them).

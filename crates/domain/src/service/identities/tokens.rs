@@ -93,7 +93,7 @@ impl IdentityService {
         identity_id: &IdentityId,
         logins: &Logins,
     ) -> DomainResult<(IdentityId, String)> {
-        let issued = self.issue(identity_id, logins, Flow::Classic).await?;
+        let issued = self.issue(identity_id, logins, Classic).await?;
         Ok((issued.identity.id, issued.token))
     }
 
@@ -106,9 +106,9 @@ impl IdentityService {
         custom_role_arn: Option<&str>,
     ) -> DomainResult<Granted> {
         let issued = self
-            .issue(identity_id, logins, Flow::Enhanced { custom_role_arn })
+            .issue(identity_id, logins, Enhanced { custom_role_arn })
             .await?;
-        let role = issued.role.expect("the enhanced flow chooses a role");
+        let role = issued.role;
         // Outside any transaction: STS may take its time.
         let credentials = self
             .sts
@@ -132,12 +132,12 @@ impl IdentityService {
     /// snapshot read and no transaction: a token is issued only if they
     /// allowed it when that read began, so none is issued by a request
     /// that starts after a deletion (or a pool update) committed.
-    pub(super) async fn issue(
+    async fn issue<F: Flow>(
         &self,
         identity_id: &IdentityId,
         logins: &Logins,
-        flow: Flow<'_>,
-    ) -> DomainResult<Issued> {
+        flow: F,
+    ) -> DomainResult<Issued<F::Role>> {
         let classic_refused = || {
             DomainError::InvalidParameter(
                 "Basic (classic) flow is not enabled, please use enhanced flow.".into(),
@@ -154,14 +154,14 @@ impl IdentityService {
             if identity.authenticated {
                 return Err(DomainError::NotAuthorized(LOGINS_DONT_MATCH.into()));
             }
-            if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+            if F::CLASSIC && !pool.settings.basic_flow_allowed() {
                 return Err(classic_refused());
             }
             if !pool.settings.takes_guests() {
                 return Err(DomainError::NotAuthorized(UNAUTH_NOT_SUPPORTED.into()));
             }
             let proven = ProvenLogins::default();
-            let role = self.role_for(flow, &pool, &identity, &proven)?;
+            let role = flow.role(self, &pool, &identity, &proven)?;
             let amr = vec!["unauthenticated".to_owned()];
             let token = self
                 .sign(&pool, &identity, amr, None, OPEN_ID_TOKEN_SECONDS)
@@ -172,7 +172,7 @@ impl IdentityService {
                 role,
             });
         }
-        if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+        if F::CLASSIC && !pool.settings.basic_flow_allowed() {
             return Err(classic_refused());
         }
         let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
@@ -180,13 +180,13 @@ impl IdentityService {
         self.retrying(|| async {
             let mut tx = self.begin().await?;
             let pool = Self::public_pool(&mut tx, pool_id).await?;
-            if flow == Flow::Classic && !pool.settings.basic_flow_allowed() {
+            if F::CLASSIC && !pool.settings.basic_flow_allowed() {
                 return Err(classic_refused());
             }
             let identity = self
                 .resolve(&mut tx, &pool, Some(identity_id), &proven, Caller::Public)
                 .await?;
-            let role = self.role_for(flow, &pool, &identity, &proven)?;
+            let role = flow.role(self, &pool, &identity, &proven)?;
             let tags = self.principal_tags(&mut tx, &pool, &proven).await?;
             let token = self
                 .mint(&mut tx, &pool, &identity, tags, OPEN_ID_TOKEN_SECONDS)
@@ -203,18 +203,15 @@ impl IdentityService {
         .await
     }
 
-    /// The role of the enhanced flow (none for the classic one): the
-    /// custom role if the account may use it, else the pool's choice.
-    fn role_for(
+    /// The role of the enhanced flow: the custom role if the account may
+    /// use it, else the pool's choice.
+    pub(super) fn enhanced_role(
         &self,
-        flow: Flow<'_>,
+        custom_role_arn: Option<&str>,
         pool: &IdentityPool,
         identity: &Identity,
         proven: &ProvenLogins,
-    ) -> DomainResult<Option<String>> {
-        let Flow::Enhanced { custom_role_arn } = flow else {
-            return Ok(None);
-        };
+    ) -> DomainResult<String> {
         if let Some(custom) = custom_role_arn {
             self.role_trust.check(&pool.account_id, custom)?;
         }
@@ -233,7 +230,7 @@ impl IdentityService {
         if claims.iter().any(|l| saml_roles(l).contains(&chosen)) {
             self.role_trust.check(&pool.account_id, &chosen)?;
         }
-        Ok(Some(chosen))
+        Ok(chosen)
     }
 
     /// Session tags for a token: those of a Cognate token presented as a
