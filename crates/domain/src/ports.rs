@@ -56,6 +56,12 @@ pub trait Store: Send + Sync + 'static {
         logins: &[(String, String)],
         also: &[IdentityId],
     ) -> Result<LoginOwners, StoreError>;
+    /// The providers of an identity's logins, from one statement (the
+    /// `amr` of a token minted outside a transaction).
+    async fn read_login_providers(
+        &self,
+        identity_id: &IdentityId,
+    ) -> Result<Vec<String>, StoreError>;
     /// Insert a new guest identity if its pool exists and takes guests
     /// ([`PoolSettings::takes_guests`](crate::pool::PoolSettings::takes_guests),
     /// the guest rule), checked by the insert itself:

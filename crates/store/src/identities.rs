@@ -57,6 +57,19 @@ pub(crate) async fn read_identity_with_pool(
     Ok(Some((identity, pool)))
 }
 
+/// [`cognate_domain::ports::Store::read_login_providers`]: through
+/// `identity_logins_by_identity`.
+pub(crate) async fn read_login_providers(
+    db: &PgPool,
+    identity_id: &IdentityId,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar("SELECT DISTINCT provider FROM identity_logins WHERE identity_id = $1")
+        .bind(identity_id.as_str())
+        .fetch_all(db)
+        .await
+        .map_err(map_err)
+}
+
 /// [`cognate_domain::ports::Store::read_login_owners`]: one statement, so
 /// one snapshot. The row with `pool_version` is the pool's; rows with `ord`
 /// are the owners of the logins asked for (in order); the others are the

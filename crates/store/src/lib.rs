@@ -414,6 +414,17 @@ impl Store for PgStore {
             .map_err(|e| self.reported(e))
     }
 
+    #[tracing::instrument(name = "db.read_login_providers", skip_all)]
+    async fn read_login_providers(
+        &self,
+        identity_id: &IdentityId,
+    ) -> Result<Vec<String>, StoreError> {
+        self.gate()?;
+        identities::read_login_providers(&self.pool, identity_id)
+            .await
+            .map_err(|e| self.reported(e))
+    }
+
     #[tracing::instrument(name = "db.insert_guest_identity", skip_all)]
     async fn insert_guest_identity_if_pool_takes_guests(
         &self,

@@ -383,6 +383,20 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn read_login_providers(
+        &self,
+        identity_id: &IdentityId,
+    ) -> Result<Vec<String>, StoreError> {
+        let state = self.committed().await?;
+        let providers: BTreeSet<String> = state
+            .logins
+            .values()
+            .filter(|(_, l)| l.identity_id == *identity_id)
+            .map(|(_, l)| l.provider.clone())
+            .collect();
+        Ok(providers.into_iter().collect())
+    }
+
     async fn insert_guest_identity_if_pool_takes_guests(
         &self,
         identity: &Identity,

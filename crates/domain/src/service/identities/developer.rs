@@ -30,6 +30,14 @@ impl IdentityService {
                 "At most {MAX_PRINCIPAL_TAGS} PrincipalTags may be given."
             )));
         }
+        // The returning developer user, the most common call of all: read
+        // from one snapshot, signed without a transaction or a connection
+        // held.
+        if req.logins.len() == 1 {
+            if let Some(issued) = self.returning_developer(account, &req, lifetime).await? {
+                return Ok(issued);
+            }
+        }
         // Fast path, the common call: only the developer login, nothing to
         // ask an upstream provider, so everything happens in one transaction.
         if req.logins.len() == 1 {
@@ -83,6 +91,67 @@ impl IdentityService {
         .await
     }
 
+    /// The token of a returning developer user (a call with the developer
+    /// login only, already linked to an enabled identity of the pool, and
+    /// naming that identity or none), decided from one snapshot read with
+    /// no transaction, as GetId decides a returning user's identity and
+    /// GetOpenIdToken a guest's token: the answer a request at that instant
+    /// would get; a deletion or merge that committed before is seen. The
+    /// signature is made holding no database connection. `None` when
+    /// anything would change or be refused: the caller then decides in a
+    /// transaction (and words any refusal).
+    async fn returning_developer(
+        &self,
+        account: &AccountId,
+        req: &DeveloperTokenRequest,
+        lifetime: i64,
+    ) -> DomainResult<Option<(IdentityId, String)>> {
+        let (pool, version) = match self.pools.get(&req.pool_id) {
+            Some(hit) => hit,
+            None => match self.fresh_pool(&req.pool_id).await {
+                Ok(fresh) => fresh,
+                Err(_) => return Ok(None),
+            },
+        };
+        if pool.account_id != *account {
+            return Ok(None);
+        }
+        let Some(user) = pool
+            .settings
+            .developer_provider_name
+            .as_deref()
+            .and_then(|dev| req.logins.get(dev))
+        else {
+            return Ok(None);
+        };
+        let proven = ProvenLogins {
+            developer: Some(user.clone()),
+            ..ProvenLogins::default()
+        };
+        let (known, seen) = self
+            .returning_user(&pool, req.identity_id.as_ref(), &proven, Caller::Developer)
+            .await?;
+        if seen != Some(version) {
+            self.pools.forget(&req.pool_id);
+            return Ok(None);
+        }
+        let Some(identity) = known else {
+            return Ok(None);
+        };
+        let providers: BTreeSet<String> = self
+            .store
+            .read_login_providers(&identity.id)
+            .await?
+            .into_iter()
+            .collect();
+        let amr = std::iter::once("authenticated".to_owned())
+            .chain(providers)
+            .collect();
+        let tags = with_request_tags(None, req);
+        let token = self.sign(&pool, &identity, amr, tags, lifetime).await?;
+        Ok(Some((identity.id, token)))
+    }
+
     /// Resolve the developer call's logins to an identity and sign its token
     /// (the caller commits).
     pub(super) async fn developer_token_in(
@@ -102,14 +171,7 @@ impl IdentityService {
                 Caller::Developer,
             )
             .await?;
-        let mut tags = self
-            .principal_tags(tx, pool, proven)
-            .await?
-            .unwrap_or_default();
-        for (k, v) in &req.principal_tags {
-            tags.principal_tags.insert(k.clone(), vec![v.clone()]);
-        }
-        let tags = (!tags.principal_tags.is_empty()).then_some(tags);
+        let tags = with_request_tags(self.principal_tags(tx, pool, proven).await?, req);
         let token = self.mint(tx, pool, &identity, tags, lifetime).await?;
         Ok((identity.id, token))
     }
@@ -314,4 +376,16 @@ impl IdentityService {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// `tags` with the request's PrincipalTags added (they win); none if empty.
+fn with_request_tags(
+    tags: Option<SessionTags>,
+    req: &DeveloperTokenRequest,
+) -> Option<SessionTags> {
+    let mut tags = tags.unwrap_or_default();
+    for (k, v) in &req.principal_tags {
+        tags.principal_tags.insert(k.clone(), vec![v.clone()]);
+    }
+    (!tags.principal_tags.is_empty()).then_some(tags)
 }

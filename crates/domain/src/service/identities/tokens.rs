@@ -299,7 +299,7 @@ impl IdentityService {
     }
 
     /// Sign a token for `identity` with these `amr` values.
-    async fn sign(
+    pub(super) async fn sign(
         &self,
         pool: &IdentityPool,
         identity: &Identity,

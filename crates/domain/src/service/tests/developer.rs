@@ -110,6 +110,72 @@ async fn a_developer_token_lasts_its_token_duration_and_carries_the_principal_ta
 }
 
 #[tokio::test]
+async fn a_returning_developer_users_token_is_signed_without_a_transaction() {
+    let w = world();
+    let pool = w.open_pool().await;
+    let id = w.developer_user(&pool, "alice").await;
+    // Link a public login too: it is in the amr of every later token.
+    let mut first = request(&pool, &[(DEV, "alice"), (GOOGLE, "g-alice")]);
+    first.identity_id = Some(id.clone());
+    w.identities
+        .get_open_id_token_for_developer_identity(&account(), first)
+        .await
+        .unwrap();
+    w.store.clear_journal();
+    let mut req = request(&pool, &[(DEV, "alice")]);
+    req.token_duration = Some(600);
+    req.principal_tags = BTreeMap::from([("team".into(), "blue".into())]);
+    let (again, token) = w
+        .identities
+        .get_open_id_token_for_developer_identity(&account(), req)
+        .await
+        .unwrap();
+    assert_eq!(again, id);
+    assert_eq!(w.store.journal(), [], "no transaction, no lock");
+    let c = claims(&token);
+    assert_eq!(c.sub, id.as_str());
+    assert_eq!(c.amr, ["authenticated", GOOGLE, DEV]);
+    assert_eq!(c.exp - c.iat, 600);
+    assert_eq!(
+        c.tags.expect("session tags").principal_tags,
+        BTreeMap::from([("team".to_owned(), vec!["blue".to_owned()])])
+    );
+}
+
+#[tokio::test]
+async fn a_developer_user_whose_identity_was_deleted_gets_a_new_one() {
+    let w = world();
+    let pool = w.open_pool().await;
+    let id = w.developer_user(&pool, "alice").await;
+    w.identities
+        .delete_identities(&account(), std::slice::from_ref(&id), &NotRecorded)
+        .await
+        .unwrap();
+    let again = w.developer_user(&pool, "alice").await;
+    assert_ne!(again, id, "no token for the deleted identity");
+}
+
+#[tokio::test]
+async fn a_developer_user_named_with_another_identity_is_decided_in_a_transaction() {
+    let w = world();
+    let pool = w.open_pool().await;
+    w.developer_user(&pool, "alice").await;
+    let other = w.developer_user(&pool, "bob").await;
+    w.store.clear_journal();
+    let mut req = request(&pool, &[(DEV, "alice")]);
+    req.identity_id = Some(other);
+    let refused = w
+        .identities
+        .get_open_id_token_for_developer_identity(&account(), req)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(
+        !w.store.journal().is_empty(),
+        "the refusal is worded by the transaction"
+    );
+}
+
+#[tokio::test]
 async fn a_token_duration_outside_one_second_to_a_day_is_refused() {
     let w = world();
     let pool = w.open_pool().await;
