@@ -802,6 +802,12 @@ async fn an_operator_of_one_account_never_sees_another_accounts_pools_or_identit
         );
     }
     w.shot("not-found").await;
+    // The trail of every account is for those who see every account.
+    w.browser
+        .goto(&format!("{}/audit", w.console))
+        .await
+        .unwrap();
+    w.browser.wait_for_text("h1", "Not found").await.unwrap();
     // Nor does a search find B's identity from A.
     w.browser
         .goto(&format!(
@@ -857,6 +863,14 @@ async fn an_operator_of_every_account_rotates_the_signing_key_and_it_is_in_the_j
         .identity_pool_id("us-east-1:00000000-0000-0000-0000-000000000000")
         .send()
         .await;
+    // Someone no operator entry matches tries first: refused, and recorded
+    // for the operators.
+    w.browser
+        .goto(&format!("{}/login?login_hint=mallory&next=/", w.console))
+        .await
+        .unwrap();
+    w.browser.wait_for_text("h1", "No access").await.unwrap();
+    w.browser.delete_all_cookies().await.unwrap();
     w.sign_in("admin-ada", "/keys").await;
     w.browser
         .wait_for_text("h1", "Token signing keys")
@@ -930,5 +944,37 @@ async fn an_operator_of_every_account_rotates_the_signing_key_and_it_is_in_the_j
         "four guests made in the last hour"
     );
     w.shot("usage").await;
+    // The trail of every account holds the refused sign-in, which no
+    // account's own trail shows.
+    let refused = w
+        .reload_until(
+            "/audit?name=ConsoleLogin&error=any",
+            "table.events tbody tr",
+        )
+        .await;
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    w.browser.click("table.events tbody tr a").await.unwrap();
+    let event: serde_json::Value =
+        serde_json::from_str(&w.browser.text_of("pre.json").await.unwrap()).unwrap();
+    assert_eq!(
+        event["userIdentity"]["principalId"],
+        format!("{}:{}", w.idp.issuer, oidc::subject_of("mallory"))
+    );
+    w.browser
+        .goto(&format!(
+            "{}/accounts/{ACCOUNT_A}/audit?name=ConsoleLogin&error=any",
+            w.console
+        ))
+        .await
+        .unwrap();
+    w.browser
+        .wait_for_text("p.empty", "No events match")
+        .await
+        .unwrap();
+    w.browser
+        .goto(&format!("{}/audit", w.console))
+        .await
+        .unwrap();
+    w.shot("audit-everything").await;
     w.browser.close().await.unwrap();
 }

@@ -39,6 +39,9 @@ pub(crate) async fn home(req: HttpRequest, console: web::Data<Console>) -> HttpR
                 }
             }
             p { a href="/keys" { "Token signing keys" } " (shared by every account)" }
+            @if ctx.sees_every_account() {
+                p { a href="/audit" { "Audit trail of every account" } " (with the operators' own records: refused sign-ins, calls naming ids that exist nowhere)" }
+            }
             (html::none_if(accounts.is_empty()))
         },
     )

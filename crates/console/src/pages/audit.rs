@@ -9,22 +9,72 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use cognate_domain::audit::{AuditQuery, AuditRecord, ResourceKind};
+use cognate_domain::audit::{Audience, AuditQuery, AuditRecord, ResourceKind};
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{audit_records, in_account};
+use super::{audit_records, in_account, Account, Ctx};
 use crate::html::{self, Reply};
 use crate::oidc::url_encode;
 use crate::Console;
+use cognate_domain::ids::AccountId;
 
 /// Events per page.
 const EVENTS_PER_PAGE: u32 = 50;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/accounts/{account}/audit", web::get().to(search))
-        .route("/accounts/{account}/audit/{event}", web::get().to(event));
+        .route("/accounts/{account}/audit/{event}", web::get().to(event))
+        .route("/audit", web::get().to(search_everything))
+        .route("/audit/{event}", web::get().to(event_everywhere));
+}
+
+/// Whose records a page shows: an account's (and those meant for every
+/// account), or, for an operator who sees every account, all of them —
+/// the operators' own records too (refused sign-ins, calls naming ids that
+/// exist nowhere).
+struct Scope {
+    ctx: Ctx,
+    account: Option<Account>,
+}
+
+impl Scope {
+    /// The account `raw` names, or every account (`None`).
+    async fn of(
+        req: &HttpRequest,
+        console: web::Data<Console>,
+        raw: Option<&str>,
+    ) -> Result<Scope, HttpResponse> {
+        match raw {
+            Some(raw) => {
+                let (ctx, account) = in_account(req, console, raw).await?;
+                Ok(Scope {
+                    ctx,
+                    account: Some(account),
+                })
+            }
+            None => {
+                let ctx = Ctx::of(req, console).await?;
+                if !ctx.sees_every_account() {
+                    return Err(html::not_found("This page"));
+                }
+                Ok(Scope { ctx, account: None })
+            }
+        }
+    }
+
+    /// The trail's path: `/accounts/<id>/audit` or `/audit`.
+    fn base(&self) -> String {
+        match &self.account {
+            Some(account) => format!("/accounts/{}/audit", account.id),
+            None => "/audit".to_owned(),
+        }
+    }
+
+    fn account_id(&self) -> Option<&AccountId> {
+        self.account.as_ref().map(|a| &a.id)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,7 +131,7 @@ fn parse_cursor(text: &str) -> Option<(DateTime<Utc>, Uuid)> {
 }
 
 impl Filters {
-    fn query(&self, ctx_account: &cognate_domain::ids::AccountId) -> Result<AuditQuery, String> {
+    fn query(&self, account: Option<&AccountId>) -> Result<AuditQuery, String> {
         let (resource_name, resource_kind) = match (given(&self.identity), given(&self.pool)) {
             (Some(identity), _) => (Some(identity), Some(ResourceKind::Identity)),
             (None, Some(pool)) => (Some(pool), Some(ResourceKind::Pool)),
@@ -89,7 +139,7 @@ impl Filters {
         };
         let error_code = given(&self.error).map(|e| if e == "any" { String::new() } else { e });
         Ok(AuditQuery {
-            account: Some(ctx_account.clone()),
+            account: account.cloned(),
             event_name: given(&self.name),
             access_key_id: given(&self.key),
             resource_name,
@@ -127,19 +177,28 @@ async fn search(
     path: web::Path<String>,
     filters: web::Query<Filters>,
 ) -> HttpResponse {
-    html::done(search_page(&req, console, &path, &filters).await)
+    html::done(search_page(&req, console, Some(&path), &filters).await)
+}
+
+async fn search_everything(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    filters: web::Query<Filters>,
+) -> HttpResponse {
+    html::done(search_page(&req, console, None, &filters).await)
 }
 
 async fn search_page(
     req: &HttpRequest,
     console: web::Data<Console>,
-    account: &str,
+    account: Option<&str>,
     filters: &Filters,
 ) -> Reply {
-    let (ctx, account) = in_account(req, console, account).await?;
-    let a = account.id.as_str();
-    let (records, error) = match filters.query(&account.id) {
-        Ok(query) => (audit_records(&ctx, query).await?, None),
+    let scope = Scope::of(req, console, account).await?;
+    let ctx = &scope.ctx;
+    let base = scope.base();
+    let (records, error) = match filters.query(scope.account_id()) {
+        Ok(query) => (audit_records(ctx, query).await?, None),
         Err(why) => (Vec::new(), Some(why)),
     };
     let mut records = records;
@@ -147,12 +206,18 @@ async fn search_page(
     records.truncate(EVENTS_PER_PAGE as usize);
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let error_filter = value(&filters.error);
+    let everything = scope.account.is_none();
+    let title = if scope.account.is_some() {
+        "Audit trail"
+    } else {
+        "Audit trail of every account"
+    };
     Ok(ctx.page(
-        Some(&account),
+        scope.account.as_ref(),
         "audit",
-        "Audit trail",
+        title,
         html! {
-            form.filters method="get" action=(format!("/accounts/{a}/audit")) {
+            form.filters method="get" action=(base) {
                 div.field { label for="f-name" { "Operation" } input #f-name type="text" name="name" value=(value(&filters.name)) placeholder="e.g. DeleteIdentities"; }
                 div.field { label for="f-pool" { "Pool id" } input #f-pool type="text" name="pool" value=(value(&filters.pool)); }
                 div.field { label for="f-identity" { "Identity id" } input #f-identity type="text" name="identity" value=(value(&filters.identity)); }
@@ -170,7 +235,7 @@ async fn search_page(
                 }
                 div.field { label for="f-from" { "From (UTC)" } input #f-from type="datetime-local" name="from" value=(value(&filters.from)); }
                 div.field { label for="f-to" { "To (UTC)" } input #f-to type="datetime-local" name="to" value=(value(&filters.to)); }
-                div.buttons { button.primary type="submit" { "Search" } a.button href=(format!("/accounts/{a}/audit")) { "Clear" } }
+                div.buttons { button.primary type="submit" { "Search" } a.button href=(base) { "Clear" } }
             }
             @if let Some(why) = &error { p.notice.error role="alert" { (why) } }
             @if records.is_empty() && error.is_none() {
@@ -178,14 +243,23 @@ async fn search_page(
             } @else if !records.is_empty() {
                 table.events {
                     thead { tr {
-                        th scope="col" { "Time" } th scope="col" { "Operation" } th scope="col" { "Who" }
+                        th scope="col" { "Time" }
+                        @if everything { th scope="col" { "Account" } }
+                        th scope="col" { "Operation" } th scope="col" { "Who" }
                         th scope="col" { "Source" } th scope="col" { "Resource" } th scope="col" { "Outcome" }
                     } }
                     tbody {
                         @for r in &records {
                             @let event: serde_json::Value = serde_json::from_str(&r.record).unwrap_or_default();
                             tr {
-                                td { a href=(format!("/accounts/{a}/audit/{}", r.event_id)) { (html::time(r.event_time)) } }
+                                td { a href=(format!("{base}/{}", r.event_id)) { (html::time(r.event_time)) } }
+                                @if everything {
+                                    td { @match &r.audience {
+                                        Audience::Account(id) => code { (id.as_str()) },
+                                        Audience::Everyone => span.hint { "every account" },
+                                        Audience::Operators => span.hint { "operators" },
+                                    } }
+                                }
                                 td { code { (r.event_name) } @if r.count > 1 { " ×" (r.count) } }
                                 td { (who(&event, r)) }
                                 td { (event.get("sourceIPAddress").and_then(|v| v.as_str()).unwrap_or("—")) }
@@ -202,7 +276,7 @@ async fn search_page(
             @if more {
                 @if let Some(last) = records.last() {
                     @let qs = filters.query_string();
-                    p.pager { a href=(format!("/accounts/{a}/audit?{}{}before={}", qs, if qs.is_empty() { "" } else { "&" }, url_encode(&cursor(last)))) { "Older events →" } }
+                    p.pager { a href=(format!("{base}?{}{}before={}", qs, if qs.is_empty() { "" } else { "&" }, url_encode(&cursor(last)))) { "Older events →" } }
                 }
             }
         },
@@ -234,36 +308,46 @@ async fn event(
     console: web::Data<Console>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = in_account(&req, console, &path.0).await?;
-            let id = Uuid::parse_str(&path.1).map_err(|_| html::not_found("This event"))?;
-            let query = AuditQuery {
-                account: Some(account.id.clone()),
-                event_id: Some(id),
-                limit: 1,
-                ..AuditQuery::default()
-            };
-            let record = audit_records(&ctx, query)
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| html::not_found("This event"))?;
-            let json: serde_json::Value =
-                serde_json::from_str(&record.event_json()).unwrap_or_default();
-            let a = account.id.as_str();
-            Ok(ctx.page(
-                Some(&account),
-                "audit",
-                &format!("{} event", record.event_name),
-                html! {
-                    p { a href=(format!("/accounts/{a}/audit")) { "← The audit trail" } }
-                    (html::json_block(&json))
-                },
-            ))
-        }
-        .await,
-    )
+    html::done(event_page(&req, console, Some(&path.0), &path.1).await)
+}
+
+async fn event_everywhere(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    html::done(event_page(&req, console, None, &path).await)
+}
+
+async fn event_page(
+    req: &HttpRequest,
+    console: web::Data<Console>,
+    account: Option<&str>,
+    event: &str,
+) -> Reply {
+    let scope = Scope::of(req, console, account).await?;
+    let id = Uuid::parse_str(event).map_err(|_| html::not_found("This event"))?;
+    let query = AuditQuery {
+        account: scope.account_id().cloned(),
+        event_id: Some(id),
+        limit: 1,
+        ..AuditQuery::default()
+    };
+    let record = audit_records(&scope.ctx, query)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| html::not_found("This event"))?;
+    let json: serde_json::Value = serde_json::from_str(&record.event_json()).unwrap_or_default();
+    Ok(scope.ctx.page(
+        scope.account.as_ref(),
+        "audit",
+        &format!("{} event", record.event_name),
+        html! {
+            p { a href=(scope.base()) { "← The audit trail" } }
+            (html::json_block(&json))
+        },
+    ))
 }
 
 #[cfg(test)]

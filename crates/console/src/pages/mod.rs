@@ -147,6 +147,17 @@ impl Ctx {
             .operates_everything(&self.console.config)
     }
 
+    /// Whether the operator has a role in every configured account (and
+    /// so may see what concerns no single account).
+    pub fn sees_every_account(&self) -> bool {
+        let config = &self.console.config;
+        !config.accounts.is_empty()
+            && config
+                .accounts
+                .iter()
+                .all(|a| self.active.who.grants.role(a).is_some())
+    }
+
     /// The accounts the operator may see.
     pub fn accounts(&self) -> Vec<Account> {
         self.active
