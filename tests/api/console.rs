@@ -147,6 +147,22 @@ impl World {
         panic!("{css} never showed on {path}");
     }
 
+    /// Fill the `card`th search form of account A's identity finder with
+    /// `fields`, and submit it.
+    async fn find(&self, card: usize, fields: &[(&str, &str)]) {
+        self.browser
+            .goto(&format!("{}/accounts/{ACCOUNT_A}/identities", self.console))
+            .await
+            .unwrap();
+        for (css, value) in fields {
+            self.browser.fill(css, value).await.unwrap();
+        }
+        self.browser
+            .submit_form(&format!("form.card:nth-of-type({card})"))
+            .await
+            .unwrap();
+    }
+
     async fn shot(&self, name: &str) {
         self.browser
             .screenshot(&format!("console-{name}"))
@@ -503,11 +519,7 @@ async fn an_operator_finds_an_identity_three_ways_then_unlinks_merges_and_delete
         .await;
     w.shot("find").await;
     // By identity id.
-    w.browser.fill("#by-id", &identity).await.unwrap();
-    w.browser
-        .submit_form("form.card:nth-of-type(1)")
-        .await
-        .unwrap();
+    w.find(1, &[("#by-id", &identity)]).await;
     w.browser.wait_for_url(&identity_page).await.unwrap();
     let page = w.browser.text_of("main").await.unwrap();
     assert!(
@@ -520,45 +532,17 @@ async fn an_operator_finds_an_identity_three_ways_then_unlinks_merges_and_delete
     );
     w.shot("identity").await;
     // By developer user identifier.
-    w.browser
-        .goto(&format!("{}/accounts/{ACCOUNT_A}/identities", w.console))
-        .await
-        .unwrap();
-    w.browser.fill("#by-developer", "player-1").await.unwrap();
-    w.browser
-        .submit_form("form.card:nth-of-type(2)")
-        .await
-        .unwrap();
+    w.find(2, &[("#by-developer", "player-1")]).await;
     w.browser.wait_for_url(&identity_page).await.unwrap();
     // By provider and upstream subject (hashed for the look-up).
-    w.browser
-        .goto(&format!("{}/accounts/{ACCOUNT_A}/identities", w.console))
-        .await
-        .unwrap();
-    w.browser.fill("#by-provider", &provider).await.unwrap();
-    w.browser
-        .fill("#by-subject", &oidc::subject_of("carol"))
-        .await
-        .unwrap();
-    w.browser
-        .submit_form("form.card:nth-of-type(3)")
-        .await
-        .unwrap();
+    let carol = oidc::subject_of("carol");
+    w.find(3, &[("#by-provider", &provider), ("#by-subject", &carol)])
+        .await;
     w.browser.wait_for_url(&identity_page).await.unwrap();
     // A subject nobody has: said so.
-    w.browser
-        .goto(&format!("{}/accounts/{ACCOUNT_A}/identities", w.console))
-        .await
-        .unwrap();
-    w.browser.fill("#by-provider", &provider).await.unwrap();
-    w.browser
-        .fill("#by-subject", &oidc::subject_of("nobody"))
-        .await
-        .unwrap();
-    w.browser
-        .submit_form("form.card:nth-of-type(3)")
-        .await
-        .unwrap();
+    let nobody = oidc::subject_of("nobody");
+    w.find(3, &[("#by-provider", &provider), ("#by-subject", &nobody)])
+        .await;
     w.browser
         .wait_for_text("p.notice", "No identity matches")
         .await

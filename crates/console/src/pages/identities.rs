@@ -426,48 +426,74 @@ struct UnlinkForm {
     user: Option<String>,
 }
 
+/// What a page that leads to a change of one identity shows.
+struct Before<'a> {
+    ctx: &'a Ctx,
+    /// The account id.
+    a: &'a str,
+    /// The identity id.
+    i: &'a str,
+    pool: &'a IdentityPool,
+    logins: &'a [LinkedLogin],
+}
+
+/// A page that leads to a change of one identity (operators only): `title`,
+/// and the body `body` makes of the identity.
+async fn before_change(
+    req: &HttpRequest,
+    console: web::Data<Console>,
+    path: &(String, String),
+    title: &str,
+    body: impl FnOnce(&Before<'_>) -> Markup,
+) -> HttpResponse {
+    html::done(
+        async {
+            let (ctx, account) = to_change(req, console, &path.0).await?;
+            let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
+            let body = body(&Before {
+                ctx: &ctx,
+                a: account.id.as_str(),
+                i: described.identity.id.as_str(),
+                pool: &pool,
+                logins: &logins,
+            });
+            Ok(ctx.page(Some(&account), "identities", title, body))
+        }
+        .await,
+    )
+}
+
 async fn unlink_confirm(
     req: HttpRequest,
     console: web::Data<Console>,
     path: web::Path<(String, String)>,
     query: web::Query<UnlinkQuery>,
 ) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = to_change(&req, console, &path.0).await?;
-            let (described, _, logins) = identity_of(&ctx, &account, &path.1).await?;
-            let a = account.id.as_str();
-            let i = described.identity.id.as_str();
-            let last = logins.len() == 1;
-            let mut hidden = vec![("provider", query.provider.as_str())];
-            if let Some(user) = &query.user {
-                hidden.push(("user", user.as_str()));
+    before_change(&req, console, &path, "Unlink this login?", |b| {
+        let (a, i) = (b.a, b.i);
+        let mut hidden = vec![("provider", query.provider.as_str())];
+        if let Some(user) = &query.user {
+            hidden.push(("user", user.as_str()));
+        }
+        html! {
+            p {
+                "Unlink the " code { (query.provider) } " login"
+                @if let Some(user) = &query.user { " of developer user " code { (user) } }
+                " from identity " code { (i) } "."
             }
-            Ok(ctx.page(
-                Some(&account),
-                "identities",
-                "Unlink this login?",
-                html! {
-                    p {
-                        "Unlink the " code { (query.provider) } " login"
-                        @if let Some(user) = &query.user { " of developer user " code { (user) } }
-                        " from identity " code { (i) } "."
-                    }
-                    @if last {
-                        p.notice.error role="alert" { "It is the identity's last login: the identity will be disabled, and nobody can use it any more." }
-                    }
-                    (html::confirm(
-                        &format!("/accounts/{a}/identities/{i}/unlink"),
-                        ctx.csrf_token(),
-                        &hidden,
-                        ("Unlink", "danger"),
-                        &format!("/accounts/{a}/identities/{i}"),
-                    ))
-                },
+            @if b.logins.len() == 1 {
+                p.notice.error role="alert" { "It is the identity's last login: the identity will be disabled, and nobody can use it any more." }
+            }
+            (html::confirm(
+                &format!("/accounts/{a}/identities/{i}/unlink"),
+                b.ctx.csrf_token(),
+                &hidden,
+                ("Unlink", "danger"),
+                &format!("/accounts/{a}/identities/{i}"),
             ))
         }
-        .await,
-    )
+    })
+    .await
 }
 
 async fn unlink(
@@ -525,31 +551,21 @@ async fn delete_confirm(
     console: web::Data<Console>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = to_change(&req, console, &path.0).await?;
-            let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
-            let a = account.id.as_str();
-            let i = described.identity.id.as_str();
-            Ok(ctx.page(
-                Some(&account),
-                "identities",
-                "Delete this identity?",
-                html! {
-                    p { "Delete identity " code { (i) } " of pool " strong { (pool.settings.name) } ", with its "
-                        (logins.len()) " login(s). This cannot be undone: the user gets a new identity next time." }
-                    (html::confirm(
-                        &format!("/accounts/{a}/identities/{i}/delete"),
-                        ctx.csrf_token(),
-                        &[],
-                        ("Delete", "danger"),
-                        &format!("/accounts/{a}/identities/{i}"),
-                    ))
-                },
+    before_change(&req, console, &path, "Delete this identity?", |b| {
+        let (a, i) = (b.a, b.i);
+        html! {
+            p { "Delete identity " code { (i) } " of pool " strong { (b.pool.settings.name) } ", with its "
+                (b.logins.len()) " login(s). This cannot be undone: the user gets a new identity next time." }
+            (html::confirm(
+                &format!("/accounts/{a}/identities/{i}/delete"),
+                b.ctx.csrf_token(),
+                &[],
+                ("Delete", "danger"),
+                &format!("/accounts/{a}/identities/{i}"),
             ))
         }
-        .await,
-    )
+    })
+    .await
 }
 
 async fn delete(
@@ -601,39 +617,29 @@ async fn merge_form(
     console: web::Data<Console>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = to_change(&req, console, &path.0).await?;
-            let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
-            let a = account.id.as_str();
-            let i = described.identity.id.as_str();
-            let users: Vec<&String> = logins.iter().filter_map(|l| l.developer_user_id.as_ref()).collect();
-            let provider = pool.settings.developer_provider_name.clone().unwrap_or_default();
-            Ok(ctx.page(
-                Some(&account),
-                "identities",
-                "Merge developer users",
-                html! {
-                    p { "MergeDeveloperIdentities moves every login of the source user's identity to this identity ("
-                        code { (i) } "), and disables the source identity. Provider: " code { (provider) } "." }
-                    form.edit method="post" action=(format!("/accounts/{a}/identities/{i}/merge")) {
-                        (html::csrf_field(ctx.csrf_token()))
-                        label for="destination" { "Into this identity's developer user" }
-                        select #destination name="destination" {
-                            @for user in &users { option value=(user) { (user) } }
-                        }
-                        label for="source" { "Source developer user identifier" }
-                        input #source type="text" name="source" required;
-                        div.buttons {
-                            button.primary type="submit" { "Review merge" }
-                            a.button href=(format!("/accounts/{a}/identities/{i}")) { "Cancel" }
-                        }
-                    }
-                },
-            ))
+    before_change(&req, console, &path, "Merge developer users", |b| {
+        let (a, i) = (b.a, b.i);
+        let users: Vec<&String> = b.logins.iter().filter_map(|l| l.developer_user_id.as_ref()).collect();
+        let provider = b.pool.settings.developer_provider_name.clone().unwrap_or_default();
+        html! {
+            p { "MergeDeveloperIdentities moves every login of the source user's identity to this identity ("
+                code { (i) } "), and disables the source identity. Provider: " code { (provider) } "." }
+            form.edit method="post" action=(format!("/accounts/{a}/identities/{i}/merge")) {
+                (html::csrf_field(b.ctx.csrf_token()))
+                label for="destination" { "Into this identity's developer user" }
+                select #destination name="destination" {
+                    @for user in &users { option value=(user) { (user) } }
+                }
+                label for="source" { "Source developer user identifier" }
+                input #source type="text" name="source" required;
+                div.buttons {
+                    button.primary type="submit" { "Review merge" }
+                    a.button href=(format!("/accounts/{a}/identities/{i}")) { "Cancel" }
+                }
+            }
         }
-        .await,
-    )
+    })
+    .await
 }
 
 async fn merge(
