@@ -107,11 +107,14 @@ async fn world() -> Option<World> {
 impl World {
     /// Sign in as `user` at the provider, then land on `next`.
     async fn sign_in(&self, user: &str, next: &str) {
+        self.sign_in_with(&format!("login_hint={user}&next={next}"), next)
+            .await;
+    }
+
+    /// Sign in with these `/login` parameters, then land on `next`.
+    async fn sign_in_with(&self, params: &str, next: &str) {
         self.browser
-            .goto(&format!(
-                "{}/login?login_hint={user}&next={next}",
-                self.console
-            ))
+            .goto(&format!("{}/login?{params}", self.console))
             .await
             .expect("the sign-in starts");
         self.browser
@@ -327,10 +330,18 @@ async fn an_unauthenticated_request_is_sent_to_sign_in_and_only_configured_opera
         .contains(&oidc::subject_of("alice")));
     w.shot("no-access").await;
     assert!(w.browser.get_named_cookie("cognate-console").await.is_err());
-    // Forget alice at the provider (its cookies share the host).
-    w.browser.delete_all_cookies().await.unwrap();
-    // An operator lands where she was going, with a strict session cookie.
-    w.sign_in("olivia", &pools).await;
+    // "Sign in with another account" asks the provider to sign in again
+    // (prompt=login) instead of reusing alice's session there.
+    assert!(w
+        .browser
+        .exists("a[href='/login?prompt=login']")
+        .await
+        .unwrap());
+    w.sign_in_with(
+        &format!("prompt=login&login_hint=olivia&next={pools}"),
+        &pools,
+    )
+    .await;
     w.browser
         .wait_for_text("h1", "Identity pools")
         .await

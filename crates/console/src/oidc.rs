@@ -88,6 +88,9 @@ fn local_path(next: Option<&str>) -> String {
 pub(crate) struct NextQuery {
     next: Option<String>,
     login_hint: Option<String>,
+    /// `login`: ask the provider to sign in again (another account), even
+    /// if it has a session.
+    prompt: Option<String>,
 }
 
 /// `GET /signin`: the sign-in page.
@@ -137,6 +140,9 @@ async fn start_login(console: &Console, query: &NextQuery) -> Reply {
         .set_pkce_challenge(challenge);
     for scope in &console.config.scopes {
         request = request.add_scope(Scope::new(scope.clone()));
+    }
+    if query.prompt.as_deref() == Some("login") {
+        request = request.add_extra_param("prompt", "login");
     }
     if let Some(hint) = query.login_hint.as_deref().filter(|h| h.len() <= 256) {
         request = request.add_extra_param("login_hint", hint.to_owned());
@@ -288,14 +294,19 @@ async fn finish_login(req: &HttpRequest, console: &Console, query: &CallbackQuer
     cognate_api::operator::record_sign_in(&console.api, &operator, &opened);
     if grants.is_empty() {
         tracing::warn!(sub = %sub, "console sign-in: no [[console.operators]] entry matches");
-        return Err(html::error_page(
-            actix_web::http::StatusCode::FORBIDDEN,
+        let page = html::bare(
             "No access",
-            &format!(
-                "You signed in as {shown}, but no console operator entry grants you access. \
-                 Ask whoever runs Cognate to add your sub ({sub}) or one of your groups."
-            ),
-        ));
+            html! {
+                p.notice.error role="alert" {
+                    "You signed in as " (shown) ", but no console operator entry grants you access. "
+                    "Ask whoever runs Cognate to add your sub (" code { (sub) } ") or one of your groups."
+                }
+                p { a.button.primary href="/login?prompt=login" { "Sign in with another account" } }
+            },
+        );
+        return Err(HttpResponse::Forbidden()
+            .content_type("text/html; charset=utf-8")
+            .body(page.into_string()));
     }
     tracing::info!(sub = %sub, "console sign-in");
     let id = console.sessions.start(SignedIn { sub, name, grants });
