@@ -37,11 +37,7 @@ pub(crate) fn random_token() -> String {
 
 /// Equal, in time that does not depend on where they differ.
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    cognate_api::sigv4::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// Who signed in.

@@ -804,7 +804,9 @@ fn compute_signature(
     Some(output.signature().to_owned())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether `a` and `b` are equal, in a time that does not depend on where
+/// they differ (signatures here; the console's CSRF and sign-in tokens).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -1063,3 +1063,10 @@ fn every_error_is_a_400_with_an_aws_code() {
         );
     }
 }
+
+#[test]
+fn secrets_compare_equal_only_when_equal() {
+    assert!(constant_time_eq(b"abc", b"abc"));
+    assert!(!constant_time_eq(b"abc", b"abd"));
+    assert!(!constant_time_eq(b"abc", b"ab"));
+}
