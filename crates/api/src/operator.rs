@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 
 use crate::audit::{Call, CallRecorder, Outcome, Who, COGNITO_SOURCE};
 use crate::error::ApiError;
-use crate::ops::{self, Answer, Caller};
-use crate::protocol::{record_call, waited, Service};
+use crate::ops::{Answer, Caller};
+use crate::protocol::{dispatch_waiting, record_call, Service};
 use crate::validation::Model;
 use crate::AppState;
 
@@ -93,13 +93,9 @@ pub async fn invoke(
         async move {
             let recorder = CallRecorder::new(&call, model);
             let deadline = arrived + state.failover_wait;
-            let answer = loop {
-                match ops::dispatch(&operation, &state, &caller, &input, &recorder).await {
-                    Err(err) if err.database_unavailable && waited(&state, deadline).await => {}
-                    other => break other,
-                }
-            };
-            answer.map(|answer| (answer, recorder.written()))
+            dispatch_waiting(&state, &operation, &caller, &input, &recorder, deadline)
+                .await
+                .map(|answer| (answer, recorder.written()))
         }
     };
     let ran = state.on_database_runtime(work).await?;

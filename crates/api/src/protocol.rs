@@ -419,12 +419,7 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
         return Ok((answer, None));
     }
     let recorder = CallRecorder::new(call, service.model());
-    let answer = loop {
-        match ops::dispatch(&operation, state, &caller, &input, &recorder).await {
-            Err(err) if err.database_unavailable && waited(state, deadline).await => {}
-            other => break other,
-        }
-    }?;
+    let answer = dispatch_waiting(state, &operation, &caller, &input, &recorder, deadline).await?;
     let written = recorder.written();
     if let Some(member) = created_member(&operation) {
         if let Some(id) = answer
@@ -436,6 +431,25 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
         }
     }
     Ok((answer, written))
+}
+
+/// Run `operation` ([`ops::dispatch`]); a run that failed for want of the
+/// database changed nothing, so it waits for the database to be back and
+/// runs again, until `deadline`.
+pub(crate) async fn dispatch_waiting(
+    state: &AppState,
+    operation: &str,
+    caller: &Caller,
+    input: &serde_json::Value,
+    recorder: &CallRecorder<'_>,
+    deadline: Instant,
+) -> Result<Answer, ApiError> {
+    loop {
+        match ops::dispatch(operation, state, caller, input, recorder).await {
+            Err(err) if err.database_unavailable && waited(state, deadline).await => {}
+            other => return other,
+        }
+    }
 }
 
 /// Wait (at most until `deadline`) for a lost database; whether it is back.
