@@ -117,14 +117,15 @@ impl Grants {
         self.roles.iter().map(|(a, r)| (a, *r))
     }
 
-    /// Operator of every configured account: may act on what all accounts
-    /// share (the signing keys).
-    pub fn operates_everything(&self, config: &ConsoleConfig) -> bool {
+    /// A role of at least `least` in every configured account: a viewer
+    /// sees what concerns no single account; an operator may act on what
+    /// all accounts share (the signing keys).
+    pub fn in_every_account(&self, config: &ConsoleConfig, least: Role) -> bool {
         !config.accounts.is_empty()
             && config
                 .accounts
                 .iter()
-                .all(|a| self.role(a) == Some(Role::Operator))
+                .all(|a| self.role(a).is_some_and(|role| role >= least))
     }
 }
 
@@ -183,9 +184,10 @@ mod tests {
         let grants = Grants::of(&c, "alice", &["admins".into()]);
         assert_eq!(grants.role(&c.accounts[0]), Some(Role::Viewer));
         assert_eq!(grants.role(&c.accounts[1]), Some(Role::Operator));
-        assert!(!grants.operates_everything(&c));
+        assert!(!grants.in_every_account(&c, Role::Operator));
+        assert!(grants.in_every_account(&c, Role::Viewer));
         let c = config(vec![rule(None, Some("admins"), &["*"], Role::Operator)]);
-        assert!(Grants::of(&c, "x", &["admins".into()]).operates_everything(&c));
+        assert!(Grants::of(&c, "x", &["admins".into()]).in_every_account(&c, Role::Operator));
         assert!(Grants::of(&c, "x", &["users".into()]).is_empty());
     }
 }

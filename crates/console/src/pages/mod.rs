@@ -144,18 +144,16 @@ impl Ctx {
         self.active
             .who
             .grants
-            .operates_everything(&self.console.config)
+            .in_every_account(&self.console.config, Role::Operator)
     }
 
     /// Whether the operator has a role in every configured account (and
     /// so may see what concerns no single account).
     pub fn sees_every_account(&self) -> bool {
-        let config = &self.console.config;
-        !config.accounts.is_empty()
-            && config
-                .accounts
-                .iter()
-                .all(|a| self.active.who.grants.role(a).is_some())
+        self.active
+            .who
+            .grants
+            .in_every_account(&self.console.config, Role::Viewer)
     }
 
     /// The accounts the operator may see.

@@ -480,11 +480,7 @@ impl PoolForm {
                 roles.insert(key.into(), json!(value));
             }
         }
-        let mut set_roles = json!({ "IdentityPoolId": pool.id.as_str(), "Roles": roles });
-        if !pool.role_mappings.is_empty() {
-            set_roles["RoleMappings"] = json!(pool.role_mappings);
-        }
-        Ok((update, set_roles))
+        Ok((update, roles_input(pool, json!(roles))))
     }
 }
 
@@ -509,11 +505,16 @@ fn lines(text: &str) -> Vec<String> {
 
 /// The roles as SetIdentityPoolRoles takes them, for comparing.
 fn current_roles(pool: &IdentityPool) -> Value {
-    let mut roles = json!({ "IdentityPoolId": pool.id.as_str(), "Roles": pool.roles });
+    roles_input(pool, json!(pool.roles))
+}
+
+/// SetIdentityPoolRoles' input: `roles`, the pool's role mappings kept.
+fn roles_input(pool: &IdentityPool, roles: Value) -> Value {
+    let mut input = json!({ "IdentityPoolId": pool.id.as_str(), "Roles": roles });
     if !pool.role_mappings.is_empty() {
-        roles["RoleMappings"] = json!(pool.role_mappings);
+        input["RoleMappings"] = json!(pool.role_mappings);
     }
-    roles
+    input
 }
 
 fn form_page(
