@@ -100,7 +100,7 @@ pub async fn time_pages(console: &Console, args: &Args, api: &str) -> anyhow::Re
         }
         times.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        let at = |q: f64| crate::load::nearest_rank(&times, q).unwrap_or_default();
         println!(
             "  {:<40} {:>8.2} {:>8.2} {:>8.2}  {status}",
             name,

@@ -8,11 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use aws_sdk_cognitoidentity::config::{BehaviorVersion, Region};
-
 use crate::load::{self, Op, Target};
-use crate::REGION;
+use crate::{sdk_client_as, REGION};
 
 /// The flooded account, its key and its GetId quota (per second).
 pub const FLOOD_ACCOUNT: &str = "222222222222";
@@ -21,23 +18,6 @@ pub const FLOOD_SECRET_KEY: &str = "cognate-bench-flood-secret-key-00000001";
 pub const FLOOD_QUOTA: u32 = 10;
 /// Unsigned callers in the flood.
 const FLOODERS: usize = 32;
-
-fn client(address: &str) -> aws_sdk_cognitoidentity::Client {
-    let config = aws_sdk_cognitoidentity::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            FLOOD_ACCESS_KEY,
-            FLOOD_SECRET_KEY,
-            None,
-            None,
-            "cognate-bench-flood",
-        ))
-        .endpoint_url(address)
-        .retry_config(aws_sdk_cognitoidentity::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_cognitoidentity::Client::from_conf(config)
-}
 
 /// Latencies (ms, sorted) of signed calls made one at a time until `until`.
 async fn signed_calls(
@@ -63,15 +43,12 @@ async fn signed_calls(
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    load::nearest_rank(sorted, q).unwrap_or(f64::NAN)
 }
 
 /// Run the probe for `duration` quiet, then `duration` under the flood.
 pub async fn probe(address: &str, duration: Duration) -> anyhow::Result<()> {
-    let sdk = client(address);
+    let sdk = sdk_client_as(address, FLOOD_ACCESS_KEY, FLOOD_SECRET_KEY);
     let pool = sdk
         .create_identity_pool()
         .identity_pool_name("cognate-bench-flooded")

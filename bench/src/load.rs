@@ -307,6 +307,12 @@ impl Run {
     }
 }
 
+/// The `q` quantile (0..=1) of `sorted`, the nearest rank; `None` if empty.
+pub fn nearest_rank<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get((last as f64 * q).round() as usize).copied()
+}
+
 /// Keep `concurrency` calls of `op` in flight until `duration` has passed
 /// (calls started before then are awaited and counted).
 pub async fn drive(target: &Arc<Target>, op: Op, concurrency: usize, duration: Duration) -> Run {

@@ -787,16 +787,15 @@ fn describe_failure(op: Op, concurrency: usize, phase: &str, run: &Run) -> Strin
 
 /// The Rust SDK, signed as the benchmark account, retries disabled.
 fn sdk_client(address: &str) -> aws_sdk_cognitoidentity::Client {
+    sdk_client_as(address, ACCESS_KEY, SECRET_KEY)
+}
+
+/// The Rust SDK, signed with this key, retries disabled.
+fn sdk_client_as(address: &str, key: &str, secret: &str) -> aws_sdk_cognitoidentity::Client {
     let config = aws_sdk_cognitoidentity::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            ACCESS_KEY,
-            SECRET_KEY,
-            None,
-            None,
-            "cognate-bench",
-        ))
+        .credentials_provider(Credentials::new(key, secret, None, None, "cognate-bench"))
         .endpoint_url(address)
         .retry_config(aws_sdk_cognitoidentity::config::retry::RetryConfig::disabled())
         .build();
