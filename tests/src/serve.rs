@@ -27,6 +27,23 @@ pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Write `dir/cognate.toml` for `cognate serve` on `127.0.0.1:<port>` (the
+/// public URL that listener's, the management port a free one) with
+/// `database_url`, then the sections of `rest`. Its path, and the URL.
+pub fn config_file(dir: &Path, port: u16, database_url: &str, rest: &str) -> (PathBuf, String) {
+    let url = format!("http://127.0.0.1:{port}");
+    let path = dir.join("cognate.toml");
+    fs::write(
+        &path,
+        format!(
+            "[server]\nbind = \"127.0.0.1:{port}\"\nmanagement_bind = \"127.0.0.1:0\"\n\
+             public_url = \"{url}\"\n\n[database]\nurl = \"{database_url}\"\n{rest}"
+        ),
+    )
+    .expect("write the configuration");
+    (path, url)
+}
+
 /// `bin` (the test's `CARGO_BIN_EXE_cognate`) with `args`, and none of the
 /// caller's `COGNATE*`, `RUST_LOG` or `OTEL_*` variables: only what the
 /// test sets counts.

@@ -7,7 +7,7 @@ use std::fs;
 use std::process::Command;
 
 use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
-use cognate_tests::serve::{command, free_port, temp_dir, Served};
+use cognate_tests::serve::{command, config_file, free_port, temp_dir, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
 const ACCESS_KEY: &str = "AKIAAUDITSHUTDOWN001";
@@ -21,19 +21,12 @@ async fn a_clean_stop_writes_out_buffered_records_and_a_throttled_flood_is_aggre
         .await
         .expect("fresh database");
     let dir = temp_dir("cognate-audit-");
-    let port = free_port();
-    let config = dir.path().join("cognate.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"[server]
-bind = "127.0.0.1:{port}"
-management_bind = "127.0.0.1:0"
-public_url = "http://127.0.0.1:{port}"
-
-[database]
-url = "{database_url}"
-
+    let (config, url) = config_file(
+        dir.path(),
+        free_port(),
+        &database_url,
+        &format!(
+            r#"
 [[accounts]]
 id = "111111111111"
 access_key_id = "{ACCESS_KEY}"
@@ -44,10 +37,8 @@ quotas = {{ GetId = 3 }}
 flush_interval_ms = 60000
 "#
         ),
-    )
-    .unwrap();
+    );
     let log = dir.path().join("serve.log");
-    let url = format!("http://127.0.0.1:{port}");
     let mut cognate = Served::start(command(BIN, &[]), &config, &log, &url).await;
     let client = aws_sdk_cognitoidentity::Client::from_conf(
         aws_sdk_cognitoidentity::Config::builder()

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
-use cognate_tests::serve::{command, free_port, temp_dir, Served};
+use cognate_tests::serve::{command, config_file, free_port, temp_dir, Served};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
@@ -158,19 +158,12 @@ async fn a_get_credentials_for_identity_is_one_trace_carried_to_the_sts_and_the_
     .await;
 
     let dir = temp_dir("cognate-traces-");
-    let port = free_port();
-    let config = dir.path().join("cognate.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"[server]
-bind = "127.0.0.1:{port}"
-management_bind = "127.0.0.1:0"
-public_url = "http://127.0.0.1:{port}"
-
-[database]
-url = "{database_url}"
-
+    let (config, url) = config_file(
+        dir.path(),
+        free_port(),
+        &database_url,
+        &format!(
+            r#"
 [sts]
 endpoint = "http://127.0.0.1:{sts_port}/"
 
@@ -189,10 +182,8 @@ service_name = "cognate-under-test"
 accept_traceparent = true
 "#
         ),
-    )
-    .unwrap();
+    );
     let log = dir.path().join("serve.log");
-    let url = format!("http://127.0.0.1:{port}");
     // Export every half second, not every five.
     let mut cmd = command(BIN, &[]);
     cmd.env("OTEL_BSP_SCHEDULE_DELAY", "500");
