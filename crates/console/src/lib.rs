@@ -91,6 +91,32 @@ impl Console {
     }
 }
 
+impl Console {
+    /// Operator `sub` (shown as `name`) behind `req`, as the caller of
+    /// the records their sign-in and changes leave.
+    fn operator(
+        &self,
+        req: &actix_web::HttpRequest,
+        sub: &str,
+        name: Option<&str>,
+    ) -> cognate_api::operator::Operator {
+        cognate_api::operator::Operator {
+            sub: sub.to_owned(),
+            issuer: self.config.issuer.clone(),
+            name: name.map(str::to_owned),
+            source_ip: Some(cognate_api::protocol::client_of(
+                req,
+                &self.api.trusted_proxies,
+            )),
+            user_agent: req
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
 /// Mount the console's routes.
 pub fn configure(console: Arc<Console>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {

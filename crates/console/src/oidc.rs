@@ -276,20 +276,7 @@ async fn finish_login(req: &HttpRequest, console: &Console, query: &CallbackQuer
     let groups = groups(&id_token.to_string(), &console.config.groups_claim);
     let grants = Grants::of(&console.config, &sub, &groups);
     let shown = name.clone().unwrap_or_else(|| sub.clone());
-    let operator = cognate_api::operator::Operator {
-        sub: sub.clone(),
-        issuer: console.config.issuer.clone(),
-        name: name.clone(),
-        source_ip: Some(cognate_api::protocol::client_of(
-            req,
-            &console.api.trusted_proxies,
-        )),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    };
+    let operator = console.operator(req, &sub, name.as_deref());
     let opened: Vec<_> = grants.accounts().map(|(a, _)| a.clone()).collect();
     cognate_api::operator::record_sign_in(&console.api, &operator, &opened);
     if grants.is_empty() {

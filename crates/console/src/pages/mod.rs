@@ -47,8 +47,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 pub(crate) struct Ctx {
     console: web::Data<Console>,
     active: Active,
-    source_ip: std::net::IpAddr,
-    user_agent: Option<String>,
+    operator: Operator,
 }
 
 /// An account the operator may see, and their role in it.
@@ -84,17 +83,11 @@ impl Ctx {
                 url_encode(&next)
             )));
         };
-        let source_ip = cognate_api::protocol::client_of(req, &console.api.trusted_proxies);
-        let user_agent = req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let operator = console.operator(req, &active.who.sub, active.who.name.as_deref());
         Ok(Ctx {
             console,
             active,
-            source_ip,
-            user_agent,
+            operator,
         })
     }
 
@@ -171,13 +164,7 @@ impl Ctx {
 
     /// The operator, as the caller of the changes they make.
     pub fn operator(&self) -> Operator {
-        Operator {
-            sub: self.active.who.sub.clone(),
-            issuer: self.console.config.issuer.clone(),
-            name: self.active.who.name.clone(),
-            source_ip: Some(self.source_ip),
-            user_agent: self.user_agent.clone(),
-        }
+        self.operator.clone()
     }
 
     /// A page of `account` (or of none) with the navigation.
