@@ -2,18 +2,14 @@
 //! GetOpenIdTokenForDeveloperIdentity, LookupDeveloperIdentity,
 //! MergeDeveloperIdentities, UnlinkDeveloperIdentity.
 
-use cognate_domain::audit::Recorder;
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::{
-    AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId, ProviderName,
-};
+use cognate_domain::ids::{DeveloperUserIdentifier, IdentityId, IdentityPoolId, ProviderName};
 use cognate_domain::service::identities::{DeveloperTokenRequest, Logins};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::error::ApiError;
-use crate::AppState;
+use super::{with_next_token, Reply, Signed};
 
 /// GetOpenIdTokenForDeveloperIdentityInput.
 #[derive(Debug, Deserialize)]
@@ -76,15 +72,11 @@ pub struct UnlinkInput {
 }
 
 /// GetOpenIdTokenForDeveloperIdentity.
-pub async fn token(
-    state: &AppState,
-    account: &AccountId,
-    input: TokenInput,
-) -> Result<Value, ApiError> {
-    let (identity_id, token) = state
-        .identities
+pub async fn token(call: &Signed<'_>, input: TokenInput) -> Reply {
+    let (identity_id, token) = call
+        .identities()
         .get_open_id_token_for_developer_identity(
-            account,
+            call.account,
             DeveloperTokenRequest {
                 pool_id: input.identity_pool_id,
                 identity_id: input.identity_id,
@@ -98,15 +90,11 @@ pub async fn token(
 }
 
 /// LookupDeveloperIdentity.
-pub async fn lookup(
-    state: &AppState,
-    account: &AccountId,
-    input: LookupInput,
-) -> Result<Value, ApiError> {
-    let found = state
-        .identities
+pub async fn lookup(call: &Signed<'_>, input: LookupInput) -> Reply {
+    let found = call
+        .identities()
         .lookup_developer_identity(
-            account,
+            call.account,
             &input.identity_pool_id,
             input.identity_id.as_ref(),
             input.developer_user_identifier.as_ref(),
@@ -114,53 +102,41 @@ pub async fn lookup(
             input.next_token.as_deref(),
         )
         .await?;
-    let mut out = json!({
-        "IdentityId": found.identity_id,
-        "DeveloperUserIdentifierList": found.developer_user_identifiers,
-    });
-    if let Some(next) = found.next_token {
-        out["NextToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(with_next_token(
+        json!({
+            "IdentityId": found.identity_id,
+            "DeveloperUserIdentifierList": found.developer_user_identifiers,
+        }),
+        found.next_token,
+    ))
 }
 
 /// MergeDeveloperIdentities.
-pub async fn merge(
-    state: &AppState,
-    account: &AccountId,
-    input: MergeInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
-    let id = state
-        .identities
+pub async fn merge(call: &Signed<'_>, input: MergeInput) -> Reply {
+    let id = call
+        .identities()
         .merge_developer_identities(
-            account,
+            call.account,
             &input.identity_pool_id,
             &input.developer_provider_name,
             &input.source_user_identifier,
             &input.destination_user_identifier,
-            audit,
+            call.audit,
         )
         .await?;
     Ok(json!({ "IdentityId": id }))
 }
 
 /// UnlinkDeveloperIdentity.
-pub async fn unlink(
-    state: &AppState,
-    account: &AccountId,
-    input: UnlinkInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
-    state
-        .identities
+pub async fn unlink(call: &Signed<'_>, input: UnlinkInput) -> Reply {
+    call.identities()
         .unlink_developer_identity(
-            account,
+            call.account,
             &input.identity_pool_id,
             &input.identity_id,
             &input.developer_provider_name,
             &input.developer_user_identifier,
-            audit,
+            call.audit,
         )
         .await?;
     Ok(json!({}))

@@ -3,11 +3,12 @@
 
 use cognate_domain::audit::Recorder;
 use cognate_domain::identity::IdentityDescription;
-use cognate_domain::ids::{AccountId, IdentityId, IdentityPoolId};
+use cognate_domain::ids::{IdentityId, IdentityPoolId};
 use cognate_domain::service::identities::Logins;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::{with_next_token, Reply, Signed};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -102,7 +103,7 @@ pub(crate) fn description_json(d: &IdentityDescription) -> Value {
 }
 
 /// GetId (public).
-pub async fn get_id(state: &AppState, input: GetIdInput) -> Result<Value, ApiError> {
+pub async fn get_id(state: &AppState, input: GetIdInput) -> Reply {
     let id = state
         .identities
         .get_id(&input.identity_pool_id, &input.logins.unwrap_or_default())
@@ -111,10 +112,7 @@ pub async fn get_id(state: &AppState, input: GetIdInput) -> Result<Value, ApiErr
 }
 
 /// GetOpenIdToken (public).
-pub async fn get_open_id_token(
-    state: &AppState,
-    input: GetOpenIdTokenInput,
-) -> Result<Value, ApiError> {
+pub async fn get_open_id_token(state: &AppState, input: GetOpenIdTokenInput) -> Reply {
     let (identity_id, token) = state
         .identities
         .get_open_id_token(&input.identity_id, &input.logins.unwrap_or_default())
@@ -149,11 +147,7 @@ pub async fn get_credentials(
 }
 
 /// UnlinkIdentity (public).
-pub async fn unlink(
-    state: &AppState,
-    input: UnlinkInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
+pub async fn unlink(state: &AppState, input: UnlinkInput, audit: &dyn Recorder) -> Reply {
     state
         .identities
         .unlink_identity(
@@ -167,54 +161,40 @@ pub async fn unlink(
 }
 
 /// DescribeIdentity.
-pub async fn describe(
-    state: &AppState,
-    account: &AccountId,
-    input: DescribeInput,
-) -> Result<Value, ApiError> {
-    let d = state
-        .identities
-        .describe_identity(account, &input.identity_id)
+pub async fn describe(call: &Signed<'_>, input: DescribeInput) -> Reply {
+    let d = call
+        .identities()
+        .describe_identity(call.account, &input.identity_id)
         .await?;
     Ok(description_json(&d))
 }
 
 /// ListIdentities.
-pub async fn list(
-    state: &AppState,
-    account: &AccountId,
-    input: ListInput,
-) -> Result<Value, ApiError> {
-    let page = state
-        .identities
+pub async fn list(call: &Signed<'_>, input: ListInput) -> Reply {
+    let page = call
+        .identities()
         .list_identities(
-            account,
+            call.account,
             &input.identity_pool_id,
             input.max_results,
             input.next_token.as_deref(),
             input.hide_disabled.unwrap_or(false),
         )
         .await?;
-    let mut out = json!({
-        "IdentityPoolId": input.identity_pool_id,
-        "Identities": page.identities.iter().map(description_json).collect::<Vec<_>>(),
-    });
-    if let Some(next) = page.next_token {
-        out["NextToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(with_next_token(
+        json!({
+            "IdentityPoolId": input.identity_pool_id,
+            "Identities": page.identities.iter().map(description_json).collect::<Vec<_>>(),
+        }),
+        page.next_token,
+    ))
 }
 
 /// DeleteIdentities.
-pub async fn delete(
-    state: &AppState,
-    account: &AccountId,
-    input: DeleteInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
-    let unprocessed = state
-        .identities
-        .delete_identities(account, &input.identity_ids_to_delete, audit)
+pub async fn delete(call: &Signed<'_>, input: DeleteInput) -> Reply {
+    let unprocessed = call
+        .identities()
+        .delete_identities(call.account, &input.identity_ids_to_delete, call.audit)
         .await?;
     Ok(json!({
         "UnprocessedIdentityIds": unprocessed

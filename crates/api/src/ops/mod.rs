@@ -63,6 +63,50 @@ pub struct Answer {
     pub additional: Option<Value>,
 }
 
+/// What a handler answers: the output shape, as JSON.
+pub type Reply = Result<Value, ApiError>;
+
+/// A signed call, as the handlers of the account's operations see it: the
+/// account is known (the caller's signature named it) before the input is
+/// read.
+pub struct Signed<'a> {
+    /// The services.
+    pub state: &'a AppState,
+    /// The caller's account.
+    pub account: &'a AccountId,
+    /// Where a change's audit record goes.
+    pub audit: &'a dyn Recorder,
+}
+
+impl Signed<'_> {
+    /// The pool service.
+    pub fn pools(&self) -> &cognate_domain::service::pools::PoolService {
+        &self.state.pools
+    }
+
+    /// The identity service.
+    pub fn identities(&self) -> &cognate_domain::service::identities::IdentityService {
+        &self.state.identities
+    }
+}
+
+/// `out` with the `NextToken` member a paged answer carries when there is
+/// a next page.
+pub(crate) fn with_next_token(mut out: Value, next: Option<String>) -> Value {
+    if let Some(next) = next {
+        out["NextToken"] = Value::String(next);
+    }
+    out
+}
+
+impl std::fmt::Debug for Signed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signed")
+            .field("account", self.account)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Run `operation` (already known to the model).
 pub async fn dispatch(
     operation: &str,
@@ -82,48 +126,46 @@ pub async fn dispatch(
         });
     }
     let output = match operation {
-        "CreateIdentityPool" => pools::create(state, caller.account()?, parse(input)?, audit).await,
-        "DescribeIdentityPool" => pools::describe(state, caller.account()?, parse(input)?).await,
-        "UpdateIdentityPool" => pools::update(state, caller.account()?, parse(input)?, audit).await,
-        "DeleteIdentityPool" => pools::delete(state, caller.account()?, parse(input)?, audit).await,
-        "ListIdentityPools" => pools::list(state, caller.account()?, parse(input)?).await,
-        "TagResource" => tags::tag(state, caller.account()?, parse(input)?, audit).await,
-        "UntagResource" => tags::untag(state, caller.account()?, parse(input)?, audit).await,
-        "ListTagsForResource" => tags::list(state, caller.account()?, parse(input)?).await,
-        "SetIdentityPoolRoles" => {
-            roles::set_roles(state, caller.account()?, parse(input)?, audit).await
-        }
-        "GetIdentityPoolRoles" => roles::get_roles(state, caller.account()?, parse(input)?).await,
-        "SetPrincipalTagAttributeMap" => {
-            roles::set_principal_tags(state, caller.account()?, parse(input)?, audit).await
-        }
-        "GetPrincipalTagAttributeMap" => {
-            roles::get_principal_tags(state, caller.account()?, parse(input)?).await
-        }
         "GetId" => identities::get_id(state, parse(input)?).await,
         "GetOpenIdToken" => identities::get_open_id_token(state, parse(input)?).await,
         "UnlinkIdentity" => identities::unlink(state, parse(input)?, audit).await,
-        "DescribeIdentity" => identities::describe(state, caller.account()?, parse(input)?).await,
-        "ListIdentities" => identities::list(state, caller.account()?, parse(input)?).await,
-        "DeleteIdentities" => {
-            identities::delete(state, caller.account()?, parse(input)?, audit).await
+        _ => {
+            let call = Signed {
+                state,
+                account: caller.account()?,
+                audit,
+            };
+            signed(operation, &call, input).await
         }
-        "GetOpenIdTokenForDeveloperIdentity" => {
-            developer::token(state, caller.account()?, parse(input)?).await
-        }
-        "LookupDeveloperIdentity" => {
-            developer::lookup(state, caller.account()?, parse(input)?).await
-        }
-        "MergeDeveloperIdentities" => {
-            developer::merge(state, caller.account()?, parse(input)?, audit).await
-        }
-        "UnlinkDeveloperIdentity" => {
-            developer::unlink(state, caller.account()?, parse(input)?, audit).await
-        }
-        _ => Err(ApiError::unknown_operation()),
     }?;
     Ok(Answer {
         output,
         additional: None,
     })
+}
+
+/// Run an operation of the caller's account.
+async fn signed(operation: &str, call: &Signed<'_>, input: &Value) -> Reply {
+    match operation {
+        "CreateIdentityPool" => pools::create(call, parse(input)?).await,
+        "DescribeIdentityPool" => pools::describe(call, parse(input)?).await,
+        "UpdateIdentityPool" => pools::update(call, parse(input)?).await,
+        "DeleteIdentityPool" => pools::delete(call, parse(input)?).await,
+        "ListIdentityPools" => pools::list(call, parse(input)?).await,
+        "TagResource" => tags::tag(call, parse(input)?).await,
+        "UntagResource" => tags::untag(call, parse(input)?).await,
+        "ListTagsForResource" => tags::list(call, parse(input)?).await,
+        "SetIdentityPoolRoles" => roles::set_roles(call, parse(input)?).await,
+        "GetIdentityPoolRoles" => roles::get_roles(call, parse(input)?).await,
+        "SetPrincipalTagAttributeMap" => roles::set_principal_tags(call, parse(input)?).await,
+        "GetPrincipalTagAttributeMap" => roles::get_principal_tags(call, parse(input)?).await,
+        "DescribeIdentity" => identities::describe(call, parse(input)?).await,
+        "ListIdentities" => identities::list(call, parse(input)?).await,
+        "DeleteIdentities" => identities::delete(call, parse(input)?).await,
+        "GetOpenIdTokenForDeveloperIdentity" => developer::token(call, parse(input)?).await,
+        "LookupDeveloperIdentity" => developer::lookup(call, parse(input)?).await,
+        "MergeDeveloperIdentities" => developer::merge(call, parse(input)?).await,
+        "UnlinkDeveloperIdentity" => developer::unlink(call, parse(input)?).await,
+        _ => Err(ApiError::unknown_operation()),
+    }
 }

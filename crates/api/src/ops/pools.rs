@@ -1,17 +1,15 @@
 //! CreateIdentityPool, DescribeIdentityPool, UpdateIdentityPool,
 //! DeleteIdentityPool, ListIdentityPools.
 
-use cognate_domain::audit::Recorder;
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::{AccountId, IdentityPoolId};
+use cognate_domain::ids::IdentityPoolId;
 use cognate_domain::pool::{CognitoIdentityProvider, IdentityPool, PoolSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::to_json;
-use crate::error::ApiError;
-use crate::AppState;
+use super::{Reply, Signed};
 
 /// The settings members shared by CreateIdentityPoolInput and IdentityPool.
 #[derive(Debug, Deserialize)]
@@ -128,58 +126,44 @@ pub fn pool_json(pool: &IdentityPool) -> Value {
 }
 
 /// CreateIdentityPool.
-pub async fn create(
-    state: &AppState,
-    account: &AccountId,
-    input: SettingsInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
+pub async fn create(call: &Signed<'_>, input: SettingsInput) -> Reply {
     let (settings, tags) = input.into_parts();
-    let pool = state
-        .pools
-        .create(account, settings, tags.unwrap_or_default(), audit)
+    let pool = call
+        .pools()
+        .create(call.account, settings, tags.unwrap_or_default(), call.audit)
         .await?;
     Ok(pool_json(&pool))
 }
 
 /// DescribeIdentityPool.
-pub async fn describe(
-    state: &AppState,
-    account: &AccountId,
-    input: PoolIdInput,
-) -> Result<Value, ApiError> {
-    let pool = state
-        .pools
-        .describe(account, &input.identity_pool_id)
+pub async fn describe(call: &Signed<'_>, input: PoolIdInput) -> Reply {
+    let pool = call
+        .pools()
+        .describe(call.account, &input.identity_pool_id)
         .await?;
     Ok(pool_json(&pool))
 }
 
 /// UpdateIdentityPool.
-pub async fn update(
-    state: &AppState,
-    account: &AccountId,
-    input: UpdateInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
+pub async fn update(call: &Signed<'_>, input: UpdateInput) -> Reply {
     let (settings, tags) = input.settings.into_parts();
-    let pool = state
-        .pools
-        .update(account, &input.identity_pool_id, settings, tags, audit)
+    let pool = call
+        .pools()
+        .update(
+            call.account,
+            &input.identity_pool_id,
+            settings,
+            tags,
+            call.audit,
+        )
         .await?;
     Ok(pool_json(&pool))
 }
 
 /// DeleteIdentityPool.
-pub async fn delete(
-    state: &AppState,
-    account: &AccountId,
-    input: PoolIdInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
-    state
-        .pools
-        .delete(account, &input.identity_pool_id, audit)
+pub async fn delete(call: &Signed<'_>, input: PoolIdInput) -> Reply {
+    call.pools()
+        .delete(call.account, &input.identity_pool_id, call.audit)
         .await?;
     Ok(json!({}))
 }
@@ -200,14 +184,10 @@ struct ShortDescription {
 }
 
 /// ListIdentityPools.
-pub async fn list(
-    state: &AppState,
-    account: &AccountId,
-    input: ListInput,
-) -> Result<Value, ApiError> {
-    let page = state
-        .pools
-        .list(account, input.max_results, input.next_token.as_deref())
+pub async fn list(call: &Signed<'_>, input: ListInput) -> Reply {
+    let page = call
+        .pools()
+        .list(call.account, input.max_results, input.next_token.as_deref())
         .await?;
     to_json(&ListOutput {
         identity_pools: page

@@ -1,17 +1,15 @@
 //! SetIdentityPoolRoles, GetIdentityPoolRoles, SetPrincipalTagAttributeMap,
 //! GetPrincipalTagAttributeMap.
 
-use cognate_domain::audit::Recorder;
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::{AccountId, IdentityPoolId};
+use cognate_domain::ids::IdentityPoolId;
 use cognate_domain::pool::{PrincipalTagMap, RoleMapping};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::pools::PoolIdInput;
-use crate::error::ApiError;
-use crate::AppState;
+use super::{Reply, Signed};
 
 /// SetIdentityPoolRolesInput.
 #[derive(Debug, Deserialize)]
@@ -40,34 +38,24 @@ pub struct PrincipalTagsInput {
 }
 
 /// SetIdentityPoolRoles.
-pub async fn set_roles(
-    state: &AppState,
-    account: &AccountId,
-    input: SetRolesInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
-    state
-        .pools
+pub async fn set_roles(call: &Signed<'_>, input: SetRolesInput) -> Reply {
+    call.pools()
         .set_roles(
-            account,
+            call.account,
             &input.identity_pool_id,
             input.roles,
             input.role_mappings.unwrap_or_default(),
-            audit,
+            call.audit,
         )
         .await?;
     Ok(json!({}))
 }
 
 /// GetIdentityPoolRoles.
-pub async fn get_roles(
-    state: &AppState,
-    account: &AccountId,
-    input: PoolIdInput,
-) -> Result<Value, ApiError> {
-    let (roles, mappings) = state
-        .pools
-        .get_roles(account, &input.identity_pool_id)
+pub async fn get_roles(call: &Signed<'_>, input: PoolIdInput) -> Reply {
+    let (roles, mappings) = call
+        .pools()
+        .get_roles(call.account, &input.identity_pool_id)
         .await?;
     let mut out = json!({ "IdentityPoolId": input.identity_pool_id, "Roles": roles });
     if !mappings.is_empty() {
@@ -87,34 +75,25 @@ pub(crate) fn principal_tags_json(pool_id: &str, map: &PrincipalTagMap) -> Value
 }
 
 /// SetPrincipalTagAttributeMap.
-pub async fn set_principal_tags(
-    state: &AppState,
-    account: &AccountId,
-    input: PrincipalTagsInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
+pub async fn set_principal_tags(call: &Signed<'_>, input: PrincipalTagsInput) -> Reply {
     let map = PrincipalTagMap {
         provider_name: input.identity_provider_name,
         use_defaults: input.use_defaults.unwrap_or(false),
         principal_tags: input.principal_tags.unwrap_or_default(),
     };
-    let map = state
-        .pools
-        .set_principal_tag_map(account, &input.identity_pool_id, map, audit)
+    let map = call
+        .pools()
+        .set_principal_tag_map(call.account, &input.identity_pool_id, map, call.audit)
         .await?;
     Ok(principal_tags_json(&input.identity_pool_id, &map))
 }
 
 /// GetPrincipalTagAttributeMap.
-pub async fn get_principal_tags(
-    state: &AppState,
-    account: &AccountId,
-    input: PrincipalTagsInput,
-) -> Result<Value, ApiError> {
-    let map = state
-        .pools
+pub async fn get_principal_tags(call: &Signed<'_>, input: PrincipalTagsInput) -> Reply {
+    let map = call
+        .pools()
         .get_principal_tag_map(
-            account,
+            call.account,
             &input.identity_pool_id,
             &input.identity_provider_name,
         )

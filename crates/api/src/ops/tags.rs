@@ -1,14 +1,11 @@
 //! TagResource, UntagResource, ListTagsForResource.
 
-use cognate_domain::audit::Recorder;
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::AccountId;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::error::ApiError;
-use crate::AppState;
+use super::{Reply, Signed};
 
 /// TagResourceInput.
 #[derive(Debug, Deserialize)]
@@ -39,39 +36,31 @@ pub struct ListInput {
 }
 
 /// TagResource.
-pub async fn tag(
-    state: &AppState,
-    account: &AccountId,
-    input: TagInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
-    state
-        .pools
-        .tag(account, &input.resource_arn, input.tags, audit)
+pub async fn tag(call: &Signed<'_>, input: TagInput) -> Reply {
+    call.pools()
+        .tag(call.account, &input.resource_arn, input.tags, call.audit)
         .await?;
     Ok(json!({}))
 }
 
 /// UntagResource.
-pub async fn untag(
-    state: &AppState,
-    account: &AccountId,
-    input: UntagInput,
-    audit: &dyn Recorder,
-) -> Result<Value, ApiError> {
-    state
-        .pools
-        .untag(account, &input.resource_arn, &input.tag_keys, audit)
+pub async fn untag(call: &Signed<'_>, input: UntagInput) -> Reply {
+    call.pools()
+        .untag(
+            call.account,
+            &input.resource_arn,
+            &input.tag_keys,
+            call.audit,
+        )
         .await?;
     Ok(json!({}))
 }
 
 /// ListTagsForResource.
-pub async fn list(
-    state: &AppState,
-    account: &AccountId,
-    input: ListInput,
-) -> Result<Value, ApiError> {
-    let tags = state.pools.list_tags(account, &input.resource_arn).await?;
+pub async fn list(call: &Signed<'_>, input: ListInput) -> Reply {
+    let tags = call
+        .pools()
+        .list_tags(call.account, &input.resource_arn)
+        .await?;
     Ok(json!({ "Tags": tags }))
 }
