@@ -234,6 +234,16 @@ impl Owners {
         self.missing.remove(id);
     }
 
+    /// An identity this instance just answered exists, in `pool` of
+    /// `account`: an identity never moves to another pool, so the calls
+    /// that follow GetId (GetCredentialsForIdentity, GetOpenIdToken) find
+    /// their owner in memory instead of reading it again.
+    pub fn identity_made(&self, identity: &IdentityId, pool: &IdentityPoolId, account: &AccountId) {
+        self.created(identity.as_str());
+        self.identity_pool.insert(identity.clone(), pool.clone());
+        self.pool_owner.insert(pool.clone(), account.clone());
+    }
+
     fn missed(&self, client: ClientKey) {
         let limiter = &self.misses.limiter;
         if let Err(not_until) = limiter.check_key(&client) {
@@ -347,6 +357,22 @@ mod tests {
             IdentityPoolId::try_from(format!("us-east-1:00000000-0000-0000-0000-{n:012x}"))
                 .unwrap(),
         )
+    }
+
+    #[tokio::test]
+    async fn an_identity_this_instance_answered_is_known_without_a_read() {
+        let (owners, directory) = owners(5, 5);
+        let identity =
+            IdentityId::try_from("us-east-1:00000000-0000-0000-0000-0000000000bb").unwrap();
+        let named = Named::Identity(identity.clone());
+        assert!(owners.cached(&named).is_none());
+        owners.identity_made(
+            &identity,
+            &IdentityPoolId::try_from(POOL).unwrap(),
+            &AccountId::parse("7").unwrap(),
+        );
+        assert!(matches!(owners.cached(&named), Some(Owner::Account(a)) if a.as_str() == "7"));
+        assert_eq!(directory.0.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]

@@ -27,7 +27,8 @@ use tracing::Instrument as _;
 use std::net::IpAddr;
 
 use cognate_domain::audit::AuditRecord;
-use cognate_domain::ids::AccountId;
+use cognate_domain::ids::{AccountId, IdentityId, IdentityPoolId};
+use serde_json::Value;
 
 use crate::admission::{Admitted, BodyShare, Class};
 use crate::audit::{self, Call, CallRecorder, Who};
@@ -390,6 +391,7 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
         },
     };
     call.recipient = account.clone();
+    let recipient = account.clone();
     if let Some(account) = &account {
         tracing::Span::current().record("account", account.as_str());
     }
@@ -422,12 +424,15 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
     let answer = dispatch_waiting(state, &operation, &caller, &input, &recorder, deadline).await?;
     let written = recorder.written();
     if let Some(member) = created_member(&operation) {
-        if let Some(id) = answer
-            .output
-            .get(member)
-            .and_then(serde_json::Value::as_str)
-        {
+        if let Some(id) = answer.output.get(member).and_then(Value::as_str) {
             state.owners.created(id);
+            let pool = input.get("IdentityPoolId").and_then(Value::as_str);
+            let made = IdentityId::try_from(id)
+                .ok()
+                .zip(pool.and_then(|p| IdentityPoolId::try_from(p).ok()));
+            if let (Some((identity, pool)), Some(account)) = (made, &recipient) {
+                state.owners.identity_made(&identity, &pool, account);
+            }
         }
     }
     Ok((answer, written))
