@@ -129,7 +129,11 @@ impl IdentityService {
             ..ProvenLogins::default()
         };
         let (known, seen) = self
-            .returning_user(&pool, req.identity_id.as_ref(), &proven, Caller::Developer)
+            .returning_user(Resolving::developer(
+                &pool,
+                req.identity_id.as_ref(),
+                &proven,
+            ))
             .await?;
         if seen != Some(version) {
             self.pools.forget(&req.pool_id);
@@ -165,10 +169,7 @@ impl IdentityService {
         let identity = self
             .resolve(
                 tx,
-                pool,
-                req.identity_id.as_ref(),
-                proven,
-                Caller::Developer,
+                Resolving::developer(pool, req.identity_id.as_ref(), proven),
             )
             .await?;
         let tags = with_request_tags(self.principal_tags(tx, pool, proven).await?, req);

@@ -39,6 +39,7 @@ mod operator;
 pub use operator::LinkedLogin;
 mod pool_cache;
 mod resolve;
+use resolve::Resolving;
 mod tokens;
 
 use crate::token::{OpenIdClaims, SessionTags, TokenIssuer, TokenRejection};

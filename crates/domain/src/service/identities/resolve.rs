@@ -2,7 +2,7 @@
 //! call their provider) and resolving them to one identity inside the
 //! caller's transaction: gather who owns what, [`link::plan`], apply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::link::{self, Caller};
 use super::*;
@@ -28,6 +28,76 @@ fn wanted_logins(pool: &IdentityPool, proven: &ProvenLogins) -> Vec<NewLogin> {
     wanted
 }
 
+/// One request's logins being resolved to an identity of its pool: what
+/// stays the same between the fast path's snapshot read and the locked
+/// read of the transaction.
+#[derive(Clone, Copy)]
+pub(super) struct Resolving<'a> {
+    /// The pool of the request.
+    pub(super) pool: &'a IdentityPool,
+    /// The `IdentityId` the request named, if any.
+    pub(super) named: Option<&'a IdentityId>,
+    /// The logins it proved.
+    pub(super) proven: &'a ProvenLogins,
+    /// Public or developer call.
+    pub(super) caller: Caller,
+}
+
+impl<'a> Resolving<'a> {
+    /// A public call's request.
+    pub(super) fn public(
+        pool: &'a IdentityPool,
+        named: Option<&'a IdentityId>,
+        proven: &'a ProvenLogins,
+    ) -> Self {
+        let caller = Caller::Public;
+        Resolving {
+            pool,
+            named,
+            proven,
+            caller,
+        }
+    }
+
+    /// A signed developer call's request.
+    pub(super) fn developer(
+        pool: &'a IdentityPool,
+        named: Option<&'a IdentityId>,
+        proven: &'a ProvenLogins,
+    ) -> Self {
+        let caller = Caller::Developer;
+        Resolving {
+            pool,
+            named,
+            proven,
+            caller,
+        }
+    }
+
+    /// The identities the request involves, given who owns its logins.
+    fn involved(&self, claimed: &[link::Claimed]) -> BTreeSet<IdentityId> {
+        link::involved(self.named, claimed, &self.proven.cognito_identities)
+    }
+
+    /// [`link::plan`] on what was read.
+    fn plan(
+        &self,
+        claimed: &[link::Claimed],
+        identities: &BTreeMap<IdentityId, Option<Identity>>,
+        current_logins: Option<&BTreeMap<IdentityId, Vec<crate::identity::Login>>>,
+    ) -> DomainResult<link::Plan> {
+        link::plan(link::Input {
+            pool_id: &self.pool.id,
+            named: self.named,
+            caller: self.caller,
+            claimed,
+            proven: &self.proven.cognito_identities,
+            identities,
+            current_logins,
+        })
+    }
+}
+
 impl IdentityService {
     /// The returning user's fast path: the identity `proven` logins (and a
     /// named identity) already resolve to, decided from one snapshot read
@@ -46,17 +116,16 @@ impl IdentityService {
     /// instant would get.
     pub(super) async fn returning_user(
         &self,
-        pool: &IdentityPool,
-        named: Option<&IdentityId>,
-        proven: &ProvenLogins,
-        caller: Caller,
+        request: Resolving<'_>,
     ) -> DomainResult<(Option<Identity>, Option<PoolVersion>)> {
+        let Resolving { pool, proven, .. } = request;
         let wanted = wanted_logins(pool, proven);
         let keys: Vec<(String, String)> = wanted
             .iter()
             .map(|l| (l.provider.clone(), l.subject.clone()))
             .collect();
-        let also: Vec<IdentityId> = named
+        let also: Vec<IdentityId> = request
+            .named
             .cloned()
             .into_iter()
             .chain(proven.cognito_identities.iter().cloned())
@@ -67,7 +136,7 @@ impl IdentityService {
             .zip(read.owners)
             .map(|(login, owner)| link::Claimed { login, owner })
             .collect();
-        let involved = link::involved(named, &claimed, &proven.cognito_identities);
+        let involved = request.involved(&claimed);
         if link::exclusive(&claimed, &involved) {
             return Ok((None, read.pool_version));
         }
@@ -78,15 +147,7 @@ impl IdentityService {
                 *slot = Some(identity);
             }
         }
-        let plan = link::plan(link::Input {
-            pool_id: &pool.id,
-            named,
-            caller,
-            claimed: &claimed,
-            proven: &proven.cognito_identities,
-            identities: &identities,
-            current_logins: None,
-        });
+        let plan = request.plan(&claimed, &identities, None);
         let known = match plan {
             Ok(link::Plan::Use {
                 survivor,
@@ -161,11 +222,9 @@ impl IdentityService {
     pub(super) async fn resolve(
         &self,
         tx: &mut Box<dyn Tx>,
-        pool: &IdentityPool,
-        named: Option<&IdentityId>,
-        proven: &ProvenLogins,
-        caller: Caller,
+        request: Resolving<'_>,
     ) -> DomainResult<Identity> {
+        let Resolving { pool, proven, .. } = request;
         // Gather: every proven login and who owns it now.
         let wanted = wanted_logins(pool, proven);
         let mut claimed = Vec::with_capacity(wanted.len());
@@ -177,7 +236,7 @@ impl IdentityService {
         }
         // The identities involved, locked in id order: shared when nothing
         // will be linked or merged (the returning user: nothing written).
-        let involved = link::involved(named, &claimed, &proven.cognito_identities);
+        let involved = request.involved(&claimed);
         let exclusive = link::exclusive(&claimed, &involved);
         let lock = if exclusive {
             RowLock::Update
@@ -194,15 +253,7 @@ impl IdentityService {
             identities.insert(id.clone(), identity);
         }
         // Decide.
-        let plan = link::plan(link::Input {
-            pool_id: &pool.id,
-            named,
-            caller,
-            claimed: &claimed,
-            proven: &proven.cognito_identities,
-            identities: &identities,
-            current_logins: exclusive.then_some(&current_logins),
-        })?;
+        let plan = request.plan(&claimed, &identities, exclusive.then_some(&current_logins))?;
         // Apply.
         let raced = || {
             DomainError::ConcurrentModification(

@@ -60,7 +60,7 @@ impl IdentityService {
                 Err(refused) => return Err(refused),
             };
             let (known, seen) = self
-                .returning_user(&pool, None, &proven, Caller::Public)
+                .returning_user(Resolving::public(&pool, None, &proven))
                 .await?;
             if from_cache && seen != Some(version) {
                 self.pools.forget(pool_id);
@@ -75,7 +75,7 @@ impl IdentityService {
             let mut tx = self.begin().await?;
             let pool = Self::public_pool(&mut tx, pool_id).await?;
             let identity = self
-                .resolve(&mut tx, &pool, None, &proven, Caller::Public)
+                .resolve(&mut tx, Resolving::public(&pool, None, &proven))
                 .await?;
             tx.commit().await?;
             Ok(identity.id)
@@ -184,7 +184,10 @@ impl IdentityService {
                 return Err(classic_refused());
             }
             let identity = self
-                .resolve(&mut tx, &pool, Some(identity_id), &proven, Caller::Public)
+                .resolve(
+                    &mut tx,
+                    Resolving::public(&pool, Some(identity_id), &proven),
+                )
                 .await?;
             let role = flow.role(self, &pool, &identity, &proven)?;
             let tags = self.principal_tags(&mut tx, &pool, &proven).await?;
