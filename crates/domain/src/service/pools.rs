@@ -206,8 +206,7 @@ impl PoolService {
             check_tag_count(tags)?;
         }
         let mut tx = self.begin().await?;
-        let mut pool = Self::locked_pool(&mut tx, account, pool_id).await?;
-        let before = pool.clone();
+        let pool = Self::locked_pool(&mut tx, account, pool_id).await?;
         match (
             &pool.settings.developer_provider_name,
             &settings.developer_provider_name,
@@ -220,19 +219,16 @@ impl PoolService {
             (Some(old), None) => settings.developer_provider_name = Some(old.clone()),
             _ => {}
         }
-        pool.settings = settings;
-        if let Some(tags) = tags {
-            pool.tags = tags;
-        }
-        pool.updated_at = self.clock.now();
-        tx.save_pool(&pool).await?;
-        let change = Change::PoolChanged {
-            before: &before,
-            after: &pool,
-        };
-        record(&mut tx, audit, change).await?;
-        tx.commit().await?;
-        Ok(pool)
+        let now = self.clock.now();
+        save_changed(tx, pool, audit, |pool| {
+            pool.settings = settings;
+            if let Some(tags) = tags {
+                pool.tags = tags;
+            }
+            pool.updated_at = now;
+            Ok(())
+        })
+        .await
     }
 
     /// DeleteIdentityPool: the pool and all its identities.
@@ -301,17 +297,12 @@ impl PoolService {
         audit: &dyn Recorder,
     ) -> DomainResult<()> {
         let mut tx = self.begin().await?;
-        let mut pool = self.locked_pool_by_arn(&mut tx, account, arn).await?;
-        let before = pool.clone();
-        pool.tags.extend(tags);
-        check_tag_count(&pool.tags)?;
-        tx.save_pool(&pool).await?;
-        let change = Change::PoolChanged {
-            before: &before,
-            after: &pool,
-        };
-        record(&mut tx, audit, change).await?;
-        tx.commit().await?;
+        let pool = self.locked_pool_by_arn(&mut tx, account, arn).await?;
+        save_changed(tx, pool, audit, |pool| {
+            pool.tags.extend(tags);
+            check_tag_count(&pool.tags)
+        })
+        .await?;
         Ok(())
     }
 
@@ -324,18 +315,14 @@ impl PoolService {
         audit: &dyn Recorder,
     ) -> DomainResult<()> {
         let mut tx = self.begin().await?;
-        let mut pool = self.locked_pool_by_arn(&mut tx, account, arn).await?;
-        let before = pool.clone();
-        for key in keys {
-            pool.tags.remove(key);
-        }
-        tx.save_pool(&pool).await?;
-        let change = Change::PoolChanged {
-            before: &before,
-            after: &pool,
-        };
-        record(&mut tx, audit, change).await?;
-        tx.commit().await?;
+        let pool = self.locked_pool_by_arn(&mut tx, account, arn).await?;
+        save_changed(tx, pool, audit, |pool| {
+            for key in keys {
+                pool.tags.remove(key);
+            }
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
@@ -365,19 +352,16 @@ impl PoolService {
         audit: &dyn Recorder,
     ) -> DomainResult<()> {
         let mut tx = self.begin().await?;
-        let mut pool = Self::locked_pool(&mut tx, account, pool_id).await?;
+        let pool = Self::locked_pool(&mut tx, account, pool_id).await?;
         check_roles(&pool, &self.limits.role_trust, &roles, &role_mappings)?;
-        let before = pool.clone();
-        pool.roles = roles;
-        pool.role_mappings = role_mappings;
-        pool.updated_at = self.clock.now();
-        tx.save_pool(&pool).await?;
-        let change = Change::PoolChanged {
-            before: &before,
-            after: &pool,
-        };
-        record(&mut tx, audit, change).await?;
-        tx.commit().await?;
+        let now = self.clock.now();
+        save_changed(tx, pool, audit, |pool| {
+            pool.roles = roles;
+            pool.role_mappings = role_mappings;
+            pool.updated_at = now;
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
@@ -443,4 +427,26 @@ impl PoolService {
             ..Default::default()
         }))
     }
+}
+
+/// Apply `edit` to `pool` (read locked in `tx`), write it back, record the
+/// change with the pool as it was and as it is, and commit: the one way a
+/// pool's settings, tags and roles change. An `edit` that refuses changes
+/// nothing.
+async fn save_changed(
+    mut tx: Box<dyn Tx>,
+    mut pool: IdentityPool,
+    audit: &dyn Recorder,
+    edit: impl FnOnce(&mut IdentityPool) -> DomainResult<()>,
+) -> DomainResult<IdentityPool> {
+    let before = pool.clone();
+    edit(&mut pool)?;
+    tx.save_pool(&pool).await?;
+    let change = Change::PoolChanged {
+        before: &before,
+        after: &pool,
+    };
+    record(&mut tx, audit, change).await?;
+    tx.commit().await?;
+    Ok(pool)
 }
