@@ -129,7 +129,8 @@ impl IdentityService {
             ..ProvenLogins::default()
         };
         let (known, seen) = self
-            .returning_user(Resolving::developer(
+            .returning_user(Resolving::new(
+                Caller::Developer,
                 &pool,
                 req.identity_id.as_ref(),
                 &proven,
@@ -169,7 +170,7 @@ impl IdentityService {
         let identity = self
             .resolve(
                 tx,
-                Resolving::developer(pool, req.identity_id.as_ref(), proven),
+                Resolving::new(Caller::Developer, pool, req.identity_id.as_ref(), proven),
             )
             .await?;
         let tags = with_request_tags(self.principal_tags(tx, pool, proven).await?, req);
@@ -352,8 +353,7 @@ impl IdentityService {
         let mut tx = self.begin().await?;
         let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
         Self::check_named_provider(&pool, provider)?;
-        let mut identity =
-            Self::pool_identity(&mut tx, &pool.id, identity_id, RowLock::Update).await?;
+        let identity = Self::pool_identity(&mut tx, &pool.id, identity_id, RowLock::Update).await?;
         if !tx
             .delete_login(identity_id, provider, user.as_str())
             .await?
@@ -362,20 +362,8 @@ impl IdentityService {
                 "DeveloperUserIdentifier '{user}' is not linked to identity '{identity_id}'."
             )));
         }
-        identity.last_modified_at = self.clock.now();
-        if tx.logins_of(identity_id).await?.is_empty() {
-            identity.disabled = true;
-        }
-        tx.update_identity(&identity).await?;
-        let change = Change::LoginsUnlinked {
-            pool_id: &pool.id,
-            identity_id,
-            providers: &[provider.to_owned()],
-            disabled: identity.disabled,
-        };
-        record(&mut tx, audit, change).await?;
-        tx.commit().await?;
-        Ok(())
+        self.unlinked(tx, identity, &[provider.to_owned()], audit)
+            .await
     }
 }
 

@@ -220,6 +220,38 @@ impl std::fmt::Debug for IdentityService {
     }
 }
 
+impl IdentityService {
+    /// Finish an unlink of `providers`' logins from `identity` (read with
+    /// its update lock in `tx`): when any was removed, the identity is
+    /// modified now, and disabled if it has no login left (AWS's "an
+    /// identity left with no login becomes inaccessible"); the change is
+    /// recorded and `tx` committed.
+    async fn unlinked(
+        &self,
+        mut tx: Box<dyn Tx>,
+        mut identity: Identity,
+        providers: &[String],
+        audit: &dyn crate::audit::Recorder,
+    ) -> DomainResult<()> {
+        if !providers.is_empty() {
+            identity.last_modified_at = self.clock.now();
+            if tx.logins_of(&identity.id).await?.is_empty() {
+                identity.disabled = true;
+            }
+            tx.update_identity(&identity).await?;
+        }
+        let change = crate::audit::Change::LoginsUnlinked {
+            pool_id: &identity.pool_id,
+            identity_id: &identity.id,
+            providers,
+            disabled: identity.disabled,
+        };
+        crate::service::record(&mut tx, audit, change).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// How often a use case that lost a race on a login is run again.
 const ATTEMPTS: usize = 3;
 

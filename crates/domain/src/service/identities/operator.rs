@@ -7,8 +7,7 @@
 //! identity or pool of another account is "not found".
 
 use super::*;
-use crate::audit::{Change, Recorder};
-use crate::service::record;
+use crate::audit::Recorder;
 
 /// A login linked to an identity, as an operator sees it: the provider,
 /// and the developer user identifier in the clear (an upstream subject is
@@ -90,7 +89,7 @@ impl IdentityService {
         audit: &dyn Recorder,
     ) -> DomainResult<Vec<String>> {
         let mut tx = self.begin().await?;
-        let mut identity =
+        let identity =
             Self::account_identity(&mut tx, account, identity_id, RowLock::Update).await?;
         let current = tx.logins_of(identity_id).await?;
         let mut removed = Vec::new();
@@ -110,19 +109,7 @@ impl IdentityService {
                 "Identity {identity_id} has no login of {provider} to unlink."
             )));
         }
-        identity.last_modified_at = self.clock.now();
-        if tx.logins_of(identity_id).await?.is_empty() {
-            identity.disabled = true;
-        }
-        tx.update_identity(&identity).await?;
-        let change = Change::LoginsUnlinked {
-            pool_id: &identity.pool_id,
-            identity_id,
-            providers: &removed,
-            disabled: identity.disabled,
-        };
-        record(&mut tx, audit, change).await?;
-        tx.commit().await?;
+        self.unlinked(tx, identity, &removed, audit).await?;
         Ok(removed)
     }
 }

@@ -44,28 +44,13 @@ pub(super) struct Resolving<'a> {
 }
 
 impl<'a> Resolving<'a> {
-    /// A public call's request.
-    pub(super) fn public(
+    /// `caller`'s request in `pool`.
+    pub(super) fn new(
+        caller: Caller,
         pool: &'a IdentityPool,
         named: Option<&'a IdentityId>,
         proven: &'a ProvenLogins,
     ) -> Self {
-        let caller = Caller::Public;
-        Resolving {
-            pool,
-            named,
-            proven,
-            caller,
-        }
-    }
-
-    /// A signed developer call's request.
-    pub(super) fn developer(
-        pool: &'a IdentityPool,
-        named: Option<&'a IdentityId>,
-        proven: &'a ProvenLogins,
-    ) -> Self {
-        let caller = Caller::Developer;
         Resolving {
             pool,
             named,

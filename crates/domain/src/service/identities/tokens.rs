@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::link::{Caller, LOGINS_DONT_MATCH};
 use super::*;
-use crate::audit::{Change, Recorder};
-use crate::service::record;
+use crate::audit::Recorder;
 
 impl IdentityService {
     /// GetId: the identity for these logins (created, linked or merged as
@@ -60,7 +59,7 @@ impl IdentityService {
                 Err(refused) => return Err(refused),
             };
             let (known, seen) = self
-                .returning_user(Resolving::public(&pool, None, &proven))
+                .returning_user(Resolving::new(Caller::Public, &pool, None, &proven))
                 .await?;
             if from_cache && seen != Some(version) {
                 self.pools.forget(pool_id);
@@ -75,7 +74,10 @@ impl IdentityService {
             let mut tx = self.begin().await?;
             let pool = Self::public_pool(&mut tx, pool_id).await?;
             let identity = self
-                .resolve(&mut tx, Resolving::public(&pool, None, &proven))
+                .resolve(
+                    &mut tx,
+                    Resolving::new(Caller::Public, &pool, None, &proven),
+                )
                 .await?;
             tx.commit().await?;
             Ok(identity.id)
@@ -186,7 +188,7 @@ impl IdentityService {
             let identity = self
                 .resolve(
                     &mut tx,
-                    Resolving::public(&pool, Some(identity_id), &proven),
+                    Resolving::new(Caller::Public, &pool, Some(identity_id), &proven),
                 )
                 .await?;
             let role = flow.role(self, &pool, &identity, &proven)?;
@@ -338,7 +340,7 @@ impl IdentityService {
         let (_, pool) = self.read_identity_with_pool(identity_id).await?;
         let proven = self.prove_logins(&pool, logins, Caller::Public).await?;
         let mut tx = self.begin().await?;
-        let mut identity = tx
+        let identity = tx
             .find_identity(identity_id, RowLock::Update)
             .await?
             .ok_or_else(|| DomainError::identity_not_found(identity_id))?;
@@ -365,21 +367,6 @@ impl IdentityService {
                 removed.push(login.provider.clone());
             }
         }
-        if !removed.is_empty() {
-            identity.last_modified_at = self.clock.now();
-            if tx.logins_of(identity_id).await?.is_empty() {
-                identity.disabled = true;
-            }
-            tx.update_identity(&identity).await?;
-        }
-        let change = Change::LoginsUnlinked {
-            pool_id: &pool.id,
-            identity_id,
-            providers: &removed,
-            disabled: identity.disabled,
-        };
-        record(&mut tx, audit, change).await?;
-        tx.commit().await?;
-        Ok(())
+        self.unlinked(tx, identity, &removed, audit).await
     }
 }
