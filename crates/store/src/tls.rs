@@ -105,13 +105,19 @@ pub(crate) fn client_config(parsed: &Parsed) -> anyhow::Result<Option<ClientConf
         .context("TLS protocol versions")?;
     let config = match parsed.mode {
         Mode::Disable => return Ok(None),
-        Mode::Prefer | Mode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth(),
+        Mode::Prefer | Mode::Require => {
+            let lenient = Lenient {
+                provider,
+                chain: None,
+            };
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(lenient))
+                .with_no_client_auth()
+        }
         Mode::VerifyCa | Mode::VerifyFull => {
             let roots = Arc::new(root_store(parsed)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .context("building the certificate verifier")?;
             if parsed.mode == Mode::VerifyFull {
@@ -119,7 +125,10 @@ pub(crate) fn client_config(parsed: &Parsed) -> anyhow::Result<Option<ClientConf
             } else {
                 builder
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(NoHostName(webpki)))
+                    .with_custom_certificate_verifier(Arc::new(Lenient {
+                        provider,
+                        chain: Some(webpki),
+                    }))
                     .with_no_client_auth()
             }
         }
@@ -179,61 +188,16 @@ pub(crate) async fn connect(
     }
 }
 
-/// `require`/`prefer`: encryption without checking who is at the other end
-/// (libpq's meaning); the handshake signatures are still checked.
+/// libpq's two lenient modes: `require`/`prefer` (no `chain`) encrypt
+/// without checking who is at the other end; `verify-ca` checks the chain
+/// but not the host name. Either way the handshake signatures are checked.
 #[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Lenient {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
 }
 
-/// `verify-ca`: the chain is checked, the host name is not.
-#[derive(Debug)]
-struct NoHostName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for NoHostName {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -242,10 +206,10 @@ impl ServerCertVerifier for NoHostName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -259,7 +223,8 @@ impl ServerCertVerifier for NoHostName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -268,11 +233,14 @@ impl ServerCertVerifier for NoHostName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

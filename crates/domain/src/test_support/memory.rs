@@ -593,23 +593,15 @@ impl PoolRepo for MemoryTx {
         limit: u32,
     ) -> Result<Vec<(i64, PoolSummary)>, StoreError> {
         let state = self.live()?;
-        let mut rows: Vec<(i64, PoolSummary)> = state
+        let rows = state
             .pools
             .values()
-            .filter(|(seq, p)| &p.account_id == account && *seq > after.unwrap_or(0))
-            .map(|(seq, p)| {
-                (
-                    *seq,
-                    PoolSummary {
-                        id: p.id.clone(),
-                        name: p.settings.name.clone(),
-                    },
-                )
-            })
-            .collect();
-        rows.sort_by_key(|(seq, _)| *seq);
-        rows.truncate(limit as usize);
-        Ok(rows)
+            .filter(|(_, p)| &p.account_id == account);
+        let summaries = rows.map(|(seq, p)| {
+            let (id, name) = (p.id.clone(), p.settings.name.clone());
+            (*seq, PoolSummary { id, name })
+        });
+        Ok(keyset_page(summaries, after, limit))
     }
 
     async fn find_principal_tag_map(
@@ -811,12 +803,10 @@ impl IdentityRepo for MemoryTx {
         hide_disabled: bool,
     ) -> Result<Vec<(i64, IdentityDescription)>, StoreError> {
         let state = self.live()?;
-        let mut rows: Vec<(i64, IdentityDescription)> = state
+        let rows = state
             .identities
             .values()
-            .filter(|(seq, i)| {
-                i.pool_id == *pool_id && *seq > after.unwrap_or(0) && !(hide_disabled && i.disabled)
-            })
+            .filter(|(_, i)| i.pool_id == *pool_id && !(hide_disabled && i.disabled))
             .map(|(seq, i)| {
                 let providers: BTreeSet<String> = state
                     .logins
@@ -824,18 +814,17 @@ impl IdentityRepo for MemoryTx {
                     .filter(|(_, l)| l.identity_id == i.id)
                     .map(|(_, l)| l.provider.clone())
                     .collect();
+                let identity = i.clone();
+                let providers = providers.into_iter().collect();
                 (
                     *seq,
                     IdentityDescription {
-                        identity: i.clone(),
-                        providers: providers.into_iter().collect(),
+                        identity,
+                        providers,
                     },
                 )
-            })
-            .collect();
-        rows.sort_by_key(|(seq, _)| *seq);
-        rows.truncate(limit as usize);
-        Ok(rows)
+            });
+        Ok(keyset_page(rows, after, limit))
     }
 
     async fn count_identities(
@@ -862,25 +851,32 @@ impl IdentityRepo for MemoryTx {
         let state = self.live()?;
         // A developer login's subject is the identifier as given, so it
         // parses; one that does not is a corrupt row, as in the store.
-        let mut rows = state
+        let rows = state
             .logins
             .values()
-            .filter(|(seq, l)| {
-                l.identity_id == *identity_id
-                    && l.provider == provider
-                    && l.developer
-                    && *seq > after.unwrap_or(0)
-            })
+            .filter(|(_, l)| l.identity_id == *identity_id && l.provider == provider && l.developer)
             .map(|(seq, l)| {
                 DeveloperUserIdentifier::try_from(l.subject.as_str())
                     .map(|id| (*seq, id))
                     .map_err(|e| StoreError::Other(Box::new(e)))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        rows.sort_by_key(|(seq, _)| *seq);
-        rows.truncate(limit as usize);
-        Ok(rows)
+        Ok(keyset_page(rows, after, limit))
     }
+}
+
+/// A keyset page of `rows` (each with its sequence number), as the store's
+/// `WHERE seq > $after ORDER BY seq LIMIT $limit` reads one.
+fn keyset_page<T>(
+    rows: impl IntoIterator<Item = (i64, T)>,
+    after: Option<i64>,
+    limit: u32,
+) -> Vec<(i64, T)> {
+    let after = after.unwrap_or(0);
+    let mut rows: Vec<(i64, T)> = rows.into_iter().filter(|(seq, _)| *seq > after).collect();
+    rows.sort_by_key(|(seq, _)| *seq);
+    rows.truncate(limit as usize);
+    rows
 }
 
 #[cfg(test)]
