@@ -10,7 +10,7 @@ use sqlx::{PgPool, Row};
 
 use crate::locks::{advisory_lock, IDENTITY_LOCK, POOL_LOCK};
 use crate::rows::{pool_from_row, pool_version, select_pool_by_id, POOL_COLUMNS, POOL_VERSION};
-use crate::{id_column, map_err, optional_id_column, parse_id, PgTx};
+use crate::{id_column, map_err, optional_id_column, parse_id, PgTx, Statement};
 
 const IDENTITY_COLUMNS: &str = "id, pool_id, authenticated, disabled, created_at, last_modified_at";
 
@@ -204,27 +204,9 @@ pub(crate) async fn insert_guest_identity(
     }
 }
 
-async fn insert_identity<'e>(
-    db: impl sqlx::PgExecutor<'e>,
-    identity: &Identity,
-) -> Result<(), sqlx::Error> {
-    bind_identity(
-        sqlx::query(
-            "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        ),
-        identity,
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
 /// `$1`…`$6`: an identity's id, pool, authenticated, disabled, created and
 /// last-modified times, as both inserts name them.
-fn bind_identity<'q>(query: PgQuery<'q>, identity: &'q Identity) -> PgQuery<'q> {
+fn bind_identity<'q>(query: Statement<'q>, identity: &'q Identity) -> Statement<'q> {
     query
         .bind(identity.id.as_str())
         .bind(identity.pool_id.as_str())
@@ -279,10 +261,15 @@ impl IdentityRepo for PgTx {
     }
 
     async fn insert_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
-        self.wrote = true;
-        insert_identity(&mut *self.tx, identity)
-            .await
-            .map_err(map_err)
+        self.write(bind_identity(
+            sqlx::query(
+                "INSERT INTO identities (id, pool_id, authenticated, disabled, created_at, last_modified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            ),
+            identity,
+        ))
+        .await?;
+        Ok(())
     }
 
     async fn find_identity(
@@ -316,28 +303,24 @@ impl IdentityRepo for PgTx {
     }
 
     async fn update_identity(&mut self, identity: &Identity) -> Result<(), StoreError> {
-        self.wrote = true;
-        sqlx::query(
-            "UPDATE identities SET authenticated = $2, disabled = $3, last_modified_at = $4 WHERE id = $1",
+        let sql = "UPDATE identities SET authenticated = $2, disabled = $3, last_modified_at = $4 \
+                   WHERE id = $1";
+        self.write(
+            sqlx::query(sql)
+                .bind(identity.id.as_str())
+                .bind(identity.authenticated)
+                .bind(identity.disabled)
+                .bind(identity.last_modified_at),
         )
-        .bind(identity.id.as_str())
-        .bind(identity.authenticated)
-        .bind(identity.disabled)
-        .bind(identity.last_modified_at)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .await?;
         Ok(())
     }
 
     async fn delete_identity(&mut self, identity_id: &IdentityId) -> Result<bool, StoreError> {
-        self.wrote = true;
-        let done = sqlx::query("DELETE FROM identities WHERE id = $1")
-            .bind(identity_id.as_str())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        let done = self
+            .write(sqlx::query("DELETE FROM identities WHERE id = $1").bind(identity_id.as_str()))
+            .await?;
+        Ok(done > 0)
     }
 
     async fn find_login(
@@ -359,9 +342,9 @@ impl IdentityRepo for PgTx {
     }
 
     async fn insert_login(&mut self, login: &Login) -> Result<LoginClaim, StoreError> {
-        self.wrote = true;
-        // ON CONFLICT waits for a concurrent inserter of the same login to
-        // finish; under READ COMMITTED the follow-up read then sees its row.
+        self.wrote = true; // the statement below writes, but returns a row
+                           // ON CONFLICT waits for a concurrent inserter of the same login to
+                           // finish; under READ COMMITTED the follow-up read then sees its row.
         let inserted: Option<String> = sqlx::query_scalar(
             "INSERT INTO identity_logins (pool_id, provider, subject, developer, identity_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, now()) \
@@ -394,17 +377,17 @@ impl IdentityRepo for PgTx {
         provider: &str,
         subject: &str,
     ) -> Result<bool, StoreError> {
-        self.wrote = true;
-        let done = sqlx::query(
-            "DELETE FROM identity_logins WHERE identity_id = $1 AND provider = $2 AND subject = $3",
-        )
-        .bind(identity_id.as_str())
-        .bind(provider)
-        .bind(subject)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        let sql =
+            "DELETE FROM identity_logins WHERE identity_id = $1 AND provider = $2 AND subject = $3";
+        let done = self
+            .write(
+                sqlx::query(sql)
+                    .bind(identity_id.as_str())
+                    .bind(provider)
+                    .bind(subject),
+            )
+            .await?;
+        Ok(done > 0)
     }
 
     async fn logins_of(&mut self, identity_id: &IdentityId) -> Result<Vec<Login>, StoreError> {
@@ -420,15 +403,14 @@ impl IdentityRepo for PgTx {
     }
 
     async fn move_logins(&mut self, from: &IdentityId, to: &IdentityId) -> Result<u64, StoreError> {
-        self.wrote = true;
-        let done =
-            sqlx::query("UPDATE identity_logins SET identity_id = $2 WHERE identity_id = $1")
-                .bind(from.as_str())
-                .bind(to.as_str())
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self
+            .write(
+                sqlx::query("UPDATE identity_logins SET identity_id = $2 WHERE identity_id = $1")
+                    .bind(from.as_str())
+                    .bind(to.as_str()),
+            )
+            .await?;
+        Ok(done)
     }
 
     async fn list_identities(

@@ -61,22 +61,22 @@ impl KeyRepo for PgTx {
     }
 
     async fn insert_key(&mut self, key: &StoredKey) -> Result<(), StoreError> {
-        self.wrote = true;
-        sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.private_key)
-        .bind(key.encrypted)
-        .bind(&key.certificate_der)
-        .bind(key.created_at)
-        .bind(key.activate_at)
-        .bind(key.retired_at)
-        .bind(key.expires_at)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        );
+        self.write(
+            sqlx::query(&sql)
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.private_key)
+                .bind(key.encrypted)
+                .bind(&key.certificate_der)
+                .bind(key.created_at)
+                .bind(key.activate_at)
+                .bind(key.retired_at)
+                .bind(key.expires_at),
+        )
+        .await?;
         Ok(())
     }
 
@@ -86,38 +86,33 @@ impl KeyRepo for PgTx {
         retired_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.wrote = true;
-        sqlx::query("UPDATE signing_keys SET retired_at = $2, expires_at = $3 WHERE kid = $1")
-            .bind(kid)
-            .bind(retired_at)
-            .bind(expires_at)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        self.write(
+            sqlx::query("UPDATE signing_keys SET retired_at = $2, expires_at = $3 WHERE kid = $1")
+                .bind(kid)
+                .bind(retired_at)
+                .bind(expires_at),
+        )
+        .await?;
         Ok(())
     }
 
     async fn purge_expired_keys(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.wrote = true;
-        let done = sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self
+            .write(sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1").bind(now))
+            .await?;
+        Ok(done)
     }
 
     async fn store_sealed_key(&mut self, kid: &str, sealed: &[u8]) -> Result<(), StoreError> {
-        self.wrote = true;
-        sqlx::query(
-            "UPDATE signing_keys SET private_key = $2, encrypted = TRUE \
-             WHERE kid = $1 AND NOT encrypted",
+        self.write(
+            sqlx::query(
+                "UPDATE signing_keys SET private_key = $2, encrypted = TRUE \
+                 WHERE kid = $1 AND NOT encrypted",
+            )
+            .bind(kid)
+            .bind(sealed),
         )
-        .bind(kid)
-        .bind(sealed)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .await?;
         Ok(())
     }
 }

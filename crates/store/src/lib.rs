@@ -322,7 +322,19 @@ pub struct PgTx {
     store: PgStore,
 }
 
+/// A statement with its arguments bound.
+pub(crate) type Statement<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 impl PgTx {
+    /// Run a statement that writes, noting that this transaction wrote (so
+    /// a commit cut short is looked up, see [`PgTx::commit`]); the number
+    /// of rows it touched.
+    pub(crate) async fn write(&mut self, statement: Statement<'_>) -> Result<u64, StoreError> {
+        self.wrote = true;
+        let done = statement.execute(&mut *self.tx).await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn commit(self) -> Result<(), StoreError> {
         let PgTx {
             mut tx,
@@ -384,10 +396,8 @@ impl Store for PgStore {
         &self,
         pool_id: &IdentityPoolId,
     ) -> Result<Option<(IdentityPool, PoolVersion)>, StoreError> {
-        self.gate()?;
-        rows::select_pool_by_id(&self.pool, pool_id)
+        self.snapshot(rows::select_pool_by_id(&self.pool, pool_id))
             .await
-            .map_err(|e| self.reported(e))
     }
 
     #[tracing::instrument(name = "db.read_identity_with_pool", skip_all)]
@@ -395,10 +405,8 @@ impl Store for PgStore {
         &self,
         identity_id: &IdentityId,
     ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
-        self.gate()?;
-        identities::read_identity_with_pool(&self.pool, identity_id)
+        self.snapshot(identities::read_identity_with_pool(&self.pool, identity_id))
             .await
-            .map_err(|e| self.reported(e))
     }
 
     #[tracing::instrument(name = "db.read_login_owners", skip_all)]
@@ -408,10 +416,10 @@ impl Store for PgStore {
         logins: &[(String, String)],
         also: &[IdentityId],
     ) -> Result<LoginOwners, StoreError> {
-        self.gate()?;
-        identities::read_login_owners(&self.pool, pool_id, logins, also)
-            .await
-            .map_err(|e| self.reported(e))
+        self.snapshot(identities::read_login_owners(
+            &self.pool, pool_id, logins, also,
+        ))
+        .await
     }
 
     #[tracing::instrument(name = "db.read_login_providers", skip_all)]
@@ -419,10 +427,8 @@ impl Store for PgStore {
         &self,
         identity_id: &IdentityId,
     ) -> Result<Vec<String>, StoreError> {
-        self.gate()?;
-        identities::read_login_providers(&self.pool, identity_id)
+        self.snapshot(identities::read_login_providers(&self.pool, identity_id))
             .await
-            .map_err(|e| self.reported(e))
     }
 
     #[tracing::instrument(name = "db.insert_guest_identity", skip_all)]
@@ -480,6 +486,17 @@ impl Store for PgStore {
 impl PgStore {
     /// An error a one-statement call returned, classified already:
     /// reports a lost database.
+    /// A read outside any transaction (a snapshot of its own): refused at
+    /// once while the database is known to be lost, and a loss it meets is
+    /// reported.
+    async fn snapshot<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.gate()?;
+        read.await.map_err(|e| self.reported(e))
+    }
+
     fn reported(&self, err: StoreError) -> StoreError {
         if let StoreError::Unavailable(why) = &err {
             self.health.lost(&self.pool, why);

@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use crate::locks::{advisory_lock, ACCOUNT_LOCK, POOL_LOCK};
 use crate::rows::{pool_from_row, POOL_COLUMNS};
-use crate::{map_err, PgTx};
+use crate::{map_err, PgTx, Statement};
 
 #[async_trait]
 impl PoolRepo for PgTx {
@@ -30,17 +30,16 @@ impl PoolRepo for PgTx {
     }
 
     async fn insert_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
-        self.wrote = true;
         let sql = format!(
             "INSERT INTO identity_pools (id, {WRITTEN}, account_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
-        bind_written(sqlx::query(&sql), pool)
-            .bind(pool.account_id.as_str())
-            .bind(pool.created_at)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        self.write(
+            bind_written(sqlx::query(&sql), pool)
+                .bind(pool.account_id.as_str())
+                .bind(pool.created_at),
+        )
+        .await?;
         Ok(())
     }
 
@@ -64,15 +63,11 @@ impl PoolRepo for PgTx {
     }
 
     async fn save_pool(&mut self, pool: &IdentityPool) -> Result<(), StoreError> {
-        self.wrote = true;
         let sql = format!(
             "UPDATE identity_pools SET ({WRITTEN}) = \
              ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) WHERE id = $1"
         );
-        bind_written(sqlx::query(&sql), pool)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        self.write(bind_written(sqlx::query(&sql), pool)).await?;
         Ok(())
     }
 
@@ -81,8 +76,8 @@ impl PoolRepo for PgTx {
         account: &AccountId,
         pool_id: &IdentityPoolId,
     ) -> Result<Option<IdentityPool>, StoreError> {
-        self.wrote = true;
-        // Waits for tokens being issued for the pool's identities.
+        self.wrote = true; // the statement below writes, but returns a row
+                           // Waits for tokens being issued for the pool's identities.
         advisory_lock(self, POOL_LOCK, pool_id, true).await?;
         let sql = format!(
             "DELETE FROM identity_pools WHERE id = $1 AND account_id = $2 RETURNING {POOL_COLUMNS}"
@@ -157,19 +152,17 @@ impl PoolRepo for PgTx {
         pool_id: &IdentityPoolId,
         map: &PrincipalTagMap,
     ) -> Result<(), StoreError> {
-        self.wrote = true;
-        sqlx::query(
-            "INSERT INTO principal_tag_maps (pool_id, provider_name, use_defaults, principal_tags) \
+        let sql = "INSERT INTO principal_tag_maps (pool_id, provider_name, use_defaults, principal_tags) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (pool_id, provider_name) \
-             DO UPDATE SET use_defaults = EXCLUDED.use_defaults, principal_tags = EXCLUDED.principal_tags",
+             DO UPDATE SET use_defaults = EXCLUDED.use_defaults, principal_tags = EXCLUDED.principal_tags";
+        self.write(
+            sqlx::query(sql)
+                .bind(pool_id.as_str())
+                .bind(&map.provider_name)
+                .bind(map.use_defaults)
+                .bind(Json(&map.principal_tags)),
         )
-        .bind(pool_id.as_str())
-        .bind(&map.provider_name)
-        .bind(map.use_defaults)
-        .bind(Json(&map.principal_tags))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .await?;
         Ok(())
     }
 }
@@ -180,10 +173,8 @@ const WRITTEN: &str = "name, allow_unauthenticated, allow_classic_flow, develope
      supported_login_providers, openid_connect_provider_arns, cognito_identity_providers, \
      saml_provider_arns, tags, roles, role_mappings, updated_at";
 
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
 /// `$1` the pool's id, then `$2`…`$13` the columns of [`WRITTEN`].
-fn bind_written<'q>(query: PgQuery<'q>, pool: &'q IdentityPool) -> PgQuery<'q> {
+fn bind_written<'q>(query: Statement<'q>, pool: &'q IdentityPool) -> Statement<'q> {
     let s = &pool.settings;
     query
         .bind(pool.id.as_str())
