@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::identity::RowLock;
 use crate::ids::{DeveloperUserIdentifier, ProviderName};
-use crate::service::identities::{DeveloperTokenRequest, DEFAULT_DEVELOPER_TOKEN_SECONDS};
+use crate::service::identities::{DeveloperTokenRequest, Lookup, DEFAULT_DEVELOPER_TOKEN_SECONDS};
 
+/// A developer token request in `pool` with the logins `entries`.
 fn request(pool: &IdentityPool, entries: &[(&str, &str)]) -> DeveloperTokenRequest {
     DeveloperTokenRequest {
         pool_id: pool.id.clone(),
@@ -16,6 +16,36 @@ fn request(pool: &IdentityPool, entries: &[(&str, &str)]) -> DeveloperTokenReque
         principal_tags: BTreeMap::new(),
         token_duration: None,
     }
+}
+
+/// A developer token request that names the identity `id` to link to.
+fn request_for(
+    pool: &IdentityPool,
+    id: &IdentityId,
+    entries: &[(&str, &str)],
+) -> DeveloperTokenRequest {
+    DeveloperTokenRequest {
+        identity_id: Some(id.clone()),
+        ..request(pool, entries)
+    }
+}
+
+/// Alice's request, lasting `seconds` and tagged team=blue.
+fn tagged_request(pool: &IdentityPool, seconds: i64) -> DeveloperTokenRequest {
+    DeveloperTokenRequest {
+        token_duration: Some(seconds),
+        principal_tags: strings(&[("team", "blue")]),
+        ..request(pool, &[(DEV, "alice")])
+    }
+}
+
+/// The session tags of a token asked for by [`tagged_request`].
+#[track_caller]
+fn assert_tagged_team_blue(claims: OpenIdClaims) {
+    assert_eq!(
+        claims.tags.expect("session tags").principal_tags,
+        BTreeMap::from([("team".to_owned(), vec!["blue".to_owned()])])
+    );
 }
 
 fn user(name: &str) -> DeveloperUserIdentifier {
@@ -27,6 +57,34 @@ fn provider(name: &str) -> ProviderName {
 }
 
 impl World {
+    /// GetOpenIdTokenForDeveloperIdentity for the test account.
+    async fn try_developer_token(&self, req: DeveloperTokenRequest) -> DomainResult<Issued> {
+        self.identities
+            .get_open_id_token_for_developer_identity(&account(), req)
+            .await
+    }
+
+    /// The identity and token GetOpenIdTokenForDeveloperIdentity answers.
+    async fn developer_token(&self, req: DeveloperTokenRequest) -> Issued {
+        self.try_developer_token(req).await.unwrap()
+    }
+
+    /// The identity a developer call linking the logins `entries` to the
+    /// identity `id` of `pool` answers.
+    pub(super) async fn link(
+        &self,
+        pool: &IdentityPool,
+        id: &IdentityId,
+        entries: &[(&str, &str)],
+    ) -> IdentityId {
+        self.developer_token(request_for(pool, id, entries)).await.0
+    }
+
+    /// The identity of developer user `user` in `pool`.
+    pub(super) async fn developer_user(&self, pool: &IdentityPool, user: &str) -> IdentityId {
+        self.developer_token(request(pool, &[(DEV, user)])).await.0
+    }
+
     /// MergeDeveloperIdentities of `source` into `destination` in `pool`
     /// under `provider`, for the test account.
     async fn merge(
@@ -35,7 +93,7 @@ impl World {
         provider_name: &str,
         source: &str,
         destination: &str,
-    ) -> Result<IdentityId, DomainError> {
+    ) -> DomainResult<IdentityId> {
         self.identities
             .merge_developer_identities(
                 &account(),
@@ -48,25 +106,45 @@ impl World {
             .await
     }
 
-    /// The identity of developer user `user` in `pool`.
-    pub(super) async fn developer_user(&self, pool: &IdentityPool, user: &str) -> IdentityId {
+    /// UnlinkDeveloperIdentity of developer user `name` from `id`.
+    async fn unlink_developer(
+        &self,
+        pool: &IdentityPool,
+        id: &IdentityId,
+        name: &str,
+    ) -> DomainResult<()> {
         self.identities
-            .get_open_id_token_for_developer_identity(&account(), request(pool, &[(DEV, user)]))
+            .unlink_developer_identity(
+                &account(),
+                &pool.id,
+                id,
+                &provider(DEV),
+                &user(name),
+                &NotRecorded,
+            )
             .await
-            .unwrap()
-            .0
+    }
+
+    /// LookupDeveloperIdentity in `account`'s `pool` of the identity `id`
+    /// and/or the developer user `name`, the first page of the default size.
+    async fn lookup(
+        &self,
+        account: &AccountId,
+        pool: &IdentityPool,
+        id: Option<&IdentityId>,
+        name: Option<&str>,
+    ) -> DomainResult<Lookup> {
+        let name = name.map(user);
+        self.identities
+            .lookup_developer_identity(account, &pool.id, id, name.as_ref(), None, None)
+            .await
     }
 }
 
 #[tokio::test]
 async fn a_developer_user_gets_the_same_identity_every_time() {
-    let w = world();
-    let pool = w.open_pool().await;
-    let (id, token) = w
-        .identities
-        .get_open_id_token_for_developer_identity(&account(), request(&pool, &[(DEV, "alice")]))
-        .await
-        .unwrap();
+    let (w, pool) = open_world().await;
+    let (id, token) = w.developer_token(request(&pool, &[(DEV, "alice")])).await;
     assert_eq!(w.developer_user(&pool, "alice").await, id);
     assert_ne!(w.developer_user(&pool, "bob").await, id);
     let c = claims(&token);
@@ -82,27 +160,12 @@ async fn a_developer_user_gets_the_same_identity_every_time() {
 
 #[tokio::test]
 async fn a_developer_token_lasts_its_token_duration_and_carries_the_principal_tags() {
-    let w = world();
-    let pool = w.open_pool().await;
-    let mut req = request(&pool, &[(DEV, "alice")]);
-    req.token_duration = Some(3600);
-    req.principal_tags = BTreeMap::from([("team".into(), "blue".into())]);
-    let (id, token) = w
-        .identities
-        .get_open_id_token_for_developer_identity(&account(), req)
-        .await
-        .unwrap();
+    let (w, pool) = open_world().await;
+    let (id, token) = w.developer_token(tagged_request(&pool, 3600)).await;
     let c = claims(&token);
     assert_eq!(c.exp - c.iat, 3600);
-    assert_eq!(
-        c.tags.expect("session tags").principal_tags,
-        BTreeMap::from([("team".to_owned(), vec!["blue".to_owned()])])
-    );
-    let (_, carried) = w
-        .identities
-        .get_open_id_token(&id, &logins(&[(COGNITO, &token)]))
-        .await
-        .unwrap();
+    assert_tagged_team_blue(c);
+    let (_, carried) = w.token(&id, &[(COGNITO, &token)]).await;
     assert!(
         claims(&carried).tags.is_some(),
         "tags carry over into the next token"
@@ -111,62 +174,39 @@ async fn a_developer_token_lasts_its_token_duration_and_carries_the_principal_ta
 
 #[tokio::test]
 async fn a_returning_developer_users_token_is_signed_without_a_transaction() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let id = w.developer_user(&pool, "alice").await;
     // Link a public login too: it is in the amr of every later token.
-    let mut first = request(&pool, &[(DEV, "alice"), (GOOGLE, "g-alice")]);
-    first.identity_id = Some(id.clone());
-    w.identities
-        .get_open_id_token_for_developer_identity(&account(), first)
-        .await
-        .unwrap();
+    w.link(&pool, &id, &[(DEV, "alice"), (GOOGLE, "g-alice")])
+        .await;
     w.store.clear_journal();
-    let mut req = request(&pool, &[(DEV, "alice")]);
-    req.token_duration = Some(600);
-    req.principal_tags = BTreeMap::from([("team".into(), "blue".into())]);
-    let (again, token) = w
-        .identities
-        .get_open_id_token_for_developer_identity(&account(), req)
-        .await
-        .unwrap();
+    let (again, token) = w.developer_token(tagged_request(&pool, 600)).await;
     assert_eq!(again, id);
     assert_eq!(w.store.journal(), [], "no transaction, no lock");
     let c = claims(&token);
     assert_eq!(c.sub, id.as_str());
     assert_eq!(c.amr, ["authenticated", GOOGLE, DEV]);
     assert_eq!(c.exp - c.iat, 600);
-    assert_eq!(
-        c.tags.expect("session tags").principal_tags,
-        BTreeMap::from([("team".to_owned(), vec!["blue".to_owned()])])
-    );
+    assert_tagged_team_blue(c);
 }
 
 #[tokio::test]
 async fn a_developer_user_whose_identity_was_deleted_gets_a_new_one() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let id = w.developer_user(&pool, "alice").await;
-    w.identities
-        .delete_identities(&account(), std::slice::from_ref(&id), &NotRecorded)
-        .await
-        .unwrap();
+    w.delete_identity(&id).await;
     let again = w.developer_user(&pool, "alice").await;
     assert_ne!(again, id, "no token for the deleted identity");
 }
 
 #[tokio::test]
 async fn a_developer_user_named_with_another_identity_is_decided_in_a_transaction() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     w.developer_user(&pool, "alice").await;
     let other = w.developer_user(&pool, "bob").await;
     w.store.clear_journal();
-    let mut req = request(&pool, &[(DEV, "alice")]);
-    req.identity_id = Some(other);
     let refused = w
-        .identities
-        .get_open_id_token_for_developer_identity(&account(), req)
+        .try_developer_token(request_for(&pool, &other, &[(DEV, "alice")]))
         .await;
     assert!(refused.is_err(), "{refused:?}");
     assert!(
@@ -177,16 +217,11 @@ async fn a_developer_user_named_with_another_identity_is_decided_in_a_transactio
 
 #[tokio::test]
 async fn a_token_duration_outside_one_second_to_a_day_is_refused() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     for duration in [0, 86_401] {
         let mut req = request(&pool, &[(DEV, "alice")]);
         req.token_duration = Some(duration);
-        let message = invalid(
-            w.identities
-                .get_open_id_token_for_developer_identity(&account(), req)
-                .await,
-        );
+        let message = invalid(w.try_developer_token(req).await);
         assert_eq!(
             message,
             "TokenDuration must be between 1 and 86400 seconds."
@@ -197,21 +232,15 @@ async fn a_token_duration_outside_one_second_to_a_day_is_refused() {
 
 #[tokio::test]
 async fn more_than_fifty_principal_tags_are_refused() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let mut req = request(&pool, &[(DEV, "alice")]);
     req.principal_tags = (0..51).map(|i| (format!("t{i}"), "v".to_owned())).collect();
-    invalid(
-        w.identities
-            .get_open_id_token_for_developer_identity(&account(), req)
-            .await,
-    );
+    invalid(w.try_developer_token(req).await);
 }
 
 #[tokio::test]
 async fn developer_calls_on_another_accounts_pool_are_not_found() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     not_found(
         w.identities
             .get_open_id_token_for_developer_identity(
@@ -220,64 +249,38 @@ async fn developer_calls_on_another_accounts_pool_are_not_found() {
             )
             .await,
     );
-    not_found(
-        w.identities
-            .lookup_developer_identity(
-                &other_account(),
-                &pool.id,
-                None,
-                Some(&user("alice")),
-                None,
-                None,
-            )
-            .await,
-    );
+    not_found(w.lookup(&other_account(), &pool, None, Some("alice")).await);
+}
+
+/// The message of the refusal of developer logins `entries` in a pool with
+/// `settings`.
+async fn developer_call_refusal(settings: PoolSettings, entries: &[(&str, &str)]) -> String {
+    let w = world();
+    let pool = w.pool(settings).await;
+    invalid(w.try_developer_token(request(&pool, entries)).await)
 }
 
 #[tokio::test]
 async fn a_pool_without_a_developer_provider_refuses_developer_calls() {
-    let w = world();
-    let mut settings = open_settings();
-    settings.developer_provider_name = None;
-    let pool = w.pool(settings).await;
-    let message = invalid(
-        w.identities
-            .get_open_id_token_for_developer_identity(&account(), request(&pool, &[(DEV, "alice")]))
-            .await,
-    );
-    assert!(
-        message.contains("has no DeveloperProviderName"),
-        "{message}"
-    );
+    let settings = open_settings_where(|s| s.developer_provider_name = None);
+    let message = developer_call_refusal(settings, &[(DEV, "alice")]).await;
+    assert_mentions(&message, "has no DeveloperProviderName");
 }
 
 #[tokio::test]
 async fn logins_without_the_developer_provider_are_refused() {
-    let w = world();
-    let pool = w.open_pool().await;
-    let message = invalid(
-        w.identities
-            .get_open_id_token_for_developer_identity(&account(), request(&pool, &[(GOOGLE, "g1")]))
-            .await,
-    );
-    assert!(
-        message.contains("must contain the identity pool's developer provider"),
-        "{message}"
+    let message = developer_call_refusal(open_settings(), &[(GOOGLE, "g1")]).await;
+    assert_mentions(
+        &message,
+        "must contain the identity pool's developer provider",
     );
 }
 
 #[tokio::test]
 async fn a_developer_user_can_be_linked_to_a_named_identity() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let (guest, _) = w.guest(&pool).await;
-    let mut req = request(&pool, &[(DEV, "alice")]);
-    req.identity_id = Some(guest.clone());
-    let (id, _) = w
-        .identities
-        .get_open_id_token_for_developer_identity(&account(), req)
-        .await
-        .unwrap();
+    let id = w.link(&pool, &guest, &[(DEV, "alice")]).await;
     assert_eq!(id, guest);
     assert!(w.identity(&guest).await.authenticated);
     assert_eq!(w.developer_user(&pool, "alice").await, guest);
@@ -285,15 +288,11 @@ async fn a_developer_user_can_be_linked_to_a_named_identity() {
 
 #[tokio::test]
 async fn a_developer_user_linked_elsewhere_cannot_be_linked_to_another_identity() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     w.developer_user(&pool, "alice").await;
     let bob = w.developer_user(&pool, "bob").await;
-    let mut req = request(&pool, &[(DEV, "alice")]);
-    req.identity_id = Some(bob);
     let refused = w
-        .identities
-        .get_open_id_token_for_developer_identity(&account(), req)
+        .try_developer_token(request_for(&pool, &bob, &[(DEV, "alice")]))
         .await;
     assert!(
         matches!(refused, Err(DomainError::DeveloperUserAlreadyRegistered(_))),
@@ -303,105 +302,54 @@ async fn a_developer_user_linked_elsewhere_cannot_be_linked_to_another_identity(
 
 #[tokio::test]
 async fn a_developer_call_with_a_public_login_links_it_to_the_developer_users_identity() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let alice = w.developer_user(&pool, "alice").await;
     let (id, _) = w
-        .identities
-        .get_open_id_token_for_developer_identity(
-            &account(),
-            request(&pool, &[(DEV, "alice"), (GOOGLE, "g1")]),
-        )
-        .await
-        .unwrap();
+        .developer_token(request(&pool, &[(DEV, "alice"), (GOOGLE, "g1")]))
+        .await;
     assert_eq!(id, alice);
     assert_eq!(w.google_user(&pool, "g1").await, alice);
 }
 
 #[tokio::test]
 async fn lookup_by_user_finds_its_identity_and_by_identity_pages_its_users() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let id = w.developer_user(&pool, "alice").await;
     for user in ["bob", "carol"] {
-        let mut req = request(&pool, &[(DEV, user)]);
-        req.identity_id = Some(id.clone());
-        w.identities
-            .get_open_id_token_for_developer_identity(&account(), req)
-            .await
-            .unwrap();
+        w.link(&pool, &id, &[(DEV, user)]).await;
     }
     let by_user = w
-        .identities
-        .lookup_developer_identity(&account(), &pool.id, None, Some(&user("bob")), None, None)
+        .lookup(&account(), &pool, None, Some("bob"))
         .await
         .unwrap();
     assert_eq!(by_user.identity_id, id);
     assert_eq!(by_user.developer_user_identifiers, ["bob"]);
-    let first = w
-        .identities
-        .lookup_developer_identity(&account(), &pool.id, Some(&id), None, Some(2), None)
-        .await
-        .unwrap();
+    let me = account();
+    let page_of_two = |next| {
+        w.identities
+            .lookup_developer_identity(&me, &pool.id, Some(&id), None, Some(2), next)
+    };
+    let first = page_of_two(None).await.unwrap();
     assert_eq!(first.developer_user_identifiers, ["alice", "bob"]);
-    let rest = w
-        .identities
-        .lookup_developer_identity(
-            &account(),
-            &pool.id,
-            Some(&id),
-            None,
-            Some(2),
-            first.next_token.as_deref(),
-        )
-        .await
-        .unwrap();
+    let rest = page_of_two(first.next_token.as_deref()).await.unwrap();
     assert_eq!(rest.developer_user_identifiers, ["carol"]);
     assert!(rest.next_token.is_none());
 }
 
 #[tokio::test]
 async fn lookup_of_an_unknown_user_is_not_found_and_of_a_user_of_another_identity_a_conflict() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     w.developer_user(&pool, "alice").await;
     let bob = w.developer_user(&pool, "bob").await;
-    let message = not_found(
-        w.identities
-            .lookup_developer_identity(
-                &account(),
-                &pool.id,
-                None,
-                Some(&user("nobody")),
-                None,
-                None,
-            )
-            .await,
-    );
+    let message = not_found(w.lookup(&account(), &pool, None, Some("nobody")).await);
     assert_eq!(message, "DeveloperUserIdentifier 'nobody' not found.");
-    conflict(
-        w.identities
-            .lookup_developer_identity(
-                &account(),
-                &pool.id,
-                Some(&bob),
-                Some(&user("alice")),
-                None,
-                None,
-            )
-            .await,
-    );
+    conflict(w.lookup(&account(), &pool, Some(&bob), Some("alice")).await);
 }
 
 #[tokio::test]
 async fn lookup_needs_an_identity_or_a_user() {
-    let w = world();
-    let pool = w.open_pool().await;
-    let message = invalid(
-        w.identities
-            .lookup_developer_identity(&account(), &pool.id, None, None, None, None)
-            .await,
-    );
+    let (w, pool) = open_world().await;
+    let message = invalid(w.lookup(&account(), &pool, None, None).await);
     assert_eq!(
         message,
         "Either IdentityId or DeveloperUserIdentifier must not be null."
@@ -410,8 +358,7 @@ async fn lookup_needs_an_identity_or_a_user() {
 
 #[tokio::test]
 async fn merging_moves_the_source_logins_and_disables_the_source_under_both_locks() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let source = w.developer_user(&pool, "alice").await;
     let dest = w.developer_user(&pool, "bob").await;
     w.store.clear_journal();
@@ -433,25 +380,16 @@ async fn merging_moves_the_source_logins_and_disables_the_source_under_both_lock
     };
     assert_eq!(
         locks,
-        [
-            Lock::Identity(first.clone(), RowLock::Update),
-            Lock::Identity(second.clone(), RowLock::Update)
-        ],
+        [updating(first), updating(second)],
         "both identities, exclusively, in id order"
     );
 }
 
 #[tokio::test]
 async fn merging_a_user_into_its_own_identity_changes_nothing() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let id = w.developer_user(&pool, "alice").await;
-    let mut req = request(&pool, &[(DEV, "bob")]);
-    req.identity_id = Some(id.clone());
-    w.identities
-        .get_open_id_token_for_developer_identity(&account(), req)
-        .await
-        .unwrap();
+    w.link(&pool, &id, &[(DEV, "bob")]).await;
     let before = w.identity(&id).await;
     let merged = w.merge(&pool, DEV, "alice", "bob").await.unwrap();
     assert_eq!(merged, id);
@@ -460,34 +398,21 @@ async fn merging_a_user_into_its_own_identity_changes_nothing() {
 
 #[tokio::test]
 async fn merging_identities_with_different_users_of_one_public_provider_changes_nothing() {
-    let w = world();
-    let pool = w.open_pool().await;
-    let source = w
-        .identities
-        .get_open_id_token_for_developer_identity(
-            &account(),
-            request(&pool, &[(DEV, "alice"), (GOOGLE, "g1")]),
-        )
-        .await
-        .unwrap()
-        .0;
-    w.identities
-        .get_open_id_token_for_developer_identity(
-            &account(),
-            request(&pool, &[(DEV, "bob"), (GOOGLE, "g2")]),
-        )
-        .await
-        .unwrap();
+    let (w, pool) = open_world().await;
+    let (source, _) = w
+        .developer_token(request(&pool, &[(DEV, "alice"), (GOOGLE, "g1")]))
+        .await;
+    w.developer_token(request(&pool, &[(DEV, "bob"), (GOOGLE, "g2")]))
+        .await;
     let message = conflict(w.merge(&pool, DEV, "alice", "bob").await);
-    assert!(message.contains(GOOGLE), "{message}");
+    assert_mentions(&message, GOOGLE);
     assert!(!w.identity(&source).await.disabled);
     assert_eq!(w.providers(&source).await, [GOOGLE, DEV]);
 }
 
 #[tokio::test]
 async fn merging_with_another_provider_name_or_an_unknown_user_is_refused() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     w.developer_user(&pool, "alice").await;
     w.developer_user(&pool, "bob").await;
     invalid(w.merge(&pool, "other.example", "alice", "bob").await);
@@ -497,22 +422,10 @@ async fn merging_with_another_provider_name_or_an_unknown_user_is_refused() {
 
 #[tokio::test]
 async fn unlinking_a_developer_user_that_is_not_linked_there_is_a_conflict() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let alice = w.developer_user(&pool, "alice").await;
     w.developer_user(&pool, "bob").await;
-    let message = conflict(
-        w.identities
-            .unlink_developer_identity(
-                &account(),
-                &pool.id,
-                &alice,
-                &provider(DEV),
-                &user("bob"),
-                &NotRecorded,
-            )
-            .await,
-    );
+    let message = conflict(w.unlink_developer(&pool, &alice, "bob").await);
     assert_eq!(
         message,
         format!("DeveloperUserIdentifier 'bob' is not linked to identity '{alice}'.")
@@ -521,20 +434,9 @@ async fn unlinking_a_developer_user_that_is_not_linked_there_is_a_conflict() {
 
 #[tokio::test]
 async fn unlinking_the_last_developer_user_disables_the_identity_and_the_user_starts_over() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let alice = w.developer_user(&pool, "alice").await;
-    w.identities
-        .unlink_developer_identity(
-            &account(),
-            &pool.id,
-            &alice,
-            &provider(DEV),
-            &user("alice"),
-            &NotRecorded,
-        )
-        .await
-        .unwrap();
+    w.unlink_developer(&pool, &alice, "alice").await.unwrap();
     assert!(w.identity(&alice).await.disabled);
     let again = w.developer_user(&pool, "alice").await;
     assert_ne!(again, alice);

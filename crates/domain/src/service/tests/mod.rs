@@ -12,13 +12,16 @@
 //! - `operator` — what the console asks beyond the API.
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::mem::discriminant;
 use std::sync::Arc;
 
 pub(super) use crate::audit::NotRecorded;
-use crate::error::DomainError;
-use crate::identity::Identity;
+use crate::error::{DomainError, DomainResult};
+use crate::identity::{Identity, RowLock};
 use crate::ids::{AccountId, IdentityId, IdentityPoolId, Region};
-use crate::pool::{IdentityPool, PoolSettings};
+use crate::pool::{IdentityPool, PoolSettings, PrincipalTagMap};
+use crate::service::identities::Logins;
 use crate::service::{IdentityService, Limits, PoolService};
 use crate::test_support::fakes::{
     BelievingVerifier, ManualClock, ReadableIssuer, RecordingSts, VisibleHasher,
@@ -93,37 +96,105 @@ fn world_with(limits: Limits, sts: RecordingSts) -> World {
     }
 }
 
+/// A world with one open pool of the test account.
+async fn open_world() -> (World, IdentityPool) {
+    let w = world();
+    let pool = w.open_pool().await;
+    (w, pool)
+}
+
+/// An open world in which Google user g1 has signed in, and its identity.
+async fn with_google_user() -> (World, IdentityPool, IdentityId) {
+    let (w, pool) = open_world().await;
+    let id = w.google_user(&pool, "g1").await;
+    (w, pool, id)
+}
+
 /// A pool that takes guests, Google and Amazon logins and developer users.
 fn open_settings() -> PoolSettings {
     PoolSettings {
         name: "open".into(),
         allow_unauthenticated: true,
-        supported_login_providers: BTreeMap::from([
-            (GOOGLE.to_owned(), "google-app".to_owned()),
-            (AMAZON.to_owned(), "amazon-app".to_owned()),
-        ]),
+        supported_login_providers: strings(&[(GOOGLE, "google-app"), (AMAZON, "amazon-app")]),
         developer_provider_name: Some(DEV.into()),
         ..PoolSettings::default()
     }
 }
 
-fn logins(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+/// The open pool's settings, with `change` made to them.
+fn open_settings_where(change: impl FnOnce(&mut PoolSettings)) -> PoolSettings {
+    let mut settings = open_settings();
+    change(&mut settings);
+    settings
+}
+
+/// The open pool's settings, but taking no guests.
+fn settings_without_guests() -> PoolSettings {
+    open_settings_where(|s| s.allow_unauthenticated = false)
+}
+
+/// A map of owned strings: tags, roles, principal tags.
+fn strings(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
     entries
         .iter()
-        .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
 
+/// A request's `Logins`: provider → token (or developer user).
+fn logins(entries: &[(&str, &str)]) -> Logins {
+    strings(entries)
+}
+
+/// The Google map of principal tags: `dept` from the login's `department`.
+fn google_department_map() -> PrincipalTagMap {
+    PrincipalTagMap {
+        provider_name: GOOGLE.into(),
+        use_defaults: true,
+        principal_tags: strings(&[("dept", "department")]),
+    }
+}
+
+/// An identity and the token issued for it.
+type Issued = (IdentityId, String);
+
 impl World {
-    async fn pool(&self, settings: PoolSettings) -> IdentityPool {
+    /// CreateIdentityPool for `account`, tagged with `tags`.
+    async fn create_pool(
+        &self,
+        account: &AccountId,
+        settings: PoolSettings,
+        tags: &[(&str, &str)],
+    ) -> DomainResult<IdentityPool> {
         self.pools
-            .create(&account(), settings, BTreeMap::new(), &NotRecorded)
+            .create(account, settings, strings(tags), &NotRecorded)
             .await
-            .unwrap()
+    }
+
+    async fn pool(&self, settings: PoolSettings) -> IdentityPool {
+        self.create_pool(&account(), settings, &[]).await.unwrap()
     }
 
     async fn open_pool(&self) -> IdentityPool {
         self.pool(open_settings()).await
+    }
+
+    /// An open pool of the other account.
+    async fn foreign_pool(&self) -> IdentityPool {
+        self.create_pool(&other_account(), open_settings(), &[])
+            .await
+            .unwrap()
+    }
+
+    /// UpdateIdentityPool of `pool` to `settings`, keeping its tags.
+    async fn update_pool(
+        &self,
+        pool: &IdentityPool,
+        settings: PoolSettings,
+    ) -> DomainResult<IdentityPool> {
+        self.pools
+            .update(&account(), &pool.id, settings, None, &NotRecorded)
+            .await
     }
 
     async fn identity(&self, id: &IdentityId) -> Identity {
@@ -140,27 +211,66 @@ impl World {
             .collect()
     }
 
+    /// GetId in `pool` with the logins `entries`.
+    async fn try_get_id(
+        &self,
+        pool: &IdentityPool,
+        entries: &[(&str, &str)],
+    ) -> DomainResult<IdentityId> {
+        self.identities.get_id(&pool.id, &logins(entries)).await
+    }
+
+    /// The identity GetId answers in `pool` for the logins `entries`.
+    async fn get_id(&self, pool: &IdentityPool, entries: &[(&str, &str)]) -> IdentityId {
+        self.try_get_id(pool, entries).await.unwrap()
+    }
+
+    /// GetOpenIdToken for `id` with the logins `entries`.
+    async fn try_token(&self, id: &IdentityId, entries: &[(&str, &str)]) -> DomainResult<Issued> {
+        self.identities
+            .get_open_id_token(id, &logins(entries))
+            .await
+    }
+
+    /// The identity and token GetOpenIdToken answers.
+    async fn token(&self, id: &IdentityId, entries: &[(&str, &str)]) -> Issued {
+        self.try_token(id, entries).await.unwrap()
+    }
+
     /// A guest identity of `pool` and its token.
-    async fn guest(&self, pool: &IdentityPool) -> (IdentityId, String) {
-        let id = self
-            .identities
-            .get_id(&pool.id, &logins(&[]))
-            .await
-            .unwrap();
-        let (_, token) = self
-            .identities
-            .get_open_id_token(&id, &logins(&[]))
-            .await
-            .unwrap();
-        (id, token)
+    async fn guest(&self, pool: &IdentityPool) -> Issued {
+        let id = self.get_id(pool, &[]).await;
+        self.token(&id, &[]).await
     }
 
     /// The identity of a Google user in `pool`.
     async fn google_user(&self, pool: &IdentityPool, subject: &str) -> IdentityId {
+        self.get_id(pool, &[(GOOGLE, subject)]).await
+    }
+
+    /// An identity of `pool` holding Google user g1 and Amazon user a1.
+    async fn google_and_amazon_user(&self, pool: &IdentityPool) -> IdentityId {
+        self.get_id(pool, &[(GOOGLE, "g1"), (AMAZON, "a1")]).await
+    }
+
+    /// DeleteIdentities of `id` alone, for the test account.
+    async fn delete_identity(&self, id: &IdentityId) {
         self.identities
-            .get_id(&pool.id, &logins(&[(GOOGLE, subject)]))
+            .delete_identities(&account(), std::slice::from_ref(id), &NotRecorded)
             .await
-            .unwrap()
+            .unwrap();
+    }
+
+    /// UnlinkIdentity of `provider`'s logins from `id`, proven by `entries`.
+    async fn unlink(
+        &self,
+        id: &IdentityId,
+        entries: &[(&str, &str)],
+        provider: &str,
+    ) -> DomainResult<()> {
+        self.identities
+            .unlink_identity(id, &logins(entries), &[provider.to_owned()], &NotRecorded)
+            .await
     }
 
     /// The last transaction that committed.
@@ -172,53 +282,67 @@ impl World {
             .find(|r| r.committed)
             .expect("a committed transaction")
     }
+
+    /// Whether the last committed transaction locked `id`'s row for update.
+    fn last_commit_updated(&self, id: &IdentityId) -> bool {
+        self.last_commit().locks.contains(&updating(id))
+    }
+}
+
+/// The lock of `id`'s row taken to change it.
+fn updating(id: &IdentityId) -> Lock {
+    Lock::Identity(id.clone(), RowLock::Update)
 }
 
 fn claims(token: &str) -> OpenIdClaims {
     ReadableIssuer::read(token)
 }
 
-/// The message of a domain error of the expected kind.
+/// The message of `result`'s error, which must be of the variant `kind`
+/// builds (`DomainError::NotAuthorized`, ...).
 #[track_caller]
-fn not_authorized(result: Result<impl std::fmt::Debug, DomainError>) -> String {
+fn refusal(result: Result<impl Debug, DomainError>, kind: fn(String) -> DomainError) -> String {
+    let expected = kind(String::new());
     match result {
-        Err(DomainError::NotAuthorized(m)) => m,
-        other => panic!("expected NotAuthorized, got {other:?}"),
+        Err(e) if discriminant(&e) == discriminant(&expected) => e.to_string(),
+        other => panic!("expected {expected:?}, got {other:?}"),
     }
 }
 
 #[track_caller]
-fn not_found(result: Result<impl std::fmt::Debug, DomainError>) -> String {
-    match result {
-        Err(DomainError::ResourceNotFound(m)) => m,
-        other => panic!("expected ResourceNotFound, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn invalid(result: Result<impl std::fmt::Debug, DomainError>) -> String {
-    match result {
-        Err(DomainError::InvalidParameter(m)) => m,
-        other => panic!("expected InvalidParameter, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn conflict(result: Result<impl std::fmt::Debug, DomainError>) -> String {
-    match result {
-        Err(DomainError::ResourceConflict(m)) => m,
-        other => panic!("expected ResourceConflict, got {other:?}"),
-    }
+fn not_authorized(result: Result<impl Debug, DomainError>) -> String {
+    refusal(result, DomainError::NotAuthorized)
 }
 
 const LOGINS_DONT_MATCH: &str =
     "Logins don't match. Please include at least one valid login for this identity or identity pool.";
 
+const NO_GUESTS: &str = "Unauthenticated access is not supported for this identity pool.";
+
 fn forbidden(id: &str) -> String {
     format!("Access to Identity '{id}' is forbidden.")
 }
 
-/// Whether `record` took `lock`.
-fn took(record: &TxRecord, lock: &Lock) -> bool {
-    record.locks.contains(lock)
+#[track_caller]
+fn not_found(result: Result<impl Debug, DomainError>) -> String {
+    refusal(result, DomainError::ResourceNotFound)
+}
+
+/// An id no pool or identity has.
+const UNKNOWN_ID: &str = "us-east-1:00000000-0000-0000-0000-000000000000";
+
+#[track_caller]
+fn invalid(result: Result<impl Debug, DomainError>) -> String {
+    refusal(result, DomainError::InvalidParameter)
+}
+
+#[track_caller]
+fn conflict(result: Result<impl Debug, DomainError>) -> String {
+    refusal(result, DomainError::ResourceConflict)
+}
+
+/// That an error's `message` mentions `part`.
+#[track_caller]
+fn assert_mentions(message: &str, part: &str) {
+    assert!(message.contains(part), "{message}");
 }

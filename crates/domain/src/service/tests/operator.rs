@@ -4,10 +4,23 @@
 use super::*;
 use crate::service::identities::LinkedLogin;
 
+impl World {
+    /// An operator's unlinking of `provider`'s logins from `id`, in `account`.
+    async fn unlink_provider(
+        &self,
+        account: &AccountId,
+        id: &IdentityId,
+        provider: &str,
+    ) -> DomainResult<Vec<String>> {
+        self.identities
+            .unlink_provider(account, id, provider, &NotRecorded)
+            .await
+    }
+}
+
 #[tokio::test]
 async fn counting_a_pools_identities_stops_at_the_cap() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     for _ in 0..5 {
         w.guest(&pool).await;
     }
@@ -24,8 +37,7 @@ async fn counting_a_pools_identities_stops_at_the_cap() {
 
 #[tokio::test]
 async fn an_identity_is_found_by_its_upstream_subject_hashed_as_stored() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let user = w.google_user(&pool, "g1").await;
     let me = account();
     let find = |provider: &'static str, subject: &'static str| {
@@ -41,47 +53,22 @@ async fn an_identity_is_found_by_its_upstream_subject_hashed_as_stored() {
 
 #[tokio::test]
 async fn an_identity_is_found_by_its_developer_user_identifier_as_given() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let id = w.developer_user(&pool, "alice").await;
-    let found = w
-        .identities
-        .find_by_login(&account(), &pool.id, DEV, "alice")
-        .await
-        .unwrap();
-    assert_eq!(found, Some(id));
-    not_found(
-        w.identities
-            .find_by_login(&other_account(), &pool.id, DEV, "alice")
-            .await,
-    );
+    let (mine, theirs) = (account(), other_account());
+    let find = |account| w.identities.find_by_login(account, &pool.id, DEV, "alice");
+    assert_eq!(find(&mine).await.unwrap(), Some(id));
+    not_found(find(&theirs).await);
 }
 
 #[tokio::test]
 async fn an_identitys_logins_show_developer_ids_and_never_upstream_subjects() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let id = w.developer_user(&pool, "alice").await;
-    w.identities
-        .get_id(&pool.id, &logins(&[(GOOGLE, "g1")]))
-        .await
-        .unwrap();
-    // Link Google to the developer identity too.
-    let dev = w
-        .identities
-        .get_open_id_token_for_developer_identity(
-            &account(),
-            crate::service::identities::DeveloperTokenRequest {
-                pool_id: pool.id.clone(),
-                identity_id: Some(id.clone()),
-                logins: logins(&[(DEV, "alice"), (AMAZON, "a1")]),
-                principal_tags: BTreeMap::new(),
-                token_duration: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(dev.0, id);
+    w.google_user(&pool, "g1").await;
+    // Link Amazon to the developer identity too.
+    let linked_to = w.link(&pool, &id, &[(DEV, "alice"), (AMAZON, "a1")]).await;
+    assert_eq!(linked_to, id);
     let linked = w.identities.linked_logins(&account(), &id).await.unwrap();
     assert_eq!(
         linked,
@@ -101,50 +88,25 @@ async fn an_identitys_logins_show_developer_ids_and_never_upstream_subjects() {
 
 #[tokio::test]
 async fn an_operator_unlinks_a_provider_and_the_last_unlink_disables_the_identity() {
-    let w = world();
-    let pool = w.open_pool().await;
-    let id = w
-        .identities
-        .get_id(&pool.id, &logins(&[(GOOGLE, "g1"), (AMAZON, "a1")]))
-        .await
-        .unwrap();
-    let removed = w
-        .identities
-        .unlink_provider(&account(), &id, GOOGLE, &NotRecorded)
-        .await
-        .unwrap();
+    let (w, pool) = open_world().await;
+    let id = w.google_and_amazon_user(&pool).await;
+    let removed = w.unlink_provider(&account(), &id, GOOGLE).await.unwrap();
     assert_eq!(removed, [GOOGLE]);
     assert_eq!(w.providers(&id).await, [AMAZON]);
     assert!(!w.identity(&id).await.disabled);
     // Nothing of that provider left: refused, nothing changed.
-    invalid(
-        w.identities
-            .unlink_provider(&account(), &id, GOOGLE, &NotRecorded)
-            .await,
-    );
-    w.identities
-        .unlink_provider(&account(), &id, AMAZON, &NotRecorded)
-        .await
-        .unwrap();
+    invalid(w.unlink_provider(&account(), &id, GOOGLE).await);
+    w.unlink_provider(&account(), &id, AMAZON).await.unwrap();
     assert!(w.identity(&id).await.disabled);
 }
 
 #[tokio::test]
 async fn an_operator_never_unlinks_developer_logins_or_another_accounts_identity() {
-    let w = world();
-    let pool = w.open_pool().await;
+    let (w, pool) = open_world().await;
     let id = w.developer_user(&pool, "alice").await;
-    invalid(
-        w.identities
-            .unlink_provider(&account(), &id, DEV, &NotRecorded)
-            .await,
-    );
+    invalid(w.unlink_provider(&account(), &id, DEV).await);
     assert_eq!(w.providers(&id).await, [DEV]);
     let user = w.google_user(&pool, "g1").await;
-    not_found(
-        w.identities
-            .unlink_provider(&other_account(), &user, GOOGLE, &NotRecorded)
-            .await,
-    );
+    not_found(w.unlink_provider(&other_account(), &user, GOOGLE).await);
     assert_eq!(w.providers(&user).await, [GOOGLE]);
 }

@@ -49,6 +49,23 @@ fn login(identity: &str, provider: &str, subject: &str, developer: bool) -> Logi
     }
 }
 
+/// A developer login of `identity` under the provider `dev`.
+fn dev(identity: &str, subject: &str) -> Login {
+    login(identity, "dev", subject, true)
+}
+
+/// A Google login of `identity`.
+fn google(identity: &str, subject: &str) -> Login {
+    login(identity, "accounts.google.com", subject, false)
+}
+
+/// Insert each of `logins` in `tx`, every one of them accepted.
+async fn insert_logins(tx: &mut dyn Tx, logins: &[Login]) {
+    for login in logins {
+        tx.insert_login(login).await.unwrap();
+    }
+}
+
 /// A store with pool `p` and identities `a` and `b`, committed.
 async fn seeded() -> MemoryStore {
     let store = MemoryStore::new();
@@ -59,6 +76,13 @@ async fn seeded() -> MemoryStore {
     tx.commit().await.unwrap();
     store.clear_journal();
     store
+}
+
+/// The [`seeded`] store and a transaction begun on it.
+async fn seeded_tx() -> (MemoryStore, Box<dyn Tx>) {
+    let store = seeded().await;
+    let tx = store.begin().await.unwrap();
+    (store, tx)
 }
 
 #[tokio::test]
@@ -82,30 +106,22 @@ async fn a_transaction_dropped_without_commit_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn a_login_belongs_to_the_first_identity_that_links_it() {
-    let store = seeded().await;
-    let mut tx = store.begin().await.unwrap();
-    let first = tx.insert_login(&login("a", "dev", "alice", true)).await;
-    let second = tx.insert_login(&login("b", "dev", "alice", true)).await;
+    let (_store, mut tx) = seeded_tx().await;
+    let first = tx.insert_login(&dev("a", "alice")).await;
+    let second = tx.insert_login(&dev("b", "alice")).await;
     assert_eq!(first.unwrap(), LoginClaim::Linked);
     assert_eq!(second.unwrap(), LoginClaim::Taken(iid("a")));
 }
 
 #[tokio::test]
 async fn an_identity_holds_one_public_login_per_provider_but_many_developer_ids() {
-    let store = seeded().await;
-    let mut tx = store.begin().await.unwrap();
-    tx.insert_login(&login("a", "dev", "u1", true))
-        .await
-        .unwrap();
-    tx.insert_login(&login("a", "dev", "u2", true))
-        .await
-        .unwrap();
-    tx.insert_login(&login("a", "accounts.google.com", "g1", false))
-        .await
-        .unwrap();
-    let clash = tx
-        .insert_login(&login("a", "accounts.google.com", "g2", false))
-        .await;
+    let (_store, mut tx) = seeded_tx().await;
+    insert_logins(
+        &mut *tx,
+        &[dev("a", "u1"), dev("a", "u2"), google("a", "g1")],
+    )
+    .await;
+    let clash = tx.insert_login(&google("a", "g2")).await;
     assert!(
         matches!(clash, Err(StoreError::UniqueViolation(c)) if c == "identity_logins_one_public_login_per_provider")
     );
@@ -113,8 +129,7 @@ async fn an_identity_holds_one_public_login_per_provider_but_many_developer_ids(
 
 #[tokio::test]
 async fn a_failed_statement_aborts_the_transaction_and_its_commit_keeps_nothing() {
-    let store = seeded().await;
-    let mut tx = store.begin().await.unwrap();
+    let (store, mut tx) = seeded_tx().await;
     tx.insert_identity(&identity("c", "p")).await.unwrap();
     assert!(tx.insert_identity(&identity("a", "p")).await.is_err());
     assert!(tx.find_identity(&iid("a"), RowLock::None).await.is_err());
@@ -124,14 +139,8 @@ async fn a_failed_statement_aborts_the_transaction_and_its_commit_keeps_nothing(
 
 #[tokio::test]
 async fn moving_logins_onto_an_identity_with_the_same_public_provider_is_refused() {
-    let store = seeded().await;
-    let mut tx = store.begin().await.unwrap();
-    tx.insert_login(&login("a", "accounts.google.com", "g1", false))
-        .await
-        .unwrap();
-    tx.insert_login(&login("b", "accounts.google.com", "g2", false))
-        .await
-        .unwrap();
+    let (_store, mut tx) = seeded_tx().await;
+    insert_logins(&mut *tx, &[google("a", "g1"), google("b", "g2")]).await;
     assert!(matches!(
         tx.move_logins(&iid("a"), &iid("b")).await,
         Err(StoreError::UniqueViolation(_))
@@ -140,17 +149,8 @@ async fn moving_logins_onto_an_identity_with_the_same_public_provider_is_refused
 
 #[tokio::test]
 async fn moving_logins_keeps_their_order_and_empties_the_source() {
-    let store = seeded().await;
-    let mut tx = store.begin().await.unwrap();
-    tx.insert_login(&login("b", "dev", "u0", true))
-        .await
-        .unwrap();
-    tx.insert_login(&login("a", "dev", "u1", true))
-        .await
-        .unwrap();
-    tx.insert_login(&login("a", "dev", "u2", true))
-        .await
-        .unwrap();
+    let (store, mut tx) = seeded_tx().await;
+    insert_logins(&mut *tx, &[dev("b", "u0"), dev("a", "u1"), dev("a", "u2")]).await;
     assert_eq!(tx.move_logins(&iid("a"), &iid("b")).await.unwrap(), 2);
     tx.commit().await.unwrap();
     let subjects: Vec<String> = store
@@ -165,11 +165,8 @@ async fn moving_logins_keeps_their_order_and_empties_the_source() {
 
 #[tokio::test]
 async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
-    let store = seeded().await;
-    let mut tx = store.begin().await.unwrap();
-    tx.insert_login(&login("a", "dev", "u1", true))
-        .await
-        .unwrap();
+    let (store, mut tx) = seeded_tx().await;
+    insert_logins(&mut *tx, &[dev("a", "u1")]).await;
     tx.put_principal_tag_map(
         &pid("p"),
         &PrincipalTagMap {
@@ -179,11 +176,8 @@ async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
     )
     .await
     .unwrap();
-    assert!(tx
-        .delete_pool(&account(), &pid("p"))
-        .await
-        .unwrap()
-        .is_some());
+    let deleted = tx.delete_pool(&account(), &pid("p")).await.unwrap();
+    assert!(deleted.is_some());
     tx.commit().await.unwrap();
     assert_eq!(store.identity_count().await, 0);
     assert!(store.logins(&iid("a")).await.is_empty());
@@ -193,39 +187,27 @@ async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
 
 #[tokio::test]
 async fn another_accounts_pool_is_neither_found_nor_deleted() {
-    let store = seeded().await;
+    let (_store, mut tx) = seeded_tx().await;
     let other = AccountId::parse("111111111111").unwrap();
-    let mut tx = store.begin().await.unwrap();
-    assert!(tx
-        .find_pool(&other, &pid("p"), false)
-        .await
-        .unwrap()
-        .is_none());
+    let found = tx.find_pool(&other, &pid("p"), false).await.unwrap();
+    assert!(found.is_none());
     assert!(tx.delete_pool(&other, &pid("p")).await.unwrap().is_none());
-    assert!(tx
-        .find_pool_by_id_shared(&pid("p"))
-        .await
-        .unwrap()
-        .is_some());
+    let shared = tx.find_pool_by_id_shared(&pid("p")).await.unwrap();
+    assert!(shared.is_some());
 }
 
 #[tokio::test]
 async fn an_identity_needs_its_pool_and_a_login_its_identity() {
-    let store = seeded().await;
-    let mut tx = store.begin().await.unwrap();
+    let (store, mut tx) = seeded_tx().await;
     assert!(tx.insert_identity(&identity("c", "nope")).await.is_err());
     drop(tx);
     let mut tx = store.begin().await.unwrap();
-    assert!(tx
-        .insert_login(&login("nope", "dev", "u", true))
-        .await
-        .is_err());
+    assert!(tx.insert_login(&dev("nope", "u")).await.is_err());
 }
 
 #[tokio::test]
 async fn the_journal_lists_the_locks_a_transaction_asked_for_in_order() {
-    let store = seeded().await;
-    let mut tx = store.begin().await.unwrap();
+    let (store, mut tx) = seeded_tx().await;
     tx.find_pool_by_id_shared(&pid("p")).await.unwrap();
     tx.find_identity(&iid("a"), RowLock::None).await.unwrap();
     tx.find_identity(&iid("a"), RowLock::Share).await.unwrap();
@@ -283,9 +265,8 @@ async fn a_transaction_that_waits_past_the_lock_timeout_is_contention() {
 
 #[tokio::test]
 async fn pages_follow_creation_order_after_the_cursor() {
-    let store = seeded().await;
+    let (_store, mut tx) = seeded_tx().await;
     let region = Region::parse("us-east-1").unwrap();
-    let mut tx = store.begin().await.unwrap();
     let ids: Vec<IdentityPoolId> = (0..3).map(|_| region.new_pool_id()).collect();
     for id in &ids {
         let made = IdentityPool {
