@@ -64,8 +64,56 @@ fn forbidden_identity(id: &IdentityId) -> DomainError {
 }
 
 /// The `Logins` map of a request: provider name → token (or, for the
-/// developer provider, the developer user identifier).
-pub type Logins = BTreeMap<String, String>;
+/// developer provider, the developer user identifier). The names are
+/// parsed at the edge like every id; `Debug` shows them only, so a token
+/// never reaches a log through a request that carries it.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Logins(BTreeMap<ProviderName, String>);
+
+impl Logins {
+    /// Whether the request presents no login.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many logins the request presents.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// What the request presents for `provider`.
+    pub fn get(&self, provider: &str) -> Option<&String> {
+        self.0.get(provider)
+    }
+
+    /// The providers named, in order.
+    pub fn providers(&self) -> impl Iterator<Item = &ProviderName> {
+        self.0.keys()
+    }
+}
+
+impl<'a> IntoIterator for &'a Logins {
+    type Item = (&'a ProviderName, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, ProviderName, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl FromIterator<(ProviderName, String)> for Logins {
+    fn from_iter<I: IntoIterator<Item = (ProviderName, String)>>(logins: I) -> Self {
+        Logins(logins.into_iter().collect())
+    }
+}
+
+impl std::fmt::Debug for Logins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logins")
+            .field("providers", &self.0.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
 
 /// A request for GetOpenIdTokenForDeveloperIdentity.
 #[derive(Debug, Clone)]
@@ -408,5 +456,28 @@ impl IdentityService {
             .await?
             .filter(|i| &i.pool_id == pool_id)
             .ok_or_else(|| DomainError::identity_not_found(identity_id))
+    }
+}
+
+#[cfg(test)]
+mod logins_tests {
+    use super::Logins;
+
+    #[test]
+    fn a_requests_logins_show_their_providers_and_never_a_token() {
+        let logins: Logins =
+            serde_json::from_str(r#"{"accounts.google.com": "eyJ.secret-token.sig"}"#).unwrap();
+        let shown = format!("{logins:?}");
+        assert!(shown.contains("accounts.google.com"), "{shown}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+        assert_eq!(
+            logins.get("accounts.google.com").map(String::as_str),
+            Some("eyJ.secret-token.sig")
+        );
+    }
+
+    #[test]
+    fn a_logins_key_that_is_no_provider_name_is_refused_when_read() {
+        assert!(serde_json::from_str::<Logins>(r#"{"": "token"}"#).is_err());
     }
 }

@@ -143,7 +143,10 @@ fn strings(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 /// A request's `Logins`: provider → token (or developer user).
 fn logins(entries: &[(&str, &str)]) -> Logins {
-    strings(entries)
+    entries
+        .iter()
+        .map(|(p, t)| (crate::ids::ProviderName::try_from(*p).unwrap(), (*t).to_owned()))
+        .collect()
 }
 
 /// The Google map of principal tags: `dept` from the login's `department`.
