@@ -3,11 +3,13 @@
 //! aggregated records only. The batch writer's interval is set to a minute,
 //! so whatever reaches the table before it was written by the shutdown.
 
+mod common;
+
 use std::fs;
 use std::process::Command;
 
-use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
 use cognate_tests::serve::{command, config_file, free_port, temp_dir, Served};
+use common::{account_toml, empty_database, guest_get_id, guest_pool, sdk_without_retries};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
 const ACCESS_KEY: &str = "AKIAAUDITSHUTDOWN001";
@@ -15,61 +17,34 @@ const SECRET_KEY: &str = "audit-shutdown-test-secret-key-0001";
 
 #[tokio::test]
 async fn a_clean_stop_writes_out_buffered_records_and_a_throttled_flood_is_aggregated() {
-    let database_url = cognate_tests::pg::cluster()
-        .await
-        .fresh_database(|_| async { Ok(()) })
-        .await
-        .expect("fresh database");
+    let database_url = empty_database().await;
     let dir = temp_dir("cognate-audit-");
+    let account = account_toml(
+        "111111111111",
+        ACCESS_KEY,
+        SECRET_KEY,
+        "quotas = { GetId = 3 }\n",
+    );
     let (config, url) = config_file(
         dir.path(),
         free_port(),
         &database_url,
-        &format!(
-            r#"
-[[accounts]]
-id = "111111111111"
-access_key_id = "{ACCESS_KEY}"
-secret_access_key = "{SECRET_KEY}"
-quotas = {{ GetId = 3 }}
-
-[audit]
-flush_interval_ms = 60000
-"#
-        ),
+        &format!("\n{account}\n[audit]\nflush_interval_ms = 60000\n"),
     );
     let log = dir.path().join("serve.log");
     let mut cognate = Served::start(command(BIN, &[]), &config, &log, &url).await;
-    let client = aws_sdk_cognitoidentity::Client::from_conf(
-        aws_sdk_cognitoidentity::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
-            .endpoint_url(&url)
-            .retry_config(aws_sdk_cognitoidentity::config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    let pool = client
-        .create_identity_pool()
-        .identity_pool_name("flooded")
-        .allow_unauthenticated_identities(true)
+    let client = sdk_without_retries(&url, ACCESS_KEY, SECRET_KEY, "t");
+    let pool = guest_pool(&client, "flooded")
         .send()
         .await
         .unwrap()
         .identity_pool_id;
     let (mut served, mut throttled) = (0, 0);
     for _ in 0..60 {
-        match client.get_id().identity_pool_id(&pool).send().await {
-            Ok(_) => served += 1,
-            Err(err) => {
-                assert_eq!(
-                    err.as_service_error().and_then(|e| {
-                        aws_sdk_cognitoidentity::error::ProvideErrorMetadata::code(e)
-                    }),
-                    Some("TooManyRequestsException")
-                );
-                throttled += 1;
-            }
+        if guest_get_id(&client, &pool).await {
+            served += 1;
+        } else {
+            throttled += 1;
         }
     }
     assert!(

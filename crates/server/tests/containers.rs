@@ -22,14 +22,17 @@
 //! Every command has a time limit. It takes 1.5 to 4.5 minutes on two
 //! cores, most of it in mmdebstrap (which needs Debian's package mirror).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::tls;
+use cognate_tests::serve::free_port;
+use common::{get, guest_pool, json_call, sdk_config};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
@@ -297,11 +300,7 @@ fn sdk(url: &str, secret: &str, ca_pem: &[u8]) -> aws_sdk_cognitoidentity::Clien
         ))
         .tls_context(tls_context)
         .build_https();
-    let config = aws_sdk_cognitoidentity::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(ACCESS_KEY, secret, None, None, "compose"))
-        .endpoint_url(url)
+    let config = sdk_config(url, ACCESS_KEY, secret, "compose")
         .http_client(http_client)
         .build();
     aws_sdk_cognitoidentity::Client::from_conf(config)
@@ -315,14 +314,7 @@ async fn public_call(
     operation: &str,
     body: Value,
 ) -> (Value, String) {
-    let resp = http
-        .post(url)
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .header(
-            "X-Amz-Target",
-            format!("AWSCognitoIdentityService.{operation}"),
-        )
-        .body(body.to_string())
+    let resp = json_call(http, url, operation, &body)
         .send()
         .await
         .unwrap_or_else(|e| panic!("{operation}: {e:?}"));
@@ -341,37 +333,10 @@ fn replica(resp: &reqwest::Response) -> String {
         .to_owned()
 }
 
-/// Verify `token` with the key its `kid` names in `jwks`.
+/// Verify `token` with the key its `kid` names in `jwks`: its claims.
 fn verify(token: &str, jwks: &Value, issuer: &str, pool: &str) -> Value {
-    let kid = jsonwebtoken::decode_header(token)
-        .unwrap()
-        .kid
-        .expect("kid");
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .unwrap_or_else(|| panic!("kid {kid} is not in the JWKS: {jwks}"));
-    let key = jsonwebtoken::DecodingKey::from_rsa_components(
-        key["n"].as_str().unwrap(),
-        key["e"].as_str().unwrap(),
-    )
-    .unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS512);
-    validation.set_audience(&[pool]);
-    validation.set_issuer(&[issuer]);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
+    common::verify(token, jwks, issuer, pool)
         .unwrap_or_else(|e| panic!("the token does not verify: {e}"))
-        .claims
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn step(started: Instant, what: &str) {
@@ -440,46 +405,45 @@ async fn compose_deployment_serves_through_the_tls_balancer() {
     // 1. Two Debian bases from Debian's packages, built side by side: a
     // minimal one for Cognate, one with PostgreSQL, HAProxy and openssl.
     let release = debian_release();
-    let min_tar = d.dir.path().join("base.tar");
-    let services_tar = d.dir.path().join("services-base.tar");
-    let ten_minutes = Duration::from_secs(600);
-    let min_job = d.spawn(
-        "mmdebstrap",
-        &[
+    let bases = [
+        // The binary links libxmlsec1 (SAML) besides libc.
+        (
+            "base.tar",
+            "ca-certificates,libxmlsec1,libxmlsec1-openssl",
+            &base,
+        ),
+        (
+            "services-base.tar",
+            "ca-certificates,postgresql,haproxy,openssl",
+            &services_base,
+        ),
+    ];
+    let mut jobs = Vec::new();
+    for (tar, packages, _) in bases {
+        let tar = d.dir.path().join(tar);
+        let include = format!("--include={packages}");
+        let args = [
             "--variant=minbase",
-            // The binary links libxmlsec1 (SAML) besides libc.
-            "--include=ca-certificates,libxmlsec1,libxmlsec1-openssl",
+            &include,
             &release,
-            min_tar.to_str().unwrap(),
-        ],
-        ten_minutes,
-    );
-    let services_job = d.spawn(
-        "mmdebstrap",
-        &[
-            "--variant=minbase",
-            "--include=ca-certificates,postgresql,haproxy,openssl",
-            &release,
-            services_tar.to_str().unwrap(),
-        ],
-        ten_minutes,
-    );
-    let (min_done, services_done) = (min_job.wait(), services_job.wait());
-    min_done.unwrap_or_else(|e| panic!("{e}"));
-    services_done.unwrap_or_else(|e| panic!("{e}"));
-    let two_minutes = Duration::from_secs(120);
-    d.must(
-        "podman",
-        &["import", min_tar.to_str().unwrap(), &base],
-        two_minutes,
-    );
-    d.must(
-        "podman",
-        &["import", services_tar.to_str().unwrap(), &services_base],
-        two_minutes,
-    );
-    fs::remove_file(&min_tar).unwrap();
-    fs::remove_file(&services_tar).unwrap();
+            tar.to_str().unwrap(),
+        ];
+        let job = d.spawn("mmdebstrap", &args, Duration::from_secs(600));
+        jobs.push((tar, job));
+    }
+    // Both have ended before either's failure is reported.
+    let built: Vec<_> = jobs
+        .into_iter()
+        .map(|(tar, job)| (tar, job.wait()))
+        .collect();
+    for (_, result) in &built {
+        result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    }
+    for ((tar, _), (_, _, image)) in built.iter().zip(bases) {
+        let import = ["import", tar.to_str().unwrap(), image];
+        d.must("podman", &import, Duration::from_secs(120));
+        fs::remove_file(tar).unwrap();
+    }
     step(
         started,
         &format!("Debian {release} bases built and imported"),
@@ -549,51 +513,29 @@ async fn compose_deployment_serves_through_the_tls_balancer() {
     // 5. The AWS SDK over HTTPS: a signed CreateIdentityPool, then the
     // guest flow.
     let client = sdk(&url, secret.trim(), &ca_pem);
-    let pool = client
-        .create_identity_pool()
-        .identity_pool_name("compose")
-        .allow_unauthenticated_identities(true)
+    let pool = guest_pool(&client, "compose")
         .send()
         .await
         .expect("CreateIdentityPool through the balancer")
         .identity_pool_id;
-    let identity = client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .expect("GetId through the balancer")
-        .identity_id
-        .expect("an identity id");
-    let token = client
-        .get_open_id_token()
-        .identity_id(&identity)
-        .send()
-        .await
-        .expect("GetOpenIdToken through the balancer")
-        .token
-        .expect("a token");
+    let got_id = client.get_id().identity_pool_id(&pool).send().await;
+    let identity = got_id.expect("GetId through the balancer").identity_id;
+    let identity = identity.expect("an identity id");
+    let get_token = client.get_open_id_token().identity_id(&identity);
+    let token = get_token.send().await;
+    let token = token.expect("GetOpenIdToken through the balancer").token;
+    let token = token.expect("a token");
 
     // 6. The token verifies with the JWKS found from the issuer alone.
-    let discovery: Value = http
-        .get(format!("{url}/.well-known/openid-configuration"))
-        .send()
+    let discovery: Value = get(&http, format!("{url}/.well-known/openid-configuration"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(discovery["issuer"], url.as_str(), "{discovery}");
     let jwks_uri = discovery["jwks_uri"].as_str().expect("jwks_uri");
     assert!(jwks_uri.starts_with(&url), "{jwks_uri}");
-    let jwks: Value = http
-        .get(jwks_uri)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get(&http, jwks_uri).await.json().await.unwrap();
     let claims = verify(&token, &jwks, &url, &pool);
     assert_eq!(claims["sub"], identity.as_str());
     step(

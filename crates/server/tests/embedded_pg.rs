@@ -3,21 +3,36 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use cognate_server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
+use cognate_tests::serve::{free_port, temp_dir};
 
 /// A temp dir under /tmp the postgres user can pass through (tempfile makes
-/// it 0700, which would lock postgres out when we are root).
-fn temp_root() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("cognate-epg-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+/// it 0700, which would lock postgres out when we are root), the data
+/// directory `sub` below it, and the options of a cluster there.
+fn cluster_dir(sub: &[&str]) -> (tempfile::TempDir, PathBuf, EmbeddedOptions) {
+    let tmp = temp_dir("cognate-epg-");
+    let data_dir = sub.iter().fold(tmp.path().to_owned(), |dir, s| dir.join(s));
+    let opts = EmbeddedOptions::new(&data_dir, "cognate");
+    (tmp, data_dir, opts)
+}
+
+/// Start the cluster of `opts`, with a TCP listener on `tcp_port` if given.
+async fn start(opts: &EmbeddedOptions, tcp_port: Option<u16>) -> EmbeddedPostgres {
+    let opts = EmbeddedOptions {
+        tcp_port,
+        ..opts.clone()
+    };
+    EmbeddedPostgres::start(opts).await.unwrap()
+}
+
+/// Why the cluster of `opts` refused to start.
+async fn start_error(opts: EmbeddedOptions) -> String {
+    let err = EmbeddedPostgres::start(opts).await.unwrap_err();
+    format!("{err:#}")
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
@@ -26,6 +41,14 @@ async fn connect(url: &str) -> tokio_postgres::Client {
         .unwrap_or_else(|e| panic!("connect: {e}"));
     tokio::spawn(connection);
     client
+}
+
+/// The one value `sql` answers.
+async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> T {
+    client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
 fn postmaster_pid(data_dir: &Path) -> u32 {
@@ -46,12 +69,10 @@ fn is_gone(pid: u32) -> bool {
 
 #[tokio::test]
 async fn start_query_restart_persist_and_recover_from_kill() {
-    let tmp = temp_root();
-    let data_dir = tmp.path().join("nested").join("postgres");
-    let opts = EmbeddedOptions::new(&data_dir, "cognate");
+    let (_tmp, data_dir, opts) = cluster_dir(&["nested", "postgres"]);
 
     // First start: initdb, start, create the database.
-    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let pg = start(&opts, None).await;
     assert!(data_dir.join("PG_VERSION").is_file());
     // The URLs name the socket directory (percent-encoded) and carry the password.
     let socket_host = pg.socket_dir().to_str().unwrap().replace('/', "%2F");
@@ -63,27 +84,15 @@ async fn start_query_restart_persist_and_recover_from_kill() {
     assert!(pg.url_for("other").ends_with("/other"));
     assert_eq!(pg.tcp_port(), None);
     let client = connect(&pg.url()).await;
-    let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
-    assert_eq!(one, 1);
-    let db: String = client
-        .query_one("SELECT current_database()", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(db, "cognate");
-    let encoding: String = client
-        .query_one("SHOW server_encoding", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(encoding, "UTF8");
-    let fsync: String = client.query_one("SHOW fsync", &[]).await.unwrap().get(0);
-    assert_eq!(fsync, "on");
-    let listen: String = client
-        .query_one("SHOW listen_addresses", &[])
-        .await
-        .unwrap()
-        .get(0);
+    assert_eq!(one::<i32>(&client, "SELECT 1").await, 1);
+    for (sql, expected) in [
+        ("SELECT current_database()", "cognate"),
+        ("SHOW server_encoding", "UTF8"),
+        ("SHOW fsync", "on"),
+    ] {
+        assert_eq!(one::<String>(&client, sql).await, expected, "{sql}");
+    }
+    let listen: String = one(&client, "SHOW listen_addresses").await;
     assert_eq!(listen, "", "no TCP listener by default");
     client
         .batch_execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (42);")
@@ -92,22 +101,16 @@ async fn start_query_restart_persist_and_recover_from_kill() {
     drop(client);
 
     // A second server on the same data directory is refused, clearly.
-    let err = EmbeddedPostgres::start(opts.clone()).await.unwrap_err();
-    let msg = format!("{err:#}");
+    let msg = start_error(opts.clone()).await;
     assert!(msg.contains("in use by another running server"), "{msg}");
 
     pg.stop().await.unwrap();
     assert!(!data_dir.join("postmaster.pid").exists());
 
     // Second start: the same cluster, the data is still there.
-    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let pg = start(&opts, None).await;
     let client = connect(&pg.url()).await;
-    let x: i32 = client
-        .query_one("SELECT x FROM kept", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(x, 42);
+    assert_eq!(one::<i32>(&client, "SELECT x FROM kept").await, 42);
     client
         .batch_execute("INSERT INTO kept VALUES (43)")
         .await
@@ -116,11 +119,7 @@ async fn start_query_restart_persist_and_recover_from_kill() {
 
     // SIGKILL the postmaster: the next start recovers (stale
     // postmaster.pid, crash recovery), here with a TCP listener too.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let pid = postmaster_pid(&data_dir);
     assert_eq!(pid, pg.pid());
     let status = std::process::Command::new("kill")
@@ -143,22 +142,12 @@ async fn start_query_restart_persist_and_recover_from_kill() {
     // Stopping a server that is already gone is fine.
     pg.stop().await.unwrap();
 
-    let pg = EmbeddedPostgres::start(EmbeddedOptions {
-        tcp_port: Some(port),
-        ..opts.clone()
-    })
-    .await
-    .unwrap();
+    let pg = start(&opts, Some(port)).await;
     assert_eq!(pg.tcp_port(), Some(port));
     let tcp_url = pg.connect_info().tcp_url_for("cognate").unwrap();
     assert!(tcp_url.ends_with(&format!("@127.0.0.1:{port}/cognate")));
     let client = connect(&tcp_url).await;
-    let sum: i64 = client
-        .query_one("SELECT sum(x) FROM kept", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(sum, 85);
+    assert_eq!(one::<i64>(&client, "SELECT sum(x) FROM kept").await, 85);
     drop(client);
     pg.stop().await.unwrap();
     assert!(!data_dir.join("postmaster.pid").exists());
@@ -166,10 +155,8 @@ async fn start_query_restart_persist_and_recover_from_kill() {
 
 #[tokio::test]
 async fn startup_failure_reports_the_server_log() {
-    let tmp = temp_root();
-    let data_dir = tmp.path().join("postgres");
-    let opts = EmbeddedOptions::new(&data_dir, "cognate");
-    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let (_tmp, data_dir, opts) = cluster_dir(&["postgres"]);
+    let pg = start(&opts, None).await;
     pg.stop().await.unwrap();
 
     // Break the configuration: the server refuses to start and says why in its log.
@@ -178,8 +165,7 @@ async fn startup_failure_reports_the_server_log() {
     text.push_str("\nshared_buffers = 'lots'\n");
     fs::write(&conf, text).unwrap();
 
-    let err = EmbeddedPostgres::start(opts).await.unwrap_err();
-    let msg = format!("{err:#}");
+    let msg = start_error(opts).await;
     assert!(msg.contains("lines of"), "{msg}");
     assert!(msg.contains("shared_buffers"), "{msg}");
     assert!(!data_dir.join("postmaster.pid").exists());
@@ -187,13 +173,7 @@ async fn startup_failure_reports_the_server_log() {
 
 #[tokio::test]
 async fn unreachable_data_dir_is_explained_when_root() {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .unwrap();
-    if euid != "0" {
+    if euid() != 0 {
         return; // only root hands the cluster to another user
     }
     let tmp = tempfile::Builder::new()
@@ -202,10 +182,7 @@ async fn unreachable_data_dir_is_explained_when_root() {
         .unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).unwrap();
     let data_dir = tmp.path().join(".cognate").join("postgres");
-    let err = EmbeddedPostgres::start(EmbeddedOptions::new(&data_dir, "cognate"))
-        .await
-        .unwrap_err();
-    let msg = format!("{err:#}");
+    let msg = start_error(EmbeddedOptions::new(&data_dir, "cognate")).await;
     assert!(msg.contains("database.data_dir"), "{msg}");
     assert!(msg.contains("COGNATE__DATABASE__DATA_DIR"), "{msg}");
     // Nothing was created and the permissions were left alone.
@@ -280,15 +257,7 @@ impl Intruder {
     }
 
     fn psql(&self, host: &str, port: u16, env: &[(&str, &str)]) -> std::process::Output {
-        let port = port.to_string();
-        self.run(
-            "psql",
-            &[
-                "-w", "-X", "-h", host, "-p", &port, "-U", "postgres", "-d", "postgres", "-c",
-                "SELECT 1",
-            ],
-            env,
-        )
+        self.run("psql", &psql_args(host, &port.to_string()), env)
     }
 }
 
@@ -298,13 +267,29 @@ impl Drop for Intruder {
     }
 }
 
-fn text(out: &std::process::Output) -> String {
+/// `psql`'s arguments for a `SELECT 1` as `postgres` at `host`, without
+/// asking for a password.
+fn psql_args<'a>(host: &'a str, port: &'a str) -> [&'a str; 12] {
+    [
+        "-w", "-X", "-h", host, "-p", port, "-U", "postgres", "-d", "postgres", "-c", "SELECT 1",
+    ]
+}
+
+fn text(out: &Output) -> String {
     format!(
         "{}{}{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Assert that the run `out` failed saying `expected` (`why` it should).
+#[track_caller]
+fn refused(out: &Output, expected: &str, why: &str) {
+    let text = text(out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains(expected), "{why}: {text}");
 }
 
 /// Inodes of the sockets `pid` has open.
@@ -356,10 +341,8 @@ async fn another_os_user_cannot_connect_to_the_private_cluster_by_socket_or_tcp(
         return;
     }
     let intruder = Intruder::create();
-    let tmp = temp_root();
-    let data_dir = tmp.path().join("postgres");
-    let opts = EmbeddedOptions::new(&data_dir, "cognate");
-    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let (_tmp, _, opts) = cluster_dir(&["postgres"]);
+    let pg = start(&opts, None).await;
     let socket_dir = pg.socket_dir().to_str().unwrap().to_owned();
 
     // The socket directory and the socket are the postgres user's alone.
@@ -369,12 +352,10 @@ async fn another_os_user_cannot_connect_to_the_private_cluster_by_socket_or_tcp(
     assert_eq!(socket.permissions().mode() & 0o077, 0, "socket mode");
 
     // By socket: the intruder cannot even reach it.
-    let out = intruder.psql(&socket_dir, 5432, &[]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("Permission denied"),
-        "refused for lack of permission: {}",
-        text(&out)
+    refused(
+        &intruder.psql(&socket_dir, 5432, &[]),
+        "Permission denied",
+        "refused for lack of permission",
     );
     // ... nor read the password.
     let out = intruder.run("cat", &[pg.password_file().to_str().unwrap()], &[]);
@@ -386,37 +367,17 @@ async fn another_os_user_cannot_connect_to_the_private_cluster_by_socket_or_tcp(
     assert_eq!(mode & 0o777, 0o600);
     // Even where the directory is no obstacle (root), no password, no entry.
     let out = Command::new("psql")
-        .args([
-            "-w",
-            "-X",
-            "-h",
-            &socket_dir,
-            "-p",
-            "5432",
-            "-U",
-            "postgres",
-        ])
-        .args(["-d", "postgres", "-c", "SELECT 1"])
+        .args(psql_args(&socket_dir, "5432"))
         .env_remove("PGPASSWORD")
         .env_remove("PGPASSFILE")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("no password supplied"),
-        "a password is asked for: {}",
-        text(&out)
-    );
+    refused(&out, "no password supplied", "a password is asked for");
 
     // By TCP: nothing listens.
     assert_eq!(tcp_listen_ports(pg.pid()), Vec::<u16>::new());
     let client = connect(&pg.url()).await;
-    let listen: String = client
-        .query_one("SHOW listen_addresses", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(listen, "");
+    assert_eq!(one::<String>(&client, "SHOW listen_addresses").await, "");
     let hba: Vec<String> = client
         .query(
             "SELECT type || ' ' || auth_method FROM pg_hba_file_rules",
@@ -435,31 +396,18 @@ async fn another_os_user_cannot_connect_to_the_private_cluster_by_socket_or_tcp(
     pg.stop().await.unwrap();
 
     // With an explicit TCP port, the port listens, but only for the password.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let pg = EmbeddedPostgres::start(EmbeddedOptions {
-        tcp_port: Some(port),
-        ..opts
-    })
-    .await
-    .unwrap();
+    let port = free_port();
+    let pg = start(&opts, Some(port)).await;
     assert_eq!(tcp_listen_ports(pg.pid()), [port]);
-    let out = intruder.psql("127.0.0.1", port, &[]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("no password supplied"),
-        "{}",
-        text(&out)
+    refused(
+        &intruder.psql("127.0.0.1", port, &[]),
+        "no password supplied",
+        "no password",
     );
-    let out = intruder.psql("127.0.0.1", port, &[("PGPASSWORD", "postgres")]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("password authentication failed"),
-        "{}",
-        text(&out)
+    refused(
+        &intruder.psql("127.0.0.1", port, &[("PGPASSWORD", "postgres")]),
+        "password authentication failed",
+        "a wrong password",
     );
     cognate_store_works(&pg.connect_info().tcp_url_for("cognate").unwrap()).await;
     cognate_store_works(&pg.url()).await;
@@ -468,10 +416,8 @@ async fn another_os_user_cannot_connect_to_the_private_cluster_by_socket_or_tcp(
 
 #[tokio::test]
 async fn a_trusting_cluster_of_an_older_version_is_locked_up_in_place_with_its_data() {
-    let tmp = temp_root();
-    let data_dir = tmp.path().join("postgres");
-    let opts = EmbeddedOptions::new(&data_dir, "cognate");
-    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let (_tmp, data_dir, opts) = cluster_dir(&["postgres"]);
+    let pg = start(&opts, None).await;
     let client = connect(&pg.url()).await;
     client
         .batch_execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (7);")
@@ -502,7 +448,7 @@ async fn a_trusting_cluster_of_an_older_version_is_locked_up_in_place_with_its_d
     .unwrap();
     fs::remove_file(&password_file).unwrap();
 
-    let pg = EmbeddedPostgres::start(opts.clone()).await.unwrap();
+    let pg = start(&opts, None).await;
     let hba = fs::read_to_string(data_dir.join("pg_hba.conf")).unwrap();
     let rules: Vec<Vec<&str>> = hba
         .lines()
@@ -520,11 +466,7 @@ async fn a_trusting_cluster_of_an_older_version_is_locked_up_in_place_with_its_d
     );
     assert_eq!(tcp_listen_ports(pg.pid()), Vec::<u16>::new());
     let client = connect(&pg.url()).await;
-    let x: i32 = client
-        .query_one("SELECT x FROM kept", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let x: i32 = one(&client, "SELECT x FROM kept").await;
     assert_eq!(x, 7, "nothing committed was lost");
     drop(client);
     // Without the password the socket does not let us in.
@@ -546,7 +488,6 @@ async fn a_trusting_cluster_of_an_older_version_is_locked_up_in_place_with_its_d
 
     // A password file others can read is refused, not trusted.
     fs::set_permissions(&password_file, fs::Permissions::from_mode(0o644)).unwrap();
-    let err = EmbeddedPostgres::start(opts).await.unwrap_err();
-    let msg = format!("{err:#}");
+    let msg = start_error(opts).await;
     assert!(msg.contains("refusing to use the password file"), "{msg}");
 }

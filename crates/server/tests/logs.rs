@@ -3,11 +3,14 @@
 //! The real binary, on a fresh database of the test cluster, logging to a
 //! file at INFO, as an operator runs it.
 
+mod common;
+
 use std::fs;
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use cognate_tests::serve::{command, free_port, temp_dir};
+use common::{assert_none_of, empty_database, raw, wait_until_ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
 
@@ -33,31 +36,11 @@ impl Drop for Served {
 }
 
 async fn serve(format: &str) -> Served {
-    let database_url = cognate_tests::pg::cluster()
-        .await
-        .fresh_database(|_| async { Ok(()) })
-        .await
-        .expect("fresh database");
-    let dir = tempfile::Builder::new()
-        .prefix("cognate-logs-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let database_url = empty_database().await;
+    let dir = temp_dir("cognate-logs-");
+    let addr = format!("127.0.0.1:{}", free_port());
     let log = dir.path().join("serve.log");
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("COGNATE") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    let child = cmd
-        .arg("serve")
+    let child = command(BIN, &["serve"])
         .env("COGNATE__DATABASE__URL", &database_url)
         .env("COGNATE__SERVER__BIND", &addr)
         .env("COGNATE__SERVER__MANAGEMENT_BIND", "127.0.0.1:0")
@@ -74,35 +57,12 @@ async fn serve(format: &str) -> Served {
         log,
         _dir: dir,
     };
-    let started = Instant::now();
-    while !raw(
-        &served.addr,
-        b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .starts_with("HTTP/1.1 200")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not ready: {}",
-            fs::read_to_string(&served.log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        wait_until_ok(&served.addr, "/readyz"),
+        "not ready: {}",
+        fs::read_to_string(&served.log).unwrap_or_default()
+    );
     served
-}
-
-/// Send `request` as is and read the answer (or what came before a close).
-fn raw(addr: &str, request: &[u8]) -> String {
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let _ = stream.write_all(request);
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn get_id(addr: &str, pool_id: &str) -> String {
@@ -206,13 +166,12 @@ async fn a_forged_line_an_escape_sequence_or_a_client_caused_error_never_reaches
             "a client caused an ERROR line: {line:?}"
         );
     }
-    assert!(
-        !log.contains('\u{1b}'),
-        "an escape sequence reached the log: {log:?}"
-    );
-    assert!(
-        !log.contains('\r'),
-        "a carriage return reached the log: {log:?}"
+    assert_none_of(
+        &log,
+        &[
+            ("\u{1b}", "an escape sequence reached the log"),
+            ("\r", "a carriage return reached the log"),
+        ],
     );
     assert!(log.contains("\\u{1b}[31m"), "escaped, not dropped: {log}");
     // Refusals say what the client sent that nothing matches.

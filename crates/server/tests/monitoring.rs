@@ -7,13 +7,17 @@
 //! Missing tools (prometheus, promtool, python3 with PyYAML) skip the tests,
 //! or fail them under `COGNATE_REQUIRE_ALL=1`.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
 use cognate_tests::serve::{command, free_port, temp_dir, Served};
+use common::{
+    account_toml, empty_database, error_code, get, guest_get_id, guest_pool, sdk_without_retries,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognate");
 const ACCESS_KEY: &str = "AKIAMONITORING000001";
@@ -94,15 +98,17 @@ async fn prometheus_scrapes_a_running_instance_and_the_dashboard_names_only_metr
     if !have("monitoring test", &["prometheus", "python3"]) {
         return;
     }
-    let database_url = cognate_tests::pg::cluster()
-        .await
-        .fresh_database(|_| async { Ok(()) })
-        .await
-        .expect("fresh database");
+    let database_url = empty_database().await;
     let dir = temp_dir("cognate-monitoring-");
     let (port, management, prometheus_port, dead) =
         (free_port(), free_port(), free_port(), free_port());
     let config = dir.path().join("cognate.toml");
+    let account = account_toml(
+        "111111111111",
+        ACCESS_KEY,
+        SECRET_KEY,
+        "quotas = { GetId = 5 }\n",
+    );
     // Facebook's token check goes to a port where nothing listens: the
     // identity-provider metrics then show a real failure.
     fs::write(
@@ -120,12 +126,7 @@ url = "{database_url}"
 provider = "graph.facebook.com"
 token_info_url = "http://127.0.0.1:{dead}/debug_token"
 
-[[accounts]]
-id = "111111111111"
-access_key_id = "{ACCESS_KEY}"
-secret_access_key = "{SECRET_KEY}"
-quotas = {{ GetId = 5 }}
-"#
+{account}"#
         ),
     )
     .unwrap();
@@ -135,19 +136,8 @@ quotas = {{ GetId = 5 }}
     let http = reqwest::Client::new();
 
     // Some traffic: a pool, guests, a refused login through Facebook.
-    let client = aws_sdk_cognitoidentity::Client::from_conf(
-        aws_sdk_cognitoidentity::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
-            .endpoint_url(&url)
-            .retry_config(aws_sdk_cognitoidentity::config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    let pool = client
-        .create_identity_pool()
-        .identity_pool_name("watched")
-        .allow_unauthenticated_identities(true)
+    let client = sdk_without_retries(&url, ACCESS_KEY, SECRET_KEY, "t");
+    let pool = guest_pool(&client, "watched")
         .supported_login_providers("graph.facebook.com", "1234567890")
         .send()
         .await
@@ -160,36 +150,17 @@ quotas = {{ GetId = 5 }}
         .send()
         .await
         .expect_err("the provider cannot be reached");
-    assert_eq!(
-        refused
-            .as_service_error()
-            .and_then(|e| { aws_sdk_cognitoidentity::error::ProvideErrorMetadata::code(e) }),
-        Some("ExternalServiceException")
-    );
+    assert_eq!(error_code(&refused), Some("ExternalServiceException"));
     // Guests until the account's GetId quota (5/s) refuses one.
     let mut served = 0;
-    loop {
-        match client.get_id().identity_pool_id(&pool).send().await {
-            Ok(_) => served += 1,
-            Err(err) => {
-                assert_eq!(
-                    err.as_service_error().and_then(|e| {
-                        aws_sdk_cognitoidentity::error::ProvideErrorMetadata::code(e)
-                    }),
-                    Some("TooManyRequestsException")
-                );
-                break;
-            }
-        }
+    while guest_get_id(&client, &pool).await {
+        served += 1;
         assert!(served < 1000, "the quota never refused a call");
     }
 
     // The live page has the contract's metrics, and counts what happened.
-    let page = http
-        .get(format!("http://127.0.0.1:{management}/metrics"))
-        .send()
+    let page = get(&http, format!("http://127.0.0.1:{management}/metrics"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -7,17 +7,19 @@
 //! tests run one at a time: they put load on the same cores. They assert on
 //! counts, never on latency; the throughput test only prints its figures.
 
+mod common;
+
 use std::collections::HashSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cognitoidentity::Client;
+use cognate_tests::serve::{free_port, temp_dir};
+use common::{account_toml, empty_database, get, json_call, kid_of, sdk_without_retries};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
@@ -149,20 +151,19 @@ struct Deployment {
     http: reqwest::Client,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn config_toml(port: u16, database_url: &str) -> String {
     // Every operation of the model unlimited, so load is not throttled.
     let quotas: String = cognate_api::validation::Model::embedded()
         .operation_names()
         .map(|op| format!("{op} = 0\n"))
         .collect();
+    let account_a = account_toml("111111111111", ACCESS_KEY_A, SECRET_KEY_A, "");
+    let account_b = account_toml(
+        "222222222222",
+        ACCESS_KEY_B,
+        SECRET_KEY_B,
+        &format!("quotas = {{ GetId = {QUOTA_B_GET_ID} }}\n"),
+    );
     format!(
         r#"[server]
 bind = "127.0.0.1:{port}"
@@ -176,17 +177,8 @@ shutdown_timeout_seconds = 10
 url = "{database_url}"
 max_connections = 8
 
-[[accounts]]
-id = "111111111111"
-access_key_id = "{ACCESS_KEY_A}"
-secret_access_key = "{SECRET_KEY_A}"
-
-[[accounts]]
-id = "222222222222"
-access_key_id = "{ACCESS_KEY_B}"
-secret_access_key = "{SECRET_KEY_B}"
-quotas = {{ GetId = {QUOTA_B_GET_ID} }}
-
+{account_a}
+{account_b}
 [tokens]
 publish_ahead_seconds = {PUBLISH_AHEAD_SECONDS}
 refresh_seconds = {REFRESH_SECONDS}
@@ -199,18 +191,18 @@ level = "warn"
     )
 }
 
+/// The serial lock held, and a deployment with both instances started.
+async fn running() -> (tokio::sync::MutexGuard<'static, ()>, Deployment) {
+    let serial = SERIAL.lock().await;
+    let mut d = deployment().await;
+    d.start_both().await;
+    (serial, d)
+}
+
 async fn deployment() -> Deployment {
-    let database_url = cognate_tests::pg::cluster()
-        .await
-        // An empty template: the instances migrate their database themselves.
-        .fresh_database(|_| async { Ok(()) })
-        .await
-        .expect("fresh database");
-    let dir = tempfile::Builder::new()
-        .prefix("cognate-multi-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    // An empty database: the instances migrate it themselves.
+    let database_url = empty_database().await;
+    let dir = temp_dir("cognate-multi-");
     let instances = ["a", "b"].map(|name| {
         let config = dir.path().join(format!("{name}.toml"));
         fs::write(&config, config_toml(free_port(), &database_url)).unwrap();
@@ -254,20 +246,12 @@ impl Deployment {
     }
 
     fn sdk(&self, i: usize, access_key: &str, secret: &str) -> Client {
-        let config = aws_sdk_cognitoidentity::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                access_key,
-                secret,
-                None,
-                None,
-                "multi-instance",
-            ))
-            .endpoint_url(self.instances[i].url())
-            .retry_config(aws_sdk_cognitoidentity::config::retry::RetryConfig::disabled())
-            .build();
-        Client::from_conf(config)
+        sdk_without_retries(
+            &self.instances[i].url(),
+            access_key,
+            secret,
+            "multi-instance",
+        )
     }
 
     /// Account A's client on instance `i`.
@@ -290,9 +274,18 @@ impl Deployment {
             .identity_pool_id
     }
 
+    /// A pool made through A, and GetId load on it from `WORKERS` tasks
+    /// over both instances: the balancer and the run.
+    async fn load_on_a_new_pool(&self) -> (Arc<Balancer>, tokio::task::JoinHandle<Vec<Record>>) {
+        let pool = self.create_pool(&self.client(0)).await;
+        let balancer = Balancer::new(self.urls());
+        let load = start_load(&self.http, &balancer, &pool, WORKERS);
+        (balancer, load)
+    }
+
     async fn jwks(&self, i: usize) -> Value {
         let url = format!("{}/.well-known/jwks_uri", self.instances[i].url());
-        let response = self.http.get(&url).send().await.unwrap();
+        let response = get(&self.http, &url).await;
         let status = response.status();
         let headers = format!("{:?}", response.headers());
         let body = response.bytes().await.unwrap();
@@ -336,16 +329,7 @@ enum Outcome {
 }
 
 async fn call(http: &reqwest::Client, url: &str, operation: &str, body: Value) -> Outcome {
-    let sent = http
-        .post(url)
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .header(
-            "X-Amz-Target",
-            format!("AWSCognitoIdentityService.{operation}"),
-        )
-        .body(body.to_string())
-        .send()
-        .await;
+    let sent = json_call(http, url, operation, &body).send().await;
     let resp = match sent {
         Ok(resp) => resp,
         Err(e) => return Outcome::Connection(format!("{e:?}")),
@@ -358,33 +342,9 @@ async fn call(http: &reqwest::Client, url: &str, operation: &str, body: Value) -
     }
 }
 
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token)
-        .unwrap()
-        .kid
-        .expect("kid")
-}
-
-/// Verify `token` with the key its `kid` names in `jwks`.
+/// Verify `token` (from either instance) with the key its `kid` names in `jwks`.
 fn verify(token: &str, jwks: &Value, pool: &str) -> Result<Value, String> {
-    let kid = kid_of(token);
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .ok_or_else(|| format!("kid {kid} is not published"))?;
-    let key = jsonwebtoken::DecodingKey::from_rsa_components(
-        key["n"].as_str().unwrap(),
-        key["e"].as_str().unwrap(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS512);
-    validation.set_audience(&[pool]);
-    validation.set_issuer(&[ISSUER]);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| e.to_string())
+    common::verify(token, jwks, ISSUER, pool)
 }
 
 fn published(jwks: &Value, kid: &str) -> bool {
@@ -426,6 +386,24 @@ impl Balancer {
             next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         })
+    }
+
+    /// An operator starts stopping instance `i`: it leaves the rotation.
+    fn take_out(&self, i: usize) {
+        self.stopping[i].store(true, Ordering::SeqCst);
+        self.in_rotation[i].store(false, Ordering::SeqCst);
+    }
+
+    /// Instance `i` runs again: back in the rotation.
+    fn put_back(&self, i: usize) {
+        self.in_rotation[i].store(true, Ordering::SeqCst);
+        self.stopping[i].store(false, Ordering::SeqCst);
+    }
+
+    /// Stop the load run `load` and collect what it recorded.
+    async fn finish(&self, load: tokio::task::JoinHandle<Vec<Record>>) -> Vec<Record> {
+        self.stop.store(true, Ordering::SeqCst);
+        load.await.unwrap()
     }
 
     fn pick(&self) -> usize {
@@ -479,8 +457,7 @@ async fn get_id_rate(d: &Deployment, urls: Vec<String>, pool: &str, seconds: f64
     let started = Instant::now();
     let load = start_load(&d.http, &balancer, pool, 16);
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    balancer.stop.store(true, Ordering::SeqCst);
-    let records = load.await.unwrap();
+    let records = balancer.finish(load).await;
     let elapsed = started.elapsed().as_secs_f64();
     let failed: Vec<_> = records
         .iter()
@@ -493,9 +470,7 @@ async fn get_id_rate(d: &Deployment, urls: Vec<String>, pool: &str, seconds: f64
 #[tokio::test]
 async fn two_instances_started_at_the_same_moment_on_an_empty_database_both_serve_and_migrate_it_once(
 ) {
-    let _serial = SERIAL.lock().await;
-    let mut d = deployment().await;
-    d.start_both().await;
+    let (_serial, mut d) = running().await;
 
     let (client, connection) = tokio_postgres::connect(&d.database_url, tokio_postgres::NoTls)
         .await
@@ -541,9 +516,7 @@ async fn two_instances_started_at_the_same_moment_on_an_empty_database_both_serv
 #[tokio::test]
 async fn a_token_from_one_instance_verifies_against_the_other_and_a_rotation_switches_both_at_once()
 {
-    let _serial = SERIAL.lock().await;
-    let mut d = deployment().await;
-    d.start_both().await;
+    let (_serial, d) = running().await;
     let pool = d.create_pool(&d.client(0)).await;
 
     let token = d.guest_token(0, &pool).await;
@@ -630,9 +603,7 @@ async fn a_token_from_one_instance_verifies_against_the_other_and_a_rotation_swi
 #[tokio::test]
 async fn a_hundred_concurrent_first_logins_of_one_developer_user_over_both_instances_make_one_identity(
 ) {
-    let _serial = SERIAL.lock().await;
-    let mut d = deployment().await;
-    d.start_both().await;
+    let (_serial, d) = running().await;
     let clients = [d.client(0), d.client(1)];
     let pool = d.create_pool(&clients[0]).await;
 
@@ -666,24 +637,17 @@ async fn a_hundred_concurrent_first_logins_of_one_developer_user_over_both_insta
 
 #[tokio::test]
 async fn killing_one_instance_mid_load_loses_no_identity_it_answered_and_the_other_keeps_serving() {
-    let _serial = SERIAL.lock().await;
-    let mut d = deployment().await;
-    d.start_both().await;
-    let pool = d.create_pool(&d.client(0)).await;
-
-    let balancer = Balancer::new(d.urls());
-    let load = start_load(&d.http, &balancer, &pool, WORKERS);
+    let (_serial, mut d) = running().await;
+    let (balancer, load) = d.load_on_a_new_pool().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // The balancer stops sending A new calls as A dies (as a health check
     // would notice): the calls in flight on A are the ones that may fail.
-    balancer.stopping[0].store(true, Ordering::SeqCst);
-    balancer.in_rotation[0].store(false, Ordering::SeqCst);
+    balancer.take_out(0);
     let status = d.instances[0].stop("KILL").await;
     assert!(!status.success());
     let killed = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    balancer.stop.store(true, Ordering::SeqCst);
-    let records = load.await.unwrap();
+    let records = balancer.finish(load).await;
 
     let mut answered_by_a = Vec::new();
     let (mut b_after_kill, mut a_lost) = (0, 0);
@@ -725,26 +689,15 @@ async fn killing_one_instance_mid_load_loses_no_identity_it_answered_and_the_oth
 
 #[tokio::test]
 async fn a_rolling_restart_under_load_fails_only_calls_in_flight_on_the_instance_being_stopped() {
-    let _serial = SERIAL.lock().await;
-    let mut d = deployment().await;
-    d.start_both().await;
-    let pool = d.create_pool(&d.client(0)).await;
-
-    let balancer = Balancer::new(d.urls());
-    let load = start_load(&d.http, &balancer, &pool, WORKERS);
+    let (_serial, mut d) = running().await;
+    let (balancer, load) = d.load_on_a_new_pool().await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     for i in 0..2 {
         // The balancer takes the instance out of rotation as the operator
         // sends SIGTERM (a Kubernetes endpoint removal races the signal the
         // same way): only calls already in flight on it may fail.
-        balancer.stopping[i].store(true, Ordering::SeqCst);
-        balancer.in_rotation[i].store(false, Ordering::SeqCst);
-        d.instances[i].signal("TERM");
-        let mut child = d.instances[i].child.take().unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .expect("exits after SIGTERM")
-            .unwrap();
+        balancer.take_out(i);
+        let status = d.instances[i].stop("TERM").await;
         assert!(
             status.success(),
             "instance {i} exits cleanly on SIGTERM: {status}"
@@ -752,12 +705,10 @@ async fn a_rolling_restart_under_load_fails_only_calls_in_flight_on_the_instance
         d.instances[i].start();
         let http = d.http.clone();
         d.instances[i].wait_ready(&http).await;
-        balancer.in_rotation[i].store(true, Ordering::SeqCst);
-        balancer.stopping[i].store(false, Ordering::SeqCst);
+        balancer.put_back(i);
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
-    balancer.stop.store(true, Ordering::SeqCst);
-    let records = load.await.unwrap();
+    let records = balancer.finish(load).await;
 
     let (mut ok, mut allowed) = ([0; 2], Vec::new());
     let mut failures = Vec::new();
@@ -791,9 +742,7 @@ async fn a_rolling_restart_under_load_fails_only_calls_in_flight_on_the_instance
 
 #[tokio::test]
 async fn a_get_id_quota_holds_across_both_instances() {
-    let _serial = SERIAL.lock().await;
-    let mut d = deployment().await;
-    d.start_both().await;
+    let (_serial, d) = running().await;
     // Account B: GetId = 10/s (burst 10) for all instances together.
     let pool = d.create_pool(&d.sdk(0, ACCESS_KEY_B, SECRET_KEY_B)).await;
 
@@ -801,8 +750,7 @@ async fn a_get_id_quota_holds_across_both_instances() {
     let started = Instant::now();
     let load = start_load(&d.http, &balancer, &pool, 8);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    balancer.stop.store(true, Ordering::SeqCst);
-    let records = load.await.unwrap();
+    let records = balancer.finish(load).await;
     let elapsed = started.elapsed().as_secs_f64();
 
     let (mut admitted, mut refused) = ([0usize; 2], [0usize; 2]);
@@ -840,9 +788,7 @@ async fn a_get_id_quota_holds_across_both_instances() {
 
 #[tokio::test]
 async fn get_id_throughput_of_one_and_of_two_instances_is_measured_and_every_call_succeeds() {
-    let _serial = SERIAL.lock().await;
-    let mut d = deployment().await;
-    d.start_both().await;
+    let (_serial, d) = running().await;
     let pool = d.create_pool(&d.client(0)).await;
     let urls = d.urls();
     // Warm both up (connections, the owner caches).

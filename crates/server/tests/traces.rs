@@ -3,13 +3,15 @@
 //! protobuf definitions (`opentelemetry-proto`), and stand-ins for Facebook's
 //! token check and for the STS record the `traceparent` they are sent.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cognitoidentity::config::{BehaviorVersion, Credentials, Region};
 use cognate_tests::serve::{command, config_file, free_port, temp_dir, Served};
+use common::{account_toml, empty_database, json_call, sdk_config};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
@@ -128,11 +130,7 @@ fn spans(otlp: &Log) -> Vec<Span> {
 
 #[tokio::test]
 async fn a_get_credentials_for_identity_is_one_trace_carried_to_the_sts_and_the_provider() {
-    let database_url = cognate_tests::pg::cluster()
-        .await
-        .fresh_database(|_| async { Ok(()) })
-        .await
-        .expect("fresh database");
+    let database_url = empty_database().await;
     let (otlp_port, otlp) = stand_in(200, "application/x-protobuf", String::new()).await;
     let (sts_port, sts) = stand_in(
         200,
@@ -158,6 +156,7 @@ async fn a_get_credentials_for_identity_is_one_trace_carried_to_the_sts_and_the_
     .await;
 
     let dir = temp_dir("cognate-traces-");
+    let account = account_toml("111111111111", ACCESS_KEY, SECRET_KEY, "");
     let (config, url) = config_file(
         dir.path(),
         free_port(),
@@ -171,11 +170,7 @@ endpoint = "http://127.0.0.1:{sts_port}/"
 provider = "graph.facebook.com"
 token_info_url = "http://127.0.0.1:{facebook_port}/debug_token"
 
-[[accounts]]
-id = "111111111111"
-access_key_id = "{ACCESS_KEY}"
-secret_access_key = "{SECRET_KEY}"
-
+{account}
 [telemetry]
 otlp_endpoint = "http://127.0.0.1:{otlp_port}"
 service_name = "cognate-under-test"
@@ -191,12 +186,7 @@ accept_traceparent = true
     let http = reqwest::Client::new();
 
     let admin = aws_sdk_cognitoidentity::Client::from_conf(
-        aws_sdk_cognitoidentity::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
-            .endpoint_url(&url)
-            .build(),
+        sdk_config(&url, ACCESS_KEY, SECRET_KEY, "t").build(),
     );
     let pool = admin
         .create_identity_pool()
@@ -220,15 +210,8 @@ accept_traceparent = true
         let http = http.clone();
         let url = url.clone();
         async move {
-            let answer = http
-                .post(&url)
-                .header("Content-Type", "application/x-amz-json-1.1")
-                .header(
-                    "X-Amz-Target",
-                    format!("AWSCognitoIdentityService.{target}"),
-                )
+            let answer = json_call(&http, &url, target, &body)
                 .header("traceparent", traceparent)
-                .body(body.to_string())
                 .send()
                 .await
                 .unwrap();

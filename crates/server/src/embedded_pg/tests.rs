@@ -14,13 +14,19 @@ fn stranger() -> PgUser {
     }
 }
 
-#[test]
-fn traversal_check_finds_a_mode_700_directory() {
+/// A fresh directory under /tmp (named `prefix`...), and its canonical path.
+fn temp_base(prefix: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::Builder::new()
-        .prefix("cognate-trav-")
+        .prefix(prefix)
         .tempdir_in("/tmp")
         .unwrap();
     let base = fs::canonicalize(tmp.path()).unwrap();
+    (tmp, base)
+}
+
+#[test]
+fn traversal_check_finds_a_mode_700_directory() {
+    let (_tmp, base) = temp_base("cognate-trav-");
     fs::set_permissions(&base, fs::Permissions::from_mode(0o700)).unwrap();
     let data_dir = base.join("checkout").join(".cognate").join("postgres");
     let user = stranger();
@@ -67,11 +73,7 @@ fn may_traverse_follows_owner_group_other() {
 
 #[test]
 fn default_dir_falls_back_only_when_unreachable() {
-    let tmp = tempfile::Builder::new()
-        .prefix("cognate-cwd-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let base = fs::canonicalize(tmp.path()).unwrap();
+    let (_tmp, base) = temp_base("cognate-cwd-");
     let cwd = base.join("home");
     let fallback = base.join("varlib");
     fs::create_dir(&cwd).unwrap();

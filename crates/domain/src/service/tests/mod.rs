@@ -145,7 +145,12 @@ fn strings(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn logins(entries: &[(&str, &str)]) -> Logins {
     entries
         .iter()
-        .map(|(p, t)| (crate::ids::ProviderName::try_from(*p).unwrap(), (*t).to_owned()))
+        .map(|(p, t)| {
+            (
+                crate::ids::ProviderName::try_from(*p).unwrap(),
+                (*t).to_owned(),
+            )
+        })
         .collect()
 }
 
