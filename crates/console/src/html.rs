@@ -13,9 +13,9 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 /// A handler's answer: a page, or a page that ends it early.
 pub(crate) type Reply = Result<HttpResponse, HttpResponse>;
 
-/// Either answer.
-pub(crate) fn done(reply: Reply) -> HttpResponse {
-    reply.unwrap_or_else(|page| page)
+/// The page a handler's `work` ends with, early or not.
+pub(crate) async fn answer(work: impl std::future::Future<Output = Reply>) -> HttpResponse {
+    work.await.unwrap_or_else(|page| page)
 }
 
 /// The stylesheet, compiled in.

@@ -117,6 +117,26 @@ impl Console {
     }
 }
 
+/// A request to the console: the HTTP request and the console's state,
+/// what every handler starts from.
+pub(crate) struct Visit {
+    req: actix_web::HttpRequest,
+    console: web::Data<Console>,
+}
+
+impl actix_web::FromRequest for Visit {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Visit, actix_web::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let console = web::Data::<Console>::extract(req).into_inner();
+        std::future::ready(console.map(|console| Visit {
+            req: req.clone(),
+            console,
+        }))
+    }
+}
+
 /// Mount the console's routes.
 pub fn configure(console: Arc<Console>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {

@@ -23,7 +23,7 @@ use tokio::sync::Mutex;
 use crate::config::{ConsoleConfig, Grants};
 use crate::html::{self, Reply};
 use crate::session::{self, SignedIn};
-use crate::Console;
+use crate::{Console, Visit};
 
 /// How long the provider's metadata and keys are used before they are
 /// fetched again (sooner after a failed sign-in).
@@ -94,11 +94,8 @@ pub(crate) struct NextQuery {
 }
 
 /// `GET /signin`: the sign-in page.
-pub(crate) async fn signin_page(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    query: web::Query<NextQuery>,
-) -> HttpResponse {
+pub(crate) async fn signin_page(visit: Visit, query: web::Query<NextQuery>) -> HttpResponse {
+    let Visit { req, console } = visit;
     let next = local_path(query.next.as_deref());
     if let Some(id) = session::session_id(&req, console.config.secure_cookies) {
         if console.sessions.touch(&id).is_some() {
@@ -121,7 +118,7 @@ pub(crate) async fn login(
     console: web::Data<Console>,
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
-    html::done(start_login(&console, &query).await)
+    html::answer(start_login(&console, &query)).await
 }
 
 async fn start_login(console: &Console, query: &NextQuery) -> Reply {
@@ -208,12 +205,8 @@ pub(crate) struct CallbackQuery {
 }
 
 /// `GET /auth/callback`: the provider sends the browser back.
-pub(crate) async fn callback(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    query: web::Query<CallbackQuery>,
-) -> HttpResponse {
-    html::done(finish_login(&req, &console, &query).await)
+pub(crate) async fn callback(visit: Visit, query: web::Query<CallbackQuery>) -> HttpResponse {
+    html::answer(finish_login(&visit.req, &visit.console, &query)).await
 }
 
 async fn finish_login(req: &HttpRequest, console: &Console, query: &CallbackQuery) -> Reply {
@@ -346,11 +339,8 @@ pub(crate) struct CsrfForm {
 }
 
 /// `POST /logout`: end the session.
-pub(crate) async fn logout(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
+pub(crate) async fn logout(visit: Visit, form: web::Form<CsrfForm>) -> HttpResponse {
+    let Visit { req, console } = visit;
     let secure = console.config.secure_cookies;
     if let Some(id) = session::session_id(&req, secure) {
         if let Some(active) = console.sessions.touch(&id) {

@@ -10,7 +10,7 @@
 //! come back on the provider's cross-site redirect).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -33,6 +33,25 @@ pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `mutex`, locked (a panic while it was held changes nothing here).
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Make room in `map`, which may hold `max` entries: when full, the
+/// entry whose `age` is least goes.
+fn make_room<V, A: Ord>(map: &mut HashMap<String, V>, max: usize, age: impl Fn(&V) -> A) {
+    if map.len() >= max {
+        if let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| age(v))
+            .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+    }
 }
 
 /// Equal, in time that does not depend on where they differ.
@@ -108,17 +127,9 @@ impl Sessions {
     pub fn start(&self, who: SignedIn) -> String {
         let now = Instant::now();
         let id = random_token();
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sessions = locked(&self.sessions);
         sessions.retain(|_, s| self.alive(s, now));
-        if sessions.len() >= MAX_SESSIONS {
-            if let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| k.clone())
-            {
-                sessions.remove(&oldest);
-            }
-        }
+        make_room(&mut sessions, MAX_SESSIONS, |s| s.last_seen);
         sessions.insert(
             id.clone(),
             Session {
@@ -134,7 +145,7 @@ impl Sessions {
     /// The live session `id` names, its idle clock restarted.
     pub fn touch(&self, id: &str) -> Option<Active> {
         let now = Instant::now();
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sessions = locked(&self.sessions);
         let session = sessions.get_mut(id)?;
         if !self.alive(session, now) {
             sessions.remove(id);
@@ -149,10 +160,7 @@ impl Sessions {
 
     /// End session `id`.
     pub fn end(&self, id: &str) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        locked(&self.sessions).remove(id);
     }
 
     /// Remember a sign-in under way, under its `state`.
@@ -165,17 +173,9 @@ impl Sessions {
         next: String,
     ) {
         let now = Instant::now();
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = locked(&self.pending);
         pending.retain(|_, p| now.duration_since(p.started) < PENDING_TTL);
-        if pending.len() >= MAX_PENDING {
-            if let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, p)| p.started)
-                .map(|(k, _)| k.clone())
-            {
-                pending.remove(&oldest);
-            }
-        }
+        make_room(&mut pending, MAX_PENDING, |p| p.started);
         pending.insert(
             state,
             Pending {
@@ -190,11 +190,7 @@ impl Sessions {
 
     /// The sign-in `state` names, once (a second callback finds nothing).
     pub fn finish_sign_in(&self, state: &str) -> Option<Pending> {
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(state)?;
+        let pending = locked(&self.pending).remove(state)?;
         (pending.started.elapsed() < PENDING_TTL).then_some(pending)
     }
 }
@@ -263,31 +259,38 @@ mod tests {
         }
     }
 
+    /// Sessions with these timeouts, and the id of one started.
+    fn one_session(idle: Duration, absolute: Duration) -> (Sessions, String) {
+        let sessions = Sessions::new(idle, absolute);
+        let id = sessions.start(who());
+        (sessions, id)
+    }
+
+    /// Whether session `id` is alive after `ms` milliseconds.
+    fn alive_after(sessions: &Sessions, id: &str, ms: u64) -> bool {
+        std::thread::sleep(Duration::from_millis(ms));
+        sessions.touch(id).is_some()
+    }
+
     #[test]
     fn a_session_ends_after_its_idle_timeout() {
-        let sessions = Sessions::new(Duration::from_millis(50), Duration::from_secs(60));
-        let id = sessions.start(who());
-        assert!(sessions.touch(&id).is_some());
-        std::thread::sleep(Duration::from_millis(80));
-        assert!(sessions.touch(&id).is_none());
+        let (sessions, id) = one_session(Duration::from_millis(50), Duration::from_secs(60));
+        assert!(alive_after(&sessions, &id, 0));
+        assert!(!alive_after(&sessions, &id, 80));
     }
 
     #[test]
     fn a_session_ends_after_its_absolute_timeout_however_busy() {
-        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_millis(100));
-        let id = sessions.start(who());
+        let (sessions, id) = one_session(Duration::from_secs(60), Duration::from_millis(100));
         for _ in 0..3 {
-            std::thread::sleep(Duration::from_millis(20));
-            assert!(sessions.touch(&id).is_some());
+            assert!(alive_after(&sessions, &id, 20));
         }
-        std::thread::sleep(Duration::from_millis(80));
-        assert!(sessions.touch(&id).is_none());
+        assert!(!alive_after(&sessions, &id, 80));
     }
 
     #[test]
     fn an_ended_session_and_an_unknown_id_are_nobody() {
-        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(60));
-        let id = sessions.start(who());
+        let (sessions, id) = one_session(Duration::from_secs(60), Duration::from_secs(60));
         let csrf = sessions.touch(&id).unwrap().csrf;
         assert_ne!(csrf, id);
         sessions.end(&id);

@@ -1,15 +1,14 @@
 //! The home page: the accounts the operator may see, their role in each.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use maud::html;
 
-use super::Ctx;
 use crate::html;
-use crate::Console;
+use crate::Visit;
 
 /// `GET /`.
-pub(crate) async fn home(req: HttpRequest, console: web::Data<Console>) -> HttpResponse {
-    let ctx = match Ctx::of(&req, console).await {
+pub(crate) async fn home(visit: Visit) -> HttpResponse {
+    let ctx = match visit.signed_in().await {
         Ok(ctx) => ctx,
         Err(page) => return page,
     };

@@ -7,27 +7,42 @@
 //! by access key, by error), so a page costs the same whatever the trail's
 //! size.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use cognate_domain::audit::{Audience, AuditQuery, AuditRecord, ResourceKind};
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{audit_records, in_account, Account, Ctx};
+use super::{audit_records, Access, Account, Ctx};
 use crate::html::{self, Reply};
 use crate::oidc::url_encode;
-use crate::Console;
+use crate::Visit;
 use cognate_domain::ids::AccountId;
 
 /// Events per page.
 const EVENTS_PER_PAGE: u32 = 50;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    // An account's trail, and every account's (see `Scope`).
     cfg.route("/accounts/{account}/audit", web::get().to(search))
         .route("/accounts/{account}/audit/{event}", web::get().to(event))
-        .route("/audit", web::get().to(search_everything))
-        .route("/audit/{event}", web::get().to(event_everywhere));
+        .route("/audit", web::get().to(search))
+        .route("/audit/{event}", web::get().to(event));
+}
+
+/// The path of the trail: the account's id, if it names one.
+#[derive(Debug, Deserialize)]
+struct TrailPath {
+    account: Option<String>,
+}
+
+/// The path of one event: the account's id, if it names one, and the
+/// event's.
+#[derive(Debug, Deserialize)]
+struct EventPath {
+    account: Option<String>,
+    event: String,
 }
 
 /// Whose records a page shows: an account's (and those meant for every
@@ -41,21 +56,17 @@ struct Scope {
 
 impl Scope {
     /// The account `raw` names, or every account (`None`).
-    async fn of(
-        req: &HttpRequest,
-        console: web::Data<Console>,
-        raw: Option<&str>,
-    ) -> Result<Scope, HttpResponse> {
+    async fn of(visit: Visit, raw: Option<&str>) -> Result<Scope, HttpResponse> {
         match raw {
             Some(raw) => {
-                let (ctx, account) = in_account(req, console, raw).await?;
+                let (ctx, account) = visit.account(raw, Access::See).await?;
                 Ok(Scope {
                     ctx,
                     account: Some(account),
                 })
             }
             None => {
-                let ctx = Ctx::of(req, console).await?;
+                let ctx = visit.signed_in().await?;
                 if !ctx.sees_every_account() {
                     return Err(html::not_found("This page"));
                 }
@@ -172,29 +183,15 @@ impl Filters {
 }
 
 async fn search(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<String>,
+    visit: Visit,
+    path: web::Path<TrailPath>,
     filters: web::Query<Filters>,
 ) -> HttpResponse {
-    html::done(search_page(&req, console, Some(&path), &filters).await)
+    html::answer(search_page(visit, path.account.as_deref(), &filters)).await
 }
 
-async fn search_everything(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    filters: web::Query<Filters>,
-) -> HttpResponse {
-    html::done(search_page(&req, console, None, &filters).await)
-}
-
-async fn search_page(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    account: Option<&str>,
-    filters: &Filters,
-) -> Reply {
-    let scope = Scope::of(req, console, account).await?;
+async fn search_page(visit: Visit, account: Option<&str>, filters: &Filters) -> Reply {
+    let scope = Scope::of(visit, account).await?;
     let ctx = &scope.ctx;
     let base = scope.base();
     let (records, error) = match filters.query(scope.account_id()) {
@@ -303,29 +300,12 @@ fn who(event: &serde_json::Value, record: &AuditRecord) -> String {
     }
 }
 
-async fn event(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
-    html::done(event_page(&req, console, Some(&path.0), &path.1).await)
+async fn event(visit: Visit, path: web::Path<EventPath>) -> HttpResponse {
+    html::answer(event_page(visit, path.account.as_deref(), &path.event)).await
 }
 
-async fn event_everywhere(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<String>,
-) -> HttpResponse {
-    html::done(event_page(&req, console, None, &path).await)
-}
-
-async fn event_page(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    account: Option<&str>,
-    event: &str,
-) -> Reply {
-    let scope = Scope::of(req, console, account).await?;
+async fn event_page(visit: Visit, account: Option<&str>, event: &str) -> Reply {
+    let scope = Scope::of(visit, account).await?;
     let id = Uuid::parse_str(event).map_err(|_| html::not_found("This event"))?;
     let query = AuditQuery {
         account: scope.account_id().cloned(),

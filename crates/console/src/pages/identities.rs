@@ -9,8 +9,8 @@
 //! `identities_by_pool` index from a cursor: none reads more than a page,
 //! whatever the pool's size.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use cognate_api::operator::{invoke, read, unlink_provider};
+use actix_web::{web, HttpResponse};
+use cognate_api::operator::{read, unlink_provider};
 use cognate_domain::identity::IdentityDescription;
 use cognate_domain::ids::IdentityId;
 use cognate_domain::pool::{IdentityPool, PoolSummary};
@@ -19,10 +19,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{changing, done_notice, in_account, pool_of, to_change, Account, Ctx};
+use super::{done_notice, Access, Account, AccountPath, Ctx, ItemPath};
 use crate::html::{self, Reply};
 use crate::oidc::url_encode;
-use crate::Console;
+use crate::Visit;
 
 /// Identities per page of a pool's list.
 const IDENTITIES_PER_PAGE: u32 = 50;
@@ -63,13 +63,8 @@ struct SearchQuery {
     provider: Option<String>,
 }
 
-async fn search(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<String>,
-    query: web::Query<SearchQuery>,
-) -> HttpResponse {
-    html::done(search_page(&req, console, &path, &query).await)
+async fn search(visit: Visit, path: AccountPath, query: web::Query<SearchQuery>) -> HttpResponse {
+    html::answer(search_page(visit, &path, &query)).await
 }
 
 async fn account_pools(ctx: &Ctx, account: &Account) -> Result<Vec<PoolSummary>, HttpResponse> {
@@ -112,7 +107,7 @@ async fn find(
         }
         Some(by @ ("developer" | "login")) => {
             let pool_raw = query.pool.as_deref().unwrap_or("");
-            let pool = pool_of(ctx, account, pool_raw)
+            let pool = super::pool_of(ctx, account, pool_raw)
                 .await
                 .map_err(|_| "Choose one of the account's pools.".to_owned())?;
             let provider = if by == "developer" {
@@ -145,13 +140,8 @@ async fn find(
     }
 }
 
-async fn search_page(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    account: &str,
-    query: &SearchQuery,
-) -> Reply {
-    let (ctx, account) = in_account(req, console, account).await?;
+async fn search_page(visit: Visit, account: &str, query: &SearchQuery) -> Reply {
+    let (ctx, account) = visit.account(account, Access::See).await?;
     let a = account.id.as_str();
     let mut outcome: Option<String> = None;
     if query.by.is_some() {
@@ -236,47 +226,43 @@ struct PageQuery {
 }
 
 async fn pool_identities(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
+    visit: Visit,
+    path: ItemPath,
     query: web::Query<PageQuery>,
 ) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = in_account(&req, console, &path.0).await?;
-            let pool = pool_of(&ctx, &account, &path.1).await?;
-            let state = ctx.api().clone();
-            let (id, pool_id, next) = (account.id.clone(), pool.id.clone(), query.next.clone());
-            let page = read(ctx.api(), async move {
-                state
-                    .identities
-                    .list_identities(&id, &pool_id, IDENTITIES_PER_PAGE, next.as_deref(), false)
-                    .await
-            })
-            .await
-            .map_err(html::api_error)?;
-            let a = account.id.as_str();
-            let p = pool.id.as_str();
-            Ok(ctx.page(
-                Some(&account),
-                "identities",
-                &format!("Identities of {}", pool.settings.name),
-                html! {
-                    @if let Some(text) = done_notice(query.done.as_deref()) { (html::notice(text)) }
-                    p { a href=(format!("/accounts/{a}/pools/{p}")) { "← The pool" } }
-                    @if page.identities.is_empty() {
-                        p.empty { "No identities." }
-                    } @else {
-                        (identity_table(a, &page.identities))
-                    }
-                    @if let Some(next) = &page.next_token {
-                        p.pager { a href=(format!("/accounts/{a}/pools/{p}/identities?next={}", url_encode(next))) { "Next page →" } }
-                    }
-                },
-            ))
-        }
-        .await,
-    )
+    html::answer(async {
+        let (ctx, account, pool) = visit.pool(&path, Access::See).await?;
+        let state = ctx.api().clone();
+        let (id, pool_id, next) = (account.id.clone(), pool.id.clone(), query.next.clone());
+        let page = read(ctx.api(), async move {
+            state
+                .identities
+                .list_identities(&id, &pool_id, IDENTITIES_PER_PAGE, next.as_deref(), false)
+                .await
+        })
+        .await
+        .map_err(html::api_error)?;
+        let a = account.id.as_str();
+        let p = pool.id.as_str();
+        Ok(ctx.page(
+            Some(&account),
+            "identities",
+            &format!("Identities of {}", pool.settings.name),
+            html! {
+                @if let Some(text) = done_notice(query.done.as_deref()) { (html::notice(text)) }
+                p { a href=(format!("/accounts/{a}/pools/{p}")) { "← The pool" } }
+                @if page.identities.is_empty() {
+                    p.empty { "No identities." }
+                } @else {
+                    (identity_table(a, &page.identities))
+                }
+                @if let Some(next) = &page.next_token {
+                    p.pager { a href=(format!("/accounts/{a}/pools/{p}/identities?next={}", url_encode(next))) { "Next page →" } }
+                }
+            },
+        ))
+    })
+    .await
 }
 
 fn identity_table(account: &str, identities: &[IdentityDescription]) -> Markup {
@@ -331,75 +317,140 @@ async fn identity_of(
     .map_err(html::api_error)
 }
 
+/// The identity a page is about: the signed-in request, the account, the
+/// identity, its pool and its logins.
+struct Target {
+    ctx: Ctx,
+    account: Account,
+    described: IdentityDescription,
+    pool: IdentityPool,
+    logins: Vec<LinkedLogin>,
+}
+
+impl Target {
+    /// The identity `path` names, with the role `access` asks for.
+    async fn of(
+        visit: Visit,
+        path: &(String, String),
+        access: Access<'_>,
+    ) -> Result<Target, HttpResponse> {
+        let (ctx, account) = visit.account(&path.0, access).await?;
+        let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
+        Ok(Target {
+            ctx,
+            account,
+            described,
+            pool,
+            logins,
+        })
+    }
+
+    /// The account id.
+    fn a(&self) -> &str {
+        self.account.id.as_str()
+    }
+
+    /// The identity id.
+    fn i(&self) -> &str {
+        self.described.identity.id.as_str()
+    }
+
+    /// The identity's page, with `then` after it (`/merge`, `?done=…`).
+    fn href(&self, then: &str) -> String {
+        format!("/accounts/{}/identities/{}{then}", self.a(), self.i())
+    }
+
+    /// A page of the identities.
+    fn page(&self, title: &str, body: Markup) -> HttpResponse {
+        self.ctx
+            .page(Some(&self.account), "identities", title, body)
+    }
+
+    /// A page that asks to confirm `action` (`unlink`, …) of the identity:
+    /// `what` it does, then the form (with `hidden` fields) that does it
+    /// with a danger `button`, or goes back to the identity.
+    fn confirm(
+        &self,
+        title: &str,
+        what: Markup,
+        action: &str,
+        hidden: &[(&str, &str)],
+        button: &str,
+    ) -> HttpResponse {
+        let form = html::confirm(
+            &self.href(&format!("/{action}")),
+            self.ctx.csrf_token(),
+            hidden,
+            (button, "danger"),
+            &self.href(""),
+        );
+        self.page(title, html! { (what) (form) })
+    }
+
+    /// The developer provider of the identity's pool, if it has one.
+    fn developer_provider(&self) -> Option<&str> {
+        self.pool.settings.developer_provider_name.as_deref()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct DoneQuery {
     done: Option<String>,
 }
 
-async fn show(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-    query: web::Query<DoneQuery>,
-) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = in_account(&req, console, &path.0).await?;
-            let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
-            let a = account.id.as_str();
-            let i = described.identity.id.as_str();
-            let p = pool.id.as_str();
-            let change = account.may_change() && !described.identity.disabled;
-            let has_developer = logins.iter().any(|l| l.developer_user_id.is_some());
-            Ok(ctx.page(
-                Some(&account),
-                "identities",
-                "Identity",
-                html! {
-                    @if let Some(text) = done_notice(query.done.as_deref()) { (html::notice(text)) }
-                    dl.facts {
-                        dt { "Identity id" } dd { code { (i) } }
-                        dt { "Pool" } dd { a href=(format!("/accounts/{a}/pools/{p}")) { (pool.settings.name) } " " code { (p) } }
-                        dt { "State" } dd { (state_of(&described.identity)) }
-                        dt { "Created" } dd { (html::time(described.identity.created_at)) }
-                        dt { "Last modified" } dd { (html::time(described.identity.last_modified_at)) }
-                    }
-                    h2 { "Logins" }
-                    @if logins.is_empty() {
-                        p.empty { "No logins: a guest, or an identity whose logins were all unlinked." }
-                    } @else {
-                        table {
-                            thead { tr { th scope="col" { "Provider" } th scope="col" { "Developer user identifier" } @if change { th scope="col" { span.visually-hidden { "Actions" } } } } }
-                            tbody {
-                                @for login in &logins {
-                                    tr {
-                                        td { code { (login.provider) } }
-                                        td { @match &login.developer_user_id { Some(user) => code { (user) }, None => span.hint { "(an upstream subject: stored hashed, not shown)" } } }
-                                        @if change {
-                                            td {
-                                                a.button.small href=(unlink_href(a, i, login)) { "Unlink…" }
-                                            }
+async fn show(visit: Visit, path: ItemPath, query: web::Query<DoneQuery>) -> HttpResponse {
+    html::answer(async {
+        let t = Target::of(visit, &path, Access::See).await?;
+        let (a, i, p) = (t.a(), t.i(), t.pool.id.as_str());
+        let change = t.account.may_change() && !t.described.identity.disabled;
+        let has_developer = t.logins.iter().any(|l| l.developer_user_id.is_some());
+        let described = &t.described;
+        Ok(t.page(
+            "Identity",
+            html! {
+                @if let Some(text) = done_notice(query.done.as_deref()) { (html::notice(text)) }
+                dl.facts {
+                    dt { "Identity id" } dd { code { (i) } }
+                    dt { "Pool" } dd { a href=(format!("/accounts/{a}/pools/{p}")) { (t.pool.settings.name) } " " code { (p) } }
+                    dt { "State" } dd { (state_of(&described.identity)) }
+                    dt { "Created" } dd { (html::time(described.identity.created_at)) }
+                    dt { "Last modified" } dd { (html::time(described.identity.last_modified_at)) }
+                }
+                h2 { "Logins" }
+                @if t.logins.is_empty() {
+                    p.empty { "No logins: a guest, or an identity whose logins were all unlinked." }
+                } @else {
+                    table {
+                        thead { tr { th scope="col" { "Provider" } th scope="col" { "Developer user identifier" } @if change { th scope="col" { span.visually-hidden { "Actions" } } } } }
+                        tbody {
+                            @for login in &t.logins {
+                                tr {
+                                    td { code { (login.provider) } }
+                                    td { @match &login.developer_user_id { Some(user) => code { (user) }, None => span.hint { "(an upstream subject: stored hashed, not shown)" } } }
+                                    @if change {
+                                        td {
+                                            a.button.small href=(unlink_href(a, i, login)) { "Unlink…" }
                                         }
                                     }
                                 }
                             }
                         }
                     }
-                    @if change {
-                        h2 { "Actions" }
-                        p.actions {
-                            @if has_developer {
-                                a.button href=(format!("/accounts/{a}/identities/{i}/merge")) { "Merge another developer user into this one…" }
-                            }
-                            a.button.danger href=(format!("/accounts/{a}/identities/{i}/delete")) { "Delete identity…" }
+                }
+                @if change {
+                    h2 { "Actions" }
+                    p.actions {
+                        @if has_developer {
+                            a.button href=(t.href("/merge")) { "Merge another developer user into this one…" }
                         }
+                        a.button.danger href=(t.href("/delete")) { "Delete identity…" }
                     }
-                    p { a href=(format!("/accounts/{a}/audit?identity={i}")) { "This identity's audit events" } }
-                },
-            ))
-        }
-        .await,
-    )
+                }
+                p { a href=(format!("/accounts/{a}/audit?identity={i}")) { "This identity's audit events" } }
+            },
+        ))
+    })
+    .await
 }
 
 fn unlink_href(account: &str, identity: &str, login: &LinkedLogin) -> String {
@@ -413,10 +464,37 @@ fn unlink_href(account: &str, identity: &str, login: &LinkedLogin) -> String {
     href
 }
 
+/// The login to unlink: a provider, and for a developer provider the user.
 #[derive(Debug, Deserialize)]
 struct UnlinkQuery {
     provider: String,
     user: Option<String>,
+}
+
+async fn unlink_confirm(
+    visit: Visit,
+    path: ItemPath,
+    query: web::Query<UnlinkQuery>,
+) -> HttpResponse {
+    html::answer(async {
+        let t = Target::of(visit, &path, Access::Ask).await?;
+        let mut hidden = vec![("provider", query.provider.as_str())];
+        if let Some(user) = &query.user {
+            hidden.push(("user", user.as_str()));
+        }
+        let what = html! {
+            p {
+                "Unlink the " code { (query.provider) } " login"
+                @if let Some(user) = &query.user { " of developer user " code { (user) } }
+                " from identity " code { (t.i()) } "."
+            }
+            @if t.logins.len() == 1 {
+                p.notice.error role="alert" { "It is the identity's last login: the identity will be disabled, and nobody can use it any more." }
+            }
+        };
+        Ok(t.confirm("Unlink this login?", what, "unlink", &hidden, "Unlink"))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,119 +504,44 @@ struct UnlinkForm {
     user: Option<String>,
 }
 
-/// What a page that leads to a change of one identity shows.
-struct Before<'a> {
-    ctx: &'a Ctx,
-    /// The account id.
-    a: &'a str,
-    /// The identity id.
-    i: &'a str,
-    pool: &'a IdentityPool,
-    logins: &'a [LinkedLogin],
-}
-
-/// A page that leads to a change of one identity (operators only): `title`,
-/// and the body `body` makes of the identity.
-async fn before_change(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    path: &(String, String),
-    title: &str,
-    body: impl FnOnce(&Before<'_>) -> Markup,
-) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = to_change(req, console, &path.0).await?;
-            let (described, pool, logins) = identity_of(&ctx, &account, &path.1).await?;
-            let body = body(&Before {
-                ctx: &ctx,
-                a: account.id.as_str(),
-                i: described.identity.id.as_str(),
-                pool: &pool,
-                logins: &logins,
-            });
-            Ok(ctx.page(Some(&account), "identities", title, body))
-        }
-        .await,
-    )
-}
-
-async fn unlink_confirm(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-    query: web::Query<UnlinkQuery>,
-) -> HttpResponse {
-    before_change(&req, console, &path, "Unlink this login?", |b| {
-        let (a, i) = (b.a, b.i);
-        let mut hidden = vec![("provider", query.provider.as_str())];
-        if let Some(user) = &query.user {
-            hidden.push(("user", user.as_str()));
-        }
-        html! {
-            p {
-                "Unlink the " code { (query.provider) } " login"
-                @if let Some(user) = &query.user { " of developer user " code { (user) } }
-                " from identity " code { (i) } "."
+async fn unlink(visit: Visit, path: ItemPath, form: web::Form<UnlinkForm>) -> HttpResponse {
+    html::answer(async {
+        let t = Target::of(visit, &path, Access::Change(form.csrf.as_deref())).await?;
+        let identity = &t.described.identity.id;
+        match &form.user {
+            Some(user) => {
+                let input = json!({
+                    "IdentityId": identity.as_str(),
+                    "IdentityPoolId": t.pool.id.as_str(),
+                    "DeveloperProviderName": form.provider,
+                    "DeveloperUserIdentifier": user,
+                });
+                t.ctx
+                    .invoke(&t.account, "UnlinkDeveloperIdentity", input)
+                    .await?;
             }
-            @if b.logins.len() == 1 {
-                p.notice.error role="alert" { "It is the identity's last login: the identity will be disabled, and nobody can use it any more." }
+            None => {
+                let (api, operator) = (t.ctx.api(), t.ctx.operator());
+                unlink_provider(api, &operator, &t.account.id, identity, &form.provider)
+                    .await
+                    .map_err(html::api_error)?;
             }
-            (html::confirm(
-                &format!("/accounts/{a}/identities/{i}/unlink"),
-                b.ctx.csrf_token(),
-                &hidden,
-                ("Unlink", "danger"),
-                &format!("/accounts/{a}/identities/{i}"),
-            ))
         }
+        Ok(html::see_other(&t.href("?done=unlinked")))
     })
     .await
 }
 
-async fn unlink(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-    form: web::Form<UnlinkForm>,
-) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = changing(&req, console, &path.0, form.csrf.as_deref()).await?;
-            let (described, pool, _) = identity_of(&ctx, &account, &path.1).await?;
-            let identity = &described.identity.id;
-            let operator = ctx.operator();
-            match &form.user {
-                Some(user) => {
-                    let input = json!({
-                        "IdentityId": identity.as_str(),
-                        "IdentityPoolId": pool.id.as_str(),
-                        "DeveloperProviderName": form.provider,
-                        "DeveloperUserIdentifier": user,
-                    });
-                    invoke(
-                        ctx.api(),
-                        &operator,
-                        &account.id,
-                        "UnlinkDeveloperIdentity",
-                        input,
-                    )
-                    .await
-                    .map_err(html::api_error)?;
-                }
-                None => {
-                    unlink_provider(ctx.api(), &operator, &account.id, identity, &form.provider)
-                        .await
-                        .map_err(html::api_error)?;
-                }
-            }
-            Ok(html::see_other(&format!(
-                "/accounts/{}/identities/{identity}?done=unlinked",
-                account.id
-            )))
-        }
-        .await,
-    )
+async fn delete_confirm(visit: Visit, path: ItemPath) -> HttpResponse {
+    html::answer(async {
+        let t = Target::of(visit, &path, Access::Ask).await?;
+        let what = html! {
+            p { "Delete identity " code { (t.i()) } " of pool " strong { (t.pool.settings.name) } ", with its "
+                (t.logins.len()) " login(s). This cannot be undone: the user gets a new identity next time." }
+        };
+        Ok(t.confirm("Delete this identity?", what, "delete", &[], "Delete"))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -546,64 +549,57 @@ struct CsrfForm {
     csrf: Option<String>,
 }
 
-async fn delete_confirm(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
-    before_change(&req, console, &path, "Delete this identity?", |b| {
-        let (a, i) = (b.a, b.i);
-        html! {
-            p { "Delete identity " code { (i) } " of pool " strong { (b.pool.settings.name) } ", with its "
-                (b.logins.len()) " login(s). This cannot be undone: the user gets a new identity next time." }
-            (html::confirm(
-                &format!("/accounts/{a}/identities/{i}/delete"),
-                b.ctx.csrf_token(),
-                &[],
-                ("Delete", "danger"),
-                &format!("/accounts/{a}/identities/{i}"),
-            ))
+async fn delete(visit: Visit, path: ItemPath, form: web::Form<CsrfForm>) -> HttpResponse {
+    html::answer(async {
+        let t = Target::of(visit, &path, Access::Change(form.csrf.as_deref())).await?;
+        let input = json!({ "IdentityIdsToDelete": [t.i()] });
+        let output = t.ctx.invoke(&t.account, "DeleteIdentities", input).await?;
+        let unprocessed = output
+            .get("UnprocessedIdentityIds")
+            .and_then(|v| v.as_array())
+            .is_some_and(|v| !v.is_empty());
+        if unprocessed {
+            return Err(html::not_found("This identity"));
         }
+        Ok(html::see_other(&format!(
+            "/accounts/{}/pools/{}/identities?done=deleted",
+            t.a(),
+            t.pool.id
+        )))
     })
     .await
 }
 
-async fn delete(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = changing(&req, console, &path.0, form.csrf.as_deref()).await?;
-            let (described, pool, _) = identity_of(&ctx, &account, &path.1).await?;
-            let input = json!({ "IdentityIdsToDelete": [described.identity.id.as_str()] });
-            let output = invoke(
-                ctx.api(),
-                &ctx.operator(),
-                &account.id,
-                "DeleteIdentities",
-                input,
-            )
-            .await
-            .map_err(html::api_error)?;
-            let unprocessed = output
-                .get("UnprocessedIdentityIds")
-                .and_then(|v| v.as_array())
-                .is_some_and(|v| !v.is_empty());
-            if unprocessed {
-                return Err(html::not_found("This identity"));
-            }
-            Ok(html::see_other(&format!(
-                "/accounts/{}/pools/{}/identities?done=deleted",
-                account.id, pool.id
-            )))
-        }
-        .await,
-    )
+async fn merge_form(visit: Visit, path: ItemPath) -> HttpResponse {
+    html::answer(async {
+        let t = Target::of(visit, &path, Access::Ask).await?;
+        let users = t.logins.iter().filter_map(|l| l.developer_user_id.as_ref());
+        let provider = t.developer_provider().unwrap_or_default();
+        Ok(t.page(
+            "Merge developer users",
+            html! {
+                p { "MergeDeveloperIdentities moves every login of the source user's identity to this identity ("
+                    code { (t.i()) } "), and disables the source identity. Provider: " code { (provider) } "." }
+                form.edit method="post" action=(t.href("/merge")) {
+                    (html::csrf_field(t.ctx.csrf_token()))
+                    label for="destination" { "Into this identity's developer user" }
+                    select #destination name="destination" {
+                        @for user in users { option value=(user) { (user) } }
+                    }
+                    label for="source" { "Source developer user identifier" }
+                    input #source type="text" name="source" required;
+                    div.buttons {
+                        button.primary type="submit" { "Review merge" }
+                        a.button href=(t.href("")) { "Cancel" }
+                    }
+                }
+            },
+        ))
+    })
+    .await
 }
 
+/// The merge form, and once reviewed its confirmation.
 #[derive(Debug, Deserialize)]
 struct MergeForm {
     csrf: Option<String>,
@@ -612,86 +608,38 @@ struct MergeForm {
     confirm: Option<String>,
 }
 
-async fn merge_form(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
-    before_change(&req, console, &path, "Merge developer users", |b| {
-        let (a, i) = (b.a, b.i);
-        let users: Vec<&String> = b.logins.iter().filter_map(|l| l.developer_user_id.as_ref()).collect();
-        let provider = b.pool.settings.developer_provider_name.clone().unwrap_or_default();
-        html! {
-            p { "MergeDeveloperIdentities moves every login of the source user's identity to this identity ("
-                code { (i) } "), and disables the source identity. Provider: " code { (provider) } "." }
-            form.edit method="post" action=(format!("/accounts/{a}/identities/{i}/merge")) {
-                (html::csrf_field(b.ctx.csrf_token()))
-                label for="destination" { "Into this identity's developer user" }
-                select #destination name="destination" {
-                    @for user in &users { option value=(user) { (user) } }
-                }
-                label for="source" { "Source developer user identifier" }
-                input #source type="text" name="source" required;
-                div.buttons {
-                    button.primary type="submit" { "Review merge" }
-                    a.button href=(format!("/accounts/{a}/identities/{i}")) { "Cancel" }
-                }
-            }
+async fn merge(visit: Visit, path: ItemPath, form: web::Form<MergeForm>) -> HttpResponse {
+    html::answer(async {
+        let t = Target::of(visit, &path, Access::Change(form.csrf.as_deref())).await?;
+        let provider = t.developer_provider().ok_or_else(|| {
+            html::error_page(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "No developer provider",
+                "This identity's pool has no developer provider.",
+            )
+        })?;
+        let source = form.source.trim();
+        let destination = form.destination.as_str();
+        if form.confirm.as_deref() != Some("yes") {
+            let what = html! {
+                p { "Move every login of developer user " code { (source) } "'s identity to this identity ("
+                    code { (t.i()) } ", developer user " code { (destination) } "). The source identity is disabled. This cannot be undone." }
+            };
+            let hidden = [
+                ("source", source),
+                ("destination", destination),
+                ("confirm", "yes"),
+            ];
+            return Ok(t.confirm("Merge these developer users?", what, "merge", &hidden, "Merge"));
         }
+        let input = json!({
+            "SourceUserIdentifier": source,
+            "DestinationUserIdentifier": destination,
+            "DeveloperProviderName": provider,
+            "IdentityPoolId": t.pool.id.as_str(),
+        });
+        t.ctx.invoke(&t.account, "MergeDeveloperIdentities", input).await?;
+        Ok(html::see_other(&t.href("?done=merged")))
     })
     .await
-}
-
-async fn merge(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-    form: web::Form<MergeForm>,
-) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) =
-                changing(&req, console, &path.0, form.csrf.as_deref()).await?;
-            let (described, pool, _) = identity_of(&ctx, &account, &path.1).await?;
-            let a = account.id.as_str();
-            let i = described.identity.id.as_str();
-            let provider = pool.settings.developer_provider_name.clone().ok_or_else(|| {
-                html::error_page(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    "No developer provider",
-                    "This identity's pool has no developer provider.",
-                )
-            })?;
-            let source = form.source.trim();
-            if form.confirm.as_deref() != Some("yes") {
-                return Ok(ctx.page(
-                    Some(&account),
-                    "identities",
-                    "Merge these developer users?",
-                    html! {
-                        p { "Move every login of developer user " code { (source) } "'s identity to this identity ("
-                            code { (i) } ", developer user " code { (form.destination) } "). The source identity is disabled. This cannot be undone." }
-                        (html::confirm(
-                            &format!("/accounts/{a}/identities/{i}/merge"),
-                            ctx.csrf_token(),
-                            &[("source", source), ("destination", &form.destination), ("confirm", "yes")],
-                            ("Merge", "danger"),
-                            &format!("/accounts/{a}/identities/{i}"),
-                        ))
-                    },
-                ));
-            }
-            let input = json!({
-                "SourceUserIdentifier": source,
-                "DestinationUserIdentifier": form.destination,
-                "DeveloperProviderName": provider,
-                "IdentityPoolId": pool.id.as_str(),
-            });
-            invoke(ctx.api(), &ctx.operator(), &account.id, "MergeDeveloperIdentities", input)
-                .await
-                .map_err(html::api_error)?;
-            Ok(html::see_other(&format!("/accounts/{a}/identities/{i}?done=merged")))
-        }
-        .await,
-    )
 }

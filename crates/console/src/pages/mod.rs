@@ -1,6 +1,7 @@
-//! The pages. Each handler: the session (or off to sign in), the account
-//! and the operator's role in it, then reads through the domain services
-//! or one change through [`cognate_api::operator`].
+//! The pages. Each handler starts from its [`Visit`]: the session (or off
+//! to sign in), the account and the operator's role in it (what its
+//! [`Access`] asks), then reads through the domain services or makes one
+//! change through [`cognate_api::operator`].
 //!
 //! # Layout
 //! - `accounts` — the home page: the operator's accounts.
@@ -11,20 +12,21 @@
 //! - `audit` — searching the audit trail, one event.
 //! - `usage` — calls, errors and throttles per operation.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use cognate_api::operator::{read, Operator};
+use actix_web::{web, HttpResponse};
+use cognate_api::operator::{invoke, read, Operator};
 use cognate_api::AppState;
 use cognate_domain::audit::{AuditQuery, AuditRecord};
 use cognate_domain::ids::{AccountId, IdentityPoolId};
 use cognate_domain::pool::IdentityPool;
 use cognate_domain::ports::StoreError;
 use maud::Markup;
+use serde_json::Value;
 
 use crate::config::Role;
 use crate::html::{self, Shell};
 use crate::oidc::url_encode;
 use crate::session::{self, Active};
-use crate::Console;
+use crate::{Console, Visit};
 
 mod accounts;
 mod audit;
@@ -64,12 +66,31 @@ impl Account {
     }
 }
 
-impl Ctx {
+/// The path of a page of one account: its id.
+pub(crate) type AccountPath = web::Path<String>;
+
+/// The path of a page of one pool or identity: the account's id, its id.
+pub(crate) type ItemPath = web::Path<(String, String)>;
+
+/// What a page asks of the operator's role in its account.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Access<'a> {
+    /// Looking: any role.
+    See,
+    /// A page that leads to a change: operators only.
+    Ask,
+    /// A change (a POST): the session's CSRF token (this one), then the
+    /// operator role.
+    Change(Option<&'a str>),
+}
+
+impl Visit {
     /// The request's session, or a redirect to sign in (back to this page
     /// afterwards, for a GET).
-    pub async fn of(req: &HttpRequest, console: web::Data<Console>) -> Result<Ctx, HttpResponse> {
+    pub async fn signed_in(self) -> Result<Ctx, HttpResponse> {
+        let Visit { req, console } = self;
         let secure = console.config.secure_cookies;
-        let active = session::session_id(req, secure).and_then(|id| console.sessions.touch(&id));
+        let active = session::session_id(&req, secure).and_then(|id| console.sessions.touch(&id));
         let Some(active) = active else {
             let next = if req.method() == actix_web::http::Method::GET {
                 req.uri()
@@ -83,7 +104,7 @@ impl Ctx {
                 url_encode(&next)
             )));
         };
-        let operator = console.operator(req, &active.who.sub, active.who.name.as_deref());
+        let operator = console.operator(&req, &active.who.sub, active.who.name.as_deref());
         Ok(Ctx {
             console,
             active,
@@ -91,6 +112,40 @@ impl Ctx {
         })
     }
 
+    /// The signed-in request, and the account `raw` names if the operator
+    /// may see it, with the role `access` asks for.
+    pub async fn account(
+        self,
+        raw: &str,
+        access: Access<'_>,
+    ) -> Result<(Ctx, Account), HttpResponse> {
+        let ctx = self.signed_in().await?;
+        let account = ctx.account(raw)?;
+        match access {
+            Access::See => {}
+            Access::Ask => {
+                if !account.may_change() {
+                    return Err(html::forbidden());
+                }
+            }
+            Access::Change(csrf) => ctx.may_change(&account, csrf)?,
+        }
+        Ok((ctx, account))
+    }
+
+    /// As [`Visit::account`], and the pool of the account `path` names.
+    pub async fn pool(
+        self,
+        (account, pool): &(String, String),
+        access: Access<'_>,
+    ) -> Result<(Ctx, Account, IdentityPool), HttpResponse> {
+        let (ctx, account) = self.account(account, access).await?;
+        let pool = pool_of(&ctx, &account, pool).await?;
+        Ok((ctx, account, pool))
+    }
+}
+
+impl Ctx {
     /// The API's shared state.
     pub fn api(&self) -> &web::Data<AppState> {
         &self.console.api
@@ -138,6 +193,27 @@ impl Ctx {
             .who
             .grants
             .in_every_account(&self.console.config, Role::Operator)
+    }
+
+    /// Refuse one who may not act on what every account shares.
+    pub fn may_operate_everything(&self) -> Result<(), HttpResponse> {
+        if !self.operates_everything() {
+            return Err(html::forbidden());
+        }
+        Ok(())
+    }
+
+    /// Change something of `account` through the API's `operation`, as
+    /// the operator: its answer.
+    pub async fn invoke(
+        &self,
+        account: &Account,
+        operation: &str,
+        input: Value,
+    ) -> Result<Value, HttpResponse> {
+        invoke(self.api(), &self.operator, &account.id, operation, input)
+            .await
+            .map_err(html::api_error)
     }
 
     /// Whether the operator has a role in every configured account (and
@@ -189,44 +265,6 @@ impl Ctx {
         };
         html::ok(html::page(&shell, title, body))
     }
-}
-
-/// The signed-in request, and the account `raw` names if the operator
-/// may see it.
-pub(crate) async fn in_account(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    raw: &str,
-) -> Result<(Ctx, Account), HttpResponse> {
-    let ctx = Ctx::of(req, console).await?;
-    let account = ctx.account(raw)?;
-    Ok((ctx, account))
-}
-
-/// As [`in_account`], for a page that leads to a change: operators only.
-pub(crate) async fn to_change(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    raw: &str,
-) -> Result<(Ctx, Account), HttpResponse> {
-    let (ctx, account) = in_account(req, console, raw).await?;
-    if !account.may_change() {
-        return Err(html::forbidden());
-    }
-    Ok((ctx, account))
-}
-
-/// As [`in_account`], for a POST that changes something: the session's
-/// CSRF token, then the operator role.
-pub(crate) async fn changing(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    raw: &str,
-    csrf: Option<&str>,
-) -> Result<(Ctx, Account), HttpResponse> {
-    let (ctx, account) = in_account(req, console, raw).await?;
-    ctx.may_change(&account, csrf)?;
-    Ok((ctx, account))
 }
 
 /// The pool `raw` names, of `account` (else "not found").

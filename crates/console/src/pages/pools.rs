@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use cognate_api::operator::{invoke, read};
+use actix_web::{web, HttpResponse};
+use cognate_api::operator::read;
 use cognate_api::ops::pools::pool_json;
 use cognate_api::validation::Model;
 use cognate_domain::pool::{IdentityPool, MatchType, RoleMapping};
@@ -18,9 +18,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{changing, done_notice, in_account, pool_of, to_change, Account, Ctx};
+use super::{done_notice, Access, Account, AccountPath, Ctx, ItemPath};
 use crate::html::{self, Reply};
-use crate::Console;
+use crate::Visit;
 
 /// Identities counted at most per pool on the list of pools.
 const LIST_COUNT_CAP: u64 = 10_000;
@@ -71,22 +71,12 @@ struct PageQuery {
     done: Option<String>,
 }
 
-async fn list(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<String>,
-    query: web::Query<PageQuery>,
-) -> HttpResponse {
-    html::done(list_page(&req, console, &path, &query).await)
+async fn list(visit: Visit, path: AccountPath, query: web::Query<PageQuery>) -> HttpResponse {
+    html::answer(list_page(visit, &path, &query)).await
 }
 
-async fn list_page(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    account: &str,
-    query: &PageQuery,
-) -> Reply {
-    let (ctx, account) = in_account(req, console, account).await?;
+async fn list_page(visit: Visit, account: &str, query: &PageQuery) -> Reply {
+    let (ctx, account) = visit.account(account, Access::See).await?;
     let state = ctx.api().clone();
     let (id, next) = (account.id.clone(), query.next.clone());
     let rows = read(ctx.api(), async move {
@@ -137,24 +127,12 @@ async fn list_page(
     ))
 }
 
-async fn show(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-    query: web::Query<PageQuery>,
-) -> HttpResponse {
-    html::done(show_page(&req, console, &path.0, &path.1, &query).await)
+async fn show(visit: Visit, path: ItemPath, query: web::Query<PageQuery>) -> HttpResponse {
+    html::answer(show_page(visit, &path, &query)).await
 }
 
-async fn show_page(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    account: &str,
-    pool: &str,
-    query: &PageQuery,
-) -> Reply {
-    let (ctx, account) = in_account(req, console, account).await?;
-    let pool = pool_of(&ctx, &account, pool).await?;
+async fn show_page(visit: Visit, path: &(String, String), query: &PageQuery) -> Reply {
+    let (ctx, account, pool) = visit.pool(path, Access::See).await?;
     let state = ctx.api().clone();
     let (id, pool_id, providers) = (
         account.id.clone(),
@@ -568,97 +546,79 @@ fn form_page(
     )
 }
 
-async fn edit(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
-    html::done(
-        async {
-            let (ctx, account) = to_change(&req, console, &path.0).await?;
-            let pool = pool_of(&ctx, &account, &path.1).await?;
-            Ok(form_page(&ctx, &account, &pool, &PoolForm::of(&pool), None))
-        }
-        .await,
-    )
+async fn edit(visit: Visit, path: ItemPath) -> HttpResponse {
+    html::answer(async {
+        let (ctx, account, pool) = visit.pool(&path, Access::Ask).await?;
+        Ok(form_page(&ctx, &account, &pool, &PoolForm::of(&pool), None))
+    })
+    .await
 }
 
-async fn preview(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-    form: web::Form<PoolForm>,
-) -> HttpResponse {
-    html::done(preview_page(&req, console, &path.0, &path.1, form.into_inner()).await)
-}
-
-async fn preview_page(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    account: &str,
-    pool: &str,
-    form: PoolForm,
-) -> Reply {
-    let (ctx, account) = changing(req, console, account, form.csrf.as_deref()).await?;
-    let pool = pool_of(&ctx, &account, pool).await?;
-    let (update, roles) = match form.inputs(&pool) {
-        Ok(inputs) => inputs,
-        Err(error) => return Ok(form_page(&ctx, &account, &pool, &form, Some(&error))),
-    };
-    let model = Model::embedded();
-    for (operation, input) in [
-        ("UpdateIdentityPool", &update),
-        ("SetIdentityPoolRoles", &roles),
-    ] {
-        if let Err(refused) = model.validate(operation, input) {
-            let err = cognate_api::error::ApiError::from(refused);
-            return Ok(form_page(&ctx, &account, &pool, &form, Some(&err.message)));
+async fn preview(visit: Visit, path: ItemPath, form: web::Form<PoolForm>) -> HttpResponse {
+    html::answer(async {
+        let (ctx, account, pool) = visit
+            .pool(&path, Access::Change(form.csrf.as_deref()))
+            .await?;
+        let (update, roles) = match form.inputs(&pool) {
+            Ok(inputs) => inputs,
+            Err(error) => return Ok(form_page(&ctx, &account, &pool, &form, Some(&error))),
+        };
+        let model = Model::embedded();
+        for (operation, input) in [
+            ("UpdateIdentityPool", &update),
+            ("SetIdentityPoolRoles", &roles),
+        ] {
+            if let Err(refused) = model.validate(operation, input) {
+                let err = cognate_api::error::ApiError::from(refused);
+                return Ok(form_page(&ctx, &account, &pool, &form, Some(&err.message)));
+            }
         }
-    }
-    let before = PoolForm::of(&pool).fields();
-    let after = form.fields();
-    let changed: Vec<_> = before
-        .iter()
-        .zip(&after)
-        .filter(|(b, a)| b.1 != a.1)
-        .map(|(b, a)| (b.0, b.1.clone(), a.1.clone()))
-        .collect();
-    let a = account.id.as_str();
-    let p = pool.id.as_str();
-    if changed.is_empty() {
-        return Ok(html::see_other(&format!(
-            "/accounts/{a}/pools/{p}?done=unchanged"
-        )));
-    }
-    let current = json!({ "pool": pool_json(&pool), "roles": current_roles(&pool) }).to_string();
-    Ok(ctx.page(
-        Some(&account),
-        "pools",
-        &format!("Confirm changes to {}", pool.settings.name),
-        html! {
-            p.lead { "These settings change. Nothing is saved until you confirm." }
-            table.diff {
-                thead { tr { th scope="col" { "Setting" } th scope="col" { "Before" } th scope="col" { "After" } } }
-                tbody {
-                    @for (label, b, a) in &changed {
-                        tr {
-                            th scope="row" { (label) }
-                            td.before { @if b.is_empty() { (html::none()) } @else { pre { (b) } } }
-                            td.after { @if a.is_empty() { (html::none()) } @else { pre { (a) } } }
+        let before = PoolForm::of(&pool).fields();
+        let after = form.fields();
+        let changed: Vec<_> = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.1 != a.1)
+            .map(|(b, a)| (b.0, b.1.clone(), a.1.clone()))
+            .collect();
+        let a = account.id.as_str();
+        let p = pool.id.as_str();
+        if changed.is_empty() {
+            return Ok(html::see_other(&format!(
+                "/accounts/{a}/pools/{p}?done=unchanged"
+            )));
+        }
+        let current = json!({ "pool": pool_json(&pool), "roles": current_roles(&pool) }).to_string();
+        Ok(ctx.page(
+            Some(&account),
+            "pools",
+            &format!("Confirm changes to {}", pool.settings.name),
+            html! {
+                p.lead { "These settings change. Nothing is saved until you confirm." }
+                table.diff {
+                    thead { tr { th scope="col" { "Setting" } th scope="col" { "Before" } th scope="col" { "After" } } }
+                    tbody {
+                        @for (label, b, a) in &changed {
+                            tr {
+                                th scope="row" { (label) }
+                                td.before { @if b.is_empty() { (html::none()) } @else { pre { (b) } } }
+                                td.after { @if a.is_empty() { (html::none()) } @else { pre { (a) } } }
+                            }
                         }
                     }
                 }
-            }
-            form.confirm method="post" action=(format!("/accounts/{a}/pools/{p}/apply")) {
-                (html::csrf_field(ctx.csrf_token()))
-                input type="hidden" name="update" value=(update.to_string());
-                input type="hidden" name="roles" value=(roles.to_string());
-                input type="hidden" name="before" value=(current);
-                button.primary type="submit" { "Save changes" }
-                a.button href=(format!("/accounts/{a}/pools/{p}/edit")) { "Back to the form" }
-            }
-        },
-    ))
+                form.confirm method="post" action=(format!("/accounts/{a}/pools/{p}/apply")) {
+                    (html::csrf_field(ctx.csrf_token()))
+                    input type="hidden" name="update" value=(update.to_string());
+                    input type="hidden" name="roles" value=(roles.to_string());
+                    input type="hidden" name="before" value=(current);
+                    button.primary type="submit" { "Save changes" }
+                    a.button href=(format!("/accounts/{a}/pools/{p}/edit")) { "Back to the form" }
+                }
+            },
+        ))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -669,84 +629,56 @@ struct ApplyForm {
     before: String,
 }
 
-async fn apply(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<(String, String)>,
-    form: web::Form<ApplyForm>,
-) -> HttpResponse {
-    html::done(apply_change(&req, console, &path.0, &path.1, form.into_inner()).await)
-}
-
-async fn apply_change(
-    req: &HttpRequest,
-    console: web::Data<Console>,
-    account: &str,
-    pool: &str,
-    form: ApplyForm,
-) -> Reply {
-    let (ctx, account) = changing(req, console, account, form.csrf.as_deref()).await?;
-    let pool = pool_of(&ctx, &account, pool).await?;
-    let a = account.id.as_str();
-    let p = pool.id.as_str();
-    let bad = || {
-        html::error_page(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "Request refused",
-            "The confirmation form was damaged. Start the edit again.",
-        )
-    };
-    let (Ok(mut update), Ok(mut roles), Ok(before)) = (
-        serde_json::from_str::<Value>(&form.update),
-        serde_json::from_str::<Value>(&form.roles),
-        serde_json::from_str::<Value>(&form.before),
-    ) else {
-        return Err(bad());
-    };
-    if !update.is_object() || !roles.is_object() {
-        return Err(bad());
-    }
-    // The change is made to the pool of the page, whatever the form says.
-    update["IdentityPoolId"] = json!(p);
-    roles["IdentityPoolId"] = json!(p);
-    let current = json!({ "pool": pool_json(&pool), "roles": current_roles(&pool) });
-    if before != current {
-        return Ok(ctx.page(
-            Some(&account),
-            "pools",
-            "The pool changed meanwhile",
-            html! {
-                p.notice.error role="alert" { "Someone changed this pool after you opened the form. Nothing was saved." }
-                p { a.button href=(format!("/accounts/{a}/pools/{p}/edit")) { "Edit again" } }
-            },
-        ));
-    }
-    let operator = ctx.operator();
-    if update != current["pool"] {
-        invoke(
-            ctx.api(),
-            &operator,
-            &account.id,
-            "UpdateIdentityPool",
-            update,
-        )
-        .await
-        .map_err(html::api_error)?;
-    }
-    if roles != current["roles"] {
-        invoke(
-            ctx.api(),
-            &operator,
-            &account.id,
-            "SetIdentityPoolRoles",
-            roles,
-        )
-        .await
-        .map_err(html::api_error)?;
-    }
-    Ok(html::see_other(&format!(
-        "/accounts/{a}/pools/{p}?done=updated"
-    )))
+async fn apply(visit: Visit, path: ItemPath, form: web::Form<ApplyForm>) -> HttpResponse {
+    html::answer(async {
+        let (ctx, account, pool) = visit
+            .pool(&path, Access::Change(form.csrf.as_deref()))
+            .await?;
+        let a = account.id.as_str();
+        let p = pool.id.as_str();
+        let bad = || {
+            html::error_page(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "Request refused",
+                "The confirmation form was damaged. Start the edit again.",
+            )
+        };
+        let (Ok(mut update), Ok(mut roles), Ok(before)) = (
+            serde_json::from_str::<Value>(&form.update),
+            serde_json::from_str::<Value>(&form.roles),
+            serde_json::from_str::<Value>(&form.before),
+        ) else {
+            return Err(bad());
+        };
+        if !update.is_object() || !roles.is_object() {
+            return Err(bad());
+        }
+        // The change is made to the pool of the page, whatever the form says.
+        update["IdentityPoolId"] = json!(p);
+        roles["IdentityPoolId"] = json!(p);
+        let current = json!({ "pool": pool_json(&pool), "roles": current_roles(&pool) });
+        if before != current {
+            return Ok(ctx.page(
+                Some(&account),
+                "pools",
+                "The pool changed meanwhile",
+                html! {
+                    p.notice.error role="alert" { "Someone changed this pool after you opened the form. Nothing was saved." }
+                    p { a.button href=(format!("/accounts/{a}/pools/{p}/edit")) { "Edit again" } }
+                },
+            ));
+        }
+        if update != current["pool"] {
+            ctx.invoke(&account, "UpdateIdentityPool", update).await?;
+        }
+        if roles != current["roles"] {
+            ctx.invoke(&account, "SetIdentityPoolRoles", roles).await?;
+        }
+        Ok(html::see_other(&format!(
+            "/accounts/{a}/pools/{p}?done=updated"
+        )))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -3,25 +3,21 @@
 //! grouped read of the account's index over the range; the aggregated
 //! records of throttled calls count as the calls they stand for).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use cognate_domain::audit::Usage;
 use maud::html;
 
-use super::{in_account, store_error};
+use super::{store_error, Access, AccountPath};
 use crate::html::{self, Reply};
-use crate::Console;
+use crate::Visit;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/accounts/{account}/usage", web::get().to(usage));
 }
 
-async fn usage(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    path: web::Path<String>,
-) -> HttpResponse {
-    html::done(usage_page(&req, console, &path).await)
+async fn usage(visit: Visit, path: AccountPath) -> HttpResponse {
+    html::answer(usage_page(visit, &path)).await
 }
 
 /// One row of the table: an operation over the hour and the day.
@@ -64,8 +60,8 @@ fn total(rows: &[Row], pick: impl Fn(&Row) -> &Usage) -> Usage {
     })
 }
 
-async fn usage_page(req: &HttpRequest, console: web::Data<Console>, account: &str) -> Reply {
-    let (ctx, account) = in_account(req, console, account).await?;
+async fn usage_page(visit: Visit, account: &str) -> Reply {
+    let (ctx, account) = visit.account(account, Access::See).await?;
     let store = ctx.api().audit_store.clone();
     let id = account.id.clone();
     let now = Utc::now();
