@@ -376,21 +376,26 @@ mod tests {
         Admission::new(budget(public, 50), budget(signed, 50))
     }
 
+    /// A public request of client `n`, which must be admitted (`what`
+    /// names it if not).
+    async fn admitted(admission: &Admission, n: u8, what: &str) -> Admitted {
+        admission.admit(Class::Public, client(n)).await.expect(what)
+    }
+
+    /// A public request of client `n`, which must be refused.
+    async fn refused(admission: &Admission, n: u8, what: &str) -> Refused {
+        admission
+            .admit(Class::Public, client(n))
+            .await
+            .expect_err(what)
+    }
+
     #[tokio::test]
     async fn a_public_request_beyond_the_budget_is_refused_with_too_many_requests() {
         let admission = admission(2, 2);
-        let _a = admission
-            .admit(Class::Public, client(1))
-            .await
-            .expect("first");
-        let _b = admission
-            .admit(Class::Public, client(1))
-            .await
-            .expect("second");
-        let err = admission
-            .admit(Class::Public, client(2))
-            .await
-            .expect_err("third");
+        let _a = admitted(&admission, 1, "first").await;
+        let _b = admitted(&admission, 1, "second").await;
+        let err = refused(&admission, 2, "third").await;
         assert_eq!(err.reason, Rejection::Budget, "it waited for the budget");
         let err = ApiError::from(err);
         assert_eq!(err.code, "TooManyRequestsException");
@@ -404,10 +409,7 @@ mod tests {
     #[tokio::test]
     async fn an_exhausted_public_budget_does_not_touch_the_signed_one() {
         let admission = admission(1, 1);
-        let _public = admission
-            .admit(Class::Public, client(1))
-            .await
-            .expect("public");
+        let _public = admitted(&admission, 1, "public").await;
         assert!(admission.admit(Class::Public, client(1)).await.is_err());
         let signed = admission.admit(Class::Signed, client(1)).await;
         assert!(signed.is_ok(), "a signed request must still be admitted");
@@ -423,22 +425,16 @@ mod tests {
             },
             budget(1, 50),
         );
-        let a1 = admission.admit(Class::Public, client(1)).await.expect("a1");
-        let _a2 = admission.admit(Class::Public, client(1)).await.expect("a2");
+        let a1 = admitted(&admission, 1, "a1").await;
+        let _a2 = admitted(&admission, 1, "a2").await;
         // Its third waits in its own queue, not for the two free slots.
         let a3 = {
             let admission = admission.clone();
             tokio::spawn(async move { admission.admit(Class::Public, client(1)).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let _c = admission
-            .admit(Class::Public, client(2))
-            .await
-            .expect("another client");
-        let _d = admission
-            .admit(Class::Public, client(2))
-            .await
-            .expect("its second");
+        let _c = admitted(&admission, 2, "another client").await;
+        let _d = admitted(&admission, 2, "its second").await;
         drop(a1);
         assert!(
             a3.await.unwrap().is_ok(),
@@ -449,10 +445,7 @@ mod tests {
             "nothing was refused for lack of a slot"
         );
         // And a client whose own queue does not move in time is refused.
-        let err = admission
-            .admit(Class::Public, client(2))
-            .await
-            .expect_err("beyond its share, for longer than the wait");
+        let err = refused(&admission, 2, "beyond its share, for longer than the wait").await;
         assert_eq!(
             err.reason,
             Rejection::ClientShare,
@@ -463,10 +456,7 @@ mod tests {
     #[tokio::test]
     async fn a_finished_request_frees_its_slot_for_a_waiting_one() {
         let admission = Admission::new(budget(1, 30_000), budget(1, 30_000));
-        let first = admission
-            .admit(Class::Public, client(1))
-            .await
-            .expect("first");
+        let first = admitted(&admission, 1, "first").await;
         let waiting = {
             let admission = admission.clone();
             tokio::spawn(async move { admission.admit(Class::Public, client(2)).await.is_ok() })

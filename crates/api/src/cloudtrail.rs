@@ -278,21 +278,18 @@ mod tests {
 
     #[test]
     fn a_next_token_is_good_only_for_the_parameters_it_was_made_for() {
-        let record = AuditRecord {
-            event_id: Uuid::new_v4(),
-            event_time: Utc::now(),
-            audience: cognate_domain::audit::Audience::Everyone,
-            event_source: "x".into(),
-            event_name: "GetId".into(),
-            read_only: false,
-            access_key_id: None,
-            username: None,
-            pool_id: None,
-            identity_id: None,
-            error_code: None,
-            count: 1,
-            record: "{}".into(),
-        };
+        let call = crate::audit::Call::new(
+            "r",
+            crate::audit::COGNITO_SOURCE,
+            "GetId",
+            "us-east-1",
+            None,
+            None,
+        );
+        let record = call.record(crate::audit::Outcome::Answered {
+            response: None,
+            additional: None,
+        });
         let token = encode_token(&record, "abc");
         let (time, id) = decode_token(&token, "abc").unwrap();
         assert_eq!(id, record.event_id);

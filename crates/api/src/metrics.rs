@@ -75,64 +75,115 @@ fn class_label(class: Class) -> &'static str {
     }
 }
 
+/// Makes metrics and registers each in one registry.
+struct Registering<'a>(&'a Registry);
+
+impl Registering<'_> {
+    /// `metric`, registered.
+    fn add<M: Collector + Clone + 'static>(&self, metric: M) -> Result<M, prometheus::Error> {
+        self.0.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+        self.add(IntGauge::new(name, help)?)
+    }
+
+    fn float_gauge(&self, name: &str, help: &str) -> Result<Gauge, prometheus::Error> {
+        self.add(Gauge::new(name, help)?)
+    }
+
+    fn counter(&self, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+        self.add(IntCounter::new(name, help)?)
+    }
+
+    /// Counters by `labels`.
+    fn counters(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntCounterVec, prometheus::Error> {
+        self.add(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+}
+
 impl Metrics {
     /// Create and register the metrics.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
+        let reg = Registering(&registry);
+        let metrics = Metrics {
+            requests: reg.counters(
                 "cognate_requests_total",
                 "API requests by operation and outcome (an AWS error code, or OK).",
-            ),
-            &["operation", "code"],
-        )?;
-        let throttled = IntCounterVec::new(
-            Opts::new(
+                &["operation", "code"],
+            )?,
+            throttled: reg.counters(
                 "cognate_throttled_requests_total",
                 "Requests refused with TooManyRequestsException, by the account whose quota was exceeded and operation.",
-            ),
-            &["account", "operation"],
-        )?;
-        let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "cognate_request_duration_seconds",
-                "API request latency by operation, from body read to response.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
-            &["operation"],
-        )?;
-        let audit_buffered = IntGauge::new(
-            "cognate_audit_events_buffered",
-            "Audit records waiting to be written to the database.",
-        )?;
-        let audit_written = IntCounter::new(
-            "cognate_audit_events_written_total",
-            "Audit records written to the database by the batch writer.",
-        )?;
-        let audit_dropped = IntCounter::new(
-            "cognate_audit_events_dropped_total",
-            "Audit records that could not be kept (the buffer was full, or the database stayed away through a shutdown).",
-        )?;
-        let failover_waits = IntCounterVec::new(
-            Opts::new(
+                &["account", "operation"],
+            )?,
+            latency: reg.add(HistogramVec::new(
+                HistogramOpts::new(
+                    "cognate_request_duration_seconds",
+                    "API request latency by operation, from body read to response.",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ]),
+                &["operation"],
+            )?)?,
+            audit_buffered: reg.gauge(
+                "cognate_audit_events_buffered",
+                "Audit records waiting to be written to the database.",
+            )?,
+            audit_written: reg.counter(
+                "cognate_audit_events_written_total",
+                "Audit records written to the database by the batch writer.",
+            )?,
+            audit_dropped: reg.counter(
+                "cognate_audit_events_dropped_total",
+                "Audit records that could not be kept (the buffer was full, or the database stayed away through a shutdown).",
+            )?,
+            failover_waits: reg.counters(
                 "cognate_db_failover_waits_total",
                 "Calls that waited for a lost database to come back, by outcome (recovered, timed_out).",
-            ),
-            &["outcome"],
-        )?;
-        let db_up = IntGauge::new(
-            "cognate_db_up",
-            "1 while a writable PostgreSQL is reachable, 0 while the instance waits for one.",
-        )?;
-        let admission_rejected = IntCounterVec::new(
-            Opts::new(
+                &["outcome"],
+            )?,
+            db_up: reg.gauge(
+                "cognate_db_up",
+                "1 while a writable PostgreSQL is reachable, 0 while the instance waits for one.",
+            )?,
+            admission_rejected: reg.counters(
                 "cognate_admission_rejected_total",
                 "Requests refused at admission, by class and reason.",
-            ),
-            &["class", "reason"],
-        )?;
+                &["class", "reason"],
+            )?,
+            quota_leases: reg.counters(
+                "cognate_quota_leases_total",
+                "Leases of shared quota tokens from PostgreSQL, by outcome.",
+                &["outcome"],
+            )?,
+            saturated: reg.gauge(
+                "cognate_saturated",
+                "1 while /readyz reports the instance saturated, else 0.",
+            )?,
+            open_connections: reg.gauge(
+                "cognate_open_connections",
+                "Open client connections of the API listener.",
+            )?,
+            key_age: reg.float_gauge(
+                "cognate_signing_key_age_seconds",
+                "Age of the key that signs now (since it began signing).",
+            )?,
+            key_rotation_due: reg.float_gauge(
+                "cognate_signing_key_rotation_due_seconds",
+                "Seconds until the signing key is due for rotation; negative when overdue.",
+            )?,
+            registry: registry.clone(),
+        };
+        // Series whose labels are known in advance, at zero from the start.
         for class in [Class::Public, Class::Signed] {
             for reason in [
                 Rejection::Budget,
@@ -140,87 +191,32 @@ impl Metrics {
                 Rejection::ClientShare,
                 Rejection::UnknownIds,
             ] {
-                admission_rejected
+                metrics
+                    .admission_rejected
                     .with_label_values(&[class_label(class), rejection_label(reason)]);
             }
         }
-        let quota_leases = IntCounterVec::new(
-            Opts::new(
-                "cognate_quota_leases_total",
-                "Leases of shared quota tokens from PostgreSQL, by outcome.",
-            ),
-            &["outcome"],
-        )?;
         for outcome in [
             LeaseOutcome::Granted,
             LeaseOutcome::Empty,
             LeaseOutcome::Failed,
         ] {
-            quota_leases.with_label_values(&[outcome.label()]);
+            metrics.quota_leases.with_label_values(&[outcome.label()]);
         }
         for outcome in ["recovered", "timed_out"] {
-            failover_waits.with_label_values(&[outcome]);
+            metrics.failover_waits.with_label_values(&[outcome]);
         }
-        let saturated = IntGauge::new(
-            "cognate_saturated",
-            "1 while /readyz reports the instance saturated, else 0.",
-        )?;
-        let open_connections = IntGauge::new(
-            "cognate_open_connections",
-            "Open client connections of the API listener.",
-        )?;
-        let key_age = Gauge::new(
-            "cognate_signing_key_age_seconds",
-            "Age of the key that signs now (since it began signing).",
-        )?;
-        let key_rotation_due = Gauge::new(
-            "cognate_signing_key_rotation_due_seconds",
-            "Seconds until the signing key is due for rotation; negative when overdue.",
-        )?;
-        let build_info = IntGaugeVec::new(
+        let build_info = reg.add(IntGaugeVec::new(
             Opts::new("cognate_build_info", "Build information; always 1."),
             &["version"],
-        )?;
+        )?)?;
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        for collector in [
-            Box::new(admission_rejected.clone()) as Box<dyn Collector>,
-            Box::new(quota_leases.clone()),
-            Box::new(saturated.clone()),
-            Box::new(open_connections.clone()),
-            Box::new(key_age.clone()),
-            Box::new(key_rotation_due.clone()),
-            Box::new(build_info),
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
-        ] {
-            registry.register(collector)?;
-        }
-        registry.register(Box::new(failover_waits.clone()))?;
-        registry.register(Box::new(db_up.clone()))?;
-        registry.register(Box::new(audit_buffered.clone()))?;
-        registry.register(Box::new(audit_written.clone()))?;
-        registry.register(Box::new(audit_dropped.clone()))?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(latency.clone()))?;
-        registry.register(Box::new(throttled.clone()))?;
-        Ok(Metrics {
-            registry,
-            requests,
-            throttled,
-            latency,
-            audit_buffered,
-            audit_written,
-            audit_dropped,
-            failover_waits,
-            db_up,
-            admission_rejected,
-            quota_leases,
-            saturated,
-            open_connections,
-            key_age,
-            key_rotation_due,
-        })
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(metrics)
     }
 
     /// Add another crate's collectors (the store's, the token crate's).

@@ -354,14 +354,15 @@ async fn run(state: web::Data<AppState>, request: Checked, mut call: Call) -> (C
 }
 
 async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ran {
+    // What is asked, by whom, since when.
     let Checked {
-        arrived,
         service,
         operation,
+        input,
         caller,
         class,
         client,
-        input,
+        arrived,
     } = request;
     let mut admitted = None;
     let account = match &caller {

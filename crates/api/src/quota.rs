@@ -245,17 +245,22 @@ mod tests {
         (Quotas::new(table, ledger.clone()), ledger)
     }
 
-    #[tokio::test]
-    async fn admissions_stop_when_the_shared_bucket_is_empty_and_refusals_do_not_ask_again() {
-        let (q, ledger) = quotas(100, 30);
+    /// How many of `calls` GetId calls of one account `q` admits.
+    async fn admitted(q: &Quotas, calls: u32) -> u32 {
         let account = AccountId::parse("7").unwrap();
         let mut admitted = 0;
-        for _ in 0..100 {
+        for _ in 0..calls {
             if q.admit(&account, "GetId").await == Admission::Admitted {
                 admitted += 1;
             }
         }
-        assert_eq!(admitted, 30);
+        admitted
+    }
+
+    #[tokio::test]
+    async fn admissions_stop_when_the_shared_bucket_is_empty_and_refusals_do_not_ask_again() {
+        let (q, ledger) = quotas(100, 30);
+        assert_eq!(admitted(&q, 100).await, 30);
         // Chunks of 10 for 30 tokens, one empty answer, then local
         // refusals (for 10 ms; a slow machine may ask once or twice more).
         assert!(ledger.leases.load(Ordering::SeqCst) < 10);
@@ -264,14 +269,7 @@ mod tests {
     #[tokio::test]
     async fn the_local_bucket_refuses_beyond_the_burst_without_leasing() {
         let (q, ledger) = quotas(5, 1_000);
-        let account = AccountId::parse("7").unwrap();
-        let mut admitted = 0;
-        for _ in 0..50 {
-            if q.admit(&account, "GetId").await == Admission::Admitted {
-                admitted += 1;
-            }
-        }
-        assert_eq!(admitted, 5);
+        assert_eq!(admitted(&q, 50).await, 5);
         assert_eq!(ledger.leases.load(Ordering::SeqCst), 5);
     }
 }

@@ -468,17 +468,20 @@ mod tests {
         AuditLog::start(Arc::new(store.clone()), options, Metrics::new().unwrap()).unwrap()
     }
 
+    /// Options that write `batch_events` records at once, and what is
+    /// fewer only hourly (so never, in a test).
+    fn batches_of(batch_events: usize) -> AuditOptions {
+        AuditOptions {
+            flush_interval: Duration::from_secs(3600),
+            batch_events,
+            ..AuditOptions::default()
+        }
+    }
+
     #[tokio::test]
     async fn records_are_written_in_batches_and_close_writes_out_the_rest() {
         let store = MemoryStore::new();
-        let log = log(
-            &store,
-            AuditOptions {
-                flush_interval: Duration::from_secs(3600),
-                batch_events: 10,
-                ..AuditOptions::default()
-            },
-        );
+        let log = log(&store, batches_of(10));
         let answered = || {
             call("GetId", "192.0.2.1").record(Outcome::Answered {
                 response: None,
@@ -556,15 +559,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_buffer_drops_and_counts_what_does_not_fit() {
         let store = MemoryStore::new();
-        let log = log(
-            &store,
-            AuditOptions {
-                buffer_events: 3,
-                flush_interval: Duration::from_secs(3600),
-                batch_events: 100,
-                ..AuditOptions::default()
-            },
-        );
+        let options = AuditOptions {
+            buffer_events: 3,
+            ..batches_of(100)
+        };
+        let log = log(&store, options);
         for _ in 0..5 {
             log.push(call("GetId", "192.0.2.1").record(Outcome::Answered {
                 response: None,

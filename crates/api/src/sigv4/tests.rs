@@ -118,15 +118,19 @@ fn sign_with_sdk(headers: &[(&str, &str)], body: &[u8], signing: &Signing<'_>) -
     map
 }
 
+/// The headers of a ListIdentityPools call that every SDK sends first.
+const LIST_POOLS: [(&str, &str); 4] = [
+    ("content-type", "application/x-amz-json-1.1"),
+    ("content-length", "17"),
+    ("host", HOST),
+    (
+        "x-amz-target",
+        "AWSCognitoIdentityService.ListIdentityPools",
+    ),
+];
+
 fn rust_sdk_headers() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("content-type", "application/x-amz-json-1.1"),
-        ("content-length", "17"),
-        ("host", HOST),
-        (
-            "x-amz-target",
-            "AWSCognitoIdentityService.ListIdentityPools",
-        ),
+    let rust = [
         ("user-agent", "aws-sdk-rust/1.3.0 os/linux lang/rust/1.85.0"),
         (
             "x-amz-user-agent",
@@ -137,18 +141,12 @@ fn rust_sdk_headers() -> Vec<(&'static str, &'static str)> {
             "0d6c2c2e-5d0b-4a53-8b2e-5c1b1f3c9a11",
         ),
         ("amz-sdk-request", "attempt=1; max=3"),
-    ]
+    ];
+    [LIST_POOLS.as_slice(), &rust].concat()
 }
 
 fn js_sdk_headers() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("content-type", "application/x-amz-json-1.1"),
-        ("content-length", "17"),
-        ("host", HOST),
-        (
-            "x-amz-target",
-            "AWSCognitoIdentityService.ListIdentityPools",
-        ),
+    let js = [
         (
             "x-amz-user-agent",
             "aws-sdk-js/3.700.0 ua/2.1 os/linux#6.8 lang/js md/nodejs#22.11.0 \
@@ -161,7 +159,8 @@ fn js_sdk_headers() -> Vec<(&'static str, &'static str)> {
         ),
         ("amz-sdk-request", "attempt=1; max=3"),
         ("accept", "*/*"),
-    ]
+    ];
+    [LIST_POOLS.as_slice(), &js].concat()
 }
 
 fn request<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> SignedRequest<'a> {
@@ -476,18 +475,52 @@ fn assert_error(result: Result<Caller, SigV4Error>, code: &str, message: &str) {
     assert_eq!(error.status(), 400);
 }
 
+/// Verified at t0 over [`BODY`], `headers` are refused with `code` and `message`.
+fn assert_refused(headers: &HeaderMap, code: &str, message: &str) {
+    assert_error(verify_at(headers, BODY, t0()), code, message);
+}
+
+/// The Rust SDK's headers signed with `signing`.
+fn sdk_signed(signing: &Signing<'_>) -> HeaderMap {
+    sign_with_sdk(&rust_sdk_headers(), BODY, signing)
+}
+
+/// The Rust SDK's headers signed as [`Signing::default`], then `name` set
+/// to `value`.
+fn sdk_signed_then(name: &'static str, value: HeaderValue) -> HeaderMap {
+    let mut headers = sdk_signed(&Signing::default());
+    headers.insert(name, value);
+    headers
+}
+
+/// Headers built by hand (aws-sigv4 would not make them): `host`,
+/// `x-amz-date` of t0, and `authorization`.
+fn by_hand(authorization: &str) -> HeaderMap {
+    header_map(&[
+        ("host", HOST),
+        ("x-amz-date", "20260101T000000Z"),
+        ("authorization", authorization),
+    ])
+}
+
 const MISMATCH: &str = "The request signature we calculated does not match the signature \
                         you provided. Check your AWS Secret Access Key and signing method. \
                         Consult the service documentation for details.";
 
+/// The refusal of a signature that does not match.
+fn assert_mismatch(headers: &HeaderMap, body: &[u8]) {
+    assert_error(
+        verify_at(headers, body, t0()),
+        "InvalidSignatureException",
+        MISMATCH,
+    );
+}
+
 #[test]
 fn a_request_without_authorization_is_missing_an_authentication_token() {
     let headers = header_map(&[("host", HOST), ("x-amz-date", "20260101T000000Z")]);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "MissingAuthenticationTokenException",
-        "Missing Authentication Token",
-    );
+    let token = "MissingAuthenticationTokenException";
+    assert_refused(&headers, token, "Missing Authentication Token");
 }
 
 #[test]
@@ -521,8 +554,8 @@ fn a_presigned_query_string_is_refused_as_incomplete() {
 #[test]
 fn a_bare_aws4_header_lists_every_missing_component() {
     let headers = header_map(&[("host", HOST), ("authorization", "AWS4-")]);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
+    assert_refused(
+        &headers,
         "IncompleteSignatureException",
         "Authorization header requires 'Credential' parameter. Authorization header \
          requires 'Signature' parameter. Authorization header requires 'SignedHeaders' \
@@ -533,38 +566,28 @@ fn a_bare_aws4_header_lists_every_missing_component() {
 
 #[test]
 fn a_header_without_a_signature_names_only_that_part() {
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/{REGION}/{SERVICE}/aws4_request, \
-         SignedHeaders=host;x-amz-date"
+    let scope = format!("{ACCESS_KEY}/20260101/{REGION}/{SERVICE}/aws4_request");
+    let authorization =
+        format!("AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host;x-amz-date");
+    let expected = format!(
+        "Authorization header requires 'Signature' parameter. Authorization={authorization}"
     );
-    let headers = header_map(&[
-        ("host", HOST),
-        ("x-amz-date", "20260101T000000Z"),
-        ("authorization", &authorization),
-    ]);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
+    assert_refused(
+        &by_hand(&authorization),
         "IncompleteSignatureException",
-        &format!(
-            "Authorization header requires 'Signature' parameter. \
-             Authorization={authorization}"
-        ),
+        &expected,
     );
 }
 
 #[test]
 fn a_token_without_an_equal_sign_is_a_malformed_pair() {
+    // A space splits the credential in two.
+    let split = format!("{ACCESS_KEY} /20260101/{REGION}/{SERVICE}/aws4_request");
     let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY} /20260101/{REGION}/{SERVICE}/aws4_request, \
-         SignedHeaders=host;x-amz-date, Signature=abc"
+        "AWS4-HMAC-SHA256 Credential={split}, SignedHeaders=host;x-amz-date, Signature=abc"
     );
-    let headers = header_map(&[
-        ("host", HOST),
-        ("x-amz-date", "20260101T000000Z"),
-        ("authorization", &authorization),
-    ]);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
+    assert_refused(
+        &by_hand(&authorization),
         "IncompleteSignatureException",
         &format!(
             "'/20260101/{REGION}/{SERVICE}/aws4_request' not a valid key=value pair \
@@ -575,13 +598,9 @@ fn a_token_without_an_equal_sign_is_a_malformed_pair() {
 
 #[test]
 fn a_malformed_x_amz_date_is_an_incomplete_signature() {
-    let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
-    headers.insert(
-        "x-amz-date",
-        HeaderValue::from_static("2026-01-01T00:00:00Z"),
-    );
-    assert_error(
-        verify_at(&headers, BODY, t0()),
+    let date = HeaderValue::from_static("2026-01-01T00:00:00Z");
+    assert_refused(
+        &sdk_signed_then("x-amz-date", date),
         "IncompleteSignatureException",
         "Date must be in ISO-8601 'basic format'. Got '2026-01-01T00:00:00Z'. See \
          http://en.wikipedia.org/wiki/ISO_8601",
@@ -590,18 +609,15 @@ fn a_malformed_x_amz_date_is_an_incomplete_signature() {
 
 #[test]
 fn an_unsupported_algorithm_is_an_incomplete_signature() {
-    let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
-    let authorization = headers["authorization"].to_str().expect("ascii").replacen(
+    let signed = sdk_signed(&Signing::default());
+    let authorization = signed["authorization"].to_str().expect("ascii").replacen(
         "AWS4-HMAC-SHA256",
         "AWS4-HMAC-SHA512",
         1,
     );
-    headers.insert(
-        "authorization",
-        HeaderValue::from_str(&authorization).expect("value"),
-    );
-    assert_error(
-        verify_at(&headers, BODY, t0()),
+    let authorization = HeaderValue::from_str(&authorization).expect("value");
+    assert_refused(
+        &sdk_signed_then("authorization", authorization),
         "IncompleteSignatureException",
         "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512' (only AWS4-HMAC-SHA256 for now). ",
     );
@@ -609,35 +625,32 @@ fn an_unsupported_algorithm_is_an_incomplete_signature() {
 
 #[test]
 fn a_credential_without_five_parts_is_an_incomplete_signature() {
-    let headers = header_map(&[
-        ("host", HOST),
-        ("x-amz-date", "20260101T000000Z"),
-        (
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/aws4_request, \
-             SignedHeaders=host;x-amz-date, Signature=abc",
-        ),
-    ]);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
+    let headers = by_hand(
+        "AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature=abc",
+    );
+    assert_refused(
+        &headers,
         "IncompleteSignatureException",
         "Credential must have exactly 5 slash-delimited elements, e.g. \
          keyid/date/region/service/term, got 'AKID/20260101/eu-west-1/aws4_request'",
     );
 }
 
+/// The refusal of a key that is unknown, or temporary.
+const UNRECOGNIZED: (&str, &str) = (
+    "UnrecognizedClientException",
+    "The security token included in the request is invalid.",
+);
+
 #[test]
 fn an_unknown_access_key_is_an_unrecognized_client() {
-    let signing = Signing {
+    let headers = sdk_signed(&Signing {
         access_key: "AKIDUNKNOWN000000000",
         ..Signing::default()
-    };
-    let headers = sign_with_sdk(&rust_sdk_headers(), BODY, &signing);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "UnrecognizedClientException",
-        "The security token included in the request is invalid.",
-    );
+    });
+    let (code, message) = UNRECOGNIZED;
+    assert_refused(&headers, code, message);
 }
 
 #[test]
@@ -646,11 +659,13 @@ fn session_credentials_are_an_unrecognized_client() {
     with_token.push(("x-amz-security-token", "FwoGZXIvYXdzEJr"));
     let headers = sign_with_sdk(&with_token, BODY, &Signing::default());
     assert!(signed_headers_of(&headers).contains("x-amz-security-token"));
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "UnrecognizedClientException",
-        "The security token included in the request is invalid.",
-    );
+    assert_refused(&headers, UNRECOGNIZED.0, UNRECOGNIZED.1);
+}
+
+/// A header signed with the rest must be.
+fn assert_must_be_signed(headers: &HeaderMap, name: &str) {
+    let message = format!("'{name}' must be a 'SignedHeader' in the AWS Authorization.");
+    assert_refused(headers, "InvalidSignatureException", &message);
 }
 
 #[test]
@@ -662,25 +677,14 @@ fn a_signature_over_host_and_date_only_cannot_be_replayed_as_another_operation()
         "x-amz-target",
         HeaderValue::from_static("AWSCognitoIdentityService.DeleteIdentityPool"),
     );
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "InvalidSignatureException",
-        "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization.",
-    );
+    assert_must_be_signed(&headers, "x-amz-target");
 }
 
 #[test]
 fn an_unsigned_security_token_is_refused_before_the_key_is_looked_up() {
-    let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
-    headers.insert(
-        "x-amz-security-token",
-        HeaderValue::from_static("FwoGZXIvYXdzEJr"),
-    );
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "InvalidSignatureException",
-        "'x-amz-security-token' must be a 'SignedHeader' in the AWS Authorization.",
-    );
+    let token = HeaderValue::from_static("FwoGZXIvYXdzEJr");
+    let headers = sdk_signed_then("x-amz-security-token", token);
+    assert_must_be_signed(&headers, "x-amz-security-token");
 }
 
 #[test]
@@ -692,11 +696,7 @@ fn an_unsigned_content_sha256_or_date_is_refused() {
         ),
         ("x-amz-anything", "x"),
     ] {
-        let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        let headers = sdk_signed_then(name, HeaderValue::from_static(value));
         assert_eq!(
             verify_at(&headers, BODY, t0()),
             Err(SigV4Error::HeaderNotSigned {
@@ -729,18 +729,11 @@ fn an_unsigned_content_sha256_or_date_is_refused() {
 
 #[test]
 fn an_unsigned_x_amz_user_agent_is_the_one_allowed_exception() {
-    let headers = sign_with_sdk(
-        &[
-            ("host", HOST),
-            (
-                "x-amz-target",
-                "AWSCognitoIdentityService.ListIdentityPools",
-            ),
-        ],
-        BODY,
-        &Signing::default(),
+    let target = (
+        "x-amz-target",
+        "AWSCognitoIdentityService.ListIdentityPools",
     );
-    let mut headers = headers;
+    let mut headers = sign_with_sdk(&[("host", HOST), target], BODY, &Signing::default());
     headers.insert(
         "x-amz-user-agent",
         HeaderValue::from_static("aws-sdk-unknown/1.0"),
@@ -751,25 +744,20 @@ fn an_unsigned_x_amz_user_agent_is_the_one_allowed_exception() {
 
 #[test]
 fn two_authorization_headers_are_refused() {
-    let signed = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
+    let signed = sdk_signed(&Signing::default());
     let valid = signed["authorization"].clone();
+    let bogus = HeaderValue::from_static("AWS4-HMAC-SHA256 bogus");
     for (first, second) in [
-        (
-            valid.clone(),
-            HeaderValue::from_static("AWS4-HMAC-SHA256 bogus"),
-        ),
-        (
-            HeaderValue::from_static("AWS4-HMAC-SHA256 bogus"),
-            valid.clone(),
-        ),
-        (valid.clone(), valid.clone()),
+        (valid.clone(), bogus.clone()),
+        (bogus, valid.clone()),
+        (valid.clone(), valid),
     ] {
         let mut headers = signed.clone();
         headers.remove("authorization");
         headers.append("authorization", first);
         headers.append("authorization", second);
-        assert_error(
-            verify_at(&headers, BODY, t0()),
+        assert_refused(
+            &headers,
             "IncompleteSignatureException",
             "The request carries 2 'Authorization' headers; exactly one is allowed.",
         );
@@ -778,18 +766,17 @@ fn two_authorization_headers_are_refused() {
 
 #[test]
 fn a_parameter_given_twice_in_the_authorization_header_is_refused_even_when_both_are_valid() {
-    let signed = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
+    let signed = sdk_signed(&Signing::default());
     let valid = signed["authorization"].to_str().unwrap().to_owned();
-    let credential = valid
-        .split(|c: char| c == ',' || c.is_ascii_whitespace())
-        .find(|part| part.starts_with("Credential="))
-        .unwrap()
-        .to_owned();
-    let signature = valid
-        .split(|c: char| c == ',' || c.is_ascii_whitespace())
-        .find(|part| part.starts_with("Signature="))
-        .unwrap()
-        .to_owned();
+    let part = |name: &str| {
+        valid
+            .split(|c: char| c == ',' || c.is_ascii_whitespace())
+            .find(|part| part.starts_with(name))
+            .unwrap()
+            .to_owned()
+    };
+    let credential = part("Credential=");
+    let signature = part("Signature=");
     for (twice, name) in [
         (format!("{valid}, {credential}"), "Credential"),
         (
@@ -817,41 +804,23 @@ fn a_wrong_secret_does_not_match() {
         secret: "not-the-secret",
         ..Signing::default()
     };
-    let headers = sign_with_sdk(&rust_sdk_headers(), BODY, &signing);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "InvalidSignatureException",
-        MISMATCH,
-    );
+    assert_mismatch(&sdk_signed(&signing), BODY);
 }
 
 #[test]
 fn a_tampered_body_does_not_match() {
-    let headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
-    assert_error(
-        verify_at(&headers, br#"{"MaxResults":60}"#, t0()),
-        "InvalidSignatureException",
-        MISMATCH,
-    );
+    assert_mismatch(&sdk_signed(&Signing::default()), br#"{"MaxResults":60}"#);
 }
 
 #[test]
 fn a_tampered_signed_header_does_not_match() {
-    let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
-    headers.insert(
-        "x-amz-target",
-        HeaderValue::from_static("AWSCognitoIdentityService.DeleteIdentityPool"),
-    );
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "InvalidSignatureException",
-        MISMATCH,
-    );
+    let target = HeaderValue::from_static("AWSCognitoIdentityService.DeleteIdentityPool");
+    assert_mismatch(&sdk_signed_then("x-amz-target", target), BODY);
 }
 
 #[test]
 fn a_removed_signed_header_does_not_match() {
-    let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
+    let mut headers = sdk_signed(&Signing::default());
     headers.remove("x-amz-target");
     assert_eq!(
         verify_at(&headers, BODY, t0()),
@@ -861,12 +830,12 @@ fn a_removed_signed_header_does_not_match() {
 
 #[test]
 fn a_tampered_signature_does_not_match() {
-    let mut headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
-    let authorization = headers["authorization"].to_str().expect("ascii").to_owned();
+    let signed = sdk_signed(&Signing::default());
+    let authorization = signed["authorization"].to_str().expect("ascii").to_owned();
     let (head, signature) = authorization.rsplit_once("Signature=").expect("signature");
     let flipped = if signature.starts_with('0') { "1" } else { "0" };
     let authorization = format!("{head}Signature={flipped}{}", &signature[1..]);
-    headers.insert(
+    let headers = sdk_signed_then(
         "authorization",
         HeaderValue::from_str(&authorization).expect("value"),
     );
@@ -889,16 +858,18 @@ fn a_content_sha256_that_does_not_match_the_body_is_refused() {
     assert_error(result, "InvalidSignatureException", MISMATCH);
 }
 
+/// Signed with `signing`, refused for a scope that is not the verifier's.
+fn assert_out_of_scope(signing: Signing<'_>, message: &str) {
+    assert_refused(&sdk_signed(&signing), "InvalidSignatureException", message);
+}
+
 #[test]
 fn a_wrong_region_is_refused_with_the_scope_message() {
-    let signing = Signing {
-        region: "us-east-1",
-        ..Signing::default()
-    };
-    let headers = sign_with_sdk(&rust_sdk_headers(), BODY, &signing);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "InvalidSignatureException",
+    assert_out_of_scope(
+        Signing {
+            region: "us-east-1",
+            ..Signing::default()
+        },
         "Credential should be scoped to a valid region, not 'us-east-1'. ",
     );
 }
@@ -909,27 +880,18 @@ fn a_wrong_service_is_refused_with_the_scope_message() {
         service: "cognito-idp",
         ..Signing::default()
     };
-    let headers = sign_with_sdk(&rust_sdk_headers(), BODY, &signing);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
-        "InvalidSignatureException",
-        "Credential should be scoped to correct service: 'cognito-identity'. ",
-    );
+    let message = "Credential should be scoped to correct service: 'cognito-identity'. ";
+    assert_out_of_scope(signing, message);
 }
 
 #[test]
 fn every_scope_problem_is_reported_in_one_message() {
-    let headers = header_map(&[
-        ("host", HOST),
-        ("x-amz-date", "20260101T000000Z"),
-        (
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=AKID/20251231/us-east-2/sts/aws4_reqest, \
-             SignedHeaders=host;x-amz-date, Signature=abc",
-        ),
-    ]);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
+    let headers = by_hand(
+        "AWS4-HMAC-SHA256 Credential=AKID/20251231/us-east-2/sts/aws4_reqest, \
+         SignedHeaders=host;x-amz-date, Signature=abc",
+    );
+    assert_refused(
+        &headers,
         "InvalidSignatureException",
         "Credential should be scoped to a valid region, not 'us-east-2'. Credential should \
          be scoped to correct service: 'cognito-identity'. Credential should be scoped with \
@@ -939,12 +901,21 @@ fn every_scope_problem_is_reported_in_one_message() {
     );
 }
 
+/// Refused as `Signature expired` or `not yet current`, with `message`.
+fn assert_out_of_time(headers: &HeaderMap, now: SystemTime, message: &str) {
+    assert_error(
+        verify_at(headers, BODY, now),
+        "InvalidSignatureException",
+        message,
+    );
+}
+
 #[test]
 fn an_expired_timestamp_is_refused() {
-    let headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
-    assert_error(
-        verify_at(&headers, BODY, at("20260101T001000Z")),
-        "InvalidSignatureException",
+    let headers = sdk_signed(&Signing::default());
+    assert_out_of_time(
+        &headers,
+        at("20260101T001000Z"),
         "Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z \
          (20260101T001000Z - 5 min.)",
     );
@@ -952,9 +923,9 @@ fn an_expired_timestamp_is_refused() {
     let now = SystemTime::from(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 5, 1).unwrap() + chrono::Duration::milliseconds(900),
     );
-    assert_error(
-        verify_at(&headers, BODY, now),
-        "InvalidSignatureException",
+    assert_out_of_time(
+        &headers,
+        now,
         "Signature expired: 20260101T000000Z is now earlier than 20260101T000001Z \
          (20260101T000501Z - 5 min.)",
     );
@@ -962,14 +933,13 @@ fn an_expired_timestamp_is_refused() {
 
 #[test]
 fn a_future_timestamp_is_refused() {
-    let signing = Signing {
+    let headers = sdk_signed(&Signing {
         time: at("20260101T002000Z"),
         ..Signing::default()
-    };
-    let headers = sign_with_sdk(&rust_sdk_headers(), BODY, &signing);
-    assert_error(
-        verify_at(&headers, BODY, at("20260101T000000Z")),
-        "InvalidSignatureException",
+    });
+    assert_out_of_time(
+        &headers,
+        at("20260101T000000Z"),
         "Signature not yet current: 20260101T002000Z is still later than 20260101T000500Z \
          (20260101T000000Z + 5 min.)",
     );
@@ -977,7 +947,7 @@ fn a_future_timestamp_is_refused() {
 
 #[test]
 fn the_skew_is_described_in_seconds_when_not_whole_minutes() {
-    let headers = sign_with_sdk(&rust_sdk_headers(), BODY, &Signing::default());
+    let headers = sdk_signed(&Signing::default());
     let keys = keys();
     let verifier = Verifier {
         max_skew: Duration::from_secs(90),
@@ -999,19 +969,12 @@ fn the_skew_is_described_in_seconds_when_not_whole_minutes() {
 #[test]
 fn a_request_that_does_not_sign_host_is_refused() {
     // aws-sigv4 always signs host, so build the header by hand.
-    let headers = header_map(&[
-        ("host", HOST),
-        ("x-amz-date", "20260101T000000Z"),
-        (
-            "authorization",
-            &format!(
-                "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/{REGION}/{SERVICE}/\
-                 aws4_request, SignedHeaders=x-amz-date, Signature=abc"
-            ),
-        ),
-    ]);
-    assert_error(
-        verify_at(&headers, BODY, t0()),
+    let headers = by_hand(&format!(
+        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/{REGION}/{SERVICE}/\
+         aws4_request, SignedHeaders=x-amz-date, Signature=abc"
+    ));
+    assert_refused(
+        &headers,
         "InvalidSignatureException",
         "'Host' must be a 'SignedHeader' in the AWS Authorization.",
     );
