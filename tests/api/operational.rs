@@ -332,7 +332,7 @@ async fn the_login_owners_statement_is_planned_once_per_connection_not_on_every_
     let pool_id = IdentityPoolId::try_from(pool.as_str()).unwrap();
     let guest = IdentityId::try_from(guest.as_str()).unwrap();
     let login = [(
-        "accounts.google.com".to_owned(),
+        cognate_domain::ids::ProviderName::try_from("accounts.google.com").unwrap(),
         "hashed-subject".to_owned(),
     )];
     for _ in 0..12 {
@@ -341,7 +341,7 @@ async fn the_login_owners_statement_is_planned_once_per_connection_not_on_every_
             (&[][..], std::slice::from_ref(&guest)),
         ] {
             let read = store
-                .read_login_owners(&pool_id, logins, also)
+                .read_login_owners(&pool_id, logins, also, false)
                 .await
                 .unwrap();
             assert!(read.pool_version.is_some());

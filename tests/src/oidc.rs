@@ -670,6 +670,14 @@ mod tests {
         OidcProviderConfig, UpstreamOptions, UpstreamOverride, UpstreamVerifier,
     };
 
+    fn provider(name: &str) -> cognate_domain::ids::ProviderName {
+        cognate_domain::ids::ProviderName::try_from(name).unwrap()
+    }
+
+    fn google() -> cognate_domain::ids::ProviderName {
+        provider("accounts.google.com")
+    }
+
     fn pool_with(google_client: Option<&str>, arns: Vec<String>) -> IdentityPool {
         let now = chrono::Utc::now();
         IdentityPool {
@@ -736,17 +744,11 @@ mod tests {
         )
         .unwrap();
         let pool = pool_with(Some(DEFAULT_CLIENT_ID), vec![]);
-        let login = verifier
-            .verify(&pool, "accounts.google.com", &alice)
-            .await
-            .unwrap();
+        let login = verifier.verify(&pool, &google(), &alice).await.unwrap();
         assert_eq!(login.subject, subject_of("alice"));
         assert_eq!(login.audience, DEFAULT_CLIENT_ID);
         let other = pool_with(Some("another-client"), vec![]);
-        assert!(verifier
-            .verify(&other, "accounts.google.com", &admin)
-            .await
-            .is_err());
+        assert!(verifier.verify(&other, &google(), &admin).await.is_err());
     }
 
     #[tokio::test]
@@ -791,7 +793,7 @@ mod tests {
         .unwrap();
         assert!(verifier.is_declared_oidc_provider("000000000000", &arn));
         let login = verifier
-            .verify(&pool_with(None, vec![arn]), &name, &token)
+            .verify(&pool_with(None, vec![arn]), &provider(&name), &token)
             .await
             .unwrap();
         assert_eq!(login.subject, subject_of("carol"));

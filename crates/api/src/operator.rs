@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use actix_web::web;
 use cognate_domain::audit::Audience;
-use cognate_domain::ids::{AccountId, IdentityId};
+use cognate_domain::ids::{AccountId, IdentityId, ProviderName};
 use serde_json::{json, Value};
 
 use crate::audit::{Call, CallRecorder, Outcome, Who, COGNITO_SOURCE};
@@ -116,12 +116,12 @@ pub async fn unlink_provider(
     operator: &Operator,
     account: &AccountId,
     identity_id: &IdentityId,
-    provider: &str,
+    provider: &ProviderName,
 ) -> Result<(), ApiError> {
     let mut call = operator.call(state, "UnlinkIdentity", Some(account));
     call.request = Some(json!({
         "IdentityId": identity_id.as_str(),
-        "LoginsToRemove": [provider],
+        "LoginsToRemove": [provider.as_str()],
     }));
     call.identity_id = Some(identity_id.to_string());
     let work = {
@@ -129,7 +129,7 @@ pub async fn unlink_provider(
         let call = call.clone();
         let account = account.clone();
         let identity_id = identity_id.clone();
-        let provider = provider.to_owned();
+        let provider = provider.clone();
         async move {
             let recorder = CallRecorder::new(&call, Model::embedded());
             state

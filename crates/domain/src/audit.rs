@@ -24,7 +24,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::ids::{AccountId, IdentityId, IdentityPoolId};
+use crate::ids::{AccountId, IdentityId, IdentityPoolId, ProviderName};
 use crate::pool::{IdentityPool, PrincipalTagMap};
 
 /// Who may see a record.
@@ -175,7 +175,7 @@ pub enum Change<'a> {
         /// The identity.
         identity_id: &'a IdentityId,
         /// Provider names of the logins removed.
-        providers: &'a [String],
+        providers: &'a [ProviderName],
         /// Whether the identity is left with no login (so disabled).
         disabled: bool,
     },

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::error::DomainError;
+use crate::ids::ProviderName;
 use crate::pool::IdentityPool;
 
 /// A login whose token an upstream provider vouched for.
@@ -14,7 +15,7 @@ use crate::pool::IdentityPool;
 pub struct VerifiedLogin {
     /// The `Logins` key it was presented under, e.g. `accounts.google.com`,
     /// `cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC`, `idp.example.com/realm`.
-    pub provider: String,
+    pub provider: ProviderName,
     /// The provider's stable user identifier (`sub`, or Facebook/Amazon's user id).
     /// Never stored as is: the domain stores a keyed hash of it.
     pub subject: String,
@@ -34,7 +35,7 @@ pub trait LoginVerifier: Send + Sync + 'static {
     async fn verify(
         &self,
         pool: &IdentityPool,
-        provider: &str,
+        provider: &ProviderName,
         token: &str,
     ) -> Result<VerifiedLogin, DomainError>;
 

@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{IdentityId, IdentityPoolId};
+use crate::ids::{IdentityId, IdentityPoolId, ProviderName};
 
 /// A stored identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct Login {
     /// The pool (logins are unique per pool).
     pub pool_id: IdentityPoolId,
     /// Provider name: the pool's developer provider, `accounts.google.com`, ...
-    pub provider: String,
+    pub provider: ProviderName,
     /// Developer user identifier as given, or the keyed hash of an upstream subject.
     pub subject: String,
     /// Whether `provider` is the pool's developer provider.
@@ -53,7 +53,7 @@ pub struct Login {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLogin {
     /// Provider name.
-    pub provider: String,
+    pub provider: ProviderName,
     /// Developer user identifier, or the keyed hash of an upstream subject.
     pub subject: String,
     /// Whether `provider` is the pool's developer provider.
@@ -79,7 +79,7 @@ pub struct IdentityDescription {
     /// The identity.
     pub identity: Identity,
     /// Distinct provider names of its logins, sorted.
-    pub providers: Vec<String>,
+    pub providers: Vec<ProviderName>,
 }
 
 /// What inserting a login found.

@@ -14,7 +14,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
-use crate::ids::{AccountId, IdentityPoolId};
+use crate::ids::{AccountId, IdentityPoolId, ProviderName};
 
 /// Public login providers a pool may name in `SupportedLoginProviders`.
 pub const PUBLIC_PROVIDERS: &[&str] = &[
@@ -62,7 +62,7 @@ pub struct PoolSettings {
     /// `SupportedLoginProviders`: provider name → app id (10 max, by the model).
     pub supported_login_providers: BTreeMap<String, String>,
     /// `DeveloperProviderName`; cannot change once set.
-    pub developer_provider_name: Option<String>,
+    pub developer_provider_name: Option<ProviderName>,
     /// `OpenIdConnectProviderARNs`.
     pub openid_connect_provider_arns: Vec<String>,
     /// `CognitoIdentityProviders`.
@@ -141,10 +141,10 @@ pub struct RoleMapping {
 }
 
 /// A principal-tag attribute map for one provider of a pool.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalTagMap {
     /// `IdentityProviderName`.
-    pub provider_name: String,
+    pub provider_name: ProviderName,
     /// `UseDefaults`: map `aud` and `sub` as AWS's defaults do.
     pub use_defaults: bool,
     /// `PrincipalTags`: tag name → claim name (50 max, by the model).
@@ -642,9 +642,11 @@ mod tests {
     #[test]
     fn a_developer_provider_may_not_take_a_public_provider_name() {
         let mut s = settings();
-        s.developer_provider_name = Some("graph.facebook.com".into());
+        s.developer_provider_name =
+            Some(crate::ids::ProviderName::try_from("graph.facebook.com").unwrap());
         assert!(s.check().is_err());
-        s.developer_provider_name = Some("login.mycompany.myapp".into());
+        s.developer_provider_name =
+            Some(crate::ids::ProviderName::try_from("login.mycompany.myapp").unwrap());
         s.check().unwrap();
     }
 

@@ -10,13 +10,15 @@
 //! concurrent read-modify-write use cases on one pool serialise instead of
 //! losing an update.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use crate::audit::AuditRepo;
 pub use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
-use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId};
+use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId, ProviderName};
 use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 
 /// Opens transactions, and answers the hot paths' one-statement calls.
@@ -49,19 +51,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError>;
     /// For each `(provider, subject)` of the pool, the identity its login
     /// is linked to, every identity among those and `also` that exists,
-    /// and the pool's version: all from one snapshot.
+    /// and the pool's version: all from one snapshot. With `providers`,
+    /// also the provider names of each such identity's logins (the `amr`
+    /// of a token minted from this snapshot, with no transaction).
     async fn read_login_owners(
         &self,
         pool_id: &IdentityPoolId,
-        logins: &[(String, String)],
+        logins: &[(ProviderName, String)],
         also: &[IdentityId],
+        providers: bool,
     ) -> Result<LoginOwners, StoreError>;
-    /// The providers of an identity's logins, from one statement (the
-    /// `amr` of a token minted outside a transaction).
-    async fn read_login_providers(
-        &self,
-        identity_id: &IdentityId,
-    ) -> Result<Vec<String>, StoreError>;
     /// Insert a new guest identity if its pool exists and takes guests
     /// ([`PoolSettings::takes_guests`](crate::pool::PoolSettings::takes_guests),
     /// the guest rule), checked by the insert itself:
@@ -92,6 +91,9 @@ pub struct LoginOwners {
     pub identities: Vec<Identity>,
     /// The version of the pool's row (`None`: the pool is gone).
     pub pool_version: Option<PoolVersion>,
+    /// The distinct provider names of each identity's logins, sorted, when
+    /// asked for (else empty).
+    pub providers: BTreeMap<IdentityId, Vec<ProviderName>>,
 }
 
 /// Which committed write of a pool's row a read saw. Two reads that show
@@ -148,7 +150,7 @@ pub trait PoolRepo {
     async fn find_principal_tag_map(
         &mut self,
         pool_id: &IdentityPoolId,
-        provider: &str,
+        provider: &ProviderName,
     ) -> Result<Option<PrincipalTagMap>, StoreError>;
     /// Create or replace the principal-tag map of a provider of a pool.
     async fn put_principal_tag_map(
@@ -186,7 +188,7 @@ pub trait IdentityRepo: Send {
     async fn find_login(
         &mut self,
         pool_id: &IdentityPoolId,
-        provider: &str,
+        provider: &ProviderName,
         subject: &str,
     ) -> Result<Option<IdentityId>, StoreError>;
     /// Link a login unless it is linked already (then say to which identity).
@@ -195,7 +197,7 @@ pub trait IdentityRepo: Send {
     async fn delete_login(
         &mut self,
         identity_id: &IdentityId,
-        provider: &str,
+        provider: &ProviderName,
         subject: &str,
     ) -> Result<bool, StoreError>;
     /// Every login of an identity, oldest first.
@@ -221,7 +223,7 @@ pub trait IdentityRepo: Send {
     async fn developer_ids_of(
         &mut self,
         identity_id: &IdentityId,
-        provider: &str,
+        provider: &ProviderName,
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<(i64, DeveloperUserIdentifier)>, StoreError>;

@@ -1,8 +1,10 @@
 //! Identity and login rows.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use cognate_domain::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
-use cognate_domain::ids::{DeveloperUserIdentifier, IdentityId, IdentityPoolId};
+use cognate_domain::ids::{DeveloperUserIdentifier, IdentityId, IdentityPoolId, ProviderName};
 use cognate_domain::pool::IdentityPool;
 use cognate_domain::ports::{IdentityRepo, LoginOwners, StoreError};
 use sqlx::postgres::PgRow;
@@ -57,19 +59,6 @@ pub(crate) async fn read_identity_with_pool(
     Ok(Some((identity, pool)))
 }
 
-/// [`cognate_domain::ports::Store::read_login_providers`]: through
-/// `identity_logins_by_identity`.
-pub(crate) async fn read_login_providers(
-    db: &PgPool,
-    identity_id: &IdentityId,
-) -> Result<Vec<String>, StoreError> {
-    sqlx::query_scalar("SELECT DISTINCT provider FROM identity_logins WHERE identity_id = $1")
-        .bind(identity_id.as_str())
-        .fetch_all(db)
-        .await
-        .map_err(map_err)
-}
-
 /// [`cognate_domain::ports::Store::read_login_owners`]: one statement, so
 /// one snapshot. The row with `pool_version` is the pool's; rows with `ord`
 /// are the owners of the logins asked for (in order); the others are the
@@ -77,10 +66,11 @@ pub(crate) async fn read_login_providers(
 pub(crate) async fn read_login_owners(
     db: &PgPool,
     pool_id: &IdentityPoolId,
-    logins: &[(String, String)],
+    logins: &[(ProviderName, String)],
     also: &[IdentityId],
+    providers: bool,
 ) -> Result<LoginOwners, StoreError> {
-    let sql = login_owners_sql(logins.len(), also.len());
+    let sql = login_owners_sql(logins.len(), also.len(), providers);
     let mut query = sqlx::query(&sql).bind(pool_id.as_str());
     for (provider, subject) in logins {
         query = query.bind(provider.as_str()).bind(subject.as_str());
@@ -93,6 +83,7 @@ pub(crate) async fn read_login_owners(
         owners: vec![None; logins.len()],
         identities: Vec::new(),
         pool_version: None,
+        providers: BTreeMap::new(),
     };
     for row in &rows {
         if row
@@ -113,7 +104,15 @@ pub(crate) async fn read_login_owners(
                     })?;
                 *slot = optional_id_column(row, "id")?;
             }
-            None => found.identities.push(identity_from_row(row)?),
+            None => {
+                let identity = identity_from_row(row)?;
+                if providers {
+                    let names: Vec<String> = row.try_get("providers").map_err(map_err)?;
+                    let names = names.into_iter().map(parse_id).collect::<Result<_, _>>()?;
+                    found.providers.insert(identity.id.clone(), names);
+                }
+                found.identities.push(identity);
+            }
         }
     }
     Ok(found)
@@ -126,7 +125,9 @@ pub(crate) async fn read_login_owners(
 /// arrays (`unnest($2::text[], …)`) it planned the statement again on every
 /// call, ~0.24 ms each, seven times its execution: a custom plan, which
 /// sees the arrays are short, always looked cheaper than the generic one.
-fn login_owners_sql(logins: usize, also: usize) -> String {
+/// With `providers`, each identity's row also carries the distinct
+/// providers of its logins (`identity_logins_by_identity`).
+fn login_owners_sql(logins: usize, also: usize, providers: bool) -> String {
     let mut last = 1;
     let mut param = move || {
         last += 1;
@@ -149,7 +150,7 @@ fn login_owners_sql(logins: usize, also: usize) -> String {
         "SELECT NULL::bigint AS ord, NULL::text AS id, NULL::text AS pool_id, \
            NULL::boolean AS authenticated, NULL::boolean AS disabled, \
            NULL::timestamptz AS created_at, NULL::timestamptz AS last_modified_at, \
-           {POOL_VERSION} AS pool_version \
+           {POOL_VERSION} AS pool_version, NULL::text[] AS providers \
          FROM identity_pools WHERE id = $1"
     ));
     let named: Vec<String> = (0..also).map(|_| format!("{}::text", param())).collect();
@@ -165,13 +166,20 @@ fn login_owners_sql(logins: usize, also: usize) -> String {
         )),
     };
     if let Some(ids) = ids {
+        let names = if providers {
+            "ARRAY(SELECT DISTINCT l.provider FROM identity_logins l \
+             WHERE l.identity_id = identities.id ORDER BY 1)"
+        } else {
+            "NULL"
+        };
         sql.push_str(&format!(
-            " UNION ALL SELECT NULL, {IDENTITY_COLUMNS}, NULL FROM identities WHERE id = ANY({ids})"
+            " UNION ALL SELECT NULL, {IDENTITY_COLUMNS}, NULL, {names} \
+             FROM identities WHERE id = ANY({ids})"
         ));
     }
     if logins > 0 {
         sql.push_str(
-            " UNION ALL SELECT ord, identity_id, NULL, NULL, NULL, NULL, NULL, NULL FROM owners",
+            " UNION ALL SELECT ord, identity_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM owners",
         );
     }
     sql
@@ -240,7 +248,7 @@ fn identity_from_columns(row: &PgRow, prefix: &str) -> Result<Identity, StoreErr
 fn login_from_row(row: &PgRow) -> Result<Login, StoreError> {
     Ok(Login {
         pool_id: id_column(row, "pool_id")?,
-        provider: row.try_get("provider").map_err(map_err)?,
+        provider: id_column(row, "provider")?,
         subject: row.try_get("subject").map_err(map_err)?,
         developer: row.try_get("developer").map_err(map_err)?,
         identity_id: id_column(row, "identity_id")?,
@@ -326,14 +334,14 @@ impl IdentityRepo for PgTx {
     async fn find_login(
         &mut self,
         pool_id: &IdentityPoolId,
-        provider: &str,
+        provider: &ProviderName,
         subject: &str,
     ) -> Result<Option<IdentityId>, StoreError> {
         let owner: Option<String> = sqlx::query_scalar(
             "SELECT identity_id FROM identity_logins WHERE pool_id = $1 AND provider = $2 AND subject = $3",
         )
         .bind(pool_id.as_str())
-        .bind(provider)
+        .bind(provider.as_str())
         .bind(subject)
         .fetch_optional(&mut *self.tx)
         .await
@@ -351,7 +359,7 @@ impl IdentityRepo for PgTx {
              ON CONFLICT (pool_id, provider, subject) DO NOTHING RETURNING identity_id",
         )
         .bind(login.pool_id.as_str())
-        .bind(&login.provider)
+        .bind(login.provider.as_str())
         .bind(&login.subject)
         .bind(login.developer)
         .bind(login.identity_id.as_str())
@@ -374,7 +382,7 @@ impl IdentityRepo for PgTx {
     async fn delete_login(
         &mut self,
         identity_id: &IdentityId,
-        provider: &str,
+        provider: &ProviderName,
         subject: &str,
     ) -> Result<bool, StoreError> {
         let sql =
@@ -383,7 +391,7 @@ impl IdentityRepo for PgTx {
             .write(
                 sqlx::query(sql)
                     .bind(identity_id.as_str())
-                    .bind(provider)
+                    .bind(provider.as_str())
                     .bind(subject),
             )
             .await?;
@@ -441,7 +449,12 @@ impl IdentityRepo for PgTx {
                     row.try_get("seq").map_err(map_err)?,
                     IdentityDescription {
                         identity: identity_from_row(row)?,
-                        providers: row.try_get("providers").map_err(map_err)?,
+                        providers: row
+                            .try_get::<Vec<String>, _>("providers")
+                            .map_err(map_err)?
+                            .into_iter()
+                            .map(parse_id)
+                            .collect::<Result<_, _>>()?,
                     },
                 ))
             })
@@ -468,7 +481,7 @@ impl IdentityRepo for PgTx {
     async fn developer_ids_of(
         &mut self,
         identity_id: &IdentityId,
-        provider: &str,
+        provider: &ProviderName,
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<(i64, DeveloperUserIdentifier)>, StoreError> {
@@ -477,7 +490,7 @@ impl IdentityRepo for PgTx {
              WHERE identity_id = $1 AND provider = $2 AND developer AND seq > $3 ORDER BY seq LIMIT $4",
         )
         .bind(identity_id.as_str())
-        .bind(provider)
+        .bind(provider.as_str())
         .bind(after.unwrap_or(0))
         .bind(i64::from(limit))
         .fetch_all(&mut *self.tx)

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cognate_domain::identity::Identity;
-use cognate_domain::ids::{IdentityId, IdentityPoolId, InvalidId};
+use cognate_domain::ids::{IdentityId, IdentityPoolId, InvalidId, ProviderName};
 use cognate_domain::pool::IdentityPool;
 use cognate_domain::ports::{LoginOwners, PoolVersion, Store, StoreError, Tx};
 use sqlx::postgres::PgRow;
@@ -413,22 +413,14 @@ impl Store for PgStore {
     async fn read_login_owners(
         &self,
         pool_id: &IdentityPoolId,
-        logins: &[(String, String)],
+        logins: &[(ProviderName, String)],
         also: &[IdentityId],
+        providers: bool,
     ) -> Result<LoginOwners, StoreError> {
         self.snapshot(identities::read_login_owners(
-            &self.pool, pool_id, logins, also,
+            &self.pool, pool_id, logins, also, providers,
         ))
         .await
-    }
-
-    #[tracing::instrument(name = "db.read_login_providers", skip_all)]
-    async fn read_login_providers(
-        &self,
-        identity_id: &IdentityId,
-    ) -> Result<Vec<String>, StoreError> {
-        self.snapshot(identities::read_login_providers(&self.pool, identity_id))
-            .await
     }
 
     #[tracing::instrument(name = "db.insert_guest_identity", skip_all)]

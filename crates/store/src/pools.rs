@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use cognate_domain::ids::{AccountId, IdentityPoolId};
+use cognate_domain::ids::{AccountId, IdentityPoolId, ProviderName};
 use cognate_domain::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 use cognate_domain::ports::{PoolRepo, StoreError};
 use sqlx::types::Json;
@@ -123,20 +123,20 @@ impl PoolRepo for PgTx {
     async fn find_principal_tag_map(
         &mut self,
         pool_id: &IdentityPoolId,
-        provider: &str,
+        provider: &ProviderName,
     ) -> Result<Option<PrincipalTagMap>, StoreError> {
         let row = sqlx::query(
             "SELECT use_defaults, principal_tags FROM principal_tag_maps \
              WHERE pool_id = $1 AND provider_name = $2",
         )
         .bind(pool_id.as_str())
-        .bind(provider)
+        .bind(provider.as_str())
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(map_err)?;
         row.map(|row| {
             Ok(PrincipalTagMap {
-                provider_name: provider.to_owned(),
+                provider_name: provider.clone(),
                 use_defaults: row.try_get("use_defaults").map_err(map_err)?,
                 principal_tags: row
                     .try_get::<Json<BTreeMap<String, String>>, _>("principal_tags")
@@ -158,7 +158,7 @@ impl PoolRepo for PgTx {
         self.write(
             sqlx::query(sql)
                 .bind(pool_id.as_str())
-                .bind(&map.provider_name)
+                .bind(map.provider_name.as_str())
                 .bind(map.use_defaults)
                 .bind(Json(&map.principal_tags)),
         )
@@ -181,7 +181,7 @@ fn bind_written<'q>(query: Statement<'q>, pool: &'q IdentityPool) -> Statement<'
         .bind(&s.name)
         .bind(s.allow_unauthenticated)
         .bind(s.allow_classic_flow)
-        .bind(&s.developer_provider_name)
+        .bind(s.developer_provider_name.as_deref())
         .bind(Json(&s.supported_login_providers))
         .bind(Json(&s.openid_connect_provider_arns))
         .bind(Json(&s.cognito_identity_providers))

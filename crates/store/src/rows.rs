@@ -13,7 +13,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::Row;
 
-use crate::map_err;
+use crate::{map_err, optional_id_column};
 
 pub(crate) const POOL_COLUMNS: &str = "id, account_id, name, allow_unauthenticated, allow_classic_flow, \
     developer_provider_name, supported_login_providers, openid_connect_provider_arns, \
@@ -33,7 +33,7 @@ pub(crate) fn pool_from_row(row: &PgRow) -> Result<IdentityPool, StoreError> {
             .try_get::<Json<BTreeMap<String, String>>, _>("supported_login_providers")
             .map_err(map_err)?
             .0,
-        developer_provider_name: row.try_get("developer_provider_name").map_err(map_err)?,
+        developer_provider_name: optional_id_column(row, "developer_provider_name")?,
         openid_connect_provider_arns: row
             .try_get::<Json<Vec<String>>, _>("openid_connect_provider_arns")
             .map_err(map_err)?

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::IdentityPoolId;
+use cognate_domain::ids::{IdentityPoolId, ProviderName};
 use cognate_domain::pool::{CognitoIdentityProvider, IdentityPool, PoolSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -24,7 +24,7 @@ pub struct SettingsInput {
     /// SupportedLoginProviders (10 max).
     supported_login_providers: Option<BTreeMap<String, String>>,
     /// DeveloperProviderName (1–128).
-    developer_provider_name: Option<String>,
+    developer_provider_name: Option<ProviderName>,
     /// OpenIdConnectProviderARNs.
     #[serde(rename = "OpenIdConnectProviderARNs")]
     open_id_connect_provider_arns: Option<Vec<String>>,

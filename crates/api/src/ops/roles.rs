@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cognate_domain::ids::IdentityPoolId;
+use cognate_domain::ids::{IdentityPoolId, ProviderName};
 use cognate_domain::pool::{PrincipalTagMap, RoleMapping};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -30,7 +30,7 @@ pub struct PrincipalTagsInput {
     /// IdentityPoolId.
     identity_pool_id: IdentityPoolId,
     /// IdentityProviderName.
-    identity_provider_name: String,
+    identity_provider_name: ProviderName,
     /// UseDefaults.
     use_defaults: Option<bool>,
     /// PrincipalTags: tag → claim (50 max).

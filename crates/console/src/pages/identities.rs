@@ -12,7 +12,7 @@
 use actix_web::{web, HttpResponse};
 use cognate_api::operator::{read, unlink_provider};
 use cognate_domain::identity::IdentityDescription;
-use cognate_domain::ids::IdentityId;
+use cognate_domain::ids::{IdentityId, ProviderName};
 use cognate_domain::pool::{IdentityPool, PoolSummary};
 use cognate_domain::service::identities::LinkedLogin;
 use maud::{html, Markup};
@@ -124,7 +124,8 @@ async fn find(
                         "Enter the provider name (a Logins key, e.g. accounts.google.com).".into(),
                     );
                 }
-                provider.to_owned()
+                ProviderName::try_from(provider)
+                    .map_err(|_| format!("'{provider}' is not a provider name."))?
             };
             let subject = value.to_owned();
             read(ctx.api(), async move {
@@ -500,7 +501,7 @@ async fn unlink_confirm(
 #[derive(Debug, Deserialize)]
 struct UnlinkForm {
     csrf: Option<String>,
-    provider: String,
+    provider: ProviderName,
     user: Option<String>,
 }
 
@@ -513,7 +514,7 @@ async fn unlink(visit: Visit, path: ItemPath, form: web::Form<UnlinkForm>) -> Ht
                 let input = json!({
                     "IdentityId": identity.as_str(),
                     "IdentityPoolId": t.pool.id.as_str(),
-                    "DeveloperProviderName": form.provider,
+                    "DeveloperProviderName": form.provider.as_str(),
                     "DeveloperUserIdentifier": user,
                 });
                 t.ctx

@@ -13,6 +13,7 @@ use actix_web::{web, HttpResponse};
 use cognate_api::operator::read;
 use cognate_api::ops::pools::pool_json;
 use cognate_api::validation::Model;
+use cognate_domain::ids::ProviderName;
 use cognate_domain::pool::{IdentityPool, MatchType, RoleMapping};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -145,7 +146,10 @@ async fn show_page(visit: Visit, path: &(String, String), query: &PageQuery) -> 
             .count_identities(&id, &pool_id, POOL_COUNT_CAP)
             .await?;
         let mut maps = Vec::new();
-        for provider in providers {
+        for provider in providers
+            .into_iter()
+            .filter_map(|p| ProviderName::try_from(p).ok())
+        {
             let map = state
                 .pools
                 .get_principal_tag_map(&id, &pool_id, &provider)
@@ -360,7 +364,11 @@ impl PoolForm {
                 .map(|(p, a)| format!("{p} = {a}"))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            developer_provider: s.developer_provider_name.clone().unwrap_or_default(),
+            developer_provider: s
+                .developer_provider_name
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
             oidc_arns: s.openid_connect_provider_arns.join("\n"),
             saml_arns: s.saml_provider_arns.join("\n"),
             authenticated_role: pool.roles.get("authenticated").cloned().unwrap_or_default(),

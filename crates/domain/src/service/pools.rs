@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::audit::{Change, Recorder};
 use crate::error::{DomainError, DomainResult};
 use crate::federation::LoginVerifier;
-use crate::ids::{AccountId, IdentityPoolId, PoolArn, Region};
+use crate::ids::{AccountId, IdentityPoolId, PoolArn, ProviderName, Region};
 use crate::pool::{
     check_roles, check_tag_count, IdentityPool, PoolSettings, PoolSummary, PrincipalTagMap,
     RoleMapping, RoleTrust,
@@ -414,7 +414,7 @@ impl PoolService {
         &self,
         account: &AccountId,
         pool_id: &IdentityPoolId,
-        provider: &str,
+        provider: &ProviderName,
     ) -> DomainResult<PrincipalTagMap> {
         let mut tx = self.begin().await?;
         tx.find_pool(account, pool_id, false)
@@ -423,8 +423,9 @@ impl PoolService {
         let map = tx.find_principal_tag_map(pool_id, provider).await?;
         tx.commit().await?;
         Ok(map.unwrap_or_else(|| PrincipalTagMap {
-            provider_name: provider.to_owned(),
-            ..Default::default()
+            provider_name: provider.clone(),
+            use_defaults: false,
+            principal_tags: BTreeMap::new(),
         }))
     }
 }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::credentials::{Credentials, CredentialsIssuer, StsError};
 use crate::error::DomainError;
 use crate::federation::{LoginVerifier, SubjectHasher, VerifiedLogin};
+use crate::ids::ProviderName;
 use crate::pool::IdentityPool;
 use crate::ports::Clock;
 use crate::token::{OpenIdClaims, TokenIssuer, TokenRejection};
@@ -142,7 +143,7 @@ impl LoginVerifier for BelievingVerifier {
     async fn verify(
         &self,
         pool: &IdentityPool,
-        provider: &str,
+        provider: &ProviderName,
         token: &str,
     ) -> Result<VerifiedLogin, DomainError> {
         if !pool.settings.provider_names().iter().any(|p| p == provider) {
@@ -156,7 +157,7 @@ impl LoginVerifier for BelievingVerifier {
         let audience = pool
             .settings
             .supported_login_providers
-            .get(provider)
+            .get(provider.as_str())
             .cloned()
             .unwrap_or_else(|| "client".to_owned());
         let claims: Map<String, Value> = if token.starts_with('{') {
@@ -174,7 +175,7 @@ impl LoginVerifier for BelievingVerifier {
             .ok_or_else(|| DomainError::NotAuthorized(INVALID_LOGIN.into()))?
             .to_owned();
         Ok(VerifiedLogin {
-            provider: provider.to_owned(),
+            provider: provider.clone(),
             subject,
             audience,
             claims,

@@ -41,7 +41,7 @@ use tokio::sync::OwnedMutexGuard;
 use crate::audit::{Audience, AuditQuery, AuditRecord, AuditRepo, AuditStore, Usage};
 use crate::error::StoreError;
 use crate::identity::{Identity, IdentityDescription, Login, LoginClaim, RowLock};
-use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId};
+use crate::ids::{AccountId, DeveloperUserIdentifier, IdentityId, IdentityPoolId, ProviderName};
 use crate::pool::{IdentityPool, PoolSummary, PrincipalTagMap};
 use crate::ports::{IdentityRepo, LoginOwners, PoolRepo, PoolVersion, Store, Tx};
 
@@ -79,10 +79,10 @@ struct State {
     pools: BTreeMap<IdentityPoolId, (i64, IdentityPool)>,
     /// Each pool's row version: a fresh number on every write, as `xmin`.
     pool_versions: BTreeMap<IdentityPoolId, u64>,
-    tag_maps: BTreeMap<(IdentityPoolId, String), PrincipalTagMap>,
+    tag_maps: BTreeMap<(IdentityPoolId, ProviderName), PrincipalTagMap>,
     identities: BTreeMap<IdentityId, (i64, Identity)>,
     /// `(pool, provider, subject)` → the login.
-    logins: BTreeMap<(IdentityPoolId, String, String), (i64, Login)>,
+    logins: BTreeMap<(IdentityPoolId, ProviderName, String), (i64, Login)>,
     /// Audit records, in the order written.
     audit: Vec<AuditRecord>,
 }
@@ -120,6 +120,7 @@ pub struct MemoryStore {
     journal: Arc<Mutex<Vec<TxRecord>>>,
     lock_timeout: Duration,
     pool_reads: Arc<AtomicUsize>,
+    statements: Arc<AtomicUsize>,
 }
 
 impl Default for MemoryStore {
@@ -129,6 +130,7 @@ impl Default for MemoryStore {
             journal: Arc::default(),
             lock_timeout: LOCK_TIMEOUT,
             pool_reads: Arc::default(),
+            statements: Arc::default(),
         }
     }
 }
@@ -158,6 +160,12 @@ impl MemoryStore {
     /// How many times [`Store::read_pool`] was called.
     pub fn pool_reads(&self) -> usize {
         self.pool_reads.load(Ordering::Relaxed)
+    }
+
+    /// How many reads outside a transaction other than
+    /// [`Store::read_pool`] were made (each one statement in PostgreSQL).
+    pub fn snapshot_statements(&self) -> usize {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// The committed identity with this id.
@@ -348,6 +356,7 @@ impl Store for MemoryStore {
         &self,
         identity_id: &IdentityId,
     ) -> Result<Option<(Identity, Option<IdentityPool>)>, StoreError> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
         let state = self.committed().await?;
         Ok(state.identities.get(identity_id).map(|(_, i)| {
             let pool = state.pools.get(&i.pool_id).map(|(_, p)| p.clone());
@@ -358,9 +367,11 @@ impl Store for MemoryStore {
     async fn read_login_owners(
         &self,
         pool_id: &IdentityPoolId,
-        logins: &[(String, String)],
+        logins: &[(ProviderName, String)],
         also: &[IdentityId],
+        providers: bool,
     ) -> Result<LoginOwners, StoreError> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
         let state = self.committed().await?;
         let owners: Vec<Option<IdentityId>> = logins
             .iter()
@@ -372,29 +383,33 @@ impl Store for MemoryStore {
             })
             .collect();
         let ids: BTreeSet<&IdentityId> = owners.iter().flatten().chain(also).collect();
-        let identities = ids
+        let identities: Vec<Identity> = ids
             .into_iter()
             .filter_map(|id| state.identities.get(id).map(|(_, i)| i.clone()))
             .collect();
+        let providers = if providers {
+            let of = |id: &IdentityId| -> Vec<ProviderName> {
+                let names: BTreeSet<&ProviderName> = state
+                    .logins
+                    .values()
+                    .filter(|(_, l)| &l.identity_id == id)
+                    .map(|(_, l)| &l.provider)
+                    .collect();
+                names.into_iter().cloned().collect()
+            };
+            identities
+                .iter()
+                .map(|i| (i.id.clone(), of(&i.id)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         Ok(LoginOwners {
             owners,
             identities,
             pool_version: state.pool_version(pool_id),
+            providers,
         })
-    }
-
-    async fn read_login_providers(
-        &self,
-        identity_id: &IdentityId,
-    ) -> Result<Vec<String>, StoreError> {
-        let state = self.committed().await?;
-        let providers: BTreeSet<String> = state
-            .logins
-            .values()
-            .filter(|(_, l)| l.identity_id == *identity_id)
-            .map(|(_, l)| l.provider.clone())
-            .collect();
-        Ok(providers.into_iter().collect())
     }
 
     async fn insert_guest_identity_if_pool_takes_guests(
@@ -607,12 +622,12 @@ impl PoolRepo for MemoryTx {
     async fn find_principal_tag_map(
         &mut self,
         pool_id: &IdentityPoolId,
-        provider: &str,
+        provider: &ProviderName,
     ) -> Result<Option<PrincipalTagMap>, StoreError> {
         let state = self.live()?;
         Ok(state
             .tag_maps
-            .get(&(pool_id.clone(), provider.to_owned()))
+            .get(&(pool_id.clone(), provider.clone()))
             .cloned())
     }
 
@@ -696,13 +711,13 @@ impl IdentityRepo for MemoryTx {
     async fn find_login(
         &mut self,
         pool_id: &IdentityPoolId,
-        provider: &str,
+        provider: &ProviderName,
         subject: &str,
     ) -> Result<Option<IdentityId>, StoreError> {
         let state = self.live()?;
         Ok(state
             .logins
-            .get(&(pool_id.clone(), provider.to_owned(), subject.to_owned()))
+            .get(&(pool_id.clone(), provider.clone(), subject.to_owned()))
             .map(|(_, l)| l.identity_id.clone()))
     }
 
@@ -735,7 +750,7 @@ impl IdentityRepo for MemoryTx {
     async fn delete_login(
         &mut self,
         identity_id: &IdentityId,
-        provider: &str,
+        provider: &ProviderName,
         subject: &str,
     ) -> Result<bool, StoreError> {
         let state = self.live()?;
@@ -743,7 +758,7 @@ impl IdentityRepo for MemoryTx {
             .logins
             .iter()
             .find(|(_, (_, l))| {
-                l.identity_id == *identity_id && l.provider == provider && l.subject == subject
+                l.identity_id == *identity_id && &l.provider == provider && l.subject == subject
             })
             .map(|(key, _)| key.clone());
         Ok(key.is_some_and(|key| state.logins.remove(&key).is_some()))
@@ -762,7 +777,7 @@ impl IdentityRepo for MemoryTx {
 
     async fn move_logins(&mut self, from: &IdentityId, to: &IdentityId) -> Result<u64, StoreError> {
         let state = self.live()?;
-        let moving: Vec<(IdentityPoolId, String, String)> = state
+        let moving: Vec<(IdentityPoolId, ProviderName, String)> = state
             .logins
             .iter()
             .filter(|(_, (_, l))| l.identity_id == *from)
@@ -770,7 +785,7 @@ impl IdentityRepo for MemoryTx {
             .collect();
         // The one-public-login-per-provider index, checked as the UPDATE
         // would leave the rows.
-        let mut public: BTreeSet<String> = state
+        let mut public: BTreeSet<ProviderName> = state
             .logins
             .values()
             .filter(|(_, l)| l.identity_id == *to && !l.developer)
@@ -808,7 +823,7 @@ impl IdentityRepo for MemoryTx {
             .values()
             .filter(|(_, i)| i.pool_id == *pool_id && !(hide_disabled && i.disabled))
             .map(|(seq, i)| {
-                let providers: BTreeSet<String> = state
+                let providers: BTreeSet<ProviderName> = state
                     .logins
                     .values()
                     .filter(|(_, l)| l.identity_id == i.id)
@@ -844,7 +859,7 @@ impl IdentityRepo for MemoryTx {
     async fn developer_ids_of(
         &mut self,
         identity_id: &IdentityId,
-        provider: &str,
+        provider: &ProviderName,
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<(i64, DeveloperUserIdentifier)>, StoreError> {
@@ -854,7 +869,9 @@ impl IdentityRepo for MemoryTx {
         let rows = state
             .logins
             .values()
-            .filter(|(_, l)| l.identity_id == *identity_id && l.provider == provider && l.developer)
+            .filter(|(_, l)| {
+                l.identity_id == *identity_id && &l.provider == provider && l.developer
+            })
             .map(|(seq, l)| {
                 DeveloperUserIdentifier::try_from(l.subject.as_str())
                     .map(|id| (*seq, id))

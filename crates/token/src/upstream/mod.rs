@@ -174,6 +174,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cognate_domain::error::DomainError;
 use cognate_domain::federation::{LoginVerifier, VerifiedLogin};
+use cognate_domain::ids::ProviderName;
 use cognate_domain::pool::{oidc_provider_name, IdentityPool};
 use cognate_domain::ports::{Clock, SystemClock};
 use reqwest::Url;
@@ -759,7 +760,7 @@ impl LoginVerifier for UpstreamVerifier {
     async fn verify(
         &self,
         pool: &IdentityPool,
-        provider: &str,
+        provider: &ProviderName,
         token: &str,
     ) -> Result<VerifiedLogin, DomainError> {
         if saml_provider_parts(provider).is_some() {
@@ -805,7 +806,7 @@ impl LoginVerifier for UpstreamVerifier {
         };
         let (subject, audience, claims) = result.map_err(|f| to_domain(provider, f))?;
         Ok(VerifiedLogin {
-            provider: provider.to_owned(),
+            provider: provider.clone(),
             subject,
             audience,
             claims,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cognate_domain::error::DomainError;
 use cognate_domain::federation::VerifiedLogin;
+use cognate_domain::ids::ProviderName;
 use cognate_domain::pool::IdentityPool;
 use reqwest::Url;
 use serde_json::{Map, Value};
@@ -249,7 +250,7 @@ pub(super) async fn verify(
     ttl: Duration,
     now: DateTime<Utc>,
     pool: &IdentityPool,
-    arn: &str,
+    arn: &ProviderName,
     token: &str,
 ) -> Result<VerifiedLogin, DomainError> {
     let (account, name) = saml_provider_parts(arn).ok_or_else(unsupported)?;
@@ -270,7 +271,7 @@ pub(super) async fn verify(
         // INFO: a refused SAML login is what an operator setting up a
         // provider looks for. The reason, never the response.
         tracing::info!(
-            provider = arn,
+            provider = arn.as_str(),
             reason = rejection.detail(),
             "SAML response refused"
         );
@@ -285,7 +286,7 @@ pub(super) async fn verify(
         Value::String(provider.policy.audience.clone()),
     );
     Ok(VerifiedLogin {
-        provider: arn.to_owned(),
+        provider: arn.clone(),
         claims,
         subject: assertion.name_id,
         audience: provider.policy.audience.clone(),

@@ -283,7 +283,7 @@ impl Setup {
     }
 
     async fn verify(&self, token: &str) -> Result<VerifiedLogin, DomainError> {
-        self.verifier.verify(&self.pool, GOOGLE, token).await
+        self.verifier.verify(&self.pool, &pn(GOOGLE), token).await
     }
 }
 
@@ -587,7 +587,7 @@ async fn a_burst_of_fifty_unknown_kid_tokens_costs_at_most_one_jwks_fetch() {
         let token = stranger.sign(&s.claims());
         let verifier = Arc::clone(&s.verifier);
         let pool = s.pool.clone();
-        tasks.spawn(async move { verifier.verify(&pool, GOOGLE, &token).await });
+        tasks.spawn(async move { verifier.verify(&pool, &pn(GOOGLE), &token).await });
     }
     while let Some(result) = tasks.join_next().await {
         refused_with(result.unwrap(), MSG_SIGNATURE);
@@ -772,7 +772,7 @@ async fn a_provider_the_pool_does_not_name_is_not_supported() {
         (&s.pool, "cognito-identity.amazonaws.com"),
     ] {
         refused_with(
-            s.verifier.verify(pool, provider, &token).await,
+            s.verifier.verify(pool, &pn(provider), &token).await,
             MSG_UNSUPPORTED_PROVIDER,
         );
     }
@@ -807,11 +807,14 @@ async fn a_declared_oidc_provider_is_trusted_only_by_pools_of_its_account_that_n
     let token = key.sign(&claims);
     let mut trusting = pool(&[]);
     refused_with(
-        verifier.verify(&trusting, &name, &token).await,
+        verifier.verify(&trusting, &pn(&name), &token).await,
         MSG_UNSUPPORTED_PROVIDER,
     );
     trusting.settings.openid_connect_provider_arns = vec![arn.clone()];
-    let login = verifier.verify(&trusting, &name, &token).await.unwrap();
+    let login = verifier
+        .verify(&trusting, &pn(&name), &token)
+        .await
+        .unwrap();
     assert_eq!(
         (login.subject.as_str(), login.audience.as_str()),
         ("s-1", "oidc-app")
@@ -821,7 +824,7 @@ async fn a_declared_oidc_provider_is_trusted_only_by_pools_of_its_account_that_n
     let mut foreign = trusting.clone();
     foreign.account_id = AccountId::parse("111111111111").unwrap();
     refused_with(
-        verifier.verify(&foreign, &name, &token).await,
+        verifier.verify(&foreign, &pn(&name), &token).await,
         MSG_UNSUPPORTED_PROVIDER,
     );
 }
@@ -860,19 +863,23 @@ async fn a_user_pool_id_token_is_checked_against_the_pools_client_ids() {
             "cognito:groups": ["admins"], "iat": NOW, "exp": NOW + 3600})
     };
     let ok = verifier
-        .verify(&p, USER_POOL, &key.sign(&claims("app-client-1", "id")))
+        .verify(&p, &pn(USER_POOL), &key.sign(&claims("app-client-1", "id")))
         .await
         .unwrap();
     assert_eq!(ok.claims["cognito:groups"], json!(["admins"]));
     refused_with(
         verifier
-            .verify(&p, USER_POOL, &key.sign(&claims("other-client", "id")))
+            .verify(&p, &pn(USER_POOL), &key.sign(&claims("other-client", "id")))
             .await,
         MSG_AUDIENCE,
     );
     refused_with(
         verifier
-            .verify(&p, USER_POOL, &key.sign(&claims("app-client-1", "access")))
+            .verify(
+                &p,
+                &pn(USER_POOL),
+                &key.sign(&claims("app-client-1", "access")),
+            )
             .await,
         MSG_MALFORMED,
     );
@@ -902,7 +909,11 @@ async fn an_unreachable_provider_is_an_external_service_error_within_the_timeout
     let started = Instant::now();
     let message = external(
         verifier
-            .verify(&pool(&[(GOOGLE, "client-a")]), GOOGLE, &key.sign(&claims))
+            .verify(
+                &pool(&[(GOOGLE, "client-a")]),
+                &pn(GOOGLE),
+                &key.sign(&claims),
+            )
             .await,
     );
     assert!(
@@ -938,7 +949,7 @@ async fn a_provider_that_never_answers_is_an_external_service_error_within_the_t
     let started = Instant::now();
     let message = external(
         verifier
-            .verify(&s.pool, GOOGLE, &s.key.sign(&s.claims()))
+            .verify(&s.pool, &pn(GOOGLE), &s.key.sign(&s.claims()))
             .await,
     );
     let took = started.elapsed();
@@ -1015,14 +1026,18 @@ async fn a_facebook_token_replayed_a_thousand_times_reaches_the_provider_once() 
             "expires_at": NOW + 3600}}),
     );
     for _ in 0..1000 {
-        let login = verifier.verify(&pool, FACEBOOK, "good").await.unwrap();
+        let login = verifier.verify(&pool, &pn(FACEBOOK), "good").await.unwrap();
         assert_eq!(login.subject, "10001");
     }
     assert_eq!(idp.hits("/debug_token"), 1);
     // A pool with other app ids checks the cached answer anew.
     refused_with(
         verifier
-            .verify(&super::tests::pool(&[(FACEBOOK, "999")]), FACEBOOK, "good")
+            .verify(
+                &super::tests::pool(&[(FACEBOOK, "999")]),
+                &pn(FACEBOOK),
+                "good",
+            )
             .await,
         MSG_AUDIENCE,
     );
@@ -1039,11 +1054,11 @@ async fn a_cached_token_info_answer_is_not_used_past_the_tokens_own_expiry() {
         json!({"user_id": "amzn1.account.XYZ", "aud": "c", "app_id": "amzn1.application.abc",
             "exp": 30}),
     );
-    verifier.verify(&pool, AMAZON, "short").await.unwrap();
-    verifier.verify(&pool, AMAZON, "short").await.unwrap();
+    verifier.verify(&pool, &pn(AMAZON), "short").await.unwrap();
+    verifier.verify(&pool, &pn(AMAZON), "short").await.unwrap();
     assert_eq!(idp.hits("/auth/o2/tokeninfo"), 1);
     clock.advance(31);
-    verifier.verify(&pool, AMAZON, "short").await.unwrap();
+    verifier.verify(&pool, &pn(AMAZON), "short").await.unwrap();
     assert_eq!(
         idp.hits("/auth/o2/tokeninfo"),
         2,
@@ -1059,18 +1074,18 @@ async fn a_cached_token_info_answer_is_not_used_past_the_tokens_own_expiry() {
         json!({"data": {"app_id": "1", "user_id": "u", "is_valid": true, "expires_at": 0}}),
     );
     fb_verifier
-        .verify(&fb_pool, FACEBOOK, "forever")
+        .verify(&fb_pool, &pn(FACEBOOK), "forever")
         .await
         .unwrap();
     fb_clock.advance(3599);
     fb_verifier
-        .verify(&fb_pool, FACEBOOK, "forever")
+        .verify(&fb_pool, &pn(FACEBOOK), "forever")
         .await
         .unwrap();
     assert_eq!(fb.hits("/debug_token"), 1);
     fb_clock.advance(2);
     fb_verifier
-        .verify(&fb_pool, FACEBOOK, "forever")
+        .verify(&fb_pool, &pn(FACEBOOK), "forever")
         .await
         .unwrap();
     assert_eq!(fb.hits("/debug_token"), 2);
@@ -1080,8 +1095,8 @@ async fn a_cached_token_info_answer_is_not_used_past_the_tokens_own_expiry() {
 async fn a_failing_token_info_endpoint_is_asked_again_and_never_cached() {
     let (idp, verifier, pool, _) = token_info_setup_on_clock(FACEBOOK, "/debug_token", "1").await;
     idp.token_info("t", 502, json!({}));
-    external(verifier.verify(&pool, FACEBOOK, "t").await);
-    external(verifier.verify(&pool, FACEBOOK, "t").await);
+    external(verifier.verify(&pool, &pn(FACEBOOK), "t").await);
+    external(verifier.verify(&pool, &pn(FACEBOOK), "t").await);
     assert_eq!(idp.hits("/debug_token"), 2);
 }
 
@@ -1090,7 +1105,9 @@ async fn token_info_answers_are_bounded_in_number() {
     let (idp, verifier, pool, _) = token_info_setup_on_clock(FACEBOOK, "/debug_token", "1").await;
     // Every unknown token is refused (HTTP 400) and remembered briefly.
     for i in 0..(token_info::MAX_CACHED_ANSWERS + 10) {
-        let _ = verifier.verify(&pool, FACEBOOK, &format!("t{i}")).await;
+        let _ = verifier
+            .verify(&pool, &pn(FACEBOOK), &format!("t{i}"))
+            .await;
     }
     assert!(verifier.answers.len() <= token_info::MAX_CACHED_ANSWERS);
     assert!(idp.hits("/debug_token") as usize > token_info::MAX_CACHED_ANSWERS);
@@ -1110,25 +1127,34 @@ async fn facebook_tokens_are_checked_with_the_token_info_endpoint() {
     idp.token_info("forever", 200, data("1234567890", true, 0));
     idp.token_info("broken", 502, json!({}));
 
-    let login = verifier.verify(&pool, FACEBOOK, "good").await.unwrap();
+    let login = verifier.verify(&pool, &pn(FACEBOOK), "good").await.unwrap();
     assert_eq!(
         (login.subject.as_str(), login.audience.as_str()),
         ("10001", "1234567890")
     );
     assert_eq!(login.claims["type"], "USER");
-    assert!(verifier.verify(&pool, FACEBOOK, "forever").await.is_ok());
+    assert!(verifier
+        .verify(&pool, &pn(FACEBOOK), "forever")
+        .await
+        .is_ok());
     refused_with(
-        verifier.verify(&pool, FACEBOOK, "other-app").await,
+        verifier.verify(&pool, &pn(FACEBOOK), "other-app").await,
         MSG_AUDIENCE,
     );
     let invalid = "Invalid login token. graph.facebook.com reports the token is not valid.";
-    refused_with(verifier.verify(&pool, FACEBOOK, "invalid").await, invalid);
-    refused_with(verifier.verify(&pool, FACEBOOK, "unknown").await, invalid); // HTTP 400
+    refused_with(
+        verifier.verify(&pool, &pn(FACEBOOK), "invalid").await,
+        invalid,
+    );
+    refused_with(
+        verifier.verify(&pool, &pn(FACEBOOK), "unknown").await,
+        invalid,
+    ); // HTTP 400
     refused_starting(
-        verifier.verify(&pool, FACEBOOK, "expired").await,
+        verifier.verify(&pool, &pn(FACEBOOK), "expired").await,
         "Invalid login token. Token expired: ",
     );
-    external(verifier.verify(&pool, FACEBOOK, "broken").await);
+    external(verifier.verify(&pool, &pn(FACEBOOK), "broken").await);
     assert_eq!(idp.hits("/debug_token"), 7);
 }
 
@@ -1151,12 +1177,15 @@ async fn amazon_tokens_are_checked_with_the_token_info_endpoint() {
         info("amzn1.application-oa2-client.2", "amzn1.application.zzz"),
     );
 
-    let login = verifier.verify(&pool, AMAZON, "by-app").await.unwrap();
+    let login = verifier.verify(&pool, &pn(AMAZON), "by-app").await.unwrap();
     assert_eq!(login.subject, "amzn1.account.XYZ");
     assert_eq!(login.audience, "amzn1.application.abc");
-    refused_with(verifier.verify(&pool, AMAZON, "other").await, MSG_AUDIENCE);
     refused_with(
-        verifier.verify(&pool, AMAZON, "bogus").await, // HTTP 400 invalid_token
+        verifier.verify(&pool, &pn(AMAZON), "other").await,
+        MSG_AUDIENCE,
+    );
+    refused_with(
+        verifier.verify(&pool, &pn(AMAZON), "bogus").await, // HTTP 400 invalid_token
         "Invalid login token. www.amazon.com reports the token is not valid.",
     );
     // The client id works as well as the app id.
@@ -1171,7 +1200,10 @@ async fn amazon_tokens_are_checked_with_the_token_info_endpoint() {
         200,
         info("amzn1.application-oa2-client.1", "amzn1.application.abc"),
     );
-    assert!(verifier2.verify(&pool2, AMAZON, "by-client").await.is_ok());
+    assert!(verifier2
+        .verify(&pool2, &pn(AMAZON), "by-client")
+        .await
+        .is_ok());
     assert_eq!(idp.hits("/auth/o2/tokeninfo"), 3);
 }
 
@@ -1192,7 +1224,7 @@ async fn a_silent_token_info_endpoint_is_an_external_service_error_within_the_ti
     let started = Instant::now();
     external(
         verifier
-            .verify(&pool(&[(FACEBOOK, "1")]), FACEBOOK, "t")
+            .verify(&pool(&[(FACEBOOK, "1")]), &pn(FACEBOOK), "t")
             .await,
     );
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -1353,18 +1385,21 @@ async fn a_saml_login_is_refused_unless_the_pool_names_a_declared_provider() {
         .unwrap();
     let unsupported = DomainError::NotAuthorized(MSG_UNSUPPORTED_PROVIDER.into());
     // The pool does not name it.
-    let err = v.verify(&saml_pool(&[]), SAML_ARN, "x").await.unwrap_err();
+    let err = v
+        .verify(&saml_pool(&[]), &pn(SAML_ARN), "x")
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), unsupported.to_string());
     // Named, but not declared.
     let other = "arn:aws:iam::000000000000:saml-provider/other";
     let err = v
-        .verify(&saml_pool(&[other]), other, "x")
+        .verify(&saml_pool(&[other]), &pn(other), "x")
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), unsupported.to_string());
     // Named and declared: the response itself is judged.
     let err = v
-        .verify(&saml_pool(&[SAML_ARN]), SAML_ARN, "x")
+        .verify(&saml_pool(&[SAML_ARN]), &pn(SAML_ARN), "x")
         .await
         .unwrap_err();
     assert!(
@@ -1385,12 +1420,12 @@ async fn saml_metadata_from_a_url_is_fetched_once_per_ttl_and_failures_are_exter
         .unwrap();
     let pool = saml_pool(&[SAML_ARN]);
     for _ in 0..3 {
-        let err = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
+        let err = v.verify(&pool, &pn(SAML_ARN), "x").await.unwrap_err();
         assert!(matches!(err, DomainError::NotAuthorized(_)), "{err:?}");
     }
     assert_eq!(*hits.lock().unwrap(), 1);
     clock.advance(i64::try_from(DEFAULT_JWKS_TTL.as_secs()).unwrap() + 1);
-    let _ = v.verify(&pool, SAML_ARN, "x").await;
+    let _ = v.verify(&pool, &pn(SAML_ARN), "x").await;
     assert_eq!(*hits.lock().unwrap(), 2);
 
     let (url, hits) = metadata_server(503, String::new()).await;
@@ -1399,23 +1434,28 @@ async fn saml_metadata_from_a_url_is_fetched_once_per_ttl_and_failures_are_exter
         .with_clock(Arc::clone(&clock) as Arc<dyn Clock>)
         .with_saml_providers(vec![saml_provider(SamlMetadata::Url(url))])
         .unwrap();
-    let err = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
+    let err = v.verify(&pool, &pn(SAML_ARN), "x").await.unwrap_err();
     assert!(matches!(err, DomainError::ExternalService(_)), "{err:?}");
     // A provider that is down is asked again only after the back-off:
     // meanwhile logins fail at once, with the same answer.
     for _ in 0..3 {
-        let again = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
+        let again = v.verify(&pool, &pn(SAML_ARN), "x").await.unwrap_err();
         assert_eq!(again.to_string(), err.to_string());
     }
     assert_eq!(*hits.lock().unwrap(), 1);
     clock.advance(i64::try_from(FAILURE_BACKOFF.as_secs()).unwrap());
-    let _ = v.verify(&pool, SAML_ARN, "x").await;
+    let _ = v.verify(&pool, &pn(SAML_ARN), "x").await;
     assert_eq!(*hits.lock().unwrap(), 2);
     let (url, _) = metadata_server(200, "<not metadata/>".into()).await;
     let v = UpstreamVerifier::new(vec![], vec![], options(2_000))
         .unwrap()
         .with_saml_providers(vec![saml_provider(SamlMetadata::Url(url))])
         .unwrap();
-    let err = v.verify(&pool, SAML_ARN, "x").await.unwrap_err();
+    let err = v.verify(&pool, &pn(SAML_ARN), "x").await.unwrap_err();
     assert!(matches!(err, DomainError::ExternalService(_)), "{err:?}");
+}
+
+/// A provider name, as the domain passes it to the verifier.
+fn pn(name: impl AsRef<str>) -> cognate_domain::ids::ProviderName {
+    cognate_domain::ids::ProviderName::try_from(name.as_ref()).unwrap()
 }

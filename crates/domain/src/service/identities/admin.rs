@@ -33,7 +33,7 @@ impl IdentityService {
     ) -> DomainResult<IdentityDescription> {
         let mut tx = self.begin().await?;
         let identity = Self::account_identity(&mut tx, account, identity_id, RowLock::None).await?;
-        let providers: BTreeSet<String> = tx
+        let providers: BTreeSet<ProviderName> = tx
             .logins_of(identity_id)
             .await?
             .into_iter()

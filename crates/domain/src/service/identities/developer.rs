@@ -129,28 +129,20 @@ impl IdentityService {
             ..ProvenLogins::default()
         };
         let (known, seen) = self
-            .returning_user(Resolving::new(
-                Caller::Developer,
-                &pool,
-                req.identity_id.as_ref(),
-                &proven,
-            ))
+            .returning_user(
+                Resolving::new(Caller::Developer, &pool, req.identity_id.as_ref(), &proven),
+                true,
+            )
             .await?;
         if seen != Some(version) {
             self.pools.forget(&req.pool_id);
             return Ok(None);
         }
-        let Some(identity) = known else {
+        let Some((identity, providers)) = known else {
             return Ok(None);
         };
-        let providers: BTreeSet<String> = self
-            .store
-            .read_login_providers(&identity.id)
-            .await?
-            .into_iter()
-            .collect();
         let amr = std::iter::once("authenticated".to_owned())
-            .chain(providers)
+            .chain(providers.into_iter().map(String::from))
             .collect();
         let tags = with_request_tags(None, req);
         let token = self.sign(&pool, &identity, amr, tags, lifetime).await?;
@@ -192,7 +184,7 @@ impl IdentityService {
         let after = next_token.map(decode_cursor).transpose()?;
         let mut tx = self.begin().await?;
         let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
-        let dev = Self::developer_provider(&pool)?.to_owned();
+        let dev = Self::developer_provider(&pool)?.clone();
         let lookup = match (identity_id, user) {
             (None, None) => {
                 return Err(DomainError::InvalidParameter(
@@ -251,7 +243,6 @@ impl IdentityService {
         destination_user: &DeveloperUserIdentifier,
         audit: &dyn Recorder,
     ) -> DomainResult<IdentityId> {
-        let provider = provider.as_str();
         let mut tx = self.begin().await?;
         let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
         Self::check_named_provider(&pool, provider)?;
@@ -349,7 +340,6 @@ impl IdentityService {
         user: &DeveloperUserIdentifier,
         audit: &dyn Recorder,
     ) -> DomainResult<()> {
-        let provider = provider.as_str();
         let mut tx = self.begin().await?;
         let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
         Self::check_named_provider(&pool, provider)?;
@@ -362,7 +352,7 @@ impl IdentityService {
                 "DeveloperUserIdentifier '{user}' is not linked to identity '{identity_id}'."
             )));
         }
-        self.unlinked(tx, identity, &[provider.to_owned()], audit)
+        self.unlinked(tx, identity, std::slice::from_ref(provider), audit)
             .await
     }
 }

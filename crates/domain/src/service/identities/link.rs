@@ -243,7 +243,7 @@ mod tests {
 
     fn login(provider: &str, subject: &str) -> NewLogin {
         NewLogin {
-            provider: provider.into(),
+            provider: crate::ids::ProviderName::try_from(provider).unwrap(),
             subject: subject.into(),
             developer: provider == "dev",
         }

@@ -278,7 +278,7 @@ impl IdentityService {
         &self,
         mut tx: Box<dyn Tx>,
         mut identity: Identity,
-        providers: &[String],
+        providers: &[ProviderName],
         audit: &dyn crate::audit::Recorder,
     ) -> DomainResult<()> {
         if !providers.is_empty() {
@@ -423,10 +423,10 @@ impl IdentityService {
             .ok_or_else(|| DomainError::pool_not_found(pool_id))
     }
 
-    pub(super) fn developer_provider(pool: &IdentityPool) -> DomainResult<&str> {
+    pub(super) fn developer_provider(pool: &IdentityPool) -> DomainResult<&ProviderName> {
         pool.settings
             .developer_provider_name
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| {
                 DomainError::InvalidParameter(format!(
                     "Identity pool {} has no DeveloperProviderName.",
@@ -435,7 +435,10 @@ impl IdentityService {
             })
     }
 
-    pub(super) fn check_named_provider(pool: &IdentityPool, provider: &str) -> DomainResult<()> {
+    pub(super) fn check_named_provider(
+        pool: &IdentityPool,
+        provider: &ProviderName,
+    ) -> DomainResult<()> {
         let dev = Self::developer_provider(pool)?;
         if dev != provider {
             return Err(DomainError::InvalidParameter(format!(

@@ -15,7 +15,7 @@ use crate::audit::Recorder;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedLogin {
     /// The provider name (a `Logins` key, or the pool's developer provider).
-    pub provider: String,
+    pub provider: ProviderName,
     /// The developer user identifier, for a developer login.
     pub developer_user_id: Option<String>,
 }
@@ -42,12 +42,12 @@ impl IdentityService {
         &self,
         account: &AccountId,
         pool_id: &IdentityPoolId,
-        provider: &str,
+        provider: &ProviderName,
         subject: &str,
     ) -> DomainResult<Option<IdentityId>> {
         let mut tx = self.begin().await?;
         let pool = Self::owned_pool(&mut tx, account, pool_id).await?;
-        let stored = if pool.settings.developer_provider_name.as_deref() == Some(provider) {
+        let stored = if pool.settings.developer_provider_name.as_ref() == Some(provider) {
             subject.to_owned()
         } else {
             self.hasher.hash(provider, subject)
@@ -85,9 +85,9 @@ impl IdentityService {
         &self,
         account: &AccountId,
         identity_id: &IdentityId,
-        provider: &str,
+        provider: &ProviderName,
         audit: &dyn Recorder,
-    ) -> DomainResult<Vec<String>> {
+    ) -> DomainResult<Vec<ProviderName>> {
         let mut tx = self.begin().await?;
         let identity =
             Self::account_identity(&mut tx, account, identity_id, RowLock::Update).await?;
@@ -95,7 +95,7 @@ impl IdentityService {
         let mut removed = Vec::new();
         for login in current
             .iter()
-            .filter(|l| !l.developer && l.provider == provider)
+            .filter(|l| !l.developer && &l.provider == provider)
         {
             if tx
                 .delete_login(identity_id, &login.provider, &login.subject)

@@ -99,13 +99,17 @@ impl IdentityService {
     /// made a guest, so a login's owner that was enabled when read still
     /// was at the snapshot, and the answer is the one a request at that
     /// instant would get.
+    ///
+    /// With `amr`, the identity comes with the provider names of its
+    /// logins, read in the same snapshot.
     pub(super) async fn returning_user(
         &self,
         request: Resolving<'_>,
-    ) -> DomainResult<(Option<Identity>, Option<PoolVersion>)> {
+        amr: bool,
+    ) -> DomainResult<(Option<(Identity, Vec<ProviderName>)>, Option<PoolVersion>)> {
         let Resolving { pool, proven, .. } = request;
         let wanted = wanted_logins(pool, proven);
-        let keys: Vec<(String, String)> = wanted
+        let keys: Vec<(ProviderName, String)> = wanted
             .iter()
             .map(|l| (l.provider.clone(), l.subject.clone()))
             .collect();
@@ -115,7 +119,10 @@ impl IdentityService {
             .into_iter()
             .chain(proven.cognito_identities.iter().cloned())
             .collect();
-        let read = self.store.read_login_owners(&pool.id, &keys, &also).await?;
+        let mut read = self
+            .store
+            .read_login_owners(&pool.id, &keys, &also, amr)
+            .await?;
         let claimed: Vec<link::Claimed> = wanted
             .into_iter()
             .zip(read.owners)
@@ -142,6 +149,10 @@ impl IdentityService {
             }) if merge.is_empty() && link.is_empty() => identities.remove(&survivor).flatten(),
             _ => None,
         };
+        let known = known.map(|identity| {
+            let providers = read.providers.remove(&identity.id).unwrap_or_default();
+            (identity, providers)
+        });
         Ok((known, read.pool_version))
     }
 

@@ -59,13 +59,13 @@ impl IdentityService {
                 Err(refused) => return Err(refused),
             };
             let (known, seen) = self
-                .returning_user(Resolving::new(Caller::Public, &pool, None, &proven))
+                .returning_user(Resolving::new(Caller::Public, &pool, None, &proven), false)
                 .await?;
             if from_cache && seen != Some(version) {
                 self.pools.forget(pool_id);
                 continue;
             }
-            if let Some(identity) = known {
+            if let Some((identity, _)) = known {
                 return Ok(identity.id);
             }
             break proven;
@@ -292,7 +292,7 @@ impl IdentityService {
                 .logins_of(&identity.id)
                 .await?
                 .into_iter()
-                .map(|l| l.provider)
+                .map(|l| l.provider.into())
                 .collect();
             std::iter::once("authenticated".to_owned())
                 .chain(providers)

@@ -39,7 +39,10 @@ impl Recorder for Recording {
                 providers,
                 disabled,
                 ..
-            } => ("LoginsUnlinked", format!("{providers:?} {disabled}")),
+            } => {
+                let names: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
+                ("LoginsUnlinked", format!("{names:?} {disabled}"))
+            }
         };
         self.seen.lock().unwrap().push(format!("{name}: {detail}"));
         Some(AuditRecord {
@@ -110,7 +113,7 @@ async fn a_refused_change_writes_no_record() {
     let audit = Recording::default();
     let pool = w.open_pool().await;
     let mut bad = open_settings();
-    bad.developer_provider_name = Some("another.developer".into());
+    bad.developer_provider_name = Some(provider("another.developer"));
     let refused = w
         .pools
         .update(&account(), &pool.id, bad, None, &audit)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::ids::{DeveloperUserIdentifier, ProviderName};
+use crate::ids::DeveloperUserIdentifier;
 use crate::service::identities::{DeveloperTokenRequest, Lookup, DEFAULT_DEVELOPER_TOKEN_SECONDS};
 
 /// A developer token request in `pool` with the logins `entries`.
@@ -50,10 +50,6 @@ fn assert_tagged_team_blue(claims: OpenIdClaims) {
 
 fn user(name: &str) -> DeveloperUserIdentifier {
     DeveloperUserIdentifier::try_from(name).unwrap()
-}
-
-fn provider(name: &str) -> ProviderName {
-    ProviderName::try_from(name).unwrap()
 }
 
 impl World {
@@ -180,9 +176,15 @@ async fn a_returning_developer_users_token_is_signed_without_a_transaction() {
     w.link(&pool, &id, &[(DEV, "alice"), (GOOGLE, "g-alice")])
         .await;
     w.store.clear_journal();
+    let statements = w.store.snapshot_statements();
     let (again, token) = w.developer_token(tagged_request(&pool, 600)).await;
     assert_eq!(again, id);
     assert_eq!(w.store.journal(), [], "no transaction, no lock");
+    assert_eq!(
+        w.store.snapshot_statements() - statements,
+        1,
+        "the owners, the identity and its providers come from one statement"
+    );
     let c = claims(&token);
     assert_eq!(c.sub, id.as_str());
     assert_eq!(c.amr, ["authenticated", GOOGLE, DEV]);

@@ -116,7 +116,7 @@ fn open_settings() -> PoolSettings {
         name: "open".into(),
         allow_unauthenticated: true,
         supported_login_providers: strings(&[(GOOGLE, "google-app"), (AMAZON, "amazon-app")]),
-        developer_provider_name: Some(DEV.into()),
+        developer_provider_name: Some(provider(DEV)),
         ..PoolSettings::default()
     }
 }
@@ -141,6 +141,11 @@ fn strings(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A provider name.
+fn provider(name: &str) -> crate::ids::ProviderName {
+    crate::ids::ProviderName::try_from(name).unwrap()
+}
+
 /// A request's `Logins`: provider → token (or developer user).
 fn logins(entries: &[(&str, &str)]) -> Logins {
     entries
@@ -157,7 +162,7 @@ fn logins(entries: &[(&str, &str)]) -> Logins {
 /// The Google map of principal tags: `dept` from the login's `department`.
 fn google_department_map() -> PrincipalTagMap {
     PrincipalTagMap {
-        provider_name: GOOGLE.into(),
+        provider_name: provider(GOOGLE),
         use_defaults: true,
         principal_tags: strings(&[("dept", "department")]),
     }
@@ -215,7 +220,7 @@ impl World {
             .logins(id)
             .await
             .into_iter()
-            .map(|l| l.provider)
+            .map(|l| l.provider.into())
             .collect()
     }
 

@@ -10,11 +10,13 @@ impl World {
         &self,
         account: &AccountId,
         id: &IdentityId,
-        provider: &str,
+        name: &str,
     ) -> DomainResult<Vec<String>> {
-        self.identities
-            .unlink_provider(account, id, provider, &NotRecorded)
-            .await
+        let removed = self
+            .identities
+            .unlink_provider(account, id, &provider(name), &NotRecorded)
+            .await?;
+        Ok(removed.into_iter().map(String::from).collect())
     }
 }
 
@@ -40,8 +42,12 @@ async fn an_identity_is_found_by_its_upstream_subject_hashed_as_stored() {
     let (w, pool) = open_world().await;
     let user = w.google_user(&pool, "g1").await;
     let me = account();
-    let find = |provider: &'static str, subject: &'static str| {
-        w.identities.find_by_login(&me, &pool.id, provider, subject)
+    let (w, pool, me) = (&w, &pool, &me);
+    let find = |name: &'static str, subject: &'static str| async move {
+        let name = provider(name);
+        w.identities
+            .find_by_login(me, &pool.id, &name, subject)
+            .await
     };
     assert_eq!(find(GOOGLE, "g1").await.unwrap(), Some(user));
     assert_eq!(find(GOOGLE, "g2").await.unwrap(), None);
@@ -56,7 +62,8 @@ async fn an_identity_is_found_by_its_developer_user_identifier_as_given() {
     let (w, pool) = open_world().await;
     let id = w.developer_user(&pool, "alice").await;
     let (mine, theirs) = (account(), other_account());
-    let find = |account| w.identities.find_by_login(account, &pool.id, DEV, "alice");
+    let dev = provider(DEV);
+    let find = |account| w.identities.find_by_login(account, &pool.id, &dev, "alice");
     assert_eq!(find(&mine).await.unwrap(), Some(id));
     not_found(find(&theirs).await);
 }
@@ -74,11 +81,11 @@ async fn an_identitys_logins_show_developer_ids_and_never_upstream_subjects() {
         linked,
         [
             LinkedLogin {
-                provider: DEV.into(),
+                provider: provider(DEV),
                 developer_user_id: Some("alice".into()),
             },
             LinkedLogin {
-                provider: AMAZON.into(),
+                provider: provider(AMAZON),
                 developer_user_id: None,
             },
         ]

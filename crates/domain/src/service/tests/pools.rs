@@ -36,10 +36,10 @@ impl World {
         &self,
         account: &AccountId,
         pool: &IdentityPool,
-        provider: &str,
+        name: &str,
     ) -> DomainResult<PrincipalTagMap> {
         self.pools
-            .get_principal_tag_map(account, &pool.id, provider)
+            .get_principal_tag_map(account, &pool.id, &provider(name))
             .await
     }
 }
@@ -112,7 +112,8 @@ async fn an_update_keeps_an_omitted_developer_provider_and_refuses_changing_it()
         updated.settings.developer_provider_name.as_deref(),
         Some(DEV)
     );
-    let changed = open_settings_where(|s| s.developer_provider_name = Some("other.example".into()));
+    let changed =
+        open_settings_where(|s| s.developer_provider_name = Some(provider("other.example")));
     let message = invalid(w.update_pool(&pool, changed).await);
     assert_mentions(&message, "cannot be changed");
 }
@@ -271,7 +272,7 @@ async fn a_principal_tag_map_is_set_only_for_a_provider_of_the_pool() {
     set(map.clone()).await.unwrap();
     assert_eq!(w.tag_map(&account(), &pool, GOOGLE).await.unwrap(), map);
     let unknown = PrincipalTagMap {
-        provider_name: "graph.facebook.com".into(),
+        provider_name: provider("graph.facebook.com"),
         ..map
     };
     let message = invalid(set(unknown).await);
@@ -285,7 +286,7 @@ async fn an_unset_principal_tag_map_answers_no_defaults_and_no_tags() {
     assert_eq!(
         map,
         PrincipalTagMap {
-            provider_name: AMAZON.into(),
+            provider_name: provider(AMAZON),
             use_defaults: false,
             principal_tags: BTreeMap::new(),
         }

@@ -42,7 +42,7 @@ fn identity(name: &str, pool: &str) -> Identity {
 fn login(identity: &str, provider: &str, subject: &str, developer: bool) -> Login {
     Login {
         pool_id: pid("p"),
-        provider: provider.into(),
+        provider: crate::ids::ProviderName::try_from(provider).unwrap(),
         subject: subject.into(),
         developer,
         identity_id: iid(identity),
@@ -170,8 +170,9 @@ async fn deleting_a_pool_deletes_its_identities_logins_and_tag_maps() {
     tx.put_principal_tag_map(
         &pid("p"),
         &PrincipalTagMap {
-            provider_name: "dev".into(),
-            ..PrincipalTagMap::default()
+            provider_name: crate::ids::ProviderName::try_from("dev").unwrap(),
+            use_defaults: false,
+            principal_tags: Default::default(),
         },
     )
     .await
