@@ -8,16 +8,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cognitoidentity::operation::RequestId as _;
-use aws_sdk_cognitoidentity::types::{
-    AmbiguousRoleResolutionType, MappingRule, MappingRuleMatchType, RoleMapping, RoleMappingType,
-    RulesConfigurationType,
-};
+use aws_sdk_cognitoidentity::types::AmbiguousRoleResolutionType;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::steps::{assert_ran, equals_rule_mapping, issued_token, tool_works};
+
 use crate::helpers::{
-    spawn_app_with, TestApp, ACCESS_KEY_A, ACCESS_KEY_B, ACCOUNT_A, ACCOUNT_B, REGION,
-    SECRET_KEY_A, SECRET_KEY_B,
+    create_pool_request, create_pool_with, credentials_for, database, delete_identities,
+    delete_pool, describe_identity, describe_pool, developer_token, get_id, get_principal_tags,
+    get_roles, list_identities, list_pools, list_tags, open_id_token, set_principal_tags,
+    set_roles, spawn_app_with, tag_resource, update_pool, TestApp, ACCESS_KEY_A, ACCESS_KEY_B,
+    ACCOUNT_A, ACCOUNT_B, REGION, SECRET_KEY_A, SECRET_KEY_B,
 };
 
 const DEV: &str = "login.audit.test";
@@ -51,16 +53,7 @@ async fn fake_sts() -> String {
                     request.extend_from_slice(&buf[..n]);
                     let text = String::from_utf8_lossy(&request);
                     if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())
-                                    .flatten()
-                            })
-                            .unwrap_or(0);
-                        if rest.len() >= length {
+                        if rest.len() >= content_length(head) {
                             break;
                         }
                     }
@@ -81,6 +74,15 @@ async fn fake_sts() -> String {
     url
 }
 
+/// The Content-Length of a request head (0 without one).
+fn content_length(head: &str) -> usize {
+    let head = head.to_ascii_lowercase();
+    let mut values = head
+        .lines()
+        .filter_map(|l| l.strip_prefix("content-length:"));
+    values.find_map(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
 async fn audited_app() -> TestApp {
     let sts = fake_sts().await;
     spawn_app_with(|s| {
@@ -92,11 +94,8 @@ async fn audited_app() -> TestApp {
 
 /// Every row of the audit table as text (every column).
 async fn audit_table(app: &TestApp) -> Vec<String> {
-    let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+    database(app)
         .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
         .query(
             "SELECT t::text FROM audit_events t ORDER BY event_time",
             &[],
@@ -110,24 +109,25 @@ async fn audit_table(app: &TestApp) -> Vec<String> {
 
 /// SQL on the app's database.
 async fn sql(app: &TestApp, statement: &str) {
-    let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = database(app).await;
     client.batch_execute(statement).await.unwrap();
 }
 
 /// The account's events through the AWS CLI (`lookup-events`, all pages).
 fn cli_lookup(app: &TestApp, key: &str, secret: &str, extra: &[&str]) -> Vec<Value> {
     let mut cmd = Command::new("aws");
-    cmd.env("AWS_ACCESS_KEY_ID", key)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env_remove("AWS_SESSION_TOKEN")
+    for (name, value) in [
+        ("AWS_ACCESS_KEY_ID", key),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ] {
+        cmd.env(name, value);
+    }
+    cmd.env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_MAX_ATTEMPTS", "1")
         .args([
             "cloudtrail",
             "lookup-events",
@@ -140,25 +140,13 @@ fn cli_lookup(app: &TestApp, key: &str, secret: &str, extra: &[&str]) -> Vec<Val
         ])
         .args(extra);
     let out = cmd.output().expect("aws runs");
-    assert!(
-        out.status.success(),
-        "aws cloudtrail lookup-events failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out, "aws cloudtrail lookup-events");
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     answer["Events"].as_array().cloned().unwrap_or_default()
 }
 
 fn have_cli() -> bool {
-    let ok = Command::new("aws")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        cognate_tests::skip("the AWS CLI is not installed");
-    }
-    ok
+    tool_works("aws", &["--version"], "the AWS CLI is not installed")
 }
 
 /// Wait until the table holds at least `n` rows (the batch writer runs every 50 ms).
@@ -210,9 +198,7 @@ async fn every_operation_yields_exactly_one_event_found_by_the_aws_cli() {
     }
     let pool = call!(
         "CreateIdentityPool",
-        c.create_identity_pool()
-            .identity_pool_name("audited")
-            .allow_unauthenticated_identities(true)
+        create_pool_request(c, "audited", true)
             .allow_classic_flow(true)
             .developer_provider_name(DEV)
             .supported_login_providers("accounts.google.com", "google-app")
@@ -221,41 +207,20 @@ async fn every_operation_yields_exactly_one_event_found_by_the_aws_cli() {
     .unwrap()
     .identity_pool_id;
     let arn = app.pool_arn(&pool);
-    call!(
-        "DescribeIdentityPool",
-        c.describe_identity_pool().identity_pool_id(&pool).send()
-    )
-    .unwrap();
+    call!("DescribeIdentityPool", describe_pool(c, &pool).send()).unwrap();
     call!(
         "UpdateIdentityPool",
-        c.update_identity_pool()
-            .identity_pool_id(&pool)
-            .identity_pool_name("audited-renamed")
-            .allow_unauthenticated_identities(true)
+        update_pool(c, &pool, "audited-renamed", true)
             .allow_classic_flow(true)
             .developer_provider_name(DEV)
             .supported_login_providers("accounts.google.com", "google-app")
             .send()
     )
     .unwrap();
-    call!(
-        "ListIdentityPools",
-        c.list_identity_pools().max_results(5).send()
-    )
-    .unwrap();
-    call!(
-        "TagResource",
-        c.tag_resource()
-            .resource_arn(&arn)
-            .tags("team", "audit")
-            .send()
-    )
-    .unwrap();
-    call!(
-        "ListTagsForResource",
-        c.list_tags_for_resource().resource_arn(&arn).send()
-    )
-    .unwrap();
+    call!("ListIdentityPools", list_pools(c, 5).send()).unwrap();
+    let tags = [("team", "audit")];
+    call!("TagResource", tag_resource(c, &arn, &tags).send()).unwrap();
+    call!("ListTagsForResource", list_tags(c, &arn).send()).unwrap();
     call!(
         "UntagResource",
         c.untag_resource()
@@ -264,74 +229,31 @@ async fn every_operation_yields_exactly_one_event_found_by_the_aws_cli() {
             .send()
     )
     .unwrap();
-    call!(
-        "SetIdentityPoolRoles",
-        c.set_identity_pool_roles()
-            .identity_pool_id(&pool)
-            .roles("unauthenticated", "arn:aws:iam::111111111111:role/guest")
-            .roles("authenticated", "arn:aws:iam::111111111111:role/auth")
-            .role_mappings(
-                "accounts.google.com",
-                RoleMapping::builder()
-                    .r#type(RoleMappingType::Rules)
-                    .ambiguous_role_resolution(AmbiguousRoleResolutionType::AuthenticatedRole)
-                    .rules_configuration(
-                        RulesConfigurationType::builder()
-                            .rules(
-                                MappingRule::builder()
-                                    .claim("hd")
-                                    .match_type(MappingRuleMatchType::Equals)
-                                    .value("example.com")
-                                    .role_arn("arn:aws:iam::111111111111:role/auth")
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-    )
-    .unwrap();
-    call!(
-        "GetIdentityPoolRoles",
-        c.get_identity_pool_roles().identity_pool_id(&pool).send()
-    )
-    .unwrap();
-    call!(
-        "SetPrincipalTagAttributeMap",
-        c.set_principal_tag_attribute_map()
-            .identity_pool_id(&pool)
-            .identity_provider_name("accounts.google.com")
-            .use_defaults(false)
-            .principal_tags("email", "email")
-            .send()
-    )
-    .unwrap();
-    call!(
-        "GetPrincipalTagAttributeMap",
-        c.get_principal_tag_attribute_map()
-            .identity_pool_id(&pool)
-            .identity_provider_name("accounts.google.com")
-            .send()
-    )
-    .unwrap();
-    let guest = call!("GetId", c.get_id().identity_pool_id(&pool).send())
+    let roles = [
+        ("unauthenticated", "arn:aws:iam::111111111111:role/guest"),
+        ("authenticated", "arn:aws:iam::111111111111:role/auth"),
+    ];
+    let google_mapping = equals_rule_mapping(
+        "hd",
+        "example.com",
+        "arn:aws:iam::111111111111:role/auth",
+        AmbiguousRoleResolutionType::AuthenticatedRole,
+    );
+    let set = set_roles(c, &pool, &roles).role_mappings("accounts.google.com", google_mapping);
+    call!("SetIdentityPoolRoles", set.send()).unwrap();
+    call!("GetIdentityPoolRoles", get_roles(c, &pool).send()).unwrap();
+    let google = "accounts.google.com";
+    let tag_map = set_principal_tags(c, &pool, google, false).principal_tags("email", "email");
+    call!("SetPrincipalTagAttributeMap", tag_map.send()).unwrap();
+    let tag_map = get_principal_tags(c, &pool, google);
+    call!("GetPrincipalTagAttributeMap", tag_map.send()).unwrap();
+    let guest = call!("GetId", get_id(c, &pool, &[]).send())
         .unwrap()
         .identity_id
         .unwrap();
-    call!(
-        "GetOpenIdToken",
-        c.get_open_id_token().identity_id(&guest).send()
-    )
-    .unwrap();
-    call!(
-        "GetCredentialsForIdentity",
-        c.get_credentials_for_identity().identity_id(&guest).send()
-    )
-    .unwrap();
+    call!("GetOpenIdToken", open_id_token(c, &guest, &[]).send()).unwrap();
+    let credentials = credentials_for(c, &guest, &[]);
+    call!("GetCredentialsForIdentity", credentials.send()).unwrap();
     // Refused: a Google token that is no token.
     let refused = call!(
         "UnlinkIdentity",
@@ -342,33 +264,16 @@ async fn every_operation_yields_exactly_one_event_found_by_the_aws_cli() {
             .send()
     );
     assert!(refused.is_err());
-    call!(
-        "DescribeIdentity",
-        c.describe_identity().identity_id(&guest).send()
-    )
-    .unwrap();
-    call!(
-        "ListIdentities",
-        c.list_identities()
-            .identity_pool_id(&pool)
-            .max_results(10)
-            .send()
-    )
-    .unwrap();
+    call!("DescribeIdentity", describe_identity(c, &guest).send()).unwrap();
+    call!("ListIdentities", list_identities(c, &pool, 10).send()).unwrap();
     let alice = call!(
         "GetOpenIdTokenForDeveloperIdentity",
-        c.get_open_id_token_for_developer_identity()
-            .identity_pool_id(&pool)
-            .logins(DEV, "alice")
-            .send()
+        developer_token(c, &pool, (DEV, "alice")).send()
     )
     .unwrap()
     .identity_id
     .unwrap();
-    let bob = c
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&pool)
-        .logins(DEV, "bob")
+    let bob = developer_token(c, &pool, (DEV, "bob"))
         .send()
         .await
         .unwrap();
@@ -405,22 +310,10 @@ async fn every_operation_yields_exactly_one_event_found_by_the_aws_cli() {
             .send()
     )
     .unwrap();
-    call!(
-        "DeleteIdentities",
-        c.delete_identities().identity_ids_to_delete(&guest).send()
-    )
-    .unwrap();
-    call!(
-        "DeleteIdentityPool",
-        c.delete_identity_pool().identity_pool_id(&pool).send()
-    )
-    .unwrap();
+    call!("DeleteIdentities", delete_identities(c, &[&guest]).send()).unwrap();
+    call!("DeleteIdentityPool", delete_pool(c, &pool).send()).unwrap();
     // A refused signed call.
-    call!(
-        "DescribeIdentityPool",
-        c.describe_identity_pool().identity_pool_id(&pool).send()
-    )
-    .unwrap_err();
+    call!("DescribeIdentityPool", describe_pool(c, &pool).send()).unwrap_err();
 
     let operations: std::collections::BTreeSet<&str> = calls.iter().map(|(op, _, _)| *op).collect();
     assert_eq!(
@@ -494,11 +387,11 @@ async fn every_operation_yields_exactly_one_event_found_by_the_aws_cli() {
         }
     }
     // What a security team asks: who got credentials for which role, through what.
-    let creds = by_request
-        .values()
-        .flatten()
-        .find(|r| r["eventName"] == "GetCredentialsForIdentity")
-        .unwrap();
+    let event_named = |name: &str| {
+        let mut events = by_request.values().flatten();
+        events.find(|r| r["eventName"] == name).unwrap()
+    };
+    let creds = event_named("GetCredentialsForIdentity");
     assert_eq!(
         creds["additionalEventData"]["roleArn"],
         "arn:aws:iam::111111111111:role/guest"
@@ -512,11 +405,7 @@ async fn every_operation_yields_exactly_one_event_found_by_the_aws_cli() {
         "HIDDEN_DUE_TO_SECURITY_REASONS"
     );
     // A change keeps what it replaced.
-    let update = by_request
-        .values()
-        .flatten()
-        .find(|r| r["eventName"] == "UpdateIdentityPool")
-        .unwrap();
+    let update = event_named("UpdateIdentityPool");
     assert_eq!(
         update["additionalEventData"]["previousState"]["identityPoolName"],
         "audited"
@@ -525,11 +414,7 @@ async fn every_operation_yields_exactly_one_event_found_by_the_aws_cli() {
         update["responseElements"]["identityPoolName"],
         "audited-renamed"
     );
-    let merge = by_request
-        .values()
-        .flatten()
-        .find(|r| r["eventName"] == "MergeDeveloperIdentities")
-        .unwrap();
+    let merge = event_named("MergeDeveloperIdentities");
     assert_eq!(merge["responseElements"]["identityId"], alice.as_str());
 }
 
@@ -548,13 +433,8 @@ fn clone_for_cli(app: &TestApp) -> TestApp {
 
 #[tokio::test]
 async fn boto3_pages_through_lookup_events_filtered_by_attribute_and_time() {
-    let has_boto3 = Command::new("python3")
-        .args(["-c", "import boto3"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !has_boto3 {
-        cognate_tests::skip("boto3 is not installed for python3");
+    let boto3 = ["-c", "import boto3"];
+    if !tool_works("python3", &boto3, "boto3 is not installed for python3") {
         return;
     }
     let app = audited_app().await;
@@ -602,11 +482,7 @@ print(json.dumps({"pages": len(pages), "names": names, "by_pool": len(by_pool["E
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out, "boto3");
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["names"].as_array().unwrap().len(), 7, "{result}");
     assert!(result["names"]
@@ -637,25 +513,19 @@ async fn secrets_never_reach_the_audit_table_or_the_export() {
     })
     .await;
     let c = &app.client;
-    let pool = c
-        .create_identity_pool()
-        .identity_pool_name("secrets")
-        .allow_unauthenticated_identities(true)
-        .allow_classic_flow(true)
-        .developer_provider_name(DEV)
-        .supported_login_providers("accounts.google.com", "google-app")
-        .saml_provider_arns(format!("arn:aws:iam::{ACCOUNT_A}:saml-provider/corp"))
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    c.set_identity_pool_roles()
-        .identity_pool_id(&pool)
-        .roles("unauthenticated", "arn:aws:iam::111111111111:role/guest")
-        .roles("authenticated", "arn:aws:iam::111111111111:role/auth")
-        .send()
-        .await
-        .unwrap();
+    let saml_provider = format!("arn:aws:iam::{ACCOUNT_A}:saml-provider/corp");
+    let pool = create_pool_with(c, "secrets", true, |r| {
+        r.allow_classic_flow(true)
+            .developer_provider_name(DEV)
+            .supported_login_providers("accounts.google.com", "google-app")
+            .saml_provider_arns(&saml_provider)
+    })
+    .await;
+    let roles = [
+        ("unauthenticated", "arn:aws:iam::111111111111:role/guest"),
+        ("authenticated", "arn:aws:iam::111111111111:role/auth"),
+    ];
+    set_roles(c, &pool, &roles).send().await.unwrap();
     let mut secrets: Vec<String> = vec![
         SESSION_TOKEN.into(),
         SECRET_ACCESS_KEY.into(),
@@ -663,32 +533,13 @@ async fn secrets_never_reach_the_audit_table_or_the_export() {
         SECRET_KEY_B.into(),
     ];
     let guest = app.guest(&pool).await;
-    let token = c
-        .get_open_id_token()
-        .identity_id(&guest)
-        .send()
-        .await
-        .unwrap()
-        .token
-        .unwrap();
+    let token = issued_token(c, &guest, &[]).await;
     secrets.push(token.clone());
-    let credentials = c
-        .get_credentials_for_identity()
-        .identity_id(&guest)
-        .send()
-        .await
-        .unwrap()
-        .credentials
-        .unwrap();
+    let credentials = credentials_for(c, &guest, &[]).send().await.unwrap();
+    let credentials = credentials.credentials.unwrap();
     assert_eq!(credentials.secret_key(), Some(SECRET_ACCESS_KEY));
-    let developer = c
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&pool)
-        .logins(DEV, "dev-user-42")
-        .send()
-        .await
-        .unwrap();
-    secrets.push(developer.token.unwrap());
+    let developer = developer_token(c, &pool, (DEV, "dev-user-42")).send();
+    secrets.push(developer.await.unwrap().token.unwrap());
     // Our own token as a login, a made-up Google token and a SAML response.
     let google = "eyJhbGciOiJSUzI1NiJ9.made-up-google-token-secret.c2lnbmF0dXJl".to_owned();
     let saml = base64::Engine::encode(
@@ -696,25 +547,13 @@ async fn secrets_never_reach_the_audit_table_or_the_export() {
         "<samlp:Response>secret-saml-assertion-of-audit-test</samlp:Response>",
     );
     secrets.extend([google.clone(), saml.clone()]);
-    let _ = c
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins("accounts.google.com", &google)
+    let _ = get_id(c, &pool, &[("accounts.google.com", &google)])
         .send()
         .await;
-    let _ = c
-        .get_credentials_for_identity()
-        .identity_id(&guest)
-        .logins(
-            format!("arn:aws:iam::{ACCOUNT_A}:saml-provider/corp"),
-            &saml,
-        )
+    let _ = credentials_for(c, &guest, &[(&saml_provider, &saml)])
         .send()
         .await;
-    let _ = c
-        .get_open_id_token()
-        .identity_id(&guest)
-        .logins("cognito-identity.amazonaws.com", &token)
+    let _ = open_id_token(c, &guest, &[("cognito-identity.amazonaws.com", &token)])
         .send()
         .await;
     let rows = wait_for_rows(&app, 9).await;

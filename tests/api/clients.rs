@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-use crate::helpers::{spawn_app, ACCESS_KEY_A, REGION, SECRET_KEY_A};
+use crate::helpers::{
+    json_output, spawn_app, TestApp, ACCESS_KEY_A, REGION, SECRET_KEY_A, UNKNOWN_ID,
+};
 
 fn has(program: &str, arg: &str) -> bool {
     Command::new(program)
@@ -31,6 +33,17 @@ async fn run(mut cmd: Command) -> std::process::Output {
         .unwrap()
 }
 
+/// `aws cognito-identity <operation> --endpoint-url <the app> <args>`.
+async fn aws_cli(app: &TestApp, operation: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("aws");
+    let endpoint = ["--endpoint-url", app.address.as_str()];
+    aws_env(&mut cmd)
+        .args(["cognito-identity", operation])
+        .args(endpoint)
+        .args(args);
+    run(cmd).await
+}
+
 #[tokio::test]
 async fn the_aws_cli_manages_pools_with_its_own_signatures() {
     if !has("aws", "--version") {
@@ -38,12 +51,7 @@ async fn the_aws_cli_manages_pools_with_its_own_signatures() {
         return;
     }
     let app = spawn_app().await;
-    let mut cmd = Command::new("aws");
-    aws_env(&mut cmd).args([
-        "cognito-identity",
-        "create-identity-pool",
-        "--endpoint-url",
-        &app.address,
+    let create = [
         "--identity-pool-name",
         "cli pool",
         "--allow-unauthenticated-identities",
@@ -53,50 +61,26 @@ async fn the_aws_cli_manages_pools_with_its_own_signatures() {
         "env=cli",
         "--output",
         "json",
-    ]);
-    let out = run(cmd).await;
-    assert!(
-        out.status.success(),
-        "aws cli failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    ];
+    let created = json_output(
+        "aws cli",
+        &aws_cli(&app, "create-identity-pool", &create).await,
     );
-    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = created["IdentityPoolId"].as_str().unwrap().to_owned();
     assert_eq!(
         created["SupportedLoginProviders"]["accounts.google.com"],
         "my-google-app"
     );
 
-    let mut cmd = Command::new("aws");
-    aws_env(&mut cmd).args([
-        "cognito-identity",
-        "list-identity-pools",
-        "--endpoint-url",
-        &app.address,
-        "--max-results",
-        "60",
-        "--output",
-        "json",
-    ]);
-    let out = run(cmd).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let list = ["--max-results", "60", "--output", "json"];
+    let listed = json_output(
+        "aws cli",
+        &aws_cli(&app, "list-identity-pools", &list).await,
     );
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed["IdentityPools"][0]["IdentityPoolId"], id.as_str());
 
-    let mut cmd = Command::new("aws");
-    aws_env(&mut cmd).args([
-        "cognito-identity",
-        "describe-identity-pool",
-        "--endpoint-url",
-        &app.address,
-        "--identity-pool-id",
-        "us-east-1:00000000-0000-0000-0000-000000000000",
-    ]);
-    let out = run(cmd).await;
+    let unknown = ["--identity-pool-id", UNKNOWN_ID];
+    let out = aws_cli(&app, "describe-identity-pool", &unknown).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
@@ -141,13 +125,7 @@ print(json.dumps({"roles": r["Roles"], "rules": r["RoleMappings"]["graph.faceboo
 "#;
     let mut cmd = Command::new("python3");
     cmd.args(["-c", script, &app.address, ACCESS_KEY_A, SECRET_KEY_A]);
-    let out = run(cmd).await;
-    assert!(
-        out.status.success(),
-        "boto3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = json_output("boto3", &run(cmd).await);
     assert_eq!(
         result["roles"]["authenticated"],
         "arn:aws:iam::111111111111:role/A"
@@ -182,13 +160,7 @@ async fn the_js_sdk_v3_signs_developer_operations_that_verify() {
         ACCESS_KEY_A,
         SECRET_KEY_A,
     ]);
-    let out = run(cmd).await;
-    assert!(
-        out.status.success(),
-        "JS SDK failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = json_output("JS SDK", &run(cmd).await);
     let created = result["created"].as_str().unwrap();
     assert_eq!(result["tags"]["sdk"], "js");
     assert_eq!(result["listed"], serde_json::json!([created]));

@@ -15,7 +15,13 @@ use cognate_tests::browser::{self, Browser};
 use cognate_tests::oidc::{self, ConfidentialClient, OidcOptions, OidcProvider};
 use cognate_tests::serve::free_port;
 
-use crate::helpers::{spawn_app_with, TestApp, ACCOUNT_A, ACCOUNT_B};
+use aws_sdk_cognitoidentity::types::AmbiguousRoleResolutionType;
+
+use crate::helpers::{
+    create_pool_with, describe_identity, describe_pool, developer_token, get_id, get_roles,
+    set_roles, spawn_app_with, TestApp, ACCOUNT_A, ACCOUNT_B,
+};
+use crate::steps::{equals_rule_mapping, get, identity_logins, json_body};
 
 const CLIENT_ID: &str = "cognate-console";
 const CLIENT_SECRET: &str = "console-test-secret";
@@ -42,6 +48,11 @@ fn rule(
         accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
         role,
     }
+}
+
+/// Whether DescribeIdentity finds `identity`.
+async fn identity_exists(client: &aws_sdk_cognitoidentity::Client, identity: &str) -> bool {
+    describe_identity(client, identity).send().await.is_ok()
 }
 
 /// Everything started, or `None` (a skip) where Chromium or node is missing.
@@ -105,6 +116,31 @@ async fn world() -> Option<World> {
 }
 
 impl World {
+    /// Go to `path` of the console.
+    async fn visit(&self, path: &str) {
+        let url = format!("{}{path}", self.console);
+        self.browser.goto(&url).await.unwrap();
+    }
+
+    /// Fill the edit form's `fields` (selector, value) and submit it.
+    async fn submit_edit(&self, fields: &[(&str, &str)]) {
+        for (field, value) in fields {
+            self.browser.fill(field, value).await.unwrap();
+        }
+        self.browser.submit_form("form.edit").await.unwrap();
+    }
+
+    /// Confirm the change on the confirmation page; wait for its `notice`.
+    async fn confirm(&self, notice: &str) {
+        self.browser.submit_form("form.confirm").await.unwrap();
+        self.expect_text("p.notice", notice).await;
+    }
+
+    /// Wait until the element `css` shows `text`.
+    async fn expect_text(&self, css: &str, text: &str) {
+        self.browser.wait_for_text(css, text).await.unwrap();
+    }
+
     /// Sign in as `user` at the provider, then land on `next`.
     async fn sign_in(&self, user: &str, next: &str) {
         self.sign_in_with(&format!("login_hint={user}&next={next}"), next)
@@ -222,68 +258,50 @@ impl World {
             "arn:aws:iam::{ACCOUNT_A}:oidc-provider/{}",
             self.idp.provider_name()
         );
-        let pool = self
-            .app
-            .client
-            .create_identity_pool()
-            .identity_pool_name(name)
-            .allow_unauthenticated_identities(true)
-            .developer_provider_name(DEV_PROVIDER)
-            .open_id_connect_provider_arns(&arn)
-            .supported_login_providers("graph.facebook.com", "1234567890")
-            .send()
-            .await
-            .expect("a pool")
-            .identity_pool_id;
-        use aws_sdk_cognitoidentity::types::{
-            MappingRule, MappingRuleMatchType, RoleMapping, RoleMappingType, RulesConfigurationType,
-        };
-        let provider = self.idp.provider_name();
-        self.app
-            .client
-            .set_identity_pool_roles()
-            .identity_pool_id(&pool)
-            .roles("authenticated", format!("arn:aws:iam::{ACCOUNT_A}:role/signed-in"))
-            .roles("unauthenticated", format!("arn:aws:iam::{ACCOUNT_A}:role/guest"))
-            .role_mappings(
-                provider,
-                RoleMapping::builder()
-                    .r#type(RoleMappingType::Rules)
-                    .ambiguous_role_resolution(
-                        aws_sdk_cognitoidentity::types::AmbiguousRoleResolutionType::AuthenticatedRole,
-                    )
-                    .rules_configuration(
-                        RulesConfigurationType::builder()
-                            .rules(
-                                MappingRule::builder()
-                                    .claim("isAdmin")
-                                    .match_type(MappingRuleMatchType::Equals)
-                                    .value("true")
-                                    .role_arn(format!("arn:aws:iam::{ACCOUNT_A}:role/admin"))
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
+        let pool = create_pool_with(&self.app.client, name, true, |r| {
+            r.developer_provider_name(DEV_PROVIDER)
+                .open_id_connect_provider_arns(&arn)
+                .supported_login_providers("graph.facebook.com", "1234567890")
+        })
+        .await;
+        let signed_in = format!("arn:aws:iam::{ACCOUNT_A}:role/signed-in");
+        let guest = format!("arn:aws:iam::{ACCOUNT_A}:role/guest");
+        let admin = format!("arn:aws:iam::{ACCOUNT_A}:role/admin");
+        let mapping = equals_rule_mapping(
+            "isAdmin",
+            "true",
+            admin,
+            AmbiguousRoleResolutionType::AuthenticatedRole,
+        );
+        let roles = [("authenticated", &*signed_in), ("unauthenticated", &*guest)];
+        set_roles(&self.app.client, &pool, &roles)
+            .role_mappings(self.idp.provider_name(), mapping)
             .send()
             .await
             .expect("roles set");
         pool
     }
 
+    /// A [`World::pool`] with `guests` guest identities.
+    async fn pool_with_guests(&self, name: &str, guests: usize) -> String {
+        let pool = self.pool(name).await;
+        for _ in 0..guests {
+            self.app.guest(&pool).await;
+        }
+        pool
+    }
+
+    /// A [`World::pool`] and the identity of its developer user `user`.
+    async fn pool_with_user(&self, name: &str, user: &str) -> (String, String) {
+        let pool = self.pool(name).await;
+        let identity = self.developer_identity(&pool, user, None).await;
+        (pool, identity)
+    }
+
     /// The identity of developer user `user` in `pool` (also linked to the
     /// OpenID provider's `upstream` user, when given).
     async fn developer_identity(&self, pool: &str, user: &str, upstream: Option<&str>) -> String {
-        let mut call = self
-            .app
-            .client
-            .get_open_id_token_for_developer_identity()
-            .identity_pool_id(pool)
-            .logins(DEV_PROVIDER, user);
+        let mut call = developer_token(&self.app.client, pool, (DEV_PROVIDER, user));
         if let Some(upstream) = upstream {
             let token = self.idp.id_token(upstream).await.expect("an id token");
             call = call.logins(self.idp.provider_name(), token);
@@ -296,15 +314,7 @@ impl World {
     }
 
     async fn logins_of(&self, identity: &str) -> Vec<String> {
-        self.app
-            .client
-            .describe_identity()
-            .identity_id(identity)
-            .send()
-            .await
-            .expect("describe identity")
-            .logins()
-            .to_vec()
+        identity_logins(&self.app.client, identity).await
     }
 }
 
@@ -312,16 +322,13 @@ impl World {
 async fn an_unauthenticated_request_is_sent_to_sign_in_and_only_configured_operators_get_in() {
     let Some(w) = world().await else { return };
     let pools = format!("/accounts/{ACCOUNT_A}/pools");
-    w.browser
-        .goto(&format!("{}{pools}", w.console))
-        .await
-        .unwrap();
+    w.visit(&pools).await;
     let url = w.browser.wait_for_url("/signin").await.unwrap();
     assert!(url.contains("next=/accounts/"), "{url}");
     w.shot("signin").await;
     // The button goes to the provider, which signs in alice: nobody here.
     w.browser.click("a.button.primary").await.unwrap();
-    w.browser.wait_for_text("h1", "No access").await.unwrap();
+    w.expect_text("h1", "No access").await;
     assert!(w
         .browser
         .source()
@@ -342,10 +349,7 @@ async fn an_unauthenticated_request_is_sent_to_sign_in_and_only_configured_opera
         &pools,
     )
     .await;
-    w.browser
-        .wait_for_text("h1", "Identity pools")
-        .await
-        .unwrap();
+    w.expect_text("h1", "Identity pools").await;
     let cookie = w.browser.get_named_cookie("cognate-console").await.unwrap();
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
@@ -384,10 +388,7 @@ async fn an_unauthenticated_request_is_sent_to_sign_in_and_only_configured_opera
     assert_eq!(event["responseElements"]["ConsoleLogin"], "Success");
     // Signing out ends the session: the next page asks to sign in again.
     w.sign_out().await;
-    w.browser
-        .goto(&format!("{}{pools}", w.console))
-        .await
-        .unwrap();
+    w.visit(&pools).await;
     w.browser.wait_for_url("/signin").await.unwrap();
     w.browser.close().await.unwrap();
 }
@@ -395,12 +396,9 @@ async fn an_unauthenticated_request_is_sent_to_sign_in_and_only_configured_opera
 #[tokio::test]
 async fn an_operator_edits_a_pool_after_a_diff_and_the_change_is_in_the_audit_trail() {
     let Some(w) = world().await else { return };
-    let pool = w.pool("photos").await;
-    for _ in 0..3 {
-        w.app.guest(&pool).await;
-    }
+    let pool = w.pool_with_guests("photos", 3).await;
     w.sign_in("olivia", "/").await;
-    w.browser.wait_for_text("h1", "Accounts").await.unwrap();
+    w.expect_text("h1", "Accounts").await;
     w.shot("accounts").await;
     w.browser
         .click(&format!("a[href='/accounts/{ACCOUNT_A}/pools']"))
@@ -413,7 +411,7 @@ async fn an_operator_edits_a_pool_after_a_diff_and_the_change_is_in_the_audit_tr
     );
     w.shot("pools").await;
     w.browser.click("tbody tr a").await.unwrap();
-    w.browser.wait_for_text("h1", "photos").await.unwrap();
+    w.expect_text("h1", "photos").await;
     let page = w.browser.text_of("main").await.unwrap();
     for shown in [
         "graph.facebook.com",
@@ -431,10 +429,7 @@ async fn an_operator_edits_a_pool_after_a_diff_and_the_change_is_in_the_audit_tr
     w.browser.click("#allow_unauthenticated").await.unwrap();
     w.shot("pool-edit").await;
     w.browser.submit_form("form.edit").await.unwrap();
-    w.browser
-        .wait_for_text("h1", "Confirm changes")
-        .await
-        .unwrap();
+    w.expect_text("h1", "Confirm changes").await;
     let diff = w.browser.text_of("table.diff").await.unwrap();
     assert!(
         diff.contains("photos") && diff.contains("holiday-photos"),
@@ -447,52 +442,24 @@ async fn an_operator_edits_a_pool_after_a_diff_and_the_change_is_in_the_audit_tr
     );
     w.shot("pool-diff").await;
     // Nothing is saved before the confirmation.
-    let described = w
-        .app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
+    let described = describe_pool(&w.app.client, &pool).send().await.unwrap();
     assert_eq!(described.identity_pool_name, "photos");
-    w.browser.submit_form("form.confirm").await.unwrap();
-    w.browser
-        .wait_for_text("p.notice", "updated")
-        .await
-        .unwrap();
-    let described = w
-        .app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
+    w.confirm("updated").await;
+    let described = describe_pool(&w.app.client, &pool).send().await.unwrap();
     assert_eq!(described.identity_pool_name, "holiday-photos");
     assert!(!described.allow_unauthenticated_identities);
     assert_eq!(described.developer_provider_name(), Some(DEV_PROVIDER));
-    let roles = w
-        .app
-        .client
-        .get_identity_pool_roles()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
+    let roles = get_roles(&w.app.client, &pool).send().await.unwrap();
     assert_eq!(
         roles.role_mappings().map(|m| m.len()),
         Some(1),
         "role mappings kept"
     );
     // The change is in the audit trail, made by the operator.
-    w.browser
-        .goto(&format!(
-            "{}/accounts/{ACCOUNT_A}/audit?name=UpdateIdentityPool",
-            w.console
-        ))
-        .await
-        .unwrap();
+    w.visit(&format!(
+        "/accounts/{ACCOUNT_A}/audit?name=UpdateIdentityPool"
+    ))
+    .await;
     let row = w.browser.text_of("table.events tbody tr").await.unwrap();
     assert!(
         row.contains("UpdateIdentityPool") && row.contains("operator olivia"),
@@ -554,16 +521,10 @@ async fn an_operator_finds_an_identity_three_ways_then_unlinks_merges_and_delete
     let nobody = oidc::subject_of("nobody");
     w.find(3, &[("#by-provider", &provider), ("#by-subject", &nobody)])
         .await;
-    w.browser
-        .wait_for_text("p.notice", "No identity matches")
-        .await
-        .unwrap();
+    w.expect_text("p.notice", "No identity matches").await;
 
     // Unlink the upstream login, after a confirmation.
-    w.browser
-        .goto(&format!("{}{identity_page}", w.console))
-        .await
-        .unwrap();
+    w.visit(&identity_page).await;
     w.browser
         .click(&format!(
             "a[href*='unlink?provider={}']",
@@ -571,34 +532,22 @@ async fn an_operator_finds_an_identity_three_ways_then_unlinks_merges_and_delete
         ))
         .await
         .unwrap();
-    w.browser
-        .wait_for_text("h1", "Unlink this login?")
-        .await
-        .unwrap();
+    w.expect_text("h1", "Unlink this login?").await;
     w.shot("unlink-confirm").await;
     assert_eq!(
         w.logins_of(&identity).await.len(),
         2,
         "nothing unlinked before the confirmation"
     );
-    w.browser.submit_form("form.confirm").await.unwrap();
-    w.browser
-        .wait_for_text("p.notice", "unlinked")
-        .await
-        .unwrap();
+    w.confirm("unlinked").await;
     assert_eq!(w.logins_of(&identity).await, [DEV_PROVIDER]);
 
     // Merge player-2 into this identity.
     w.browser.click("a[href$='/merge']").await.unwrap();
-    w.browser.fill("#source", "player-2").await.unwrap();
-    w.browser.submit_form("form.edit").await.unwrap();
-    w.browser
-        .wait_for_text("h1", "Merge these developer users?")
-        .await
-        .unwrap();
+    w.submit_edit(&[("#source", "player-2")]).await;
+    w.expect_text("h1", "Merge these developer users?").await;
     w.shot("merge-confirm").await;
-    w.browser.submit_form("form.confirm").await.unwrap();
-    w.browser.wait_for_text("p.notice", "merged").await.unwrap();
+    w.confirm("merged").await;
     let page = w.browser.text_of("main").await.unwrap();
     assert!(
         page.contains("player-1") && page.contains("player-2"),
@@ -607,34 +556,16 @@ async fn an_operator_finds_an_identity_three_ways_then_unlinks_merges_and_delete
 
     // Delete it, after a confirmation.
     w.browser.click("a.button.danger").await.unwrap();
-    w.browser
-        .wait_for_text("h1", "Delete this identity?")
-        .await
-        .unwrap();
+    w.expect_text("h1", "Delete this identity?").await;
     w.shot("delete-confirm").await;
-    w.browser.submit_form("form.confirm").await.unwrap();
-    w.browser
-        .wait_for_text("p.notice", "deleted")
-        .await
-        .unwrap();
+    w.confirm("deleted").await;
     w.shot("pool-identities").await;
-    let gone = w
-        .app
-        .client
-        .describe_identity()
-        .identity_id(&identity)
-        .send()
-        .await;
+    let gone = describe_identity(&w.app.client, &identity).send().await;
     assert!(gone.is_err(), "the identity is deleted");
 
     // Each change is in the identity's audit trail, made by the operator.
-    w.browser
-        .goto(&format!(
-            "{}/accounts/{ACCOUNT_A}/audit?identity={identity}",
-            w.console
-        ))
-        .await
-        .unwrap();
+    w.visit(&format!("/accounts/{ACCOUNT_A}/audit?identity={identity}"))
+        .await;
     let events = w.browser.text_of("table.events tbody").await.unwrap();
     for name in [
         "DeleteIdentities",
@@ -650,22 +581,18 @@ async fn an_operator_finds_an_identity_three_ways_then_unlinks_merges_and_delete
 #[tokio::test]
 async fn a_viewer_sees_no_way_to_change_anything_and_a_forged_post_is_refused() {
     let Some(w) = world().await else { return };
-    let pool = w.pool("readonly").await;
-    let identity = w.developer_identity(&pool, "v-1", None).await;
+    let (pool, identity) = w.pool_with_user("readonly", "v-1").await;
     w.sign_in("victor", &format!("/accounts/{ACCOUNT_A}/pools/{pool}"))
         .await;
-    w.browser.wait_for_text("h1", "readonly").await.unwrap();
+    w.expect_text("h1", "readonly").await;
     assert!(
         !w.browser.exists("a[href$='/edit']").await.unwrap(),
         "no Edit button"
     );
     w.shot("pool-as-viewer").await;
     let identity_page = format!("/accounts/{ACCOUNT_A}/identities/{identity}");
-    w.browser
-        .goto(&format!("{}{identity_page}", w.console))
-        .await
-        .unwrap();
-    w.browser.wait_for_text("h1", "Identity").await.unwrap();
+    w.visit(&identity_page).await;
+    w.expect_text("h1", "Identity").await;
     for button in [
         "a[href*='unlink']",
         "a[href$='/delete']",
@@ -675,19 +602,11 @@ async fn a_viewer_sees_no_way_to_change_anything_and_a_forged_post_is_refused() 
     }
     w.shot("identity-as-viewer").await;
     // The pages behind the buttons are refused too...
-    w.browser
-        .goto(&format!(
-            "{}/accounts/{ACCOUNT_A}/pools/{pool}/edit",
-            w.console
-        ))
-        .await
-        .unwrap();
-    w.browser.wait_for_text("h1", "Not allowed").await.unwrap();
+    w.visit(&format!("/accounts/{ACCOUNT_A}/pools/{pool}/edit"))
+        .await;
+    w.expect_text("h1", "Not allowed").await;
     // ...and so is a forged POST with the viewer's own session and CSRF token.
-    w.browser
-        .goto(&format!("{}{identity_page}", w.console))
-        .await
-        .unwrap();
+    w.visit(&identity_page).await;
     let csrf = w.csrf().await;
     let (status, body) = w
         .post(&format!("{identity_page}/delete"), &[("csrf", &csrf)])
@@ -707,10 +626,7 @@ async fn a_viewer_sees_no_way_to_change_anything_and_a_forged_post_is_refused() 
         "nothing changed"
     );
     // The keys page has no rotate button for a viewer.
-    w.browser
-        .goto(&format!("{}/keys", w.console))
-        .await
-        .unwrap();
+    w.visit("/keys").await;
     assert!(!w.browser.exists("a[href='/keys/rotate']").await.unwrap());
     w.browser.close().await.unwrap();
 }
@@ -718,8 +634,7 @@ async fn a_viewer_sees_no_way_to_change_anything_and_a_forged_post_is_refused() 
 #[tokio::test]
 async fn a_post_without_the_sessions_csrf_token_is_refused() {
     let Some(w) = world().await else { return };
-    let pool = w.pool("guarded").await;
-    let identity = w.developer_identity(&pool, "g-1", None).await;
+    let (_, identity) = w.pool_with_user("guarded", "g-1").await;
     let identity_page = format!("/accounts/{ACCOUNT_A}/identities/{identity}");
     w.sign_in("olivia", &identity_page).await;
     let csrf = w.csrf().await;
@@ -736,40 +651,17 @@ async fn a_post_without_the_sessions_csrf_token_is_refused() {
         .post(&format!("{identity_page}/delete"), &[("csrf", &csrf)])
         .await;
     assert_eq!(status, 303);
-    assert!(w
-        .app
-        .client
-        .describe_identity()
-        .identity_id(&identity)
-        .send()
-        .await
-        .is_err());
+    assert!(!identity_exists(&w.app.client, &identity).await);
     w.browser.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_operator_of_one_account_never_sees_another_accounts_pools_or_identities() {
     let Some(w) = world().await else { return };
-    let theirs = w
-        .app
-        .client_b()
-        .create_identity_pool()
-        .identity_pool_name("account-b-secret-pool")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let their_identity = w
-        .app
-        .client_b()
-        .get_id()
-        .identity_pool_id(&theirs)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
+    let b = w.app.client_b();
+    let theirs = create_pool_with(&b, "account-b-secret-pool", true, |r| r).await;
+    let their_identity = get_id(&b, &theirs, &[]).send().await.unwrap();
+    let their_identity = their_identity.identity_id.unwrap();
     w.sign_in("olivia", "/").await;
     let home = w.browser.text_of("main").await.unwrap();
     assert!(
@@ -785,11 +677,8 @@ async fn an_operator_of_one_account_never_sees_another_accounts_pools_or_identit
         format!("/accounts/{ACCOUNT_A}/pools/{theirs}/identities"),
         format!("/accounts/{ACCOUNT_A}/identities/{their_identity}"),
     ] {
-        w.browser
-            .goto(&format!("{}{path}", w.console))
-            .await
-            .unwrap();
-        w.browser.wait_for_text("h1", "Not found").await.unwrap();
+        w.visit(&path).await;
+        w.expect_text("h1", "Not found").await;
         let page = w.browser.source().await.unwrap();
         assert!(
             !page.contains("account-b-secret-pool"),
@@ -798,86 +687,44 @@ async fn an_operator_of_one_account_never_sees_another_accounts_pools_or_identit
     }
     w.shot("not-found").await;
     // The trail of every account is for those who see every account.
-    w.browser
-        .goto(&format!("{}/audit", w.console))
-        .await
-        .unwrap();
-    w.browser.wait_for_text("h1", "Not found").await.unwrap();
+    w.visit("/audit").await;
+    w.expect_text("h1", "Not found").await;
     // Nor does a search find B's identity from A.
-    w.browser
-        .goto(&format!(
-            "{}/accounts/{ACCOUNT_A}/identities?by=id&value={their_identity}",
-            w.console
-        ))
-        .await
-        .unwrap();
-    w.browser
-        .wait_for_text("p.notice", "No identity matches")
-        .await
-        .unwrap();
+    w.visit(&format!(
+        "/accounts/{ACCOUNT_A}/identities?by=id&value={their_identity}"
+    ))
+    .await;
+    w.expect_text("p.notice", "No identity matches").await;
     // Nor a forged change.
-    w.browser.goto(&format!("{}/", w.console)).await.unwrap();
+    w.visit("/").await;
     let csrf = w.csrf().await;
-    let (status, _) = w
-        .post(
-            &format!("/accounts/{ACCOUNT_A}/identities/{their_identity}/delete"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(status, 404);
-    let (status, _) = w
-        .post(
-            &format!("/accounts/{ACCOUNT_B}/identities/{their_identity}/delete"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(status, 404);
-    assert!(w
-        .app
-        .client_b()
-        .describe_identity()
-        .identity_id(&their_identity)
-        .send()
-        .await
-        .is_ok());
+    for account in [ACCOUNT_A, ACCOUNT_B] {
+        let delete = format!("/accounts/{account}/identities/{their_identity}/delete");
+        let (status, _) = w.post(&delete, &[("csrf", &csrf)]).await;
+        assert_eq!(status, 404);
+    }
+    assert!(identity_exists(&w.app.client_b(), &their_identity).await);
     w.browser.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_operator_of_every_account_rotates_the_signing_key_and_it_is_in_the_jwks() {
     let Some(w) = world().await else { return };
-    let pool = w.pool("busy").await;
-    for _ in 0..4 {
-        w.app.guest(&pool).await;
-    }
+    w.pool_with_guests("busy", 4).await;
     // A refused call, to be counted as an error.
-    let _ = w
-        .app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id("us-east-1:00000000-0000-0000-0000-000000000000")
-        .send()
-        .await;
+    let unknown = "us-east-1:00000000-0000-0000-0000-000000000000";
+    let _ = describe_pool(&w.app.client, unknown).send().await;
     // Someone no operator entry matches tries first: refused, and recorded
     // for the operators.
-    w.browser
-        .goto(&format!("{}/login?login_hint=mallory&next=/", w.console))
-        .await
-        .unwrap();
-    w.browser.wait_for_text("h1", "No access").await.unwrap();
+    w.visit("/login?login_hint=mallory&next=/").await;
+    w.expect_text("h1", "No access").await;
     w.browser.delete_all_cookies().await.unwrap();
     w.sign_in("admin-ada", "/keys").await;
-    w.browser
-        .wait_for_text("h1", "Token signing keys")
-        .await
-        .unwrap();
+    w.expect_text("h1", "Token signing keys").await;
     let before = w.browser.text_of("tbody").await.unwrap();
     w.shot("keys").await;
     w.browser.click("a[href='/keys/rotate']").await.unwrap();
-    w.browser
-        .wait_for_text("h1", "Rotate the signing key?")
-        .await
-        .unwrap();
+    w.expect_text("h1", "Rotate the signing key?").await;
     w.shot("rotate-confirm").await;
     w.browser.submit_form("form.confirm").await.unwrap();
     let notice = w
@@ -893,16 +740,8 @@ async fn an_operator_of_every_account_rotates_the_signing_key_and_it_is_in_the_j
         .to_owned();
     assert!(!before.contains(&kid), "a new key: {kid}");
     assert!(w.browser.text_of("tbody").await.unwrap().contains(&kid));
-    let jwks: serde_json::Value = w
-        .app
-        .http
-        .get(format!("{}/.well-known/jwks.json", w.app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks_url = format!("{}/.well-known/jwks.json", w.app.address);
+    let jwks = json_body(get(&w.app.http, &jwks_url).await).await;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()
@@ -914,10 +753,7 @@ async fn an_operator_of_every_account_rotates_the_signing_key_and_it_is_in_the_j
     // batches are written within audit.flush_interval_ms).
     let mut usage = String::new();
     for _ in 0..50 {
-        w.browser
-            .goto(&format!("{}/accounts/{ACCOUNT_A}/usage", w.console))
-            .await
-            .unwrap();
+        w.visit(&format!("/accounts/{ACCOUNT_A}/usage")).await;
         usage = w.browser.text_of("main").await.unwrap();
         if usage.contains("GetId") && usage.contains("DescribeIdentityPool") {
             break;
@@ -955,21 +791,12 @@ async fn an_operator_of_every_account_rotates_the_signing_key_and_it_is_in_the_j
         event["userIdentity"]["principalId"],
         format!("{}:{}", w.idp.issuer, oidc::subject_of("mallory"))
     );
-    w.browser
-        .goto(&format!(
-            "{}/accounts/{ACCOUNT_A}/audit?name=ConsoleLogin&error=any",
-            w.console
-        ))
-        .await
-        .unwrap();
-    w.browser
-        .wait_for_text("p.empty", "No events match")
-        .await
-        .unwrap();
-    w.browser
-        .goto(&format!("{}/audit", w.console))
-        .await
-        .unwrap();
+    w.visit(&format!(
+        "/accounts/{ACCOUNT_A}/audit?name=ConsoleLogin&error=any"
+    ))
+    .await;
+    w.expect_text("p.empty", "No events match").await;
+    w.visit("/audit").await;
     w.shot("audit-everything").await;
     w.browser.close().await.unwrap();
 }

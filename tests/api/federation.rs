@@ -3,13 +3,19 @@
 
 use std::collections::HashSet;
 
+use aws_sdk_cognitoidentity::operation::unlink_identity::{
+    UnlinkIdentityError, UnlinkIdentityOutput,
+};
 use aws_sdk_cognitoidentity::Client;
 use cognate_server::config::{OidcProviderSettings, UpstreamSettings};
 use cognate_tests::oidc::{self, OidcProvider};
 
 use crate::helpers::{
-    claims_of, error_code, error_message, spawn_app_with, verify_with_jwks, TestApp, ACCOUNT_A,
+    assert_error_code, claims_of, create_pool_request, create_pool_with, database, developer_token,
+    error_code, error_message, open_id_token, set_principal_tags, spawn_app_with, verify_with_jwks,
+    SdkResult, TestApp, ACCOUNT_A,
 };
+use crate::steps::{enabled_identity_ids, identity_logins, issued_token};
 
 const GOOGLE: &str = "accounts.google.com";
 
@@ -22,39 +28,43 @@ async fn shared_idp() -> Option<&'static OidcProvider> {
     Some(oidc::shared().await.expect("oidc provider starts"))
 }
 
-/// The shared IdP as a declared OIDC provider, and an app that trusts it.
-async fn oidc_setup() -> Option<(&'static OidcProvider, TestApp, String)> {
+/// The shared IdP as a declared OIDC provider, an app that trusts it, a
+/// pool that names it and its provider name.
+async fn oidc_setup() -> Option<(&'static OidcProvider, TestApp, String, String)> {
     let idp = shared_idp().await?;
     let (app, pool) = oidc_app(idp).await;
-    Some((idp, app, pool))
+    Some((idp, app, pool, idp.provider_name()))
+}
+
+/// An app that declares `idp` as an OIDC provider of account A, for the
+/// audience `client_id`.
+async fn app_declaring(idp: &OidcProvider, client_id: String) -> TestApp {
+    let issuer = idp.issuer.clone();
+    spawn_app_with(|s| {
+        s.oidc_providers.push(OidcProviderSettings {
+            account: ACCOUNT_A.to_owned().try_into().unwrap(),
+            url: issuer.try_into().unwrap(),
+            client_ids: vec![client_id],
+        })
+    })
+    .await
+}
+
+/// The provider ARN of an OIDC provider of account A.
+fn provider_arn(provider: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT_A}:oidc-provider/{provider}")
 }
 
 /// An app that declares `idp` and a pool that names it.
 async fn oidc_app(idp: &OidcProvider) -> (TestApp, String) {
-    let (issuer, client) = (idp.issuer.clone(), idp.client_id.clone());
-    let app = spawn_app_with(|s| {
-        s.oidc_providers.push(OidcProviderSettings {
-            account: ACCOUNT_A.to_owned().try_into().unwrap(),
-            url: issuer.try_into().unwrap(),
-            client_ids: vec![client],
-        })
+    let app = app_declaring(idp, idp.client_id.clone()).await;
+    let pool = create_pool_with(&app.client, "federated", true, |r| {
+        r.allow_classic_flow(true)
+            .developer_provider_name("login.federation.test")
+            .open_id_connect_provider_arns(provider_arn(&idp.provider_name()))
     })
     .await;
-    let pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("federated")
-        .allow_unauthenticated_identities(true)
-        .allow_classic_flow(true)
-        .developer_provider_name("login.federation.test")
-        .open_id_connect_provider_arns(format!(
-            "arn:aws:iam::{ACCOUNT_A}:oidc-provider/{}",
-            idp.provider_name()
-        ))
-        .send()
-        .await
-        .expect("pool naming a declared provider");
-    (app, pool.identity_pool_id)
+    (app, pool)
 }
 
 /// The same IdP posing as accounts.google.com through `[[upstream]]`.
@@ -69,42 +79,72 @@ async fn google_setup() -> Option<(&'static OidcProvider, TestApp, String)> {
         })
     })
     .await;
-    let pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("google")
-        .allow_unauthenticated_identities(true)
-        .allow_classic_flow(true)
-        .supported_login_providers(GOOGLE, idp.client_id.clone())
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+    let pool = create_pool_with(&app.client, "google", true, |r| {
+        r.allow_classic_flow(true)
+            .supported_login_providers(GOOGLE, idp.client_id.clone())
+    })
+    .await;
     Some((idp, app, pool))
 }
 
+/// The google_setup world, and `user` logged in there: the user's token
+/// and identity.
+async fn google_user(
+    user: &str,
+) -> Option<(&'static OidcProvider, TestApp, String, String, String)> {
+    let (idp, app, pool) = google_setup().await?;
+    let token = idp.id_token(user).await.unwrap();
+    let id = get_id(&app.client, &pool, GOOGLE, &token)
+        .await
+        .expect("google login");
+    Some((idp, app, pool, token, id))
+}
+
+/// GetId with `token` of `provider`: the identity id, or the error code.
 async fn get_id(
     client: &Client,
     pool: &str,
     provider: &str,
     token: &str,
 ) -> Result<String, String> {
-    client
-        .get_id()
-        .identity_pool_id(pool)
-        .logins(provider, token)
+    crate::helpers::get_id(client, pool, &[(provider, token)])
         .send()
         .await
         .map(|o| o.identity_id.unwrap())
         .map_err(|e| error_code(&e))
 }
 
+/// The message of a GetId with `token` of `provider`, which must be refused
+/// with NotAuthorizedException.
+async fn not_authorized_why(client: &Client, pool: &str, provider: &str, token: &str) -> String {
+    let refused = crate::helpers::get_id(client, pool, &[(provider, token)])
+        .send()
+        .await;
+    assert_error_code(refused, "NotAuthorizedException")
+}
+
+/// UnlinkIdentity of GOOGLE from `id`, proving it with `logins`.
+async fn unlink_google(
+    client: &Client,
+    id: &str,
+    logins: &[(&str, &str)],
+) -> SdkResult<UnlinkIdentityOutput, UnlinkIdentityError> {
+    let mut request = client
+        .unlink_identity()
+        .identity_id(id)
+        .set_logins(Some(Default::default()))
+        .logins_to_remove(GOOGLE);
+    for (provider, token) in logins {
+        request = request.logins(*provider, *token);
+    }
+    request.send().await
+}
+
 #[tokio::test]
 async fn a_real_id_token_from_a_declared_provider_gets_a_stable_authenticated_identity() {
-    let Some((idp, app, pool)) = oidc_setup().await else {
+    let Some((idp, app, pool, provider)) = oidc_setup().await else {
         return;
     };
-    let provider = idp.provider_name();
     let alice = idp.id_token("alice").await.unwrap();
     let id = get_id(&app.client, &pool, &provider, &alice)
         .await
@@ -120,45 +160,25 @@ async fn a_real_id_token_from_a_declared_provider_gets_a_stable_authenticated_id
         get_id(&app.client, &pool, &provider, &bob).await.unwrap(),
         id
     );
-    let d = app
-        .client
-        .describe_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        d.logins.unwrap(),
+        identity_logins(&app.client, &id).await,
         vec![provider.clone()],
         "provider names, never subjects"
     );
-    let out = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .logins(&provider, alice)
-        .send()
-        .await
-        .expect("token for the federated identity");
-    let (_, claims) = verify_with_jwks(&app, &out.token.unwrap()).await.unwrap();
+    let token = issued_token(&app.client, &id, &[(&provider, &alice)]).await;
+    let (_, claims) = verify_with_jwks(&app, &token).await.unwrap();
     assert_eq!(
         claims["amr"],
         serde_json::json!(["authenticated", provider])
     );
     // The identity now needs a login: none is refused.
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
+    let bare = open_id_token(&app.client, &id, &[]).send().await;
+    assert_error_code(bare, "NotAuthorizedException");
 }
 
 #[tokio::test]
 async fn the_database_holds_only_keyed_hashes_of_upstream_subjects() {
-    let Some((idp, app, pool)) = oidc_setup().await else {
+    let Some((idp, app, pool, _)) = oidc_setup().await else {
         return;
     };
     let token = idp.id_token("carol").await.unwrap();
@@ -166,10 +186,7 @@ async fn the_database_holds_only_keyed_hashes_of_upstream_subjects() {
         .await
         .unwrap();
     let sub = claims_of(&token)["sub"].as_str().unwrap().to_owned();
-    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let db = database(&app).await;
     let rows = db
         .query("SELECT subject FROM identity_logins", &[])
         .await
@@ -190,31 +207,16 @@ async fn the_database_holds_only_keyed_hashes_of_upstream_subjects() {
 
 #[tokio::test]
 async fn posing_as_google_through_an_upstream_override_works_with_the_real_sdk() {
-    let Some((idp, app, pool)) = google_setup().await else {
+    let Some((idp, app, pool, token, id)) = google_user("dana").await else {
         return;
     };
-    let token = idp.id_token("dana").await.unwrap();
-    let id = get_id(&app.client, &pool, GOOGLE, &token)
-        .await
-        .expect("google login");
-    app.client
-        .set_principal_tag_attribute_map()
-        .identity_pool_id(&pool)
-        .identity_provider_name(GOOGLE)
-        .use_defaults(true)
+    set_principal_tags(&app.client, &pool, GOOGLE, true)
         .principal_tags("dept", "department")
         .send()
         .await
         .unwrap();
-    let out = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .logins(GOOGLE, token.clone())
-        .send()
-        .await
-        .unwrap();
-    let (_, claims) = verify_with_jwks(&app, &out.token.unwrap()).await.unwrap();
+    let issued = issued_token(&app.client, &id, &[(GOOGLE, &token)]).await;
+    let (_, claims) = verify_with_jwks(&app, &issued).await.unwrap();
     let tags = &claims["https://aws.amazon.com/tags"]["principal_tags"];
     assert_eq!(tags["client"], serde_json::json!([idp.client_id]));
     assert_eq!(
@@ -226,10 +228,9 @@ async fn posing_as_google_through_an_upstream_override_works_with_the_real_sdk()
 
 #[tokio::test]
 async fn forged_misdirected_and_foreign_tokens_are_refused() {
-    let Some((idp, app, pool)) = oidc_setup().await else {
+    let Some((idp, app, pool, provider)) = oidc_setup().await else {
         return;
     };
-    let provider = idp.provider_name();
     let token = idp.id_token("eve").await.unwrap();
     // Tampered signature: one character in the middle of it changed.
     let dot = token.rfind('.').unwrap();
@@ -237,19 +238,8 @@ async fn forged_misdirected_and_foreign_tokens_are_refused() {
     let i = dot + (token.len() - dot) / 2;
     tampered[i] = if tampered[i] == 'A' { 'B' } else { 'A' };
     let tampered: String = tampered.into_iter().collect();
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins(&provider, &tampered)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
-    assert_eq!(
-        error_message(&err),
-        "Invalid login token. Couldn't verify signed token."
-    );
+    let why = not_authorized_why(&app.client, &pool, &provider, &tampered).await;
+    assert_eq!(why, "Invalid login token. Couldn't verify signed token.");
     // Presented under another provider's key (issuer mismatch / not on pool).
     assert_eq!(
         get_id(&app.client, &pool, GOOGLE, &token)
@@ -258,16 +248,11 @@ async fn forged_misdirected_and_foreign_tokens_are_refused() {
         "NotAuthorizedException"
     );
     // A provider the pool does not have.
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins("www.amazon.com", &token)
+    let amazon = crate::helpers::get_id(&app.client, &pool, &[("www.amazon.com", &token)])
         .send()
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(
-        error_message(&err),
+        error_message(&amazon.unwrap_err()),
         "Token is not from a supported provider of this identity pool."
     );
     // alg none with the same claims.
@@ -294,42 +279,15 @@ async fn a_token_for_another_audience_is_refused() {
     let Some(idp) = shared_idp().await else {
         return;
     };
-    let issuer = idp.issuer.clone();
-    let app = spawn_app_with(|s| {
-        s.oidc_providers.push(OidcProviderSettings {
-            account: ACCOUNT_A.to_owned().try_into().unwrap(),
-            url: issuer.try_into().unwrap(),
-            client_ids: vec!["some-other-client".into()],
-        })
+    let app = app_declaring(idp, "some-other-client".into()).await;
+    let provider = idp.provider_name();
+    let pool = create_pool_with(&app.client, "other audience", false, |r| {
+        r.open_id_connect_provider_arns(provider_arn(&provider))
     })
     .await;
-    let pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("other audience")
-        .allow_unauthenticated_identities(false)
-        .open_id_connect_provider_arns(format!(
-            "arn:aws:iam::{ACCOUNT_A}:oidc-provider/{}",
-            idp.provider_name()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
     let token = idp.id_token("frank").await.unwrap();
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins(idp.provider_name(), token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
-    assert_eq!(
-        error_message(&err),
-        "Invalid login token. Incorrect token audience."
-    );
+    let why = not_authorized_why(&app.client, &pool, &provider, &token).await;
+    assert_eq!(why, "Invalid login token. Incorrect token audience.");
 }
 
 #[tokio::test]
@@ -345,48 +303,31 @@ async fn an_unreachable_identity_provider_is_an_external_service_error_in_bounde
     drop(idp); // the IdP goes away before Cognate ever fetched its keys
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins(&provider, token)
+    let refused = crate::helpers::get_id(&app.client, &pool, &[(&provider, &token)])
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ExternalServiceException");
+        .await;
+    assert_error_code(refused, "ExternalServiceException");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
 #[tokio::test]
 async fn a_pool_naming_an_undeclared_provider_is_refused() {
     let app = crate::helpers::spawn_app().await;
-    let err = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("undeclared")
-        .allow_unauthenticated_identities(false)
-        .open_id_connect_provider_arns(format!(
-            "arn:aws:iam::{ACCOUNT_A}:oidc-provider/nobody.example.com"
-        ))
+    let undeclared = create_pool_request(&app.client, "undeclared", false)
+        .open_id_connect_provider_arns(provider_arn("nobody.example.com"))
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InvalidParameterException");
+        .await;
+    assert_error_code(undeclared, "InvalidParameterException");
 }
 
 #[tokio::test]
 async fn an_unauthenticated_identity_given_a_login_becomes_authenticated() {
-    let Some((idp, app, pool)) = oidc_setup().await else {
+    let Some((idp, app, pool, provider)) = oidc_setup().await else {
         return;
     };
-    let provider = idp.provider_name();
     let guest = app.guest(&pool).await;
     let token = idp.id_token("hana").await.unwrap();
-    let out = app
-        .client
-        .get_open_id_token()
-        .identity_id(&guest)
-        .logins(&provider, token.clone())
+    let out = open_id_token(&app.client, &guest, &[(&provider, &token)])
         .send()
         .await
         .unwrap();
@@ -396,10 +337,7 @@ async fn an_unauthenticated_identity_given_a_login_becomes_authenticated() {
         guest,
         "the login now maps to it"
     );
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&guest)
+    let err = open_id_token(&app.client, &guest, &[])
         .send()
         .await
         .unwrap_err();
@@ -412,17 +350,13 @@ async fn an_unauthenticated_identity_given_a_login_becomes_authenticated() {
 
 #[tokio::test]
 async fn a_login_already_linked_elsewhere_merges_the_identities_and_the_older_survives() {
-    let Some((idp, app, pool)) = oidc_setup().await else {
+    let Some((idp, app, pool, provider)) = oidc_setup().await else {
         return;
     };
-    let provider = idp.provider_name();
     let token = idp.id_token("ivan").await.unwrap();
     let federated = get_id(&app.client, &pool, &provider, &token).await.unwrap();
-    let dev = app
-        .client
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&pool)
-        .logins("login.federation.test", "ivan-dev")
+    let dev_login = ("login.federation.test", "ivan-dev");
+    let dev = developer_token(&app.client, &pool, dev_login)
         .send()
         .await
         .unwrap()
@@ -442,72 +376,34 @@ async fn a_login_already_linked_elsewhere_merges_the_identities_and_the_older_su
         .identity_id
         .unwrap();
     assert_eq!(merged, federated, "the older identity survives");
-    let d = app
-        .client
-        .describe_identity()
-        .identity_id(&federated)
-        .send()
+    let logins: HashSet<_> = identity_logins(&app.client, &federated)
         .await
-        .unwrap();
-    let logins: HashSet<_> = d.logins.unwrap().into_iter().collect();
+        .into_iter()
+        .collect();
     assert_eq!(
         logins,
         HashSet::from([provider.clone(), "login.federation.test".to_owned()])
     );
-    let hidden = app
-        .client
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(60)
-        .hide_disabled(true)
-        .send()
-        .await
-        .unwrap();
-    let ids: Vec<_> = hidden
-        .identities
-        .unwrap()
-        .into_iter()
-        .map(|i| i.identity_id.unwrap())
-        .collect();
+    let ids = enabled_identity_ids(&app.client, &pool).await;
     assert!(!ids.contains(&dev), "the merged-away identity is disabled");
 }
 
 #[tokio::test]
 async fn unlink_identity_removes_a_login_which_later_yields_a_new_identity() {
-    let Some((idp, app, pool)) = google_setup().await else {
+    let Some((_, app, pool, token, id)) = google_user("judy").await else {
         return;
     };
-    let token = idp.id_token("judy").await.unwrap();
-    let id = get_id(&app.client, &pool, GOOGLE, &token).await.unwrap();
     // Refused without a login proving the identity.
-    let err = app
-        .client
-        .unlink_identity()
-        .identity_id(&id)
-        .set_logins(Some(Default::default()))
-        .logins_to_remove(GOOGLE)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
-    app.client
-        .unlink_identity()
-        .identity_id(&id)
-        .logins(GOOGLE, token.clone())
-        .logins_to_remove(GOOGLE)
-        .send()
+    let unproven = unlink_google(&app.client, &id, &[]).await;
+    assert_error_code(unproven, "NotAuthorizedException");
+    unlink_google(&app.client, &id, &[(GOOGLE, &token)])
         .await
         .expect("unlink");
     // The identity lost its last login: inaccessible.
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .logins(GOOGLE, token.clone())
+    let lost = open_id_token(&app.client, &id, &[(GOOGLE, &token)])
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
+        .await;
+    assert_error_code(lost, "NotAuthorizedException");
     let fresh = get_id(&app.client, &pool, GOOGLE, &token).await.unwrap();
     assert_ne!(fresh, id, "the unlinked login is a new identity next time");
 }
@@ -532,16 +428,8 @@ async fn two_concurrent_get_id_calls_with_the_same_new_login_create_one_identity
         ids.insert(t.await.unwrap().expect("GetId"));
     }
     assert_eq!(ids.len(), 1);
-    let listed = app
-        .client
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        listed.identities.unwrap().len(),
+        app.identity_ids(&pool).await.len(),
         2,
         "warm-up identity and one for kate"
     );

@@ -3,70 +3,47 @@
 //! turned off, roles of the pool's own account only, and exact texts.
 
 use crate::helpers::{
-    error_code, error_message, spawn_app, spawn_app_with, TestApp, ACCOUNT_A, ACCOUNT_B,
+    assert_basic_flow_refused, assert_error_code, assert_guests_refused, create_pool_request,
+    credentials_for, describe_pool, developer_pool, developer_token, error_code, error_message,
+    get_id, open_id_token, set_roles, spawn_app, spawn_app_with, TestApp, ACCOUNT_A, ACCOUNT_B,
+    COGNITO, GUESTS_NOT_SUPPORTED,
 };
 
-const UNAUTH_NOT_SUPPORTED: &str =
-    "Unauthenticated access is not supported for this identity pool.";
-const CLASSIC_REFUSED: &str = "Basic (classic) flow is not enabled, please use enhanced flow.";
 const DEV: &str = "login.fidelity.test";
-const COGNITO: &str = "cognito-identity.amazonaws.com";
 
 /// A guest pool created the way the CLI or an SDK does without the flag.
 async fn pool_without_classic_flag(app: &TestApp) -> String {
-    app.client
-        .create_identity_pool()
-        .identity_pool_name("scripted")
-        .allow_unauthenticated_identities(true)
-        .developer_provider_name(DEV)
-        .send()
-        .await
-        .expect("create pool")
-        .identity_pool_id
+    developer_pool(&app.client, "scripted", true, DEV).await
 }
 
 async fn set_classic(app: &TestApp, pool: &str, classic: Option<bool>, guests: bool) {
-    app.client
-        .update_identity_pool()
-        .identity_pool_id(pool)
-        .identity_pool_name("scripted")
-        .allow_unauthenticated_identities(guests)
+    let request = crate::helpers::update_pool(&app.client, pool, "scripted", guests);
+    let request = request
         .developer_provider_name(DEV)
-        .set_allow_classic_flow(classic)
-        .send()
-        .await
-        .expect("update pool");
+        .set_allow_classic_flow(classic);
+    request.send().await.expect("update pool");
+}
+
+/// AllowClassicFlow as DescribeIdentityPool shows it.
+async fn described_classic_flag(app: &TestApp, pool: &str) -> Option<bool> {
+    let described = describe_pool(&app.client, pool).send().await.unwrap();
+    described.allow_classic_flow
 }
 
 #[tokio::test]
 async fn a_pool_created_without_allow_classic_flow_omits_it_and_hands_out_open_id_tokens() {
     let app = spawn_app().await;
-    let created = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("scripted")
-        .allow_unauthenticated_identities(true)
+    let created = create_pool_request(&app.client, "scripted", true)
         .send()
-        .await
-        .unwrap();
+        .await;
+    let created = created.unwrap();
     assert_eq!(created.allow_classic_flow, None, "create answer omits it");
     let pool = created.identity_pool_id;
-    let described = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(described.allow_classic_flow, None, "describe omits it");
+    let described = described_classic_flag(&app, &pool).await;
+    assert_eq!(described, None, "describe omits it");
     let id = app.guest(&pool).await;
-    let token = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .expect("the basic flow works on a pool that never said false");
+    let token = open_id_token(&app.client, &id, &[]).send().await;
+    let token = token.expect("the basic flow works on a pool that never said false");
     assert!(token.token.is_some());
 }
 
@@ -77,83 +54,54 @@ async fn only_an_explicit_false_refuses_the_basic_flow_and_update_can_make_it_ab
     let id = app.guest(&pool).await;
 
     set_classic(&app, &pool, Some(false), true).await;
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InvalidParameterException");
-    assert_eq!(error_message(&err), CLASSIC_REFUSED);
+    assert_basic_flow_refused(&app.client, &id).await;
 
     set_classic(&app, &pool, Some(true), true).await;
-    let described = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(described.allow_classic_flow, Some(true));
-    app.client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .expect("explicit true");
+    assert_eq!(described_classic_flag(&app, &pool).await, Some(true));
+    let explicit = open_id_token(&app.client, &id, &[]).send().await;
+    explicit.expect("explicit true");
 
     // UpdateIdentityPool replaces the pool: omitting the field makes it absent.
     set_classic(&app, &pool, Some(false), true).await;
     set_classic(&app, &pool, None, true).await;
-    let updated = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(updated.allow_classic_flow, None);
-    app.client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .expect("absent again: the basic flow works");
+    assert_eq!(described_classic_flag(&app, &pool).await, None);
+    let absent = open_id_token(&app.client, &id, &[]).send().await;
+    absent.expect("absent again: the basic flow works");
 }
 
 #[tokio::test]
 async fn an_authenticated_identity_without_logins_is_not_authorized_whatever_the_classic_flow() {
     let app = spawn_app().await;
     let pool = pool_without_classic_flag(&app).await;
-    let dev = app
-        .client
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&pool)
-        .logins(DEV, "user-1")
+    let dev = developer_token(&app.client, &pool, (DEV, "user-1"))
         .send()
-        .await
-        .unwrap();
+        .await;
+    let dev = dev.unwrap();
     let id = dev.identity_id.unwrap();
     for classic in [None, Some(true), Some(false)] {
         set_classic(&app, &pool, classic, true).await;
-        let (code, _) = open_id_token(&app, &id, None).await.unwrap_err();
+        let (code, _) = token_or_refusal(&app, &id, None).await.unwrap_err();
         assert_eq!(code, "NotAuthorizedException", "{classic:?}");
     }
 }
 
+/// The logins of an identity presenting its own Cognate token, if any.
+fn own_logins(own_token: Option<&str>) -> Vec<(&str, &str)> {
+    own_token
+        .map(|token| (COGNITO, token))
+        .into_iter()
+        .collect()
+}
+
 /// The code and message of a refused GetOpenIdToken (`Ok` with the token).
-async fn open_id_token(
+async fn token_or_refusal(
     app: &TestApp,
     id: &str,
     own_token: Option<&str>,
 ) -> Result<String, (String, String)> {
-    app.client
-        .get_open_id_token()
-        .identity_id(id)
-        .set_logins(own_token.map(|t| [(COGNITO.to_owned(), t.to_owned())].into()))
-        .send()
-        .await
+    let request = open_id_token(&app.client, id, &own_logins(own_token));
+    let answer = request.send().await;
+    answer
         .map(|o| o.token.unwrap_or_default())
         .map_err(|e| (error_code(&e), error_message(&e)))
 }
@@ -165,15 +113,9 @@ async fn credentials(
     own_token: Option<&str>,
     custom_role: Option<&str>,
 ) -> (String, String) {
-    let err = app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(id)
-        .set_logins(own_token.map(|t| [(COGNITO.to_owned(), t.to_owned())].into()))
-        .set_custom_role_arn(custom_role.map(str::to_owned))
-        .send()
-        .await
-        .expect_err("refused");
+    let request = credentials_for(&app.client, id, &own_logins(own_token));
+    let request = request.set_custom_role_arn(custom_role.map(str::to_owned));
+    let err = request.send().await.expect_err("refused");
     (error_code(&err), error_message(&err))
 }
 
@@ -182,27 +124,23 @@ async fn a_guest_cannot_come_back_with_its_own_token_once_guests_are_turned_off(
     let app = spawn_app().await;
     let pool = pool_without_classic_flag(&app).await;
     let id = app.guest(&pool).await;
-    let token = open_id_token(&app, &id, None).await.unwrap();
+    let token = token_or_refusal(&app, &id, None).await.unwrap();
     set_classic(&app, &pool, None, false).await;
 
     let refused = (
         "NotAuthorizedException".to_owned(),
-        UNAUTH_NOT_SUPPORTED.to_owned(),
+        GUESTS_NOT_SUPPORTED.to_owned(),
     );
     // Without logins, and with its own (unauthenticated) Cognate token.
     for own in [None, Some(token.as_str())] {
-        assert_eq!(open_id_token(&app, &id, own).await.unwrap_err(), refused);
+        assert_eq!(token_or_refusal(&app, &id, own).await.unwrap_err(), refused);
         assert_eq!(credentials(&app, &id, own, None).await, refused);
     }
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins(COGNITO, &token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_message(&err), UNAUTH_NOT_SUPPORTED);
+    assert_guests_refused(
+        get_id(&app.client, &pool, &[(COGNITO, &token)])
+            .send()
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -210,28 +148,16 @@ async fn a_pool_cannot_name_another_accounts_roles() {
     let app = spawn_app().await;
     let pool = pool_without_classic_flag(&app).await;
     let theirs = format!("arn:aws:iam::{ACCOUNT_B}:role/TheirRole");
-    let err = app
-        .client
-        .set_identity_pool_roles()
-        .identity_pool_id(&pool)
-        .roles("unauthenticated", &theirs)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
-    assert_eq!(
-        error_message(&err),
-        format!("Access to Role '{theirs}' is forbidden.")
-    );
+    let refused = set_roles(&app.client, &pool, &[("unauthenticated", &theirs)]);
+    let message = assert_error_code(refused.send().await, "NotAuthorizedException");
+    assert_eq!(message, format!("Access to Role '{theirs}' is forbidden."));
     // Its own account's roles, and Ceph's account-less form, are fine.
-    app.client
-        .set_identity_pool_roles()
-        .identity_pool_id(&pool)
-        .roles(
-            "unauthenticated",
-            format!("arn:aws:iam::{ACCOUNT_A}:role/Guests"),
-        )
-        .roles("authenticated", "arn:aws:iam:::role/Members")
+    let guests = format!("arn:aws:iam::{ACCOUNT_A}:role/Guests");
+    let own = [
+        ("unauthenticated", guests.as_str()),
+        ("authenticated", "arn:aws:iam:::role/Members"),
+    ];
+    set_roles(&app.client, &pool, &own)
         .send()
         .await
         .expect("own roles");
@@ -253,25 +179,12 @@ async fn an_operator_can_trust_another_accounts_roles_for_one_account() {
     })
     .await;
     let pool = pool_without_classic_flag(&app).await;
-    app.client
-        .set_identity_pool_roles()
-        .identity_pool_id(&pool)
-        .roles(
-            "unauthenticated",
-            format!("arn:aws:iam::{ACCOUNT_B}:role/Shared"),
-        )
-        .send()
-        .await
-        .expect("a trusted account's role");
-    let err = app
-        .client
-        .set_identity_pool_roles()
-        .identity_pool_id(&pool)
-        .roles("unauthenticated", "arn:aws:iam::333333333333:role/Other")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
+    let shared = format!("arn:aws:iam::{ACCOUNT_B}:role/Shared");
+    let trusted = set_roles(&app.client, &pool, &[("unauthenticated", &shared)]);
+    trusted.send().await.expect("a trusted account's role");
+    let other = ("unauthenticated", "arn:aws:iam::333333333333:role/Other");
+    let untrusted = set_roles(&app.client, &pool, &[other]).send().await;
+    assert_error_code(untrusted, "NotAuthorizedException");
 }
 
 #[tokio::test]

@@ -1,10 +1,31 @@
 //! `spawn_app()`: a fresh database cloned from the migrated template, the
 //! real application on port 0, and real clients pointed at it.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 
 use aws_sdk_cognitoidentity::config::{Credentials, Region};
+use aws_sdk_cognitoidentity::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cognitoidentity::operation::create_identity_pool::builders::CreateIdentityPoolFluentBuilder as CreatePool;
+use aws_sdk_cognitoidentity::operation::delete_identities::builders::DeleteIdentitiesFluentBuilder as DeleteIdentities;
+use aws_sdk_cognitoidentity::operation::delete_identity_pool::builders::DeleteIdentityPoolFluentBuilder as DeletePool;
+use aws_sdk_cognitoidentity::operation::describe_identity::builders::DescribeIdentityFluentBuilder as DescribeIdentity;
+use aws_sdk_cognitoidentity::operation::describe_identity_pool::builders::DescribeIdentityPoolFluentBuilder as DescribePool;
+use aws_sdk_cognitoidentity::operation::get_credentials_for_identity::builders::GetCredentialsForIdentityFluentBuilder as GetCredentials;
+use aws_sdk_cognitoidentity::operation::get_id::builders::GetIdFluentBuilder as GetId;
+use aws_sdk_cognitoidentity::operation::get_identity_pool_roles::builders::GetIdentityPoolRolesFluentBuilder as GetRoles;
+use aws_sdk_cognitoidentity::operation::get_open_id_token::builders::GetOpenIdTokenFluentBuilder as GetOpenIdToken;
+use aws_sdk_cognitoidentity::operation::get_open_id_token_for_developer_identity::builders::GetOpenIdTokenForDeveloperIdentityFluentBuilder as GetDeveloperToken;
+use aws_sdk_cognitoidentity::operation::get_principal_tag_attribute_map::builders::GetPrincipalTagAttributeMapFluentBuilder as GetPrincipalTags;
+use aws_sdk_cognitoidentity::operation::list_identities::builders::ListIdentitiesFluentBuilder as ListIdentities;
+use aws_sdk_cognitoidentity::operation::list_identity_pools::builders::ListIdentityPoolsFluentBuilder as ListPools;
+use aws_sdk_cognitoidentity::operation::list_tags_for_resource::builders::ListTagsForResourceFluentBuilder as ListTags;
+use aws_sdk_cognitoidentity::operation::set_identity_pool_roles::builders::SetIdentityPoolRolesFluentBuilder as SetRoles;
+use aws_sdk_cognitoidentity::operation::set_principal_tag_attribute_map::builders::SetPrincipalTagAttributeMapFluentBuilder as SetPrincipalTags;
+use aws_sdk_cognitoidentity::operation::tag_resource::builders::TagResourceFluentBuilder as TagResource;
+use aws_sdk_cognitoidentity::operation::update_identity_pool::builders::UpdateIdentityPoolFluentBuilder as UpdatePool;
 use aws_sdk_cognitoidentity::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use cognate_server::config::{AccountSettings, Settings};
 use cognate_server::startup::Application;
 
@@ -17,6 +38,17 @@ pub const ACCOUNT_B: &str = "222222222222";
 pub const ACCESS_KEY_B: &str = "AKIATESTACCOUNTB0001";
 pub const SECRET_KEY_B: &str = "test-secret-key-of-account-b-0000000001";
 pub const REGION: &str = "us-east-1";
+/// An identity pool id or identity id that names nothing.
+pub const UNKNOWN_ID: &str = "us-east-1:00000000-0000-0000-0000-000000000000";
+/// The provider name of Cognate's (Cognito's) own tokens as logins.
+pub const COGNITO: &str = "cognito-identity.amazonaws.com";
+/// The error code of anything unknown (or another account's).
+pub const NOT_FOUND: &str = "ResourceNotFoundException";
+/// AWS's text when a pool refuses the basic (classic) flow.
+pub const CLASSIC_REFUSED: &str = "Basic (classic) flow is not enabled, please use enhanced flow.";
+/// AWS's text when a pool takes no guests.
+pub const GUESTS_NOT_SUPPORTED: &str =
+    "Unauthenticated access is not supported for this identity pool.";
 
 /// A running application with its own database.
 pub struct TestApp {
@@ -191,10 +223,7 @@ impl TestApp {
 
     /// The identity ids of the first page (60) of ListIdentities.
     pub async fn identity_ids(&self, pool: &str) -> Vec<String> {
-        self.client
-            .list_identities()
-            .identity_pool_id(pool)
-            .max_results(60)
+        list_identities(&self.client, pool, 60)
             .send()
             .await
             .expect("list identities")
@@ -210,17 +239,15 @@ impl TestApp {
         target: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
-        let mut req = self
-            .http
-            .post(&self.address)
-            .header("Content-Type", "application/x-amz-json-1.1");
-        if let Some(target) = target {
-            req = req.header(
-                "X-Amz-Target",
-                format!("AWSCognitoIdentityService.{target}"),
-            );
-        }
+        let req = json_request(&self.http, &self.address, target);
         req.body(body).send().await.expect("request sent")
+    }
+
+    /// GET /readyz: the status and the text.
+    pub async fn readyz(&self) -> (u16, String) {
+        let url = format!("{}/readyz", self.address);
+        let res = self.http.get(url).send().await.expect("/readyz");
+        (res.status().as_u16(), res.text().await.unwrap_or_default())
     }
 
     /// The pool ARN of a pool of account A.
@@ -259,25 +286,13 @@ pub async fn verify_with_jwks(
     app: &TestApp,
     token: &str,
 ) -> Result<(jsonwebtoken::Header, serde_json::Value), String> {
-    let discovery: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.address))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let discovery = fetch_json(
+        app,
+        &format!("{}/.well-known/openid-configuration", app.address),
+    )
+    .await?;
     let jwks_uri = discovery["jwks_uri"].as_str().ok_or("no jwks_uri")?;
-    let jwks: serde_json::Value = app
-        .http
-        .get(jwks_uri)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let jwks = fetch_json(app, jwks_uri).await?;
     let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
     let kid = header.kid.clone().ok_or("no kid")?;
     let jwk = jwks["keys"]
@@ -297,6 +312,18 @@ pub async fn verify_with_jwks(
     Ok((header, data.claims))
 }
 
+/// GET `url` as JSON.
+async fn fetch_json(app: &TestApp, url: &str) -> Result<serde_json::Value, String> {
+    app.http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Decode a token's claims without verifying (for inspecting a refused one).
 pub fn claims_of(token: &str) -> serde_json::Value {
     use base64::Engine as _;
@@ -305,4 +332,306 @@ pub fn claims_of(token: &str) -> serde_json::Value {
         .decode(payload)
         .expect("base64url");
     serde_json::from_slice(&raw).expect("JSON claims")
+}
+
+// The requests of single SDK calls the tests make again and again, for any
+// client (account A's `app.client` or account B's `app.client_b()`), with
+// the parameters most calls need; a test adds others and sends them, then
+// asserts success (`.expect`) or the error code ([`assert_error_code`]).
+
+/// What an SDK call answers.
+pub type SdkResult<T, E> = Result<T, SdkError<E, HttpResponse>>;
+
+/// Asserts that an SDK call was refused with the AWS error `code`; returns
+/// the error's message for further assertions.
+#[track_caller]
+pub fn assert_error_code<T, E>(result: SdkResult<T, E>, code: &str) -> String
+where
+    T: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    let err = result.expect_err("the call must be refused");
+    assert_eq!(error_code(&err), code, "{err:?}");
+    error_message(&err)
+}
+
+/// Asserts that a call was refused because the pool takes no guests (any
+/// more), with AWS's code and text.
+#[track_caller]
+pub fn assert_guests_refused<T, E>(result: SdkResult<T, E>)
+where
+    T: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    let message = assert_error_code(result, "NotAuthorizedException");
+    assert_eq!(message, GUESTS_NOT_SUPPORTED);
+}
+
+/// A map of (key, value) pairs as the SDK takes it; none when empty, so
+/// that the request leaves the field out.
+fn string_map(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    let map: HashMap<_, _> = pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect();
+    (!map.is_empty()).then_some(map)
+}
+
+/// CreateIdentityPool named `name`, taking guests or not.
+pub fn create_pool_request(client: &Client, name: &str, guests: bool) -> CreatePool {
+    let request = client.create_identity_pool().identity_pool_name(name);
+    request.allow_unauthenticated_identities(guests)
+}
+
+/// The id of a new pool of `client`'s account, named `name`, taking guests
+/// or not, with whatever else `extra` sets; the creation must succeed.
+pub async fn create_pool_with(
+    client: &Client,
+    name: &str,
+    guests: bool,
+    extra: impl FnOnce(CreatePool) -> CreatePool,
+) -> String {
+    let request = extra(create_pool_request(client, name, guests));
+    request.send().await.expect("create pool").identity_pool_id
+}
+
+/// The id of a new pool of `client`'s account with the developer provider
+/// `provider`; the creation must succeed.
+pub async fn developer_pool(client: &Client, name: &str, guests: bool, provider: &str) -> String {
+    create_pool_with(client, name, guests, |p| {
+        p.developer_provider_name(provider)
+    })
+    .await
+}
+
+/// UpdateIdentityPool to `name`, taking guests or not (what the request
+/// leaves out is reset, as AWS does).
+pub fn update_pool(client: &Client, pool: &str, name: &str, guests: bool) -> UpdatePool {
+    let request = client.update_identity_pool().identity_pool_id(pool);
+    request
+        .identity_pool_name(name)
+        .allow_unauthenticated_identities(guests)
+}
+
+/// DescribeIdentityPool.
+pub fn describe_pool(client: &Client, pool: &str) -> DescribePool {
+    client.describe_identity_pool().identity_pool_id(pool)
+}
+
+/// DeleteIdentityPool.
+pub fn delete_pool(client: &Client, pool: &str) -> DeletePool {
+    client.delete_identity_pool().identity_pool_id(pool)
+}
+
+/// One page of ListIdentityPools.
+pub fn list_pools(client: &Client, max_results: i32) -> ListPools {
+    client.list_identity_pools().max_results(max_results)
+}
+
+/// The pool ids of one page of ListIdentityPools, which must succeed, and
+/// the next token.
+pub async fn pool_ids_page(
+    client: &Client,
+    max_results: i32,
+    next_token: Option<String>,
+) -> (Vec<String>, Option<String>) {
+    let request = list_pools(client, max_results).set_next_token(next_token);
+    let page = request.send().await.expect("list pools");
+    let pools = page.identity_pools.unwrap_or_default().into_iter();
+    let ids = pools.map(|p| p.identity_pool_id.expect("a pool id"));
+    (ids.collect(), page.next_token)
+}
+
+/// GetId presenting `logins` (none for a guest).
+pub fn get_id(client: &Client, pool: &str, logins: &[(&str, &str)]) -> GetId {
+    let request = client.get_id().identity_pool_id(pool);
+    request.set_logins(string_map(logins))
+}
+
+/// GetOpenIdToken presenting `logins` (none for the basic guest flow).
+pub fn open_id_token(client: &Client, id: &str, logins: &[(&str, &str)]) -> GetOpenIdToken {
+    client
+        .get_open_id_token()
+        .identity_id(id)
+        .set_logins(string_map(logins))
+}
+
+/// Asserts that GetOpenIdToken of `id` without logins (the basic flow) is
+/// refused because its pool refuses the basic (classic) flow, with AWS's
+/// code and text.
+pub async fn assert_basic_flow_refused(client: &Client, id: &str) {
+    let refused = open_id_token(client, id, &[]).send().await;
+    let message = assert_error_code(refused, "InvalidParameterException");
+    assert_eq!(message, CLASSIC_REFUSED);
+}
+
+/// GetCredentialsForIdentity presenting `logins`.
+pub fn credentials_for(client: &Client, id: &str, logins: &[(&str, &str)]) -> GetCredentials {
+    let request = client.get_credentials_for_identity();
+    request.identity_id(id).set_logins(string_map(logins))
+}
+
+/// GetOpenIdTokenForDeveloperIdentity for `user` of the developer
+/// `provider`.
+pub fn developer_token(
+    client: &Client,
+    pool: &str,
+    (provider, user): (&str, &str),
+) -> GetDeveloperToken {
+    let request = client.get_open_id_token_for_developer_identity();
+    request.identity_pool_id(pool).logins(provider, user)
+}
+
+/// DescribeIdentity.
+pub fn describe_identity(client: &Client, id: &str) -> DescribeIdentity {
+    client.describe_identity().identity_id(id)
+}
+
+/// One page of ListIdentities.
+pub fn list_identities(client: &Client, pool: &str, max_results: i32) -> ListIdentities {
+    let request = client.list_identities().identity_pool_id(pool);
+    request.max_results(max_results)
+}
+
+/// DeleteIdentities of `ids`.
+pub fn delete_identities(client: &Client, ids: &[&str]) -> DeleteIdentities {
+    let ids = ids.iter().map(|id| id.to_string()).collect();
+    client
+        .delete_identities()
+        .set_identity_ids_to_delete(Some(ids))
+}
+
+/// SetIdentityPoolRoles with `roles` (key, role ARN) and no role mappings.
+pub fn set_roles(client: &Client, pool: &str, roles: &[(&str, &str)]) -> SetRoles {
+    let request = client.set_identity_pool_roles().identity_pool_id(pool);
+    request.set_roles(string_map(roles))
+}
+
+/// GetIdentityPoolRoles.
+pub fn get_roles(client: &Client, pool: &str) -> GetRoles {
+    client.get_identity_pool_roles().identity_pool_id(pool)
+}
+
+/// GetPrincipalTagAttributeMap of `provider`.
+pub fn get_principal_tags(client: &Client, pool: &str, provider: &str) -> GetPrincipalTags {
+    let request = client.get_principal_tag_attribute_map();
+    request
+        .identity_pool_id(pool)
+        .identity_provider_name(provider)
+}
+
+/// SetPrincipalTagAttributeMap of `provider`: the defaults or not.
+pub fn set_principal_tags(
+    client: &Client,
+    pool: &str,
+    provider: &str,
+    use_defaults: bool,
+) -> SetPrincipalTags {
+    let request = client
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(pool);
+    request
+        .identity_provider_name(provider)
+        .use_defaults(use_defaults)
+}
+
+/// TagResource with `tags` (key, value).
+pub fn tag_resource(client: &Client, arn: &str, tags: &[(&str, &str)]) -> TagResource {
+    client
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(string_map(tags))
+}
+
+/// ListTagsForResource.
+pub fn list_tags(client: &Client, arn: &str) -> ListTags {
+    client.list_tags_for_resource().resource_arn(arn)
+}
+
+/// The tags of a resource; ListTagsForResource must succeed.
+pub async fn tags_of(client: &Client, arn: &str) -> HashMap<String, String> {
+    let listed = list_tags(client, arn).send().await.expect("list tags");
+    listed.tags.unwrap_or_default()
+}
+
+/// A plain connection to the app's database.
+pub async fn database(app: &TestApp) -> tokio_postgres::Client {
+    let (db, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(connection);
+    db
+}
+
+/// The store the service runs on, on the app's database.
+pub fn store(app: &TestApp) -> cognate_store::PgStore {
+    cognate_store::PgStore::connect_lazy(&app.database_url, &Default::default())
+        .expect("a store on the test database")
+}
+
+/// An unsigned JSON 1.1 POST to `address` from `http`, of the operation
+/// `target` if any.
+pub fn json_request(
+    http: &reqwest::Client,
+    address: &str,
+    target: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let request = http
+        .post(address)
+        .header("Content-Type", "application/x-amz-json-1.1");
+    match target {
+        Some(target) => request.header(
+            "X-Amz-Target",
+            format!("AWSCognitoIdentityService.{target}"),
+        ),
+        None => request,
+    }
+}
+
+/// Asserts that a raw HTTP response is a 408 RequestTimeoutException that
+/// closes the connection.
+#[track_caller]
+pub fn assert_timed_out_and_closed(response: &str) {
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("RequestTimeoutException"), "{response}");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.contains("connection: close"), "{response}");
+}
+
+/// The JSON a tool (the AWS CLI, a Python or Node script) printed; it must
+/// have succeeded.
+#[track_caller]
+pub fn json_output(what: &str, out: &std::process::Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what} failed: {stderr}");
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+/// Whether `check` comes true within `tries` attempts, `pause` apart.
+pub async fn eventually(
+    tries: usize,
+    pause: std::time::Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> bool {
+    for _ in 0..tries {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    false
+}
+
+/// The `p`th percentile of sorted durations.
+pub fn percentile(sorted: &[std::time::Duration], p: usize) -> std::time::Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// The head of a raw HTTP/1.1 GetId request to `host`, with the body's
+/// framing header (`Content-Length: n` or `Transfer-Encoding: chunked`).
+pub fn raw_get_id_head(host: impl std::fmt::Display, framing: &str) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: AWSCognitoIdentityService.GetId\r\n{framing}\r\n\r\n"
+    )
 }

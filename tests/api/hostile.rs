@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_timed_out_and_closed, create_pool_request, create_pool_with, database, describe_pool,
+    error_code, eventually, json_request, list_pools, percentile, raw_get_id_head, spawn_app_with,
+    TestApp,
+};
 
 /// The honest client's address.
 const HONEST: [u8; 4] = [127, 0, 0, 1];
@@ -47,16 +51,8 @@ async fn call(
     target: &str,
     body: &serde_json::Value,
 ) -> (u16, String, serde_json::Value) {
-    let res = client
-        .post(&app.address)
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .header(
-            "X-Amz-Target",
-            format!("AWSCognitoIdentityService.{target}"),
-        )
-        .body(body.to_string())
-        .send()
-        .await;
+    let request = json_request(client, &app.address, Some(target));
+    let res = request.body(body.to_string()).send().await;
     match res {
         Ok(res) => {
             let status = res.status().as_u16();
@@ -82,8 +78,28 @@ async fn is_closed(stream: &mut TcpStream) -> bool {
     }
 }
 
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+/// The status and `__type` of a guest GetId of `pool` through `client`.
+async fn guest_get_id(client: &reqwest::Client, app: &TestApp, pool: &str) -> (u16, String) {
+    let body = serde_json::json!({ "IdentityPoolId": pool });
+    let (status, code, _) = call(client, app, "GetId", &body).await;
+    (status, code)
+}
+
+/// A pool of account A that takes Facebook logins (and no guests).
+async fn facebook_pool(app: &TestApp) -> String {
+    create_pool_with(&app.client, "facebook", false, |p| {
+        p.supported_login_providers("graph.facebook.com", "1234567890")
+    })
+    .await
+}
+
+/// Settings for Facebook tokens checked at `token_info`.
+fn facebook_checked_at(settings: &mut cognate_server::config::Settings, token_info: &str) {
+    settings.upstream = vec![cognate_server::config::UpstreamSettings {
+        provider: "graph.facebook.com".into(),
+        issuer: None,
+        token_info_url: Some(token_info.try_into().expect("a URL")),
+    }];
 }
 
 fn rss_kib() -> u64 {
@@ -108,12 +124,8 @@ async fn stalled_chunked_requests_are_all_closed_after_the_body_timeout_and_a_ne
     })
     .await;
     let pool = app.create_pool("chunked").await;
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: AWSCognitoIdentityService.GetId\r\nTransfer-Encoding: chunked\r\n\r\n\
-         10\r\n{{\"IdentityPoolId\r\n",
-        addr(&app)
-    );
+    let head = raw_get_id_head(addr(&app), "Transfer-Encoding: chunked");
+    let head = format!("{head}10\r\n{{\"IdentityPoolId\r\n");
     let mut stalled = Vec::with_capacity(STALLED);
     for _ in 0..STALLED {
         let mut stream = connect_from(&app, [127, 0, 0, 2]).await.expect("connect");
@@ -157,13 +169,7 @@ async fn stalled_chunked_requests_are_all_closed_after_the_body_timeout_and_a_ne
 
     // A new client is served at once.
     let started = Instant::now();
-    let (status, code, _) = call(
-        &http_from(HONEST),
-        &app,
-        "GetId",
-        &serde_json::json!({ "IdentityPoolId": pool }),
-    )
-    .await;
+    let (status, code) = guest_get_id(&http_from(HONEST), &app, &pool).await;
     assert_eq!((status, code.as_str()), (200, ""));
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -176,23 +182,14 @@ async fn stalled_chunked_requests_are_all_closed_after_the_body_timeout_and_a_ne
 async fn a_chunked_request_past_the_body_timeout_is_answered_408_and_its_connection_closed() {
     let app = spawn_app_with(|s| s.server.request_body_timeout_seconds = 1).await;
     let mut stream = connect_from(&app, [127, 0, 0, 2]).await.expect("connect");
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: AWSCognitoIdentityService.GetId\r\nTransfer-Encoding: chunked\r\n\r\n\
-         4\r\n{{\"Id\r\n",
-        addr(&app)
-    );
+    let head = raw_get_id_head(addr(&app), "Transfer-Encoding: chunked");
+    let head = format!("{head}4\r\n{{\"Id\r\n");
     stream.write_all(head.as_bytes()).await.expect("head");
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
     let answer = String::from_utf8_lossy(&answer);
     assert!(read.is_ok(), "the connection was not closed: {answer}");
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("RequestTimeoutException"), "{answer}");
-    assert!(
-        answer.to_ascii_lowercase().contains("connection: close"),
-        "{answer}"
-    );
+    assert_timed_out_and_closed(&answer);
 }
 
 #[tokio::test]
@@ -211,14 +208,8 @@ async fn connections_beyond_a_clients_share_are_closed_at_once_and_other_clients
     let mut extra = connect_from(&app, [127, 0, 0, 3])
         .await
         .expect("TCP accepts");
-    let mut closed = false;
-    for _ in 0..50 {
-        if is_closed(&mut extra).await {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let pause = Duration::from_millis(50);
+    let closed = eventually(50, pause, async || is_closed(&mut extra).await).await;
     assert!(
         closed,
         "a ninth connection from the same address must be closed"
@@ -227,23 +218,11 @@ async fn connections_beyond_a_clients_share_are_closed_at_once_and_other_clients
         assert!(!is_closed(stream).await, "the first eight stay open");
     }
     let pool = app.create_pool("others").await;
-    let (status, _, _) = call(
-        &http_from(HONEST),
-        &app,
-        "GetId",
-        &serde_json::json!({ "IdentityPoolId": pool }),
-    )
-    .await;
+    let (status, _) = guest_get_id(&http_from(HONEST), &app, &pool).await;
     assert_eq!(status, 200, "another address is served");
     drop(held);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, _, _) = call(
-        &http_from([127, 0, 0, 3]),
-        &app,
-        "GetId",
-        &serde_json::json!({ "IdentityPoolId": pool }),
-    )
-    .await;
+    let (status, _) = guest_get_id(&http_from([127, 0, 0, 3]), &app, &pool).await;
     assert_eq!(
         status, 200,
         "the share is given back when connections close"
@@ -262,12 +241,7 @@ async fn one_address_holding_64_near_1_mib_stalled_bodies_leaves_other_clients_s
     let pool = app.create_pool("bodies").await;
     let idle_rss = rss_kib();
     let stop = Arc::new(AtomicBool::new(false));
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: AWSCognitoIdentityService.GetId\r\nContent-Length: {}\r\n\r\n",
-        addr(&app),
-        1024 * 1024
-    );
+    let head = raw_get_id_head(addr(&app), &format!("Content-Length: {}", 1024 * 1024));
     let almost = vec![b' '; 1024 * 1024 - 1024];
     // 64 connections from one address, each stalled 1 KiB short of a 1 MiB
     // body, and opened again whenever the server closes one.
@@ -303,17 +277,8 @@ async fn one_address_holding_64_near_1_mib_stalled_bodies_leaves_other_clients_s
     let (mut ok, mut total, mut failures) = (0usize, 0usize, Vec::new());
     let probing = Instant::now();
     while probing.elapsed() < Duration::from_secs(5) {
-        let listed = app
-            .client
-            .list_identity_pools()
-            .max_results(10)
-            .send()
-            .await;
-        let created = app
-            .client
-            .create_identity_pool()
-            .identity_pool_name("during")
-            .allow_unauthenticated_identities(true)
+        let listed = list_pools(&app.client, 10).send().await;
+        let created = create_pool_request(&app.client, "during", true)
             .send()
             .await;
         if let Ok(created) = &created {
@@ -329,17 +294,11 @@ async fn one_address_holding_64_near_1_mib_stalled_bodies_leaves_other_clients_s
         for (good, what) in [
             (
                 listed.is_ok(),
-                listed
-                    .err()
-                    .map(|e| crate::helpers::error_code(&e))
-                    .unwrap_or_default(),
+                listed.err().map(|e| error_code(&e)).unwrap_or_default(),
             ),
             (
                 created.is_ok(),
-                created
-                    .err()
-                    .map(|e| crate::helpers::error_code(&e))
-                    .unwrap_or_default(),
+                created.err().map(|e| error_code(&e)).unwrap_or_default(),
             ),
             (status == 200, format!("GetId {status} {code}")),
         ] {
@@ -416,12 +375,8 @@ async fn a_flood_of_unknown_pool_ids_costs_the_database_almost_nothing_and_signe
     let flood = Instant::now();
     while flood.elapsed() < Duration::from_secs(15) {
         let started = Instant::now();
-        app.client
-            .describe_identity_pool()
-            .identity_pool_id(&pool)
-            .send()
-            .await
-            .expect("DescribeIdentityPool during the flood");
+        let described = describe_pool(&app.client, &pool).send().await;
+        described.expect("DescribeIdentityPool during the flood");
         latencies.push(started.elapsed());
         signed_calls += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -455,10 +410,7 @@ async fn a_flood_of_unknown_pool_ids_costs_the_database_almost_nothing_and_signe
 /// its counts when it exits, so the app's connections are ended first (the
 /// pool opens new ones on demand).
 async fn transactions(app: &TestApp) -> i64 {
-    let (client, connection) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test database");
-    tokio::spawn(connection);
+    let client = database(app).await;
     client
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -520,35 +472,9 @@ async fn slow_token_info(delay: Duration) -> (String, Arc<AtomicUsize>) {
 async fn a_flood_of_bad_facebook_tokens_against_a_slow_provider_leaves_another_tenant_served() {
     // The provider never answers within the 3 s timeout.
     let (token_info, hits) = slow_token_info(Duration::from_secs(30)).await;
-    let app = Arc::new(
-        spawn_app_with(|s| {
-            s.upstream = vec![cognate_server::config::UpstreamSettings {
-                provider: "graph.facebook.com".into(),
-                issuer: None,
-                token_info_url: Some(token_info.as_str().try_into().expect("a URL")),
-            }];
-        })
-        .await,
-    );
-    let facebook_pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("facebook")
-        .allow_unauthenticated_identities(false)
-        .supported_login_providers("graph.facebook.com", "1234567890")
-        .send()
-        .await
-        .expect("a pool that takes Facebook logins")
-        .identity_pool_id;
-    let other_tenant = app
-        .client_b()
-        .create_identity_pool()
-        .identity_pool_name("guests")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .expect("another account's pool")
-        .identity_pool_id;
+    let app = Arc::new(spawn_app_with(|s| facebook_checked_at(s, &token_info)).await);
+    let facebook_pool = facebook_pool(&app).await;
+    let other_tenant = create_pool_with(&app.client_b(), "guests", true, |p| p).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flood_calls = Arc::new(AtomicUsize::new(0));
@@ -586,13 +512,7 @@ async fn a_flood_of_bad_facebook_tokens_against_a_slow_provider_leaves_another_t
     while flood.elapsed() < Duration::from_secs(20) || tried < 40 {
         tried += 1;
         let started = Instant::now();
-        let (status, code, _) = call(
-            &honest,
-            &app,
-            "GetId",
-            &serde_json::json!({ "IdentityPoolId": other_tenant }),
-        )
-        .await;
+        let (status, code) = guest_get_id(&honest, &app, &other_tenant).await;
         latencies.push(started.elapsed());
         if status == 200 {
             ok += 1;
@@ -628,24 +548,8 @@ async fn a_flood_of_bad_facebook_tokens_against_a_slow_provider_leaves_another_t
 #[tokio::test]
 async fn a_refused_facebook_token_replayed_reaches_the_provider_once() {
     let (token_info, hits) = slow_token_info(Duration::from_millis(10)).await;
-    let app = spawn_app_with(|s| {
-        s.upstream = vec![cognate_server::config::UpstreamSettings {
-            provider: "graph.facebook.com".into(),
-            issuer: None,
-            token_info_url: Some(token_info.as_str().try_into().expect("a URL")),
-        }];
-    })
-    .await;
-    let pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("facebook")
-        .allow_unauthenticated_identities(false)
-        .supported_login_providers("graph.facebook.com", "1234567890")
-        .send()
-        .await
-        .expect("pool")
-        .identity_pool_id;
+    let app = spawn_app_with(|s| facebook_checked_at(s, &token_info)).await;
+    let pool = facebook_pool(&app).await;
     let body = serde_json::json!({
         "IdentityPoolId": pool,
         "Logins": { "graph.facebook.com": "the-same-bad-token" },
@@ -666,26 +570,12 @@ async fn readyz_says_saturated_while_bodies_are_refused_for_lack_of_room_and_rec
         s.server.request_body_timeout_seconds = 60;
     })
     .await;
-    let readyz = || async {
-        let res = app
-            .http
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .expect("/readyz");
-        (res.status().as_u16(), res.text().await.unwrap_or_default())
-    };
+    let readyz = || app.readyz();
     assert_eq!(readyz().await.0, 200);
     let mut stalled = connect_from(&app, [127, 0, 0, 7]).await.expect("connect");
     stalled
         .write_all(
-            format!(
-                "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-                 X-Amz-Target: AWSCognitoIdentityService.GetId\r\nContent-Length: {}\r\n\r\n",
-                addr(&app),
-                64 * 1024
-            )
-            .as_bytes(),
+            raw_get_id_head(addr(&app), &format!("Content-Length: {}", 64 * 1024)).as_bytes(),
         )
         .await
         .expect("head");
@@ -704,13 +594,7 @@ async fn readyz_says_saturated_while_bodies_are_refused_for_lack_of_room_and_rec
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("saturated"), "{text}");
     drop(stalled);
-    let mut ready = false;
-    for _ in 0..50 {
-        if readyz().await.0 == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let pause = Duration::from_millis(100);
+    let ready = eventually(50, pause, async || readyz().await.0 == 200).await;
     assert!(ready, "ready again once the stalled body is gone");
 }

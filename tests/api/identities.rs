@@ -3,44 +3,61 @@
 use std::collections::HashMap;
 
 use crate::helpers::{
-    error_code, error_message, spawn_app, spawn_app_on, verify_with_jwks, TestApp, ACCOUNT_A,
+    assert_basic_flow_refused, assert_error_code, assert_guests_refused, create_pool_with,
+    credentials_for, database, delete_identities, describe_identity, developer_pool,
+    developer_token, error_code, error_message, get_id, list_identities, open_id_token, set_roles,
+    spawn_app, spawn_app_on, store, update_pool, verify_with_jwks, TestApp, ACCOUNT_A, COGNITO,
+    GUESTS_NOT_SUPPORTED, NOT_FOUND, UNKNOWN_ID,
 };
+
+/// AWS's text when a pool has no role for the caller.
+const NO_ROLE_FOR_GUESTS: &str =
+    "Invalid identity pool configuration. Check assigned IAM roles for this pool.";
 
 async fn unauth_pool(app: &TestApp) -> String {
     app.create_pool("guests").await
 }
 
-/// The error code and message of a guest GetId that must fail.
-async fn get_id_refused(app: &TestApp, pool: &str) -> (String, String) {
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(pool)
-        .send()
-        .await
-        .unwrap_err();
-    (error_code(&err), error_message(&err))
+/// Two guests of a new pool, one after the other.
+async fn two_guests(app: &TestApp) -> (String, String) {
+    let pool = unauth_pool(app).await;
+    (app.guest(&pool).await, app.guest(&pool).await)
+}
+
+/// A new pool taking guests or not, allowing the basic flow or not.
+async fn pool_with_flags(app: &TestApp, name: &str, guests: bool, classic: bool) -> String {
+    create_pool_with(&app.client, name, guests, |p| p.allow_classic_flow(classic)).await
+}
+
+/// UpdateIdentityPool of a pool made by `unauth_pool`, taking guests or not.
+async fn take_guests(app: &TestApp, pool: &str, guests: bool) {
+    let request = update_pool(&app.client, pool, "guests", guests);
+    request.allow_classic_flow(true).send().await.unwrap();
 }
 
 /// UpdateIdentityPool with AllowUnauthenticatedIdentities false.
 async fn stop_taking_guests(app: &TestApp, pool: &str) {
-    app.client
-        .update_identity_pool()
-        .identity_pool_id(pool)
-        .identity_pool_name("guests")
-        .allow_unauthenticated_identities(false)
-        .allow_classic_flow(true)
-        .send()
-        .await
-        .unwrap();
+    take_guests(app, pool, false).await;
+}
+
+/// A guest of a new pool whose unauthenticated role is set; its identity id.
+async fn guest_with_a_role(app: &TestApp) -> String {
+    let pool = unauth_pool(app).await;
+    set_roles(
+        &app.client,
+        &pool,
+        &[("unauthenticated", "arn:aws:iam::111111111111:role/guest")],
+    )
+    .send()
+    .await
+    .unwrap();
+    app.guest(&pool).await
 }
 
 #[tokio::test]
 async fn get_id_creates_a_new_unauthenticated_identity_in_the_pools_region() {
     let app = spawn_app().await;
-    let pool = unauth_pool(&app).await;
-    let a = app.guest(&pool).await;
-    let b = app.guest(&pool).await;
+    let (a, b) = two_guests(&app).await;
     assert_ne!(a, b, "each unauthenticated GetId is a new identity");
     let (region, uuid) = a.split_once(':').unwrap();
     assert_eq!(region, "us-east-1");
@@ -50,36 +67,14 @@ async fn get_id_creates_a_new_unauthenticated_identity_in_the_pools_region() {
 #[tokio::test]
 async fn get_id_is_refused_when_the_pool_does_not_allow_unauthenticated_identities() {
     let app = spawn_app().await;
-    let pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("members only")
-        .allow_unauthenticated_identities(false)
-        .allow_classic_flow(true)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    assert_eq!(
-        get_id_refused(&app, &pool).await,
-        (
-            "NotAuthorizedException".to_owned(),
-            "Unauthenticated access is not supported for this identity pool.".to_owned()
-        )
-    );
+    let pool = pool_with_flags(&app, "members only", false, true).await;
+    assert_guests_refused(get_id(&app.client, &pool, &[]).send().await);
 }
 
 #[tokio::test]
 async fn get_id_for_an_unknown_pool_is_not_found() {
     let app = spawn_app().await;
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id("us-east-1:00000000-0000-0000-0000-000000000000")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    assert_error_code(get_id(&app.client, UNKNOWN_ID, &[]).send().await, NOT_FOUND);
 }
 
 #[tokio::test]
@@ -87,10 +82,7 @@ async fn an_unauthenticated_token_carries_cognitos_claims_and_verifies_with_the_
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
     let id = app.guest(&pool).await;
-    let out = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
+    let out = open_id_token(&app.client, &id, &[])
         .send()
         .await
         .expect("GetOpenIdToken");
@@ -119,14 +111,8 @@ async fn unauthenticated_identities_are_refused_tokens_once_the_pool_stops_allow
     let pool = unauth_pool(&app).await;
     let id = app.guest(&pool).await;
     stop_taking_guests(&app, &pool).await;
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
+    let refused = open_id_token(&app.client, &id, &[]).send().await;
+    assert_error_code(refused, "NotAuthorizedException");
 }
 
 #[tokio::test]
@@ -135,36 +121,21 @@ async fn a_pool_that_stops_taking_guests_refuses_the_next_guest_get_id_and_store
     let pool = unauth_pool(&app).await;
     app.guest(&pool).await;
     stop_taking_guests(&app, &pool).await;
-    assert_eq!(
-        get_id_refused(&app, &pool).await,
-        (
-            "NotAuthorizedException".to_owned(),
-            "Unauthenticated access is not supported for this identity pool.".to_owned()
-        )
-    );
+    assert_guests_refused(get_id(&app.client, &pool, &[]).send().await);
     assert_eq!(
         app.identity_ids(&pool).await.len(),
         1,
         "only the first guest is stored"
     );
     app.delete_pool(&pool).await;
-    assert_eq!(
-        get_id_refused(&app, &pool).await.0,
-        "ResourceNotFoundException"
-    );
+    assert_error_code(get_id(&app.client, &pool, &[]).send().await, NOT_FOUND);
 }
 
 #[tokio::test]
 async fn an_unknown_identity_is_not_found() {
     let app = spawn_app().await;
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id("us-east-1:00000000-0000-0000-0000-000000000000")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    let refused = open_id_token(&app.client, UNKNOWN_ID, &[]).send().await;
+    assert_error_code(refused, NOT_FOUND);
 }
 
 #[tokio::test]
@@ -172,10 +143,7 @@ async fn describe_identity_shows_dates_and_is_invisible_to_other_accounts() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
     let id = app.guest(&pool).await;
-    let d = app
-        .client
-        .describe_identity()
-        .identity_id(&id)
+    let d = describe_identity(&app.client, &id)
         .send()
         .await
         .expect("describe");
@@ -185,14 +153,8 @@ async fn describe_identity_shows_dates_and_is_invisible_to_other_accounts() {
     let age = chrono::Utc::now().timestamp() - created.secs();
     assert!((0..120).contains(&age), "creation date is now-ish: {age}s");
     assert!(d.last_modified_date.is_some());
-    let err = app
-        .client_b()
-        .describe_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    let refused = describe_identity(&app.client_b(), &id).send().await;
+    assert_error_code(refused, NOT_FOUND);
 }
 
 #[tokio::test]
@@ -206,11 +168,7 @@ async fn list_identities_pages_through_a_pool_and_other_accounts_cannot_list_it(
     let mut seen = Vec::new();
     let mut token = None;
     loop {
-        let page = app
-            .client
-            .list_identities()
-            .identity_pool_id(&pool)
-            .max_results(2)
+        let page = list_identities(&app.client, &pool, 2)
             .set_next_token(token)
             .send()
             .await
@@ -228,29 +186,16 @@ async fn list_identities_pages_through_a_pool_and_other_accounts_cannot_list_it(
         }
     }
     assert_eq!(seen, created, "creation order, each once");
-    let err = app
-        .client_b()
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(10)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    let listed_by_b = list_identities(&app.client_b(), &pool, 10);
+    assert_error_code(listed_by_b.send().await, NOT_FOUND);
 }
 
 #[tokio::test]
 async fn deleted_identities_are_gone_and_unknown_ones_are_reported_unprocessed() {
     let app = spawn_app().await;
-    let pool = unauth_pool(&app).await;
-    let a = app.guest(&pool).await;
-    let b = app.guest(&pool).await;
-    let unknown = "us-east-1:00000000-0000-0000-0000-000000000000".to_owned();
-    let out = app
-        .client
-        .delete_identities()
-        .identity_ids_to_delete(&a)
-        .identity_ids_to_delete(&unknown)
+    let (a, b) = two_guests(&app).await;
+    let unknown = UNKNOWN_ID.to_owned();
+    let out = delete_identities(&app.client, &[&a, &unknown])
         .send()
         .await
         .unwrap();
@@ -264,32 +209,18 @@ async fn deleted_identities_are_gone_and_unknown_ones_are_reported_unprocessed()
         unprocessed[0].error_code.as_ref().map(|c| c.as_str()),
         Some("AccessDenied")
     );
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&a)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
-    app.client
-        .get_open_id_token()
-        .identity_id(&b)
+    assert_error_code(open_id_token(&app.client, &a, &[]).send().await, NOT_FOUND);
+    open_id_token(&app.client, &b, &[])
         .send()
         .await
         .expect("the other identity is untouched");
     // Another account cannot delete B.
-    let out = app
-        .client_b()
-        .delete_identities()
-        .identity_ids_to_delete(&b)
+    let out = delete_identities(&app.client_b(), &[&b])
         .send()
         .await
         .unwrap();
     assert_eq!(out.unprocessed_identity_ids.unwrap_or_default().len(), 1);
-    app.client
-        .describe_identity()
-        .identity_id(&b)
+    describe_identity(&app.client, &b)
         .send()
         .await
         .expect("B survives");
@@ -300,20 +231,8 @@ async fn deleting_a_pool_deletes_its_identities() {
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
     let id = app.guest(&pool).await;
-    app.client
-        .delete_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
-    let err = app
-        .client
-        .describe_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    app.delete_pool(&pool).await;
+    assert_error_code(describe_identity(&app.client, &id).send().await, NOT_FOUND);
 }
 
 #[tokio::test]
@@ -332,12 +251,7 @@ async fn no_token_is_issued_for_an_identity_after_its_deletion_committed() {
                 let mut violations = 0;
                 for _ in 0..10 {
                     let started = std::time::Instant::now();
-                    let ok = client
-                        .get_open_id_token()
-                        .identity_id(&id)
-                        .send()
-                        .await
-                        .is_ok();
+                    let ok = open_id_token(&client, &id, &[]).send().await.is_ok();
                     if ok {
                         if let Some(done) = *deleted_at.lock().unwrap() {
                             if started > done {
@@ -350,12 +264,7 @@ async fn no_token_is_issued_for_an_identity_after_its_deletion_committed() {
             }));
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        app.client
-            .delete_identities()
-            .identity_ids_to_delete(&id)
-            .send()
-            .await
-            .unwrap();
+        delete_identities(&app.client, &[&id]).send().await.unwrap();
         *deleted_at.lock().unwrap() = Some(std::time::Instant::now());
         let mut violations = 0;
         for t in issuers {
@@ -368,38 +277,16 @@ async fn no_token_is_issued_for_an_identity_after_its_deletion_committed() {
 #[tokio::test]
 async fn describe_identity_lists_provider_names_never_subjects() {
     let app = spawn_app().await;
-    let pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("dev")
-        .allow_unauthenticated_identities(false)
-        .developer_provider_name("login.example")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let out = app
-        .client
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&pool)
-        .logins("login.example", "secret-user-name")
+    let pool = developer_pool(&app.client, "dev", false, "login.example").await;
+    let login = ("login.example", "secret-user-name");
+    let out = developer_token(&app.client, &pool, login)
         .send()
         .await
         .unwrap();
     let id = out.identity_id.unwrap();
-    let d = app
-        .client
-        .describe_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let d = describe_identity(&app.client, &id).send().await.unwrap();
     assert_eq!(d.logins.unwrap(), vec!["login.example".to_owned()]);
-    let listed = app
-        .client
-        .list_identities()
-        .identity_pool_id(&pool)
-        .max_results(10)
+    let listed = list_identities(&app.client, &pool, 10)
         .send()
         .await
         .unwrap();
@@ -417,29 +304,9 @@ async fn describe_identity_lists_provider_names_never_subjects() {
 #[tokio::test]
 async fn get_open_id_token_is_refused_when_the_pool_disallows_the_basic_flow() {
     let app = spawn_app().await;
-    let pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("enhanced only")
-        .allow_unauthenticated_identities(true)
-        .allow_classic_flow(false)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+    let pool = pool_with_flags(&app, "enhanced only", true, false).await;
     let id = app.guest(&pool).await;
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InvalidParameterException");
-    assert_eq!(
-        error_message(&err),
-        "Basic (classic) flow is not enabled, please use enhanced flow."
-    );
+    assert_basic_flow_refused(&app.client, &id).await;
 }
 
 #[tokio::test]
@@ -447,43 +314,17 @@ async fn get_credentials_without_an_unauthenticated_role_is_an_invalid_pool_conf
     let app = spawn_app().await;
     let pool = unauth_pool(&app).await;
     let id = app.guest(&pool).await;
-    let err = app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        error_code(&err),
-        "InvalidIdentityPoolConfigurationException"
-    );
-    assert_eq!(
-        error_message(&err),
-        "Invalid identity pool configuration. Check assigned IAM roles for this pool."
-    );
+    let refused = credentials_for(&app.client, &id, &[]).send().await;
+    let message = assert_error_code(refused, "InvalidIdentityPoolConfigurationException");
+    assert_eq!(message, NO_ROLE_FOR_GUESTS);
 }
 
 #[tokio::test]
 async fn get_credentials_without_a_configured_sts_is_an_external_service_error() {
     let app = spawn_app().await;
-    let pool = unauth_pool(&app).await;
-    app.client
-        .set_identity_pool_roles()
-        .identity_pool_id(&pool)
-        .roles("unauthenticated", "arn:aws:iam::111111111111:role/guest")
-        .send()
-        .await
-        .unwrap();
-    let id = app.guest(&pool).await;
-    let err = app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ExternalServiceException");
+    let id = guest_with_a_role(&app).await;
+    let refused = credentials_for(&app.client, &id, &[]).send().await;
+    assert_error_code(refused, "ExternalServiceException");
 }
 
 #[tokio::test]
@@ -496,24 +337,10 @@ async fn an_unreachable_sts_is_an_external_service_error_in_bounded_time() {
         s.sts.timeout_seconds = 2;
     })
     .await;
-    let pool = unauth_pool(&app).await;
-    app.client
-        .set_identity_pool_roles()
-        .identity_pool_id(&pool)
-        .roles("unauthenticated", "arn:aws:iam::111111111111:role/guest")
-        .send()
-        .await
-        .unwrap();
-    let id = app.guest(&pool).await;
+    let id = guest_with_a_role(&app).await;
     let started = std::time::Instant::now();
-    let err = app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ExternalServiceException");
+    let refused = credentials_for(&app.client, &id, &[]).send().await;
+    assert_error_code(refused, "ExternalServiceException");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
@@ -523,10 +350,7 @@ async fn get_id_with_token(
     pool: &str,
     token: &str,
 ) -> Result<String, (String, String)> {
-    app.client
-        .get_id()
-        .identity_pool_id(pool)
-        .logins("cognito-identity.amazonaws.com", token)
+    get_id(&app.client, pool, &[(COGNITO, token)])
         .send()
         .await
         .map(|out| out.identity_id.expect("an identity id"))
@@ -541,10 +365,7 @@ async fn a_pool_changed_through_another_instance_is_seen_by_the_next_get_id_with
     let b = spawn_app_on(a.database_url.clone(), |_| {}).await;
     let pool = unauth_pool(&a).await;
     let guest = a.guest(&pool).await;
-    let token = a
-        .client
-        .get_open_id_token()
-        .identity_id(&guest)
+    let token = open_id_token(&a.client, &guest, &[])
         .send()
         .await
         .unwrap()
@@ -561,25 +382,17 @@ async fn a_pool_changed_through_another_instance_is_seen_by_the_next_get_id_with
         get_id_with_token(&a, &pool, &token).await,
         Err((
             "NotAuthorizedException".to_owned(),
-            "Unauthenticated access is not supported for this identity pool.".to_owned()
+            GUESTS_NOT_SUPPORTED.to_owned()
         ))
     );
-    b.client
-        .update_identity_pool()
-        .identity_pool_id(&pool)
-        .identity_pool_name("guests")
-        .allow_unauthenticated_identities(true)
-        .allow_classic_flow(true)
-        .send()
-        .await
-        .unwrap();
+    take_guests(&b, &pool, true).await;
     assert_eq!(
         get_id_with_token(&a, &pool, &token).await,
         Ok(guest.clone())
     );
     b.delete_pool(&pool).await;
     let (code, _) = get_id_with_token(&a, &pool, &token).await.unwrap_err();
-    assert_eq!(code, "ResourceNotFoundException");
+    assert_eq!(code, NOT_FOUND);
 }
 
 #[tokio::test]
@@ -592,8 +405,7 @@ async fn concurrent_guests_of_open_closed_and_deleted_pools_each_learn_their_own
     let closed = unauth_pool(&app).await;
     stop_taking_guests(&app, &closed).await;
     // The store as the service has it.
-    let store =
-        cognate_store::PgStore::connect_lazy(&app.database_url, &Default::default()).unwrap();
+    let store = store(&app);
     let now = chrono::Utc::now();
     let identity = |pool: &str| Identity {
         id: IdentityId::try_from(format!("us-east-1:{}", uuid::Uuid::new_v4()).as_str()).unwrap(),
@@ -630,10 +442,7 @@ async fn concurrent_guests_of_open_closed_and_deleted_pools_each_learn_their_own
         );
     }
     // Written: exactly the open pool's, each once.
-    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let db = database(&app).await;
     let count = |pool: String| {
         let db = &db;
         async move {

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_timed_out_and_closed, describe_pool, eventually, list_pools, percentile,
+    raw_get_id_head, spawn_app, spawn_app_with, TestApp,
+};
 
 /// How long a test waits for the server to cut a slow client off before it
 /// declares that it never will. Far above the configured timeouts (2 s).
@@ -73,16 +76,33 @@ fn authority(app: &TestApp) -> String {
     app.address.trim_start_matches("http://").to_owned()
 }
 
+/// Waits for the server to end a connection that `trickle` keeps feeding
+/// (`what`: how, for the record), prints how long the client lasted, and
+/// returns what the server wrote; fails if the server never ends it.
+async fn response_of_cut_off_client(
+    reader: tokio::net::tcp::OwnedReadHalf,
+    started: Instant,
+    trickle: tokio::task::JoinHandle<()>,
+    what: &str,
+) -> String {
+    let ending = wait_for_the_server(reader).await;
+    let survived = started.elapsed().as_secs_f64();
+    trickle.abort();
+    eprintln!("MEASURED: a client trickling {what} survived {survived:.2} s: {ending:?}");
+    match ending {
+        Ending::StillOpen => {
+            panic!("the client trickling {what} was still connected after {GIVE_UP:?}")
+        }
+        Ending::Answered(response) | Ending::Closed(response) => response,
+    }
+}
+
 #[tokio::test]
 async fn a_body_trickling_in_one_byte_a_second_is_cut_off_within_the_body_timeout() {
     let app = spawn_app_with(|s| s.server.request_body_timeout_seconds = 2).await;
     let host = authority(&app);
     let body = br#"{"IdentityPoolId": "us-east-1:00000000-0000-0000-0000-000000000000"}"#;
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: AWSCognitoIdentityService.GetId\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = raw_get_id_head(&host, &format!("Content-Length: {}", body.len()));
     let stream = TcpStream::connect(&host).await.expect("connect");
     let (reader, mut writer) = stream.into_split();
     writer.write_all(head.as_bytes()).await.expect("head sent");
@@ -96,33 +116,16 @@ async fn a_body_trickling_in_one_byte_a_second_is_cut_off_within_the_body_timeou
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
-    let ending = wait_for_the_server(reader).await;
-    let survived = started.elapsed();
-    trickle.abort();
-    eprintln!(
-        "MEASURED: a client trickling its body at 1 byte/s survived {:.2} s \
-         (request_body_timeout_seconds = 2): {ending:?}",
-        survived.as_secs_f64()
+    let what = "its body at 1 byte/s (request_body_timeout_seconds = 2)";
+    let response = response_of_cut_off_client(reader, started, trickle, what).await;
+    assert!(
+        !response.starts_with("HTTP/1.1 200"),
+        "a half-sent body must never succeed: {response}"
     );
-    match ending {
-        Ending::StillOpen => panic!("the trickling client was still connected after {GIVE_UP:?}"),
-        Ending::Answered(response) | Ending::Closed(response) => {
-            assert!(
-                !response.starts_with("HTTP/1.1 200"),
-                "a half-sent body must never succeed: {response}"
-            );
-            if !response.is_empty() {
-                assert!(response.starts_with("HTTP/1.1 408"), "{response}");
-                assert!(
-                    response.contains(r#""__type":"RequestTimeoutException""#),
-                    "{response}"
-                );
-                assert!(
-                    response.to_ascii_lowercase().contains("connection: close"),
-                    "{response}"
-                );
-            }
-        }
+    if !response.is_empty() {
+        assert_timed_out_and_closed(&response);
+        let typed = response.contains(r#""__type":"RequestTimeoutException""#);
+        assert!(typed, "{response}");
     }
 }
 
@@ -147,25 +150,12 @@ async fn a_client_that_never_finishes_its_head_is_cut_off() {
             }
         }
     });
-    let ending = wait_for_the_server(reader).await;
-    let survived = started.elapsed();
-    trickle.abort();
-    eprintln!(
-        "MEASURED: a client trickling its head at 1 byte/s survived {:.2} s \
-         (request_head_timeout_seconds = 2): {ending:?}",
-        survived.as_secs_f64()
+    let what = "its head at 1 byte/s (request_head_timeout_seconds = 2)";
+    let response = response_of_cut_off_client(reader, started, trickle, what).await;
+    assert!(
+        response.is_empty() || response.starts_with("HTTP/1.1 408"),
+        "{response}"
     );
-    match ending {
-        Ending::StillOpen => panic!("the client was still connected after {GIVE_UP:?}"),
-        Ending::Answered(response) | Ending::Closed(response) => assert!(
-            response.is_empty() || response.starts_with("HTTP/1.1 408"),
-            "{response}"
-        ),
-    }
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
 #[tokio::test]
@@ -176,12 +166,8 @@ async fn signed_calls_and_readyz_succeed_while_64_public_callers_flood_get_id() 
     let mut quiet = Vec::new();
     for _ in 0..10 {
         let started = Instant::now();
-        app.client
-            .list_identity_pools()
-            .max_results(10)
-            .send()
-            .await
-            .expect("ListIdentityPools before the flood");
+        let listed = list_pools(&app.client, 10).send().await;
+        listed.expect("ListIdentityPools before the flood");
         quiet.push(started.elapsed());
     }
 
@@ -227,30 +213,16 @@ async fn signed_calls_and_readyz_succeed_while_64_public_callers_flood_get_id() 
     let flood_started = Instant::now();
     while flood_started.elapsed() < Duration::from_secs(4) {
         let started = Instant::now();
-        app.client
-            .list_identity_pools()
-            .max_results(10)
-            .send()
-            .await
-            .expect("ListIdentityPools during the flood");
+        let listed = list_pools(&app.client, 10).send().await;
+        listed.expect("ListIdentityPools during the flood");
         latencies.push(started.elapsed());
         let started = Instant::now();
-        let described = app
-            .client
-            .describe_identity_pool()
-            .identity_pool_id(&pool)
-            .send()
-            .await
-            .expect("DescribeIdentityPool during the flood");
+        let described = describe_pool(&app.client, &pool).send().await;
+        let described = described.expect("DescribeIdentityPool during the flood");
         latencies.push(started.elapsed());
         assert_eq!(described.identity_pool_name, "flooded");
-        let res = app
-            .http
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .expect("/readyz during the flood");
-        assert_eq!(res.status(), 200, "/readyz during the flood");
+        let (status, _) = app.readyz().await;
+        assert_eq!(status, 200, "/readyz during the flood");
         readyz += 1;
     }
     stop.store(true, Ordering::Relaxed);
@@ -314,11 +286,7 @@ async fn stalled_bodies_cannot_hold_more_memory_than_the_body_byte_budget() {
     })
     .await;
     let host = authority(&app);
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: AWSCognitoIdentityService.GetId\r\nContent-Length: {}\r\n\r\n",
-        64 * 1024
-    );
+    let head = raw_get_id_head(&host, &format!("Content-Length: {}", 64 * 1024));
     // A well-formed 8 KiB request, which does not fit in what a stalled 60 KiB body leaves.
     let padded = format!(
         r#"{{"IdentityPoolId": "us-east-1:00000000-0000-0000-0000-000000000000"{}}}"#,
@@ -358,14 +326,11 @@ async fn stalled_bodies_cannot_hold_more_memory_than_the_body_byte_budget() {
     };
     // Once the stalled client goes away, its bytes are given back.
     drop(stalled);
-    let mut served = false;
-    for _ in 0..100 {
-        if answer_to(&app, padded.clone()).await == "ResourceNotFoundException" {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let pause = Duration::from_millis(100);
+    let served = eventually(100, pause, async || {
+        answer_to(&app, padded.clone()).await == "ResourceNotFoundException"
+    })
+    .await;
     assert!(
         served,
         "the budget must be given back when a body is dropped"

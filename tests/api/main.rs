@@ -18,5 +18,6 @@ mod quotas;
 mod roles;
 mod saml;
 mod signing;
+mod steps;
 mod tags;
 mod tokens;

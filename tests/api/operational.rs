@@ -1,7 +1,8 @@
 //! /healthz, /readyz (API and management listeners), /metrics (management
 //! listener only), TLS, secrets from files.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{database, spawn_app};
+use crate::steps::get;
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_ok_on_both_listeners_when_the_database_is_up() {
@@ -9,7 +10,7 @@ async fn healthz_and_readyz_answer_ok_on_both_listeners_when_the_database_is_up(
     assert_ne!(app.address, app.management_address);
     for base in [&app.address, &app.management_address] {
         for path in ["/healthz", "/readyz"] {
-            let res = app.http.get(format!("{base}{path}")).send().await.unwrap();
+            let res = get(&app.http, &format!("{base}{path}")).await;
             assert_eq!(res.status(), 200, "{base}{path}");
         }
     }
@@ -19,30 +20,16 @@ async fn healthz_and_readyz_answer_ok_on_both_listeners_when_the_database_is_up(
 async fn metrics_are_on_the_management_port_and_not_on_the_api_port() {
     let app = spawn_app().await;
     app.create_pool("metrics-port").await;
-    let res = app
-        .http
-        .get(format!("{}/metrics", app.management_address))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&app.http, &format!("{}/metrics", app.management_address)).await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     assert!(text.contains("cognate_requests_total"), "{text}");
-    let res = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&app.http, &format!("{}/metrics", app.address)).await;
     assert_eq!(res.status(), 404, "answered like any unknown path");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["__type"], "UnknownOperationException", "{body}");
-    let res = app
-        .http
-        .get(format!("{}/.well-known/jwks_uri", app.management_address))
-        .send()
-        .await
-        .unwrap();
+    let jwks_uri = format!("{}/.well-known/jwks_uri", app.management_address);
+    let res = get(&app.http, &jwks_uri).await;
     assert_eq!(
         res.status(),
         404,
@@ -92,15 +79,8 @@ async fn metrics_count_requests_by_operation_and_error_code() {
         .identity_pool_id("us-east-1:0000")
         .send()
         .await;
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.management_address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get(&app.http, &format!("{}/metrics", app.management_address)).await;
+    let text = metrics.text().await.unwrap();
     assert!(
         text.contains(r#"cognate_requests_total{code="OK",operation="CreateIdentityPool"} 1"#),
         "{text}"
@@ -222,13 +202,8 @@ async fn with_a_certificate_and_key_configured_the_service_speaks_https() {
         ]
     );
     // Plain HTTP to the TLS port gets no API answer.
-    assert!(app
-        .http
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true));
+    let plain = app.http.get(format!("{}/healthz", app.address)).send();
+    assert!(plain.await.map(|r| r.status() != 200).unwrap_or(true));
 }
 
 #[tokio::test]
@@ -236,7 +211,7 @@ async fn the_service_keeps_its_minimum_of_database_connections_open_from_the_sta
     let app = spawn_app().await;
     let wanted = i64::from(app.settings.database.min_connections);
     assert!(wanted >= 1, "the default keeps some connections warm");
-    let db = session(&app.database_url).await;
+    let db = database(&app).await;
     // Opened in the background, with no request made.
     wait_for_connections(&db, "the service's minimum", |open| open >= wanted).await;
 }
@@ -244,7 +219,7 @@ async fn the_service_keeps_its_minimum_of_database_connections_open_from_the_sta
 #[tokio::test]
 async fn a_dropped_store_stops_keeping_its_connections_warm_and_closes_them() {
     let app = spawn_app().await;
-    let db = session(&app.database_url).await;
+    let db = database(&app).await;
     let service = i64::from(app.settings.database.min_connections);
     wait_for_connections(&db, "the service's minimum", |open| open >= service).await;
     let before = open_connections(&db).await;
@@ -253,15 +228,6 @@ async fn a_dropped_store_stops_keeping_its_connections_warm_and_closes_them() {
     wait_for_connections(&db, "a second store's minimum", |open| open >= before + 4).await;
     drop(store);
     wait_for_connections(&db, "the second store's to close", |open| open <= before).await;
-}
-
-/// A plain session on `url` (not counted by [`open_connections`]).
-async fn session(url: &str) -> tokio_postgres::Client {
-    let (db, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    db
 }
 
 /// Sessions on this database other than `db`'s own.

@@ -4,7 +4,31 @@ use std::collections::HashSet;
 
 use aws_sdk_cognitoidentity::types::CognitoIdentityProvider;
 
-use crate::helpers::{error_code, error_message, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_error_code, create_pool_request, create_pool_with, database, delete_pool, describe_pool,
+    developer_pool, get_principal_tags, get_roles, list_pools, pool_ids_page, set_principal_tags,
+    set_roles, spawn_app, spawn_app_with, tag_resource, tags_of, update_pool, TestApp, NOT_FOUND,
+    UNKNOWN_ID,
+};
+
+const GOOGLE: &str = "accounts.google.com";
+
+/// A new pool taking guests and Google logins.
+async fn google_pool(app: &TestApp, name: &str) -> String {
+    create_pool_with(&app.client, name, true, |p| {
+        p.supported_login_providers(GOOGLE, "g")
+    })
+    .await
+}
+
+/// `count` new pools named `prefix` and their number; their ids in order.
+async fn create_pools(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..count {
+        ids.push(app.create_pool(&format!("{prefix}{i}")).await);
+    }
+    ids
+}
 
 fn user_pool(id: &str, client: &str) -> CognitoIdentityProvider {
     CognitoIdentityProvider::builder()
@@ -19,11 +43,7 @@ fn user_pool(id: &str, client: &str) -> CognitoIdentityProvider {
 #[tokio::test]
 async fn create_then_describe_returns_every_field_that_was_set() {
     let app = spawn_app().await;
-    let created = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("My pool")
-        .allow_unauthenticated_identities(true)
+    let created = create_pool_request(&app.client, "My pool", true)
         .allow_classic_flow(true)
         .supported_login_providers("accounts.google.com", "google-app-id")
         .supported_login_providers("graph.facebook.com", "fb-app-id")
@@ -42,10 +62,7 @@ async fn create_then_describe_returns_every_field_that_was_set() {
     assert_eq!(region, "us-east-1");
     assert!(uuid::Uuid::parse_str(uuid).is_ok());
 
-    let described = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&created.identity_pool_id)
+    let described = describe_pool(&app.client, &created.identity_pool_id)
         .send()
         .await
         .expect("describe");
@@ -83,22 +100,8 @@ async fn create_then_describe_returns_every_field_that_was_set() {
 #[tokio::test]
 async fn a_new_pool_without_the_classic_flag_leaves_it_unset() {
     let app = spawn_app().await;
-    let id = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("defaults")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let d = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(id)
-        .send()
-        .await
-        .unwrap();
+    let id = create_pool_with(&app.client, "defaults", true, |p| p).await;
+    let d = describe_pool(&app.client, &id).send().await.unwrap();
     assert_eq!(d.allow_classic_flow, None);
     assert!(d.developer_provider_name.is_none());
 }
@@ -106,26 +109,16 @@ async fn a_new_pool_without_the_classic_flag_leaves_it_unset() {
 #[tokio::test]
 async fn update_resets_omitted_fields_to_their_defaults() {
     let app = spawn_app().await;
-    let created = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("before")
-        .allow_unauthenticated_identities(true)
+    let created = create_pool_request(&app.client, "before", true)
         .allow_classic_flow(true)
-        .supported_login_providers("accounts.google.com", "g")
+        .supported_login_providers(GOOGLE, "g")
         .cognito_identity_providers(user_pool("Abc", "c"))
         .send()
         .await
         .unwrap();
-    let updated = app
-        .client
-        .update_identity_pool()
-        .identity_pool_id(&created.identity_pool_id)
-        .identity_pool_name("after")
-        .allow_unauthenticated_identities(false)
-        .send()
-        .await
-        .expect("update");
+    let pool = created.identity_pool_id;
+    let update = update_pool(&app.client, &pool, "after", false);
+    let updated = update.send().await.expect("update");
     assert_eq!(updated.identity_pool_name, "after");
     assert_eq!(updated.allow_classic_flow, None);
     assert!(updated
@@ -136,13 +129,7 @@ async fn update_resets_omitted_fields_to_their_defaults() {
         .cognito_identity_providers
         .unwrap_or_default()
         .is_empty());
-    let described = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&created.identity_pool_id)
-        .send()
-        .await
-        .unwrap();
+    let described = describe_pool(&app.client, &pool).send().await.unwrap();
     assert_eq!(described.identity_pool_name, "after");
     assert!(!described.allow_unauthenticated_identities);
     assert!(described
@@ -154,36 +141,12 @@ async fn update_resets_omitted_fields_to_their_defaults() {
 #[tokio::test]
 async fn the_developer_provider_name_cannot_change_once_set_and_omitting_it_keeps_it() {
     let app = spawn_app().await;
-    let id = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("dev")
-        .allow_unauthenticated_identities(false)
-        .developer_provider_name("login.first")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let err = app
-        .client
-        .update_identity_pool()
-        .identity_pool_id(&id)
-        .identity_pool_name("dev")
-        .allow_unauthenticated_identities(false)
-        .developer_provider_name("login.second")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InvalidParameterException");
-    let kept = app
-        .client
-        .update_identity_pool()
-        .identity_pool_id(&id)
-        .identity_pool_name("dev")
-        .allow_unauthenticated_identities(false)
-        .send()
-        .await
-        .unwrap();
+    let id = developer_pool(&app.client, "dev", false, "login.first").await;
+    let second =
+        update_pool(&app.client, &id, "dev", false).developer_provider_name("login.second");
+    assert_error_code(second.send().await, "InvalidParameterException");
+    let kept = update_pool(&app.client, &id, "dev", false);
+    let kept = kept.send().await.unwrap();
     assert_eq!(kept.developer_provider_name.as_deref(), Some("login.first"));
 }
 
@@ -191,16 +154,9 @@ async fn the_developer_provider_name_cannot_change_once_set_and_omitting_it_keep
 async fn a_developer_provider_name_can_be_set_on_update_when_there_was_none() {
     let app = spawn_app().await;
     let id = app.create_pool("later-dev").await;
-    let updated = app
-        .client
-        .update_identity_pool()
-        .identity_pool_id(&id)
-        .identity_pool_name("later-dev")
-        .allow_unauthenticated_identities(true)
-        .developer_provider_name("login.later")
-        .send()
-        .await
-        .unwrap();
+    let update = update_pool(&app.client, &id, "later-dev", true);
+    let updated = update.developer_provider_name("login.later").send().await;
+    let updated = updated.unwrap();
     assert_eq!(
         updated.developer_provider_name.as_deref(),
         Some("login.later")
@@ -211,45 +167,17 @@ async fn a_developer_provider_name_can_be_set_on_update_when_there_was_none() {
 async fn a_deleted_pool_is_gone() {
     let app = spawn_app().await;
     let id = app.create_pool("doomed").await;
-    app.client
-        .delete_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .expect("delete");
-    let err = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
-    assert_eq!(
-        error_message(&err),
-        format!("IdentityPool '{id}' not found.")
-    );
-    let err = app
-        .client
-        .delete_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    delete_pool(&app.client, &id).send().await.expect("delete");
+    let message = assert_error_code(describe_pool(&app.client, &id).send().await, NOT_FOUND);
+    assert_eq!(message, format!("IdentityPool '{id}' not found."));
+    assert_error_code(delete_pool(&app.client, &id).send().await, NOT_FOUND);
 }
 
 #[tokio::test]
 async fn an_unknown_pool_is_not_found() {
     let app = spawn_app().await;
-    let err = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id("us-east-1:00000000-0000-0000-0000-000000000000")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    let unknown = describe_pool(&app.client, UNKNOWN_ID).send().await;
+    assert_error_code(unknown, NOT_FOUND);
 }
 
 #[tokio::test]
@@ -257,86 +185,33 @@ async fn another_accounts_pool_is_invisible_to_every_operation() {
     let app = spawn_app().await;
     let id = app.create_pool("mine").await;
     let b = app.client_b();
-    let err = b
-        .describe_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
-    let err = b
-        .update_identity_pool()
-        .identity_pool_id(&id)
-        .identity_pool_name("stolen")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
-    let err = b
-        .delete_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
-    let err = b
-        .get_identity_pool_roles()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
-    let err = b
-        .set_identity_pool_roles()
-        .identity_pool_id(&id)
-        .roles("authenticated", "arn:aws:iam::222222222222:role/x")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
-    let listed = b
-        .list_identity_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
+    assert_error_code(describe_pool(&b, &id).send().await, NOT_FOUND);
+    let stolen = update_pool(&b, &id, "stolen", true);
+    assert_error_code(stolen.send().await, NOT_FOUND);
+    assert_error_code(delete_pool(&b, &id).send().await, NOT_FOUND);
+    assert_error_code(get_roles(&b, &id).send().await, NOT_FOUND);
+    let role = ("authenticated", "arn:aws:iam::222222222222:role/x");
+    assert_error_code(set_roles(&b, &id, &[role]).send().await, NOT_FOUND);
+    let listed = list_pools(&b, 60).send().await.unwrap();
     assert!(listed.identity_pools.unwrap_or_default().is_empty());
     // Still intact for its owner.
-    let d = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let d = describe_pool(&app.client, &id).send().await.unwrap();
     assert_eq!(d.identity_pool_name, "mine");
 }
 
 #[tokio::test]
 async fn list_identity_pools_pages_through_every_pool_once() {
     let app = spawn_app().await;
-    let mut created = HashSet::new();
-    for i in 0..7 {
-        created.insert(app.create_pool(&format!("pool-{i}")).await);
-    }
+    let created: HashSet<_> = create_pools(&app, "pool-", 7).await.into_iter().collect();
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0;
     loop {
-        let page = app
-            .client
-            .list_identity_pools()
-            .max_results(3)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .expect("list");
+        let (pools, next) = pool_ids_page(&app.client, 3, token.clone()).await;
         pages += 1;
-        let pools = page.identity_pools.unwrap_or_default();
         assert!(pools.len() <= 3);
-        seen.extend(pools.into_iter().map(|p| p.identity_pool_id.unwrap()));
-        token = page.next_token;
+        seen.extend(pools);
+        token = next;
         if token.is_none() {
             break;
         }
@@ -349,42 +224,14 @@ async fn list_identity_pools_pages_through_every_pool_once() {
 #[tokio::test]
 async fn paging_survives_pools_created_between_pages() {
     let app = spawn_app().await;
-    let mut first = Vec::new();
-    for i in 0..4 {
-        first.push(app.create_pool(&format!("early-{i}")).await);
-    }
-    let page1 = app
-        .client
-        .list_identity_pools()
-        .max_results(2)
-        .send()
-        .await
-        .unwrap();
-    let mut seen: Vec<String> = page1
-        .identity_pools
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.identity_pool_id.unwrap())
-        .collect();
+    let first = create_pools(&app, "early-", 4).await;
+    let (mut seen, mut token) = pool_ids_page(&app.client, 2, None).await;
     // Concurrent inserts while the client pages.
     let late = app.create_pool("late").await;
-    let mut token = page1.next_token;
     while let Some(t) = token {
-        let page = app
-            .client
-            .list_identity_pools()
-            .max_results(2)
-            .next_token(t)
-            .send()
-            .await
-            .unwrap();
-        seen.extend(
-            page.identity_pools
-                .unwrap_or_default()
-                .into_iter()
-                .map(|p| p.identity_pool_id.unwrap()),
-        );
-        token = page.next_token;
+        let (ids, next) = pool_ids_page(&app.client, 2, Some(t)).await;
+        seen.extend(ids);
+        token = next;
     }
     let unique: HashSet<_> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "no pool is listed twice");
@@ -400,40 +247,19 @@ async fn paging_survives_pools_created_between_pages() {
 #[tokio::test]
 async fn a_garbage_next_token_is_an_invalid_parameter() {
     let app = spawn_app().await;
-    let err = app
-        .client
-        .list_identity_pools()
-        .max_results(10)
-        .next_token("garbage")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InvalidParameterException");
+    let garbage = list_pools(&app.client, 10).next_token("garbage");
+    assert_error_code(garbage.send().await, "InvalidParameterException");
 }
 
 #[tokio::test]
 async fn the_pool_limit_per_account_is_enforced() {
     let app = spawn_app_with(|s| s.limits.max_identity_pools_per_account = 3).await;
-    for i in 0..3 {
-        app.create_pool(&format!("p{i}")).await;
-    }
-    let err = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("one too many")
-        .allow_unauthenticated_identities(false)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "LimitExceededException");
+    create_pools(&app, "p", 3).await;
+    let one_too_many = create_pool_request(&app.client, "one too many", false);
+    assert_error_code(one_too_many.send().await, "LimitExceededException");
     // The other account is not affected.
-    app.client_b()
-        .create_identity_pool()
-        .identity_pool_name("pool of b")
-        .allow_unauthenticated_identities(false)
-        .send()
-        .await
-        .expect("account B has its own quota");
+    let of_b = create_pool_request(&app.client_b(), "pool of b", false);
+    of_b.send().await.expect("account B has its own quota");
 }
 
 #[tokio::test]
@@ -443,13 +269,9 @@ async fn concurrent_creates_never_exceed_the_pool_limit() {
         .map(|i| {
             let client = app.client.clone();
             tokio::spawn(async move {
-                client
-                    .create_identity_pool()
-                    .identity_pool_name(format!("race-{i}"))
-                    .allow_unauthenticated_identities(false)
-                    .send()
-                    .await
-                    .is_ok()
+                let name = format!("race-{i}");
+                let request = create_pool_request(&client, &name, false);
+                request.send().await.is_ok()
             })
         })
         .collect();
@@ -460,29 +282,14 @@ async fn concurrent_creates_never_exceed_the_pool_limit() {
         }
     }
     assert_eq!(ok, 5);
-    let listed = app
-        .client
-        .list_identity_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
+    let listed = list_pools(&app.client, 60).send().await.unwrap();
     assert_eq!(listed.identity_pools.unwrap_or_default().len(), 5);
 }
 
 #[tokio::test]
 async fn concurrent_updates_of_one_pool_lose_nothing() {
     let app = spawn_app().await;
-    let id = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("busy")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers("accounts.google.com", "g")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+    let id = google_pool(&app, "busy").await;
     let arn = app.pool_arn(&id);
     // Tag writers and role writers interleave with full updates.
     let mut tasks = Vec::new();
@@ -490,127 +297,59 @@ async fn concurrent_updates_of_one_pool_lose_nothing() {
         let client = app.client.clone();
         let arn = arn.clone();
         tasks.push(tokio::spawn(async move {
-            client
-                .tag_resource()
-                .resource_arn(arn)
-                .tags(format!("k{i}"), "v")
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("{e:?}"))
+            let key = format!("k{i}");
+            let tagged = tag_resource(&client, &arn, &[(&key, "v")]).send().await;
+            tagged.map(|_| ()).map_err(|e| format!("{e:?}"))
         }));
     }
     let client = app.client.clone();
     let pool = id.clone();
     tasks.push(tokio::spawn(async move {
-        client
-            .set_identity_pool_roles()
-            .identity_pool_id(pool)
-            .roles("authenticated", "arn:aws:iam::111111111111:role/auth")
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("{e:?}"))
+        let role = ("authenticated", "arn:aws:iam::111111111111:role/auth");
+        let set = set_roles(&client, &pool, &[role]).send().await;
+        set.map(|_| ()).map_err(|e| format!("{e:?}"))
     }));
     for t in tasks {
         t.await.unwrap().expect("every concurrent write succeeds");
     }
-    let tags = app
-        .client
-        .list_tags_for_resource()
-        .resource_arn(&arn)
-        .send()
-        .await
-        .unwrap()
-        .tags
-        .unwrap_or_default();
+    let tags = tags_of(&app.client, &arn).await;
     assert_eq!(tags.len(), 20, "every tag written concurrently is kept");
-    let roles = app
-        .client
-        .get_identity_pool_roles()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let roles = get_roles(&app.client, &id).send().await.unwrap();
     assert_eq!(roles.roles.unwrap_or_default().len(), 1);
 }
 
 #[tokio::test]
 async fn deleting_a_pool_removes_its_roles_and_principal_tag_maps_too() {
     let app = spawn_app().await;
-    let id = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("full")
-        .allow_unauthenticated_identities(true)
-        .supported_login_providers("accounts.google.com", "g")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    app.client
-        .set_principal_tag_attribute_map()
-        .identity_pool_id(&id)
-        .identity_provider_name("accounts.google.com")
-        .use_defaults(true)
-        .send()
-        .await
-        .unwrap();
-    app.client
-        .delete_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await
-        .unwrap();
-    let err = app
-        .client
-        .get_principal_tag_attribute_map()
-        .identity_pool_id(&id)
-        .identity_provider_name("accounts.google.com")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    let id = google_pool(&app, "full").await;
+    let defaults = set_principal_tags(&app.client, &id, GOOGLE, true);
+    defaults.send().await.unwrap();
+    app.delete_pool(&id).await;
+    let map = get_principal_tags(&app.client, &id, GOOGLE).send().await;
+    assert_error_code(map, NOT_FOUND);
 }
 
 #[tokio::test]
 async fn invalid_provider_configuration_is_refused_at_create() {
     let app = spawn_app().await;
-    let err = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("bad")
-        .allow_unauthenticated_identities(false)
-        .supported_login_providers("login.example.com", "x")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InvalidParameterException");
-    let err = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("bad")
-        .allow_unauthenticated_identities(false)
-        .cognito_identity_providers(
-            CognitoIdentityProvider::builder()
-                .provider_name("not-a-user-pool")
-                .client_id("c")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InvalidParameterException");
+    let bad = create_pool_request(&app.client, "bad", false);
+    let unknown_provider = bad
+        .clone()
+        .supported_login_providers("login.example.com", "x");
+    assert_error_code(unknown_provider.send().await, "InvalidParameterException");
+    let not_a_user_pool = CognitoIdentityProvider::builder()
+        .provider_name("not-a-user-pool")
+        .client_id("c")
+        .build();
+    let bad = bad.cognito_identity_providers(not_a_user_pool);
+    assert_error_code(bad.send().await, "InvalidParameterException");
 }
 
 #[tokio::test]
 async fn the_default_quota_is_aws_s_one_thousand_pools_per_account() {
     let app = spawn_app().await;
     // 999 pools straight into the database (the API path is tested above).
-    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let db = database(&app).await;
     db.execute(
         "INSERT INTO identity_pools (id, account_id, name, allow_unauthenticated, created_at, updated_at) \
          SELECT 'us-east-1:' || gen_random_uuid(), $1, 'bulk', false, now(), now() FROM generate_series(1, 999)",
@@ -619,13 +358,8 @@ async fn the_default_quota_is_aws_s_one_thousand_pools_per_account() {
     .await
     .unwrap();
     app.create_pool("the thousandth").await;
-    let err = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("one too many")
-        .allow_unauthenticated_identities(false)
+    let refused = create_pool_request(&app.client, "one too many", false)
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "LimitExceededException");
+        .await;
+    assert_error_code(refused, "LimitExceededException");
 }

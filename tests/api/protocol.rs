@@ -1,9 +1,20 @@
 //! The AWS JSON 1.1 protocol: targets, bodies, errors, validation.
 
-use crate::helpers::{error_code, error_message, spawn_app};
+use crate::helpers::{
+    assert_error_code, create_pool_request, delete_identities, describe_pool, error_message,
+    list_pools, spawn_app, SdkResult,
+};
+use crate::steps::{get, json_body};
 
-async fn json_body(res: reqwest::Response) -> serde_json::Value {
-    serde_json::from_slice(&res.bytes().await.unwrap()).expect("JSON body")
+/// Asserts that a call was refused with a ValidationException whose
+/// message names `member`.
+fn assert_invalid<T, E>(result: SdkResult<T, E>, member: &str)
+where
+    T: std::fmt::Debug,
+    E: aws_sdk_cognitoidentity::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    let message = assert_error_code(result, "ValidationException");
+    assert!(message.contains(member), "{message}");
 }
 
 fn assert_aws_headers(res: &reqwest::Response) {
@@ -15,18 +26,29 @@ fn assert_aws_headers(res: &reqwest::Response) {
     );
 }
 
+/// Asserts an error answer: its status, the protocol's headers and the
+/// error type; the body.
+async fn assert_error_answer(
+    res: reqwest::Response,
+    status: u16,
+    error_type: &str,
+) -> serde_json::Value {
+    assert_eq!(res.status(), status);
+    assert_aws_headers(&res);
+    let body = json_body(res).await;
+    assert_eq!(body["__type"], error_type);
+    body
+}
+
 #[tokio::test]
 async fn an_unknown_operation_is_answered_with_unknown_operation_exception() {
     let app = spawn_app().await;
     let res = app.post_raw(Some("FlyToTheMoon"), "{}").await;
-    assert_eq!(res.status(), 400);
-    assert_aws_headers(&res);
     assert_eq!(
         res.headers()["x-amzn-errortype"],
         "UnknownOperationException"
     );
-    let body = json_body(res).await;
-    assert_eq!(body["__type"], "UnknownOperationException");
+    let body = assert_error_answer(res, 400, "UnknownOperationException").await;
     assert!(body.get("message").is_some());
 }
 
@@ -42,9 +64,7 @@ async fn a_request_without_a_target_is_an_unknown_operation() {
 async fn malformed_json_is_a_serialization_exception() {
     let app = spawn_app().await;
     let res = app.post_raw(Some("GetId"), "{\"IdentityPoolId\": ").await;
-    assert_eq!(res.status(), 400);
-    assert_aws_headers(&res);
-    assert_eq!(json_body(res).await["__type"], "SerializationException");
+    assert_error_answer(res, 400, "SerializationException").await;
 }
 
 #[tokio::test]
@@ -63,24 +83,15 @@ async fn an_oversized_body_is_refused_without_reading_it_all() {
     let app = spawn_app().await;
     let huge = format!(r#"{{"IdentityPoolId": "{}"}}"#, "a".repeat(2 * 1024 * 1024));
     let res = app.post_raw(Some("GetId"), huge).await;
-    assert_eq!(res.status(), 413);
-    assert_aws_headers(&res);
-    assert_eq!(json_body(res).await["__type"], "SerializationException");
+    assert_error_answer(res, 413, "SerializationException").await;
 }
 
 #[tokio::test]
 async fn constraint_violations_get_awss_validation_message() {
     let app = spawn_app().await;
-    let err = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id("x")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ValidationException");
+    let described = describe_pool(&app.client, "x").send().await;
     assert_eq!(
-        error_message(&err),
+        assert_error_code(described, "ValidationException"),
         r"1 validation error detected: Value 'x' at 'identityPoolId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w-]+:[0-9a-f-]+"
     );
 }
@@ -90,81 +101,33 @@ async fn every_constraint_class_is_enforced_on_the_wire() {
     let app = spawn_app().await;
     // Range: MaxResults 0 and 61.
     for bad in [0, 61] {
-        let err = app
-            .client
-            .list_identity_pools()
-            .max_results(bad)
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(error_code(&err), "ValidationException");
-        assert!(
-            error_message(&err).contains("maxResults"),
-            "{}",
-            error_message(&err)
-        );
+        assert_invalid(list_pools(&app.client, bad).send().await, "maxResults");
     }
-    // Length: a 129-character pool name.
-    let err = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("n".repeat(129))
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        error_message(&err).contains("Member must have length less than or equal to 128"),
-        "{}",
-        error_message(&err)
-    );
-    // Pattern: a pool name with a forbidden character.
-    let err = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("bad/name")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        error_message(&err).contains("regular expression pattern"),
-        "{}",
-        error_message(&err)
-    );
+    for (name, wanted) in [
+        // Length: a 129-character pool name.
+        (
+            "n".repeat(129),
+            "Member must have length less than or equal to 128",
+        ),
+        // Pattern: a pool name with a forbidden character.
+        ("bad/name".to_owned(), "regular expression pattern"),
+    ] {
+        let created = create_pool_request(&app.client, &name, true).send().await;
+        let message = error_message(&created.unwrap_err());
+        assert!(message.contains(wanted), "{message}");
+    }
     // Map size: 11 login providers.
-    let mut req = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("p")
-        .allow_unauthenticated_identities(true);
+    let mut req = create_pool_request(&app.client, "p", true);
     for i in 0..11 {
         req = req.supported_login_providers(format!("p{i}.example.com"), "x");
     }
-    let err = req.send().await.unwrap_err();
-    assert_eq!(error_code(&err), "ValidationException");
-    assert!(
-        error_message(&err).contains("supportedLoginProviders"),
-        "{}",
-        error_message(&err)
-    );
+    assert_invalid(req.send().await, "supportedLoginProviders");
     // Enum: a role mapping type outside the set, sent raw (the SDK cannot).
     let id = app.create_pool("enum").await;
-    let err = app
-        .client
-        .delete_identities()
-        .set_identity_ids_to_delete(Some(
-            (0..61).map(|i| format!("us-east-1:{i:08x}")).collect(),
-        ))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "ValidationException");
-    assert!(
-        error_message(&err).contains("identityIdsToDelete"),
-        "{}",
-        error_message(&err)
-    );
+    let ids: Vec<String> = (0..61).map(|i| format!("us-east-1:{i:08x}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let deleted = delete_identities(&app.client, &ids).send().await;
+    assert_invalid(deleted, "identityIdsToDelete");
     let _ = id;
 }
 
@@ -183,12 +146,7 @@ async fn a_missing_required_member_is_reported_as_must_not_be_null() {
 #[tokio::test]
 async fn unknown_paths_answer_in_the_json_protocols_form() {
     let app = spawn_app().await;
-    let res = app
-        .http
-        .get(format!("{}/nothing-here", app.address))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&app.http, &format!("{}/nothing-here", app.address)).await;
     assert_eq!(res.status(), 404);
     assert_aws_headers(&res);
 }

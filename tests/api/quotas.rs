@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use cognate_server::config::Settings;
 
 use crate::helpers::{
-    error_code, error_message, spawn_app_on, spawn_app_with, TestApp, ACCOUNT_A, ACCOUNT_B,
+    create_pool_with, error_code, error_message, json_request, list_identities, open_id_token,
+    spawn_app_on, spawn_app_with, TestApp, ACCOUNT_A, ACCOUNT_B,
 };
 
 fn set_quota(settings: &mut Settings, operation: &str, rate: u32) {
@@ -25,14 +26,8 @@ async fn identity_count(client: &aws_sdk_cognitoidentity::Client, pool: &str) ->
     let mut count = 0;
     let mut next = None;
     loop {
-        let page = client
-            .list_identities()
-            .identity_pool_id(pool)
-            .max_results(60)
-            .set_next_token(next)
-            .send()
-            .await
-            .expect("ListIdentities");
+        let request = list_identities(client, pool, 60).set_next_token(next);
+        let page = request.send().await.expect("ListIdentities");
         count += page.identities().len();
         next = page.next_token;
         if next.is_none() {
@@ -119,15 +114,7 @@ async fn an_account_override_raises_the_quota_for_that_account_only() {
     let (ok, refused) = get_ids(&app, &pool_a, 20).await;
     assert_eq!((ok, refused), (20, 0));
 
-    let pool_b = app
-        .client_b()
-        .create_identity_pool()
-        .identity_pool_name("default")
-        .allow_unauthenticated_identities(true)
-        .send()
-        .await
-        .expect("create pool of B")
-        .identity_pool_id;
+    let pool_b = create_pool_with(&app.client_b(), "default", true, |p| p).await;
     let (ok, refused) = get_ids(&app, &pool_b, 20).await;
     assert!(ok < 20 && refused > 0, "B admitted {ok}, refused {refused}");
 }
@@ -161,53 +148,24 @@ async fn metrics_count_throttled_calls_by_account_and_operation() {
 #[tokio::test]
 async fn an_unsigned_get_open_id_token_counts_against_the_pool_owners_account() {
     let app = spawn_app_with(|s| set_quota(s, "GetOpenIdToken", 2)).await;
-    let pool_b = app
-        .client_b()
-        .create_identity_pool()
-        .identity_pool_name("owned-by-b")
-        .allow_unauthenticated_identities(true)
-        .allow_classic_flow(true)
-        .send()
-        .await
-        .expect("create pool of B")
-        .identity_pool_id;
+    let pool_b = create_pool_with(&app.client_b(), "owned-by-b", true, |p| {
+        p.allow_classic_flow(true)
+    })
+    .await;
     let pool_a = app.create_pool("owned-by-a").await;
-    let id_of = |pool: String| {
-        let client = app.client.clone();
-        async move {
-            client
-                .get_id()
-                .identity_pool_id(pool)
-                .send()
-                .await
-                .expect("GetId")
-                .identity_id
-                .expect("identity id")
-        }
-    };
-    let id_b = id_of(pool_b).await;
-    let id_a = id_of(pool_a).await;
+    let id_b = app.guest(&pool_b).await;
+    let id_a = app.guest(&pool_a).await;
     let mut refused = 0;
     for _ in 0..15 {
-        if let Err(err) = app
-            .client
-            .get_open_id_token()
-            .identity_id(&id_b)
-            .send()
-            .await
-        {
+        if let Err(err) = open_id_token(&app.client, &id_b, &[]).send().await {
             assert_eq!(error_code(&err), "TooManyRequestsException");
             refused += 1;
         }
     }
     assert!(refused > 0, "B's quota of 2/s was never reached");
     // A's quota is untouched by B's calls.
-    app.client
-        .get_open_id_token()
-        .identity_id(&id_a)
-        .send()
-        .await
-        .expect("A's GetOpenIdToken is admitted");
+    let of_a = open_id_token(&app.client, &id_a, &[]).send().await;
+    of_a.expect("A's GetOpenIdToken is admitted");
     let text = metrics_text(&app).await;
     let line = format!(
         r#"cognate_throttled_requests_total{{account="{ACCOUNT_B}",operation="GetOpenIdToken"}} {refused}"#
@@ -239,10 +197,8 @@ async fn hammer(apps: &[&TestApp], pool: &str) -> (u64, u64, f64) {
             let (admitted, refused) = (admitted.clone(), refused.clone());
             tasks.push(tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    let res = http
-                        .post(&address)
-                        .header("Content-Type", "application/x-amz-json-1.1")
-                        .header("X-Amz-Target", "AWSCognitoIdentityService.GetId")
+                    let request = json_request(&http, &address, Some("GetId"));
+                    let res = request
                         .body(body.clone())
                         .send()
                         .await

@@ -13,9 +13,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use crate::helpers::{
-    error_code, error_message, sdk_client, spawn_app, spawn_app_with, verify_with_jwks, TestApp,
-    ACCESS_KEY_A, REGION, SECRET_KEY_A,
+    assert_error_code, create_pool_request, create_pool_with, credentials_for, database,
+    error_code, error_message, sdk_client, set_principal_tags, spawn_app, spawn_app_with,
+    update_pool, verify_with_jwks, TestApp, ACCESS_KEY_A, REGION, SECRET_KEY_A,
 };
+use crate::steps::{assert_ran, equals_rule_mapping, identity_logins, issued_token, tool_works};
 
 const PROVIDER: &str = "arn:aws:iam::111111111111:saml-provider/corp";
 const ROLE_A: &str = "arn:aws:iam::111111111111:role/SamlA";
@@ -37,20 +39,11 @@ impl FreshClient for TestApp {
 
 /// Whether python3 with pysaml2 and xmlsec1 are here; else skip (fail in CI).
 fn idp_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import saml2"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-        && Command::new("xmlsec1")
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-    if !ok {
-        cognate_tests::skip("python3 with pysaml2, or xmlsec1, is not installed");
-    }
-    ok
+    tool_works(
+        "python3",
+        &["-c", "import saml2"],
+        "python3 with pysaml2 is not installed",
+    ) && tool_works("xmlsec1", &["--version"], "xmlsec1 is not installed")
 }
 
 /// A base64 SAML response from the test IdP, run with `args`.
@@ -60,11 +53,7 @@ fn saml_response(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("run idp.py");
-    assert!(
-        out.status.success(),
-        "idp.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out, "idp.py");
     String::from_utf8(out.stdout).expect("base64")
 }
 
@@ -78,23 +67,24 @@ fn alice(name_id: &str) -> String {
 }
 
 async fn saml_pool(app: &TestApp) -> String {
-    app.sdk()
-        .create_identity_pool()
-        .identity_pool_name("saml")
-        .allow_unauthenticated_identities(false)
-        .allow_classic_flow(true)
-        .saml_provider_arns(PROVIDER)
-        .send()
-        .await
-        .expect("pool naming the declared SAML provider")
-        .identity_pool_id
+    create_pool_with(&app.sdk(), "saml", false, |r| {
+        r.allow_classic_flow(true).saml_provider_arns(PROVIDER)
+    })
+    .await
+}
+
+/// An app and a pool naming the SAML provider; None (skipped) without the IdP.
+async fn saml_app() -> Option<(TestApp, String)> {
+    if !idp_available() {
+        return None;
+    }
+    let app = spawn_app().await;
+    let pool = saml_pool(&app).await;
+    Some((app, pool))
 }
 
 async fn get_id(app: &TestApp, pool: &str, response: &str) -> Result<String, (String, String)> {
-    app.sdk()
-        .get_id()
-        .identity_pool_id(pool)
-        .logins(PROVIDER, response)
+    crate::helpers::get_id(&app.sdk(), pool, &[(PROVIDER, response)])
         .send()
         .await
         .map(|o| o.identity_id.unwrap_or_default())
@@ -118,11 +108,9 @@ fn assertion_of(xml: &str) -> String {
 
 #[tokio::test]
 async fn a_saml_login_gets_an_identity_and_an_openid_token() {
-    if !idp_available() {
+    let Some((app, pool)) = saml_app().await else {
         return;
-    }
-    let app = spawn_app().await;
-    let pool = saml_pool(&app).await;
+    };
     let response = alice("alice@example.com");
 
     let id = get_id(&app, &pool, &response).await.expect("GetId");
@@ -138,16 +126,7 @@ async fn a_saml_login_gets_an_identity_and_an_openid_token() {
     assert_ne!(bob, id);
 
     // The SDKs send the same Logins again to the next call.
-    let token = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .logins(PROVIDER, &response)
-        .send()
-        .await
-        .expect("GetOpenIdToken")
-        .token
-        .unwrap();
+    let token = issued_token(&app.client, &id, &[(PROVIDER, &response)]).await;
     let (_, claims) = verify_with_jwks(&app, &token).await.expect("verifies");
     assert_eq!(claims["sub"], id.as_str());
     assert_eq!(claims["aud"], pool.as_str());
@@ -155,15 +134,11 @@ async fn a_saml_login_gets_an_identity_and_an_openid_token() {
     assert!(amr.iter().any(|v| v == PROVIDER), "{claims}");
 
     // The identity's login is the ARN; the NameID is stored only hashed.
-    let described = app
-        .client
-        .describe_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(described.logins.unwrap(), vec![PROVIDER.to_owned()]);
-    let client = tokio_postgres_client(&app).await;
+    assert_eq!(
+        identity_logins(&app.client, &id).await,
+        vec![PROVIDER.to_owned()]
+    );
+    let client = database(&app).await;
     let dump: String = client
         .query_one(
             "SELECT string_agg(t::text, ' ') FROM identity_logins t",
@@ -173,14 +148,6 @@ async fn a_saml_login_gets_an_identity_and_an_openid_token() {
         .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
         .unwrap_or_default();
     assert!(!dump.contains("alice@example.com"), "{dump}");
-}
-
-async fn tokio_postgres_client(app: &TestApp) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    client
 }
 
 #[tokio::test]
@@ -196,10 +163,7 @@ async fn a_pool_cannot_name_an_undeclared_saml_provider() {
         } else {
             app.sdk().clone()
         };
-        let err = client
-            .create_identity_pool()
-            .identity_pool_name("saml")
-            .allow_unauthenticated_identities(false)
+        let err = create_pool_request(&client, "saml", false)
             .saml_provider_arns(arn)
             .send()
             .await
@@ -211,17 +175,12 @@ async fn a_pool_cannot_name_an_undeclared_saml_provider() {
         );
     }
     let pool = saml_pool(&app).await;
-    let err = app
-        .client
-        .update_identity_pool()
-        .identity_pool_id(&pool)
-        .identity_pool_name("saml")
-        .allow_unauthenticated_identities(false)
-        .saml_provider_arns("arn:aws:iam::111111111111:saml-provider/other")
+    let other = "arn:aws:iam::111111111111:saml-provider/other";
+    let updated = update_pool(&app.client, &pool, "saml", false)
+        .saml_provider_arns(other)
         .send()
-        .await
-        .expect_err("refused");
-    assert_eq!(error_code(&err), "InvalidParameterException");
+        .await;
+    assert_error_code(updated, "InvalidParameterException");
 }
 
 /// A fake STS that answers every AssumeRoleWithWebIdentity and records the
@@ -277,23 +236,29 @@ fn recording_sts() -> (String, Arc<Mutex<Vec<String>>>) {
     (url, roles)
 }
 
-#[tokio::test]
-async fn the_role_comes_from_the_assertion_and_custom_role_arn_picks_among_several() {
+/// An app whose STS is a [`recording_sts`], a pool naming the SAML
+/// provider, and the roles STS was asked for; None (skipped) without the IdP.
+async fn saml_app_recording_sts() -> Option<(TestApp, String, Arc<Mutex<Vec<String>>>)> {
     if !idp_available() {
-        return;
+        return None;
     }
     let (sts, roles_asked) = recording_sts();
     let app = spawn_app_with(|s| s.sts.endpoint = Some(sts.try_into().unwrap())).await;
     let pool = saml_pool(&app).await;
+    Some((app, pool, roles_asked))
+}
+
+#[tokio::test]
+async fn the_role_comes_from_the_assertion_and_custom_role_arn_picks_among_several() {
+    let Some((app, pool, roles_asked)) = saml_app_recording_sts().await else {
+        return;
+    };
     let credentials = |response: String, custom: Option<&'static str>| {
         let app = &app;
         let pool = pool.clone();
         async move {
             let id = get_id(app, &pool, &response).await.expect("GetId");
-            app.sdk()
-                .get_credentials_for_identity()
-                .identity_id(&id)
-                .logins(PROVIDER, &response)
+            credentials_for(&app.sdk(), &id, &[(PROVIDER, &response)])
                 .set_custom_role_arn(custom.map(str::to_owned))
                 .send()
                 .await
@@ -342,41 +307,17 @@ async fn the_role_comes_from_the_assertion_and_custom_role_arn_picks_among_sever
 
 #[tokio::test]
 async fn rules_role_mappings_match_saml_attributes() {
-    if !idp_available() {
+    use aws_sdk_cognitoidentity::types::AmbiguousRoleResolutionType;
+    let Some((app, pool, roles_asked)) = saml_app_recording_sts().await else {
         return;
-    }
-    use aws_sdk_cognitoidentity::types::{
-        AmbiguousRoleResolutionType, MappingRule, MappingRuleMatchType, RoleMapping,
-        RoleMappingType, RulesConfigurationType,
     };
-    let (sts, roles_asked) = recording_sts();
-    let app = spawn_app_with(|s| s.sts.endpoint = Some(sts.try_into().unwrap())).await;
-    let pool = saml_pool(&app).await;
-    let rule = MappingRule::builder()
-        .claim("department")
-        .match_type(MappingRuleMatchType::Equals)
-        .value("eng")
-        .role_arn(ROLE_B)
-        .build()
-        .unwrap();
+    let deny = AmbiguousRoleResolutionType::Deny;
+    let mapping = equals_rule_mapping("department", "eng", ROLE_B, deny);
     app.sdk()
         .set_identity_pool_roles()
         .identity_pool_id(&pool)
         .roles("authenticated", ROLE_A)
-        .role_mappings(
-            PROVIDER,
-            RoleMapping::builder()
-                .r#type(RoleMappingType::Rules)
-                .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
-                .rules_configuration(
-                    RulesConfigurationType::builder()
-                        .rules(rule)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
+        .role_mappings(PROVIDER, mapping)
         .send()
         .await
         .expect("a role mapping for the SAML provider");
@@ -386,10 +327,7 @@ async fn rules_role_mappings_match_saml_attributes() {
         async move {
             let response = saml_response(&["--name-id", "erin@example.com", "--attr", attr]);
             let id = get_id(app, &pool, &response).await.expect("GetId");
-            app.sdk()
-                .get_credentials_for_identity()
-                .identity_id(&id)
-                .logins(PROVIDER, &response)
+            credentials_for(&app.sdk(), &id, &[(PROVIDER, &response)])
                 .send()
                 .await
                 .map(|_| ())
@@ -424,11 +362,9 @@ fn expected_reason(what: &str) -> &'static str {
 /// Every attack, built from the real IdP's responses, each refused.
 #[tokio::test]
 async fn attacks_on_the_relying_party_are_refused() {
-    if !idp_available() {
+    let Some((app, pool)) = saml_app().await else {
         return;
-    }
-    let app = spawn_app().await;
-    let pool = saml_pool(&app).await;
+    };
     let good = alice("alice@example.com");
     get_id(&app, &pool, &good)
         .await
@@ -564,16 +500,10 @@ async fn attacks_on_the_relying_party_are_refused() {
     );
 
     // A response for another pool's provider: a pool that does not name it.
-    let other_pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("no saml")
-        .allow_unauthenticated_identities(false)
-        .supported_login_providers("accounts.google.com", "g")
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
+    let other_pool = create_pool_with(&app.client, "no saml", false, |r| {
+        r.supported_login_providers("accounts.google.com", "g")
+    })
+    .await;
     let (code, message) = get_id(&app, &other_pool, &good).await.unwrap_err();
     assert_eq!(code, "NotAuthorizedException");
     assert!(
@@ -584,36 +514,19 @@ async fn attacks_on_the_relying_party_are_refused() {
 
 #[tokio::test]
 async fn saml_attributes_become_principal_tags_through_the_pools_tag_map() {
-    if !idp_available() {
+    let Some((app, pool)) = saml_app().await else {
         return;
-    }
-    let app = spawn_app().await;
-    let pool = saml_pool(&app).await;
-    app.sdk()
-        .set_principal_tag_attribute_map()
-        .identity_pool_id(&pool)
-        .identity_provider_name(PROVIDER)
-        .use_defaults(true)
+    };
+    let session = "https://aws.amazon.com/SAML/Attributes/RoleSessionName";
+    set_principal_tags(&app.sdk(), &pool, PROVIDER, true)
         .principal_tags("dept", "department")
-        .principal_tags(
-            "session",
-            "https://aws.amazon.com/SAML/Attributes/RoleSessionName",
-        )
+        .principal_tags("session", session)
         .send()
         .await
         .expect("a tag map for the SAML provider");
     let response = saml_response(&["--name-id", "gina@example.com", "--attr", "department=eng"]);
     let id = get_id(&app, &pool, &response).await.unwrap();
-    let token = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .logins(PROVIDER, &response)
-        .send()
-        .await
-        .unwrap()
-        .token
-        .unwrap();
+    let token = issued_token(&app.client, &id, &[(PROVIDER, &response)]).await;
     let (_, claims) = verify_with_jwks(&app, &token).await.unwrap();
     let tags = &claims["https://aws.amazon.com/tags"]["principal_tags"];
     assert_eq!(

@@ -6,8 +6,9 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 
 use crate::helpers::{
-    error_code, sdk_client, spawn_app, TestApp, ACCESS_KEY_A, REGION, SECRET_KEY_A,
+    error_code, list_pools, sdk_client, spawn_app, TestApp, ACCESS_KEY_A, REGION, SECRET_KEY_A,
 };
+use crate::steps::{json_body, pool_name};
 
 fn header(name: &str, value: &str) -> (String, String) {
     (name.to_owned(), value.to_owned())
@@ -121,45 +122,92 @@ async fn post_signed(
     serde_json::from_slice(&res.bytes().await.unwrap()).unwrap()
 }
 
-/// Send `body` to `target`, signed by aws-sigv4 with the given parameters.
-async fn send_signed(
+impl Signing<'_> {
+    /// Signed now as account A, for the credential-scope `service`.
+    fn for_service(service: &str) -> Signing<'_> {
+        Signing {
+            service,
+            ..Signing::default()
+        }
+    }
+
+    /// Signed as account A, at `time`.
+    fn at(time: SystemTime) -> Self {
+        Signing {
+            time,
+            ..Signing::default()
+        }
+    }
+}
+
+/// ListIdentityPools (LIST), signed by aws-sigv4 as `signing` says; the
+/// JSON answer.
+async fn list_pools_signed(app: &TestApp, signing: &Signing<'_>) -> serde_json::Value {
+    let headers = sign_headers(&app.address, "ListIdentityPools", LIST, signing);
+    post_signed(app, &headers, LIST).await
+}
+
+/// Asserts that ListIdentityPools signed as `signing` says is refused as
+/// an invalid signature; the answer.
+async fn assert_invalid_signature(app: &TestApp, signing: &Signing<'_>) -> serde_json::Value {
+    let body = list_pools_signed(app, signing).await;
+    assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
+    body
+}
+
+/// The error code of a ListIdentityPools signed with `access_key` and `secret`.
+async fn list_pools_refusal(app: &TestApp, access_key: &str, secret: &str) -> String {
+    let client = sdk_client(&app.address, access_key, secret, REGION);
+    error_code(&list_pools(&client, 1).send().await.unwrap_err())
+}
+
+/// The JSON answer to an unsigned raw call of `target` with `body`.
+async fn unsigned_answer(app: &TestApp, target: &str, body: &'static str) -> serde_json::Value {
+    json_body(app.post_raw(Some(target), body).await).await
+}
+
+/// The headers of a call of `body` whose signature covers `signed` (and
+/// host and date), plus `added` after signing.
+fn signed_then_added(
     app: &TestApp,
-    target: &str,
+    signed: Vec<(String, String)>,
     body: &str,
-    time: SystemTime,
-    region: &str,
-    service: &str,
-    secret: &str,
-) -> serde_json::Value {
-    let signing = Signing {
-        time,
-        region,
-        service,
-        secret,
-    };
-    post_signed(
-        app,
-        &sign_headers(&app.address, target, body, &signing),
-        body,
-    )
-    .await
+    added: (String, String),
+) -> Vec<(String, String)> {
+    let mut headers = sign_these_headers(&app.address, signed, body, &Signing::default());
+    headers.push(added);
+    headers
+}
+
+/// Asserts that `headers` are refused because the header `name` is not
+/// among the signed ones.
+async fn assert_must_be_signed(
+    app: &TestApp,
+    headers: &[(String, String)],
+    body: &str,
+    name: &str,
+) {
+    let answer = post_signed(app, headers, body).await;
+    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+    assert_eq!(
+        answer["message"],
+        format!("'{name}' must be a 'SignedHeader' in the AWS Authorization.")
+    );
+}
+
+/// The value of the `authorization` header among `headers`.
+fn authorization_of(headers: &[(String, String)]) -> &str {
+    let found = headers.iter().find(|(k, _)| k == "authorization");
+    &found.expect("an authorization header").1
 }
 
 const LIST: &str = r#"{"MaxResults": 10}"#;
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 #[tokio::test]
 async fn a_correctly_signed_raw_request_is_accepted() {
     let app = spawn_app().await;
-    let body = send_signed(
-        &app,
-        "ListIdentityPools",
-        LIST,
-        SystemTime::now(),
-        REGION,
-        "cognito-identity",
-        SECRET_KEY_A,
-    )
-    .await;
+    let body = list_pools_signed(&app, &Signing::default()).await;
     assert!(body.get("IdentityPools").is_some(), "{body}");
 }
 
@@ -167,119 +215,57 @@ async fn a_correctly_signed_raw_request_is_accepted() {
 async fn an_unsigned_developer_call_is_missing_its_authentication_token() {
     let app = spawn_app().await;
     let res = app.post_raw(Some("ListIdentityPools"), LIST).await;
-    assert_eq!(res.headers()["content-type"], "application/x-amz-json-1.1");
-    let body: serde_json::Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(res.headers()["content-type"], JSON_CONTENT_TYPE);
+    let body = json_body(res).await;
     assert_eq!(body["__type"], "MissingAuthenticationTokenException");
 }
 
 #[tokio::test]
 async fn an_unknown_access_key_is_an_unrecognized_client() {
     let app = spawn_app().await;
-    let client = sdk_client(&app.address, "AKIAUNKNOWNKEY000001", "whatever", REGION);
-    let err = client
-        .list_identity_pools()
-        .max_results(1)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "UnrecognizedClientException");
+    let code = list_pools_refusal(&app, "AKIAUNKNOWNKEY000001", "whatever").await;
+    assert_eq!(code, "UnrecognizedClientException");
 }
 
 #[tokio::test]
 async fn a_wrong_secret_is_an_invalid_signature() {
     let app = spawn_app().await;
-    let client = sdk_client(&app.address, ACCESS_KEY_A, "not-the-secret", REGION);
-    let err = client
-        .list_identity_pools()
-        .max_results(1)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InvalidSignatureException");
+    let code = list_pools_refusal(&app, ACCESS_KEY_A, "not-the-secret").await;
+    assert_eq!(code, "InvalidSignatureException");
 }
 
 #[tokio::test]
 async fn a_request_signed_for_another_region_is_refused() {
     let app = spawn_app().await;
-    let body = send_signed(
-        &app,
-        "ListIdentityPools",
-        LIST,
-        SystemTime::now(),
-        "eu-west-1",
-        "cognito-identity",
-        SECRET_KEY_A,
-    )
-    .await;
-    assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
+    let signing = Signing {
+        region: "eu-west-1",
+        ..Signing::default()
+    };
+    assert_invalid_signature(&app, &signing).await;
 }
 
 #[tokio::test]
 async fn a_request_signed_for_another_service_is_refused() {
     let app = spawn_app().await;
-    let body = send_signed(
-        &app,
-        "ListIdentityPools",
-        LIST,
-        SystemTime::now(),
-        REGION,
-        "cognito-idp",
-        SECRET_KEY_A,
-    )
-    .await;
-    assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
+    assert_invalid_signature(&app, &Signing::for_service("cognito-idp")).await;
 }
 
 #[tokio::test]
 async fn a_request_signed_outside_the_clock_skew_has_an_expired_signature() {
     let app = spawn_app().await;
     let past = SystemTime::now() - Duration::from_secs(10 * 60);
-    let body = send_signed(
-        &app,
-        "ListIdentityPools",
-        LIST,
-        past,
-        REGION,
-        "cognito-identity",
-        SECRET_KEY_A,
-    )
-    .await;
-    assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Signature expired: "),
-        "{body}"
-    );
+    let body = assert_invalid_signature(&app, &Signing::at(past)).await;
+    let message = body["message"].as_str().unwrap();
+    assert!(message.starts_with("Signature expired: "), "{body}");
     let future = SystemTime::now() + Duration::from_secs(10 * 60);
-    let body = send_signed(
-        &app,
-        "ListIdentityPools",
-        LIST,
-        future,
-        REGION,
-        "cognito-identity",
-        SECRET_KEY_A,
-    )
-    .await;
-    assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
+    assert_invalid_signature(&app, &Signing::at(future)).await;
 }
 
 #[tokio::test]
 async fn the_clock_skew_allowance_is_configurable() {
     let app = crate::helpers::spawn_app_with(|s| s.server.max_clock_skew_seconds = 1200).await;
     let past = SystemTime::now() - Duration::from_secs(10 * 60);
-    let body = send_signed(
-        &app,
-        "ListIdentityPools",
-        LIST,
-        past,
-        REGION,
-        "cognito-identity",
-        SECRET_KEY_A,
-    )
-    .await;
+    let body = list_pools_signed(&app, &Signing::at(past)).await;
     assert!(body.get("IdentityPools").is_some(), "{body}");
 }
 
@@ -295,13 +281,8 @@ async fn a_tampered_body_does_not_verify() {
 #[tokio::test]
 async fn public_operations_are_served_without_a_signature() {
     let app = spawn_app().await;
-    let res = app
-        .post_raw(
-            Some("GetId"),
-            r#"{"IdentityPoolId": "us-east-1:00000000-0000-0000-0000-000000000000"}"#,
-        )
-        .await;
-    let body: serde_json::Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    let get_id = r#"{"IdentityPoolId": "us-east-1:00000000-0000-0000-0000-000000000000"}"#;
+    let body = unsigned_answer(&app, "GetId", get_id).await;
     assert_ne!(
         body["__type"], "MissingAuthenticationTokenException",
         "{body}"
@@ -315,78 +296,41 @@ async fn a_request_signed_over_host_and_date_only_cannot_be_replayed_to_delete_a
     let body = serde_json::json!({ "IdentityPoolId": pool }).to_string();
     // A DescribeIdentityPool whose signature covers only `host;x-amz-date` (and the body):
     // nothing in it says which operation was meant.
-    let mut headers = sign_these_headers(
-        &app.address,
-        vec![header("content-type", "application/x-amz-json-1.1")],
-        &body,
-        &Signing::default(),
+    let delete = header(
+        "x-amz-target",
+        "AWSCognitoIdentityService.DeleteIdentityPool",
     );
-    let authorization = &headers
-        .iter()
-        .find(|(k, _)| k == "authorization")
-        .unwrap()
-        .1;
+    let content_type = vec![header("content-type", JSON_CONTENT_TYPE)];
+    let headers = signed_then_added(&app, content_type, &body, delete);
+    let authorization = authorization_of(&headers);
     assert!(
         authorization.contains("SignedHeaders=content-type;host;x-amz-date,"),
         "{authorization}"
     );
-    headers.push(header(
-        "x-amz-target",
-        "AWSCognitoIdentityService.DeleteIdentityPool",
-    ));
-    let answer = post_signed(&app, &headers, &body).await;
-    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+    assert_must_be_signed(&app, &headers, &body, "x-amz-target").await;
     assert_eq!(
-        answer["message"],
-        "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization."
+        pool_name(&app.client, &pool).await,
+        "survivor",
+        "the pool survives the replay"
     );
-    let described = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .expect("the pool survives the replay");
-    assert_eq!(described.identity_pool_name, "survivor");
 }
 
 #[tokio::test]
 async fn an_unsigned_x_amz_target_or_security_token_is_refused() {
     let app = spawn_app().await;
+    let list = |name: &str| header(name, "AWSCognitoIdentityService.ListIdentityPools");
     // The target added after signing.
-    let mut headers = sign_these_headers(
-        &app.address,
-        vec![header("content-type", "application/x-amz-json-1.1")],
-        LIST,
-        &Signing::default(),
-    );
-    headers.push(header(
-        "x-amz-target",
-        "AWSCognitoIdentityService.ListIdentityPools",
-    ));
-    let answer = post_signed(&app, &headers, LIST).await;
-    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
-    assert_eq!(
-        answer["message"],
-        "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization."
-    );
+    let content_type = vec![header("content-type", JSON_CONTENT_TYPE)];
+    let headers = signed_then_added(&app, content_type, LIST, list("x-amz-target"));
+    assert_must_be_signed(&app, &headers, LIST, "x-amz-target").await;
 
     // A session token added after signing.
     let mut headers = signed_headers(&app.address, "ListIdentityPools", LIST);
     headers.push(header("x-amz-security-token", "FwoGZXIvYXdzEJr"));
-    let answer = post_signed(&app, &headers, LIST).await;
-    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
-    assert_eq!(
-        answer["message"],
-        "'x-amz-security-token' must be a 'SignedHeader' in the AWS Authorization."
-    );
+    assert_must_be_signed(&app, &headers, LIST, "x-amz-security-token").await;
 
     // Header names are case-insensitive: `X-Amz-Target` is the same header.
-    let mut headers = sign_these_headers(&app.address, vec![], LIST, &Signing::default());
-    headers.push(header(
-        "X-Amz-Target",
-        "AWSCognitoIdentityService.ListIdentityPools",
-    ));
+    let headers = signed_then_added(&app, vec![], LIST, list("X-Amz-Target"));
     let answer = post_signed(&app, &headers, LIST).await;
     assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
 }
@@ -395,12 +339,7 @@ async fn an_unsigned_x_amz_target_or_security_token_is_refused() {
 async fn two_authorization_headers_are_refused() {
     let app = spawn_app().await;
     let headers = signed_headers(&app.address, "ListIdentityPools", LIST);
-    let valid = headers
-        .iter()
-        .find(|(k, _)| k == "authorization")
-        .unwrap()
-        .1
-        .clone();
+    let valid = authorization_of(&headers).to_owned();
     let bogus =
         format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY_A}/x, SignedHeaders=host, Signature=0");
     for (first, second) in [

@@ -6,48 +6,34 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
-use crate::helpers::{claims_of, error_code, spawn_app, verify_with_jwks, TestApp};
+use crate::helpers::{
+    assert_error_code, claims_of, create_pool_with, database, error_code, get_id, json_output,
+    open_id_token, spawn_app, store, verify_with_jwks, TestApp, COGNITO,
+};
 
 const DEV: &str = "login.tokens.test";
 
+/// A new pool with the developer provider `DEV`, and the identity id and
+/// token of its developer user `user`: (pool, identity, token).
 async fn developer_token(
     app: &TestApp,
     user: &str,
     duration: Option<i64>,
 ) -> (String, String, String) {
-    let pool = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("tokens")
-        .allow_unauthenticated_identities(true)
-        .allow_classic_flow(true)
-        .developer_provider_name(DEV)
-        .send()
-        .await
-        .unwrap()
-        .identity_pool_id;
-    let out = app
-        .client
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&pool)
-        .logins(DEV, user)
-        .set_token_duration(duration)
-        .send()
-        .await
-        .unwrap();
+    let pool = create_pool_with(&app.client, "tokens", true, |p| {
+        p.allow_classic_flow(true).developer_provider_name(DEV)
+    })
+    .await;
+    let request = crate::helpers::developer_token(&app.client, &pool, (DEV, user));
+    let out = request.set_token_duration(duration).send().await.unwrap();
     (pool, out.identity_id.unwrap(), out.token.unwrap())
 }
 
 async fn get_json(app: &TestApp, path: &str) -> (reqwest::header::HeaderMap, serde_json::Value) {
-    let res = app
-        .http
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}{path}", app.address);
+    let res = app.http.get(url).send().await.unwrap();
     assert_eq!(res.status(), 200, "{path}");
-    let headers = res.headers().clone();
-    (headers, res.json().await.unwrap())
+    (res.headers().clone(), res.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -92,13 +78,7 @@ async fn discovery_and_jwks_publish_what_a_relying_party_needs() {
 async fn a_tampered_or_foreign_token_is_not_a_valid_login() {
     let app = spawn_app().await;
     let (_, id, token) = developer_token(&app, "olive", None).await;
-    let login = |t: String| {
-        app.client
-            .get_open_id_token()
-            .identity_id(&id)
-            .logins("cognito-identity.amazonaws.com", t)
-            .send()
-    };
+    let login = |t: String| open_id_token(&app.client, &id, &[(COGNITO, &t)]).send();
     login(token.clone()).await.expect("the genuine token works");
     // Payload changed (sub of another identity), signature kept.
     let mut claims = claims_of(&token);
@@ -152,56 +132,31 @@ async fn an_expired_token_is_not_a_valid_login() {
     let (_, id, token) = developer_token(&app, "quinn", Some(1)).await;
     // One second of life plus the verifier's few seconds of leeway.
     tokio::time::sleep(std::time::Duration::from_secs(8)).await;
-    let err = app
-        .client
-        .get_open_id_token()
-        .identity_id(&id)
-        .logins("cognito-identity.amazonaws.com", token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
+    let expired = open_id_token(&app.client, &id, &[(COGNITO, &token)]);
+    assert_error_code(expired.send().await, "NotAuthorizedException");
 }
 
 #[tokio::test]
 async fn get_id_with_a_cognate_token_returns_its_identity() {
     let app = spawn_app().await;
     let (pool, id, token) = developer_token(&app, "rose", None).await;
-    let got = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins("cognito-identity.amazonaws.com", token.clone())
+    let got = get_id(&app.client, &pool, &[(COGNITO, &token)])
         .send()
-        .await
-        .unwrap();
+        .await;
+    let got = got.unwrap();
     assert_eq!(got.identity_id.as_deref(), Some(id.as_str()));
     // The same token presented to another pool is refused.
     let other_pool = app.create_pool("other").await;
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&other_pool)
-        .logins("cognito-identity.amazonaws.com", token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
+    let elsewhere = get_id(&app.client, &other_pool, &[(COGNITO, &token)]);
+    assert_error_code(elsewhere.send().await, "NotAuthorizedException");
 }
 
 #[tokio::test]
 async fn a_login_from_a_provider_the_pool_does_not_have_is_refused() {
     let app = spawn_app().await;
     let pool = app.create_pool("plain").await;
-    let err = app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins("graph.facebook.com", "whatever")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "NotAuthorizedException");
+    let facebook = get_id(&app.client, &pool, &[("graph.facebook.com", "whatever")]);
+    assert_error_code(facebook.send().await, "NotAuthorizedException");
 }
 
 #[tokio::test]
@@ -214,9 +169,7 @@ async fn after_rotation_new_tokens_carry_the_new_kid_and_old_tokens_still_verify
         .unwrap();
     // Rotate as `cognate keys rotate --now` would, from another key manager
     // on the same database; the app picks it up on its next refresh.
-    let store =
-        cognate_store::PgStore::connect_lazy(&app.database_url, &Default::default()).unwrap();
-    let manager = cognate_server::startup::start_keys(&app.settings, Arc::new(store))
+    let manager = cognate_server::startup::start_keys(&app.settings, Arc::new(store(&app)))
         .await
         .unwrap();
     let new_kid = manager
@@ -227,13 +180,9 @@ async fn after_rotation_new_tokens_carry_the_new_kid_and_old_tokens_still_verify
     let mut token = String::new();
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        token = app
-            .client
-            .get_open_id_token()
-            .identity_id(&id)
-            .logins("cognito-identity.amazonaws.com", old_token.clone())
-            .send()
-            .await
+        let login = open_id_token(&app.client, &id, &[(COGNITO, &old_token)]);
+        let answer = login.send().await;
+        token = answer
             .expect("the old token is still a valid login")
             .token
             .unwrap();
@@ -294,12 +243,7 @@ print(json.dumps({"sub": claims["sub"], "tampered": tampered}))
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = json_output("PyJWT", &out);
     assert_eq!(result["sub"], id.as_str());
     assert_eq!(result["tampered"], "rejected");
 }
@@ -314,10 +258,7 @@ async fn with_a_key_encryption_key_the_stored_private_key_is_sealed() {
     verify_with_jwks(&app, &token)
         .await
         .expect("tokens still verify");
-    let (db, conn) = tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let db = database(&app).await;
     let rows = db
         .query("SELECT encrypted, private_key FROM signing_keys", &[])
         .await
@@ -342,11 +283,9 @@ async fn without_a_key_encryption_key_a_sealed_key_store_refuses_to_start() {
     let kek = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
     let app =
         crate::helpers::spawn_app_with(|s| s.tokens.key_encryption_key = Some(kek.into())).await;
-    let store =
-        cognate_store::PgStore::connect_lazy(&app.database_url, &Default::default()).unwrap();
     let mut settings = app.settings.clone();
     settings.tokens.key_encryption_key = None;
-    let err = cognate_server::startup::start_keys(&settings, Arc::new(store))
+    let err = cognate_server::startup::start_keys(&settings, Arc::new(store(&app)))
         .await
         .unwrap_err();
     assert!(format!("{err:#}").to_lowercase().contains("key"), "{err:#}");

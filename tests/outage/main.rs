@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use helpers::{error_code, error_message, spawn_app_with};
+use helpers::{
+    assert_error_code, create_pool_request, describe_pool, list_pools, spawn_app_with, TestApp,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The tests stop and start the one cluster: one at a time.
@@ -27,29 +29,14 @@ async fn an_unreachable_database_fails_readiness_and_requests_and_the_service_re
     let cluster = cognate_tests::pg::cluster().await;
 
     cluster.stop_server().await.expect("stop postgres");
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    let health = app
-        .http
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200, "the process itself is still up");
-    let err = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), "InternalErrorException");
-    let message = error_message(&err);
+    assert_eq!(status_of(&app, "/readyz").await, 503);
+    assert_eq!(
+        status_of(&app, "/healthz").await,
+        200,
+        "the process itself is still up"
+    );
+    let described = describe_pool(&app.client, &pool).send().await;
+    let message = assert_error_code(described, "InternalErrorException");
     assert!(
         !message.to_lowercase().contains("connect"),
         "no internal detail leaks: {message}"
@@ -62,33 +49,27 @@ async fn an_unreachable_database_fails_readiness_and_requests_and_the_service_re
     cluster.start_server().await.expect("start postgres");
     let mut ready = false;
     for _ in 0..50 {
-        let res = app
-            .http
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .unwrap();
-        if res.status() == 200 {
+        if status_of(&app, "/readyz").await == 200 {
             ready = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(ready, "readiness returns once the database is back");
-    let described = app
-        .client
-        .describe_identity_pool()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap();
+    let described = describe_pool(&app.client, &pool).send().await.unwrap();
     assert_eq!(
         described.identity_pool_name, "survivor",
         "nothing committed was lost"
     );
 }
 
-async fn ready(app: &helpers::TestApp) -> bool {
+/// The status of a GET of `path` on the API port.
+async fn status_of(app: &TestApp, path: &str) -> reqwest::StatusCode {
+    let url = format!("{}{path}", app.address);
+    app.http.get(url).send().await.unwrap().status()
+}
+
+async fn ready(app: &TestApp) -> bool {
     app.http
         .get(format!("{}/readyz", app.address))
         .send()
@@ -273,22 +254,12 @@ async fn a_commit_cut_short_is_looked_up_and_answered_as_it_ended() {
     // A transaction that wrote: its COMMIT reaches the server, the answer
     // does not. The pool exists once, and the caller is told so.
     proxy.arm(b"COMMIT");
-    let created = app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("committed-unheard")
-        .allow_unauthenticated_identities(true)
+    let created = create_pool_request(&app.client, "committed-unheard", true)
         .send()
         .await;
     assert!(proxy.was_cut(), "the proxy cut the COMMIT's connection");
     let created = created.expect("a commit that happened is answered as done");
-    let listed = app
-        .client
-        .list_identity_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
+    let listed = list_pools(&app.client, 60).send().await.unwrap();
     let named: Vec<_> = listed
         .identity_pools()
         .iter()

@@ -15,8 +15,15 @@ use cognate_tests::ceph::{self, Ceph};
 use cognate_tests::oidc::{self, OidcProvider};
 use serde_json::json;
 
-use crate::helpers::{error_code, error_message, spawn_app_with, TestApp, ACCOUNT_A};
-use crate::rgw::{Reply, Rgw};
+use aws_sdk_cognitoidentity::operation::get_credentials_for_identity::{
+    GetCredentialsForIdentityError, GetCredentialsForIdentityOutput,
+};
+
+use crate::helpers::{
+    assert_error_code, create_pool_request, credentials_for, developer_token, error_code,
+    error_message, get_id, set_roles, spawn_app_with, SdkResult, TestApp, ACCOUNT_A, COGNITO,
+};
+use crate::rgw::{admin_credentials, s3_on_buckets, Reply, Rgw};
 
 const DEV: &str = "login.cognate.credentials-test";
 
@@ -60,13 +67,7 @@ async fn stack_with(
     Some(Stack {
         issuer_host: app.address.trim_start_matches("http://").to_owned(),
         rgw: Rgw::new(&ceph.endpoint),
-        admin: Credentials::new(
-            &ceph.admin_access_key,
-            &ceph.admin_secret_key,
-            None,
-            None,
-            "ceph-admin",
-        ),
+        admin: admin_credentials(ceph),
         app,
         tag: uuid::Uuid::new_v4().simple().to_string()[..10].to_owned(),
     })
@@ -108,62 +109,23 @@ impl Stack {
         team: Option<&str>,
     ) -> String {
         let name = format!("{name}-{}", self.tag);
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Federated": [format!("arn:aws:iam:::oidc-provider/{}", self.issuer_host)]},
-                "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
-                "Condition": {"StringEquals": {format!("{}:aud", self.issuer_host): audience}}
-            }]
-        });
         let arn = self
             .rgw
-            .iam(
-                &self.admin,
-                "CreateRole",
-                &[
-                    ("RoleName", &name),
-                    ("Path", "/"),
-                    ("AssumeRolePolicyDocument", &trust.to_string()),
-                ],
-            )
-            .await
-            .expect_status(200, "CreateRole")
-            .field("Arn")
-            .expect("role ARN");
-        let mut statement = json!({
-            "Effect": "Allow",
-            "Action": ["s3:*"],
-            "Resource": [format!("arn:aws:s3:::{bucket_prefix}*"), format!("arn:aws:s3:::{bucket_prefix}*/*")]
-        });
+            .create_web_identity_role(&self.admin, &name, &self.issuer_host, audience)
+            .await;
+        let mut statement = s3_on_buckets(bucket_prefix);
         if let Some(team) = team {
             statement["Condition"] = json!({"StringEquals": {"aws:PrincipalTag/team": team}});
         }
-        let permissions = json!({"Version": "2012-10-17", "Statement": [statement]});
         self.rgw
-            .iam(
-                &self.admin,
-                "PutRolePolicy",
-                &[
-                    ("RoleName", &name),
-                    ("PolicyName", "s3"),
-                    ("PolicyDocument", &permissions.to_string()),
-                ],
-            )
-            .await
-            .expect_status(200, "PutRolePolicy");
+            .put_role_statement(&self.admin, &name, "s3", statement)
+            .await;
         arn
     }
 
     async fn pool(&self, name: &str, oidc_provider: Option<&str>) -> String {
-        let mut req = self
-            .app
-            .client
-            .create_identity_pool()
-            .identity_pool_name(name)
-            .allow_unauthenticated_identities(true)
-            .developer_provider_name(DEV);
+        let mut req =
+            create_pool_request(&self.app.client, name, true).developer_provider_name(DEV);
         if let Some(provider) = oidc_provider {
             req = req.open_id_connect_provider_arns(format!(
                 "arn:aws:iam::{ACCOUNT_A}:oidc-provider/{provider}"
@@ -178,18 +140,85 @@ impl Stack {
         roles: &[(&str, &str)],
         mappings: Vec<(String, RoleMapping)>,
     ) {
-        let mut req = self
-            .app
-            .client
-            .set_identity_pool_roles()
-            .identity_pool_id(pool);
-        for (k, v) in roles {
-            req = req.roles(*k, *v);
-        }
+        let mut req = set_roles(&self.app.client, pool, roles);
         for (k, m) in mappings {
             req = req.role_mappings(k, m);
         }
         req.send().await.expect("set roles");
+    }
+
+    /// A pool trusted by radosgw whose guests get the role (name, bucket
+    /// prefix) `guest_role`.
+    async fn guest_pool(&self, name: &str, (role, bucket_prefix): (&str, &str)) -> String {
+        let pool = self.pool(name, None).await;
+        self.trust_pools(&[&pool]).await;
+        let role = self.role(role, &pool, bucket_prefix).await;
+        self.set_roles(&pool, &[("unauthenticated", &role)], vec![])
+            .await;
+        pool
+    }
+
+    /// GetCredentialsForIdentity presenting `logins`.
+    async fn credentials(
+        &self,
+        id: &str,
+        logins: &[(&str, &str)],
+    ) -> SdkResult<GetCredentialsForIdentityOutput, GetCredentialsForIdentityError> {
+        credentials_for(&self.app.client, id, logins).send().await
+    }
+
+    /// A new guest of `pool` and GetCredentialsForIdentity for it.
+    async fn guest_credentials(
+        &self,
+        pool: &str,
+    ) -> (
+        String,
+        SdkResult<GetCredentialsForIdentityOutput, GetCredentialsForIdentityError>,
+    ) {
+        let id = self.app.guest(pool).await;
+        let out = self.credentials(&id, &[]).await;
+        (id, out)
+    }
+
+    /// GetId with the `login` (provider, token), then GetCredentialsForIdentity
+    /// with it, asking for `custom_role` if any.
+    async fn login_credentials(
+        &self,
+        pool: &str,
+        (provider, token): (&str, &str),
+        custom_role: Option<String>,
+    ) -> SdkResult<GetCredentialsForIdentityOutput, GetCredentialsForIdentityError> {
+        let login = [(provider, token)];
+        let id = get_id(&self.app.client, pool, &login).send().await.unwrap();
+        credentials_for(&self.app.client, &id.identity_id.unwrap(), &login)
+            .set_custom_role_arn(custom_role)
+            .send()
+            .await
+    }
+
+    /// The credentials of a developer user's identity, presenting its
+    /// Cognate token.
+    async fn developer_credentials(
+        &self,
+        dev: aws_sdk_cognitoidentity::operation::get_open_id_token_for_developer_identity::GetOpenIdTokenForDeveloperIdentityOutput,
+    ) -> Credentials {
+        let (id, token) = (dev.identity_id.unwrap(), dev.token.unwrap());
+        let out = self.credentials(&id, &[(COGNITO, &token)]).await;
+        sdk_credentials(&out.expect("credentials").credentials.unwrap())
+    }
+
+    /// The bucket `<prefix><tag>`: the test's own.
+    fn bucket(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.tag)
+    }
+
+    /// Asserts that `creds` work for the bucket of prefix `allowed` (and
+    /// what it is); S3's refusal of them for the bucket of prefix `denied`.
+    async fn s3_only(&self, creds: &Credentials, allowed: (&str, &str), denied: &str) -> Reply {
+        let (prefix, what) = allowed;
+        self.use_s3(creds, &self.bucket(prefix)).await.expect(what);
+        let refused = self.use_s3(creds, &self.bucket(denied)).await;
+        refused.expect_err("S3 refuses the other bucket")
     }
 
     /// Use credentials for CreateBucket + PutObject + GetObject on `bucket`.
@@ -221,6 +250,15 @@ impl Stack {
     }
 }
 
+/// The credentials of a GetCredentialsForIdentity that must succeed
+/// (`what` they are for).
+fn granted(
+    out: SdkResult<GetCredentialsForIdentityOutput, GetCredentialsForIdentityError>,
+    what: &str,
+) -> Credentials {
+    sdk_credentials(&out.expect(what).credentials.unwrap())
+}
+
 fn sdk_credentials(c: &aws_sdk_cognitoidentity::types::Credentials) -> Credentials {
     Credentials::new(
         c.access_key_id.clone().expect("AccessKeyId"),
@@ -234,29 +272,9 @@ fn sdk_credentials(c: &aws_sdk_cognitoidentity::types::Credentials) -> Credentia
 #[tokio::test]
 async fn a_guest_gets_credentials_from_cognate_that_radosgw_s3_accepts() {
     let Some(s) = stack(None).await else { return };
-    let pool = s.pool("guests", None).await;
-    s.trust_pools(&[&pool]).await;
-    let role = s.role("guest", &pool, "guest-").await;
-    s.set_roles(&pool, &[("unauthenticated", &role)], vec![])
-        .await;
-    let id = s
-        .app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
-    let out = s
-        .app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .expect("credentials through radosgw's STS");
+    let pool = s.guest_pool("guests", ("guest", "guest-")).await;
+    let (id, out) = s.guest_credentials(&pool).await;
+    let out = out.expect("credentials through radosgw's STS");
     assert_eq!(out.identity_id.as_deref(), Some(id.as_str()));
     let c = out.credentials.expect("credentials");
     let expires_in = c.expiration.unwrap().secs() - chrono::Utc::now().timestamp();
@@ -264,7 +282,7 @@ async fn a_guest_gets_credentials_from_cognate_that_radosgw_s3_accepts() {
         (3000..=3700).contains(&expires_in),
         "a one-hour session: {expires_in}s"
     );
-    s.use_s3(&sdk_credentials(&c), &format!("guest-{}", s.tag))
+    s.use_s3(&sdk_credentials(&c), &s.bucket("guest-"))
         .await
         .expect("S3 accepts them");
 }
@@ -282,32 +300,10 @@ async fn a_developer_identity_presenting_its_cognate_token_gets_the_authenticate
         vec![],
     )
     .await;
-    let dev = s
-        .app
-        .client
-        .get_open_id_token_for_developer_identity()
-        .identity_pool_id(&pool)
-        .logins(DEV, "dora")
-        .send()
-        .await
-        .unwrap();
-    let out = s
-        .app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(dev.identity_id.unwrap())
-        .logins("cognito-identity.amazonaws.com", dev.token.unwrap())
-        .send()
-        .await
-        .expect("credentials for the authenticated role");
-    let creds = sdk_credentials(&out.credentials.unwrap());
-    s.use_s3(&creds, &format!("member-{}", s.tag))
-        .await
-        .expect("the authenticated role's bucket");
-    let denied = s
-        .use_s3(&creds, &format!("visitor-{}", s.tag))
-        .await
-        .unwrap_err();
+    let dev = developer_token(&s.app.client, &pool, (DEV, "dora"));
+    let creds = s.developer_credentials(dev.send().await.unwrap()).await;
+    let allowed = ("member-", "the authenticated role's bucket");
+    let denied = s.s3_only(&creds, allowed, "visitor-").await;
     assert_eq!(
         denied.status, 403,
         "not the unauthenticated role: {}",
@@ -324,30 +320,9 @@ async fn a_role_whose_trust_policy_names_another_pool_is_an_invalid_pool_configu
     let theirs = s.role("theirs", &other, "theirs-").await;
     s.set_roles(&pool, &[("unauthenticated", &theirs)], vec![])
         .await;
-    let id = s
-        .app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
-    let err = s
-        .app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap_err();
+    let (_, out) = s.guest_credentials(&pool).await;
     assert_eq!(
-        error_code(&err),
-        "InvalidIdentityPoolConfigurationException"
-    );
-    assert_eq!(
-        error_message(&err),
+        assert_error_code(out, "InvalidIdentityPoolConfigurationException"),
         "Invalid identity pool configuration. Check assigned IAM roles for this pool."
     );
 }
@@ -426,58 +401,27 @@ async fn rules_choose_the_role_by_claim_in_order_and_deny_refuses_the_unmatched(
         let (idp, s, provider) = (idp, &s, provider.clone());
         async move {
             let token = idp.id_token(user).await.unwrap();
-            let id = s
-                .app
-                .client
-                .get_id()
-                .identity_pool_id(&pool)
-                .logins(&provider, &token)
-                .send()
-                .await
-                .unwrap();
-            s.app
-                .client
-                .get_credentials_for_identity()
-                .identity_id(id.identity_id.unwrap())
-                .logins(&provider, token)
-                .send()
-                .await
+            s.login_credentials(&pool, (&provider, &token), None).await
         }
     };
-    let admin_creds = sdk_credentials(
-        &credentials_for(pool.clone(), "admin-ann")
-            .await
-            .expect("admin")
-            .credentials
-            .unwrap(),
-    );
-    s.use_s3(&admin_creds, &format!("admins-{}", s.tag))
-        .await
-        .expect("the admin role's bucket");
-    assert_eq!(
-        s.use_s3(&admin_creds, &format!("users-a{}", s.tag))
-            .await
-            .unwrap_err()
-            .status,
-        403
-    );
-    let user_creds = sdk_credentials(
-        &credentials_for(pool.clone(), "bob")
-            .await
-            .expect("user")
-            .credentials
-            .unwrap(),
-    );
-    s.use_s3(&user_creds, &format!("users-{}", s.tag))
-        .await
-        .expect("the user role's bucket");
-    assert_eq!(
-        s.use_s3(&user_creds, &format!("admins-b{}", s.tag))
-            .await
-            .unwrap_err()
-            .status,
-        403
-    );
+    for (user, what, allowed, denied) in [
+        (
+            "admin-ann",
+            "admin",
+            ("admins-", "the admin role's bucket"),
+            "users-a",
+        ),
+        (
+            "bob",
+            "user",
+            ("users-", "the user role's bucket"),
+            "admins-b",
+        ),
+    ] {
+        let creds = granted(credentials_for(pool.clone(), user).await, what);
+        let refused = s.s3_only(&creds, allowed, denied).await;
+        assert_eq!(refused.status, 403);
+    }
     // No rule matches and the resolution is Deny.
     let err = credentials_for(strict, "bob").await.unwrap_err();
     assert_eq!(error_code(&err), "NotAuthorizedException");
@@ -494,30 +438,10 @@ async fn the_js_sdk_credential_provider_gets_credentials_that_s3_accepts() {
         return;
     }
     let Some(s) = stack(None).await else { return };
-    let pool = s.pool("js guests", None).await;
-    s.trust_pools(&[&pool]).await;
-    let role = s.role("js", &pool, "js-").await;
-    s.set_roles(&pool, &[("unauthenticated", &role)], vec![])
-        .await;
+    let pool = s.guest_pool("js guests", ("js", "js-")).await;
     // The bucket must exist; the script writes and reads an object in it.
-    let id = s
-        .app
-        .client
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id
-        .unwrap();
-    let c = s
-        .app
-        .client
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let (_, c) = s.guest_credentials(&pool).await;
+    let c = c.unwrap();
     let bucket = format!("js-{}", s.tag);
     s.use_s3(&sdk_credentials(&c.credentials.unwrap()), &bucket)
         .await
@@ -538,12 +462,7 @@ impl Stack {
     /// trusted by two roles: the engineers' (buckets `<name>eng-…`, without
     /// dashes) and the auditors' (`<name>audit-…`).
     async fn saml_pool(&self, name: &str) -> (String, String, String) {
-        let pool = self
-            .app
-            .client
-            .create_identity_pool()
-            .identity_pool_name(name)
-            .allow_unauthenticated_identities(false)
+        let pool = create_pool_request(&self.app.client, name, false)
             .saml_provider_arns(SAML_PROVIDER)
             .send()
             .await
@@ -631,12 +550,7 @@ async fn a_user_pool_token_mapping_takes_the_preferred_role_or_the_custom_one_it
     else {
         return;
     };
-    let pool = s
-        .app
-        .client
-        .create_identity_pool()
-        .identity_pool_name("user pool")
-        .allow_unauthenticated_identities(false)
+    let pool = create_pool_request(&s.app.client, "user pool", false)
         .cognito_identity_providers(
             aws_sdk_cognitoidentity::types::CognitoIdentityProvider::builder()
                 .provider_name(USER_POOL)
@@ -668,44 +582,17 @@ async fn a_user_pool_token_mapping_takes_the_preferred_role_or_the_custom_one_it
                 .id_token_with_claims("gwen", claims.as_object().unwrap())
                 .await
                 .unwrap();
-            let id = s
-                .app
-                .client
-                .get_id()
-                .identity_pool_id(&pool)
-                .logins(USER_POOL, &token)
-                .send()
-                .await
-                .unwrap();
-            s.app
-                .client
-                .get_credentials_for_identity()
-                .identity_id(id.identity_id.unwrap())
-                .logins(USER_POOL, token)
-                .set_custom_role_arn(custom)
-                .send()
+            s.login_credentials(&pool, (USER_POOL, &token), custom)
                 .await
         }
     };
     let both = json!({"cognito:roles": [red.clone(), blue.clone()], "cognito:preferred_role": blue.clone()});
-    let preferred = sdk_credentials(
-        &credentials(both.clone(), None)
-            .await
-            .expect("preferred")
-            .credentials
-            .unwrap(),
-    );
-    s.use_s3(&preferred, &format!("blue-{}", s.tag))
+    let preferred = granted(credentials(both.clone(), None).await, "preferred");
+    s.use_s3(&preferred, &s.bucket("blue-"))
         .await
         .expect("the preferred role");
-    let custom = sdk_credentials(
-        &credentials(both.clone(), Some(red.clone()))
-            .await
-            .expect("custom")
-            .credentials
-            .unwrap(),
-    );
-    s.use_s3(&custom, &format!("red-{}", s.tag))
+    let custom = granted(credentials(both.clone(), Some(red.clone())).await, "custom");
+    s.use_s3(&custom, &s.bucket("red-"))
         .await
         .expect("the custom role the token grants");
     let err = credentials(both, Some("arn:aws:iam:::role/not-granted".into()))
@@ -733,37 +620,20 @@ async fn principal_tags_reach_the_sts_session_through_get_credentials_for_identi
     let credentials = |team: &'static str, user: &'static str| {
         let (s, pool) = (&s, pool.clone());
         async move {
-            let dev = s
-                .app
-                .client
-                .get_open_id_token_for_developer_identity()
-                .identity_pool_id(&pool)
-                .logins(DEV, user)
+            let dev = developer_token(&s.app.client, &pool, (DEV, user))
                 .principal_tags("team", team)
                 .send()
                 .await
                 .unwrap();
-            let out = s
-                .app
-                .client
-                .get_credentials_for_identity()
-                .identity_id(dev.identity_id.unwrap())
-                .logins("cognito-identity.amazonaws.com", dev.token.unwrap())
-                .send()
-                .await
-                .expect("credentials");
-            sdk_credentials(&out.credentials.unwrap())
+            s.developer_credentials(dev).await
         }
     };
     let blue = credentials("blue", "bea").await;
-    s.use_s3(&blue, &format!("blueteam-{}", s.tag))
+    s.use_s3(&blue, &s.bucket("blueteam-"))
         .await
         .expect("the blue session may use S3");
     let red = credentials("red", "rex").await;
-    let denied = s
-        .use_s3(&red, &format!("blueteam-r{}", s.tag))
-        .await
-        .unwrap_err();
+    let denied = s.use_s3(&red, &s.bucket("blueteam-r")).await.unwrap_err();
     assert_eq!(denied.status, 403, "a red session may not: {}", denied.body);
 }
 
@@ -787,19 +657,25 @@ fn saml_response(args: &[&str]) -> Option<String> {
     }
 }
 
+/// A response for `name_id` granting the role pairs `pairs`, in their order.
+fn saml_response_granting(name_id: &str, pairs: &[String]) -> Option<String> {
+    let mut args = vec!["--name-id", name_id];
+    for pair in pairs {
+        args.extend(["--role", pair.as_str()]);
+    }
+    saml_response(&args)
+}
+
 #[tokio::test]
 async fn a_saml_login_gets_radosgw_credentials_for_the_role_its_assertion_grants() {
     const PROVIDER: &str = SAML_PROVIDER;
     let Some(s) = stack(None).await else { return };
     let (pool, engineers, auditors) = s.saml_pool("saml").await;
-    let Some(response) = saml_response(&[
-        "--name-id",
-        "frank@example.com",
-        "--role",
-        &format!("{engineers},{PROVIDER}"),
-        "--role",
-        &format!("{PROVIDER},{auditors}"),
-    ]) else {
+    let pairs = [
+        format!("{engineers},{PROVIDER}"),
+        format!("{PROVIDER},{auditors}"),
+    ];
+    let Some(response) = saml_response_granting("frank@example.com", &pairs) else {
         return;
     };
     // Fresh connections: the IdP script may outlast the server's keep-alive.
@@ -811,31 +687,18 @@ async fn a_saml_login_gets_radosgw_credentials_for_the_role_its_assertion_grants
             crate::helpers::REGION,
         )
     };
-    let id = client()
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins(PROVIDER, &response)
+    let login = [(PROVIDER, response.as_str())];
+    let id = get_id(&client(), &pool, &login)
         .send()
         .await
-        .expect("GetId")
-        .identity_id
-        .unwrap();
-    let out = client()
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .logins(PROVIDER, &response)
+        .expect("GetId");
+    let out = credentials_for(&client(), &id.identity_id.unwrap(), &login)
         .custom_role_arn(&auditors)
         .send()
-        .await
-        .expect("credentials for the chosen role of the assertion");
-    let creds = sdk_credentials(&out.credentials.unwrap());
-    s.use_s3(&creds, &format!("samlaudit-{}", s.tag))
-        .await
-        .expect("the auditors' bucket");
-    let denied = s
-        .use_s3(&creds, &format!("samleng-{}", s.tag))
-        .await
-        .unwrap_err();
+        .await;
+    let creds = granted(out, "credentials for the chosen role of the assertion");
+    let allowed = ("samlaudit-", "the auditors' bucket");
+    let denied = s.s3_only(&creds, allowed, "samleng-").await;
     assert_eq!(denied.status, 403, "not the other role: {}", denied.body);
 }
 
@@ -848,14 +711,8 @@ async fn the_js_sdk_credential_provider_presents_a_saml_response_and_gets_the_ro
     }
     let Some(s) = stack(None).await else { return };
     let (pool, engineers, auditors) = s.saml_pool("saml-js").await;
-    let Some(response) = saml_response(&[
-        "--name-id",
-        "grace@example.com",
-        "--role",
-        &format!("{engineers},{PROVIDER}"),
-        "--role",
-        &format!("{auditors},{PROVIDER}"),
-    ]) else {
+    let pairs = [&engineers, &auditors].map(|role| format!("{role},{PROVIDER}"));
+    let Some(response) = saml_response_granting("grace@example.com", &pairs) else {
         return;
     };
     let logins = json!({ PROVIDER: response });
@@ -864,7 +721,7 @@ async fn the_js_sdk_credential_provider_presents_a_saml_response_and_gets_the_ro
     let result = s
         .js_sdk_s3(
             &pool,
-            &format!("samljseng-{}", s.tag),
+            &s.bucket("samljseng-"),
             Some(logins.clone()),
             Some(&engineers),
         )
@@ -874,7 +731,7 @@ async fn the_js_sdk_credential_provider_presents_a_saml_response_and_gets_the_ro
     let again = s
         .js_sdk_s3(
             &pool,
-            &format!("samljsaudit-{}", s.tag),
+            &s.bucket("samljsaudit-"),
             Some(logins),
             Some(&auditors),
         )

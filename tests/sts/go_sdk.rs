@@ -17,7 +17,7 @@ use cognate_tests::ceph;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, TestApp, ACCESS_KEY_A, SECRET_KEY_A};
-use crate::rgw::Rgw;
+use crate::rgw::{admin_credentials, s3_on_buckets, Rgw};
 
 const DEV: &str = "login.cognate.go-sdk";
 /// The SDK's sources in GOPATH layout, where Debian installs them.
@@ -93,48 +93,11 @@ async fn role(
     pool: &str,
     bucket_prefix: &str,
 ) -> String {
-    let trust = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": [format!("arn:aws:iam:::oidc-provider/{issuer_host}")]},
-            "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
-            "Condition": {"StringEquals": {format!("{issuer_host}:aud"): pool}}
-        }]
-    });
     let arn = rgw
-        .iam(
-            admin,
-            "CreateRole",
-            &[
-                ("RoleName", name),
-                ("Path", "/"),
-                ("AssumeRolePolicyDocument", &trust.to_string()),
-            ],
-        )
-        .await
-        .expect_status(200, "CreateRole")
-        .field("Arn")
-        .expect("role ARN");
-    let permissions = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["s3:*"],
-            "Resource": [format!("arn:aws:s3:::{bucket_prefix}*"), format!("arn:aws:s3:::{bucket_prefix}*/*")]
-        }]
-    });
-    rgw.iam(
-        admin,
-        "PutRolePolicy",
-        &[
-            ("RoleName", name),
-            ("PolicyName", "s3"),
-            ("PolicyDocument", &permissions.to_string()),
-        ],
-    )
-    .await
-    .expect_status(200, "PutRolePolicy");
+        .create_web_identity_role(admin, name, issuer_host, pool)
+        .await;
+    rgw.put_role_statement(admin, name, "s3", s3_on_buckets(bucket_prefix))
+        .await;
     arn
 }
 
@@ -189,13 +152,7 @@ async fn the_go_sdk_gets_guest_and_developer_credentials_that_radosgw_accepts() 
     })
     .await;
     let rgw = Rgw::new(&ceph.endpoint);
-    let admin = Credentials::new(
-        &ceph.admin_access_key,
-        &ceph.admin_secret_key,
-        None,
-        None,
-        "ceph-admin",
-    );
+    let admin = admin_credentials(ceph);
     let issuer_host = app.address.trim_start_matches("http://").to_owned();
     let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
 

@@ -20,7 +20,7 @@ use cognate_tests::ceph::{self, Ceph};
 use serde_json::json;
 
 use helpers::{spawn_app, TestApp};
-use rgw::{Reply, Rgw};
+use rgw::{admin_credentials, Reply, Rgw};
 
 const DEV: &str = "login.cognate.sts-test";
 /// What Cognito sends; RGW refuses spaces and `+` in it.
@@ -54,13 +54,7 @@ async fn world() -> Option<World> {
     let pool = dev_pool(&app, "sts pool").await;
     let issuer_host = app.address.trim_start_matches("http://").to_owned();
     let rgw = Rgw::new(&ceph.endpoint);
-    let admin = Credentials::new(
-        &ceph.admin_access_key,
-        &ceph.admin_secret_key,
-        None,
-        None,
-        "ceph-admin",
-    );
+    let admin = admin_credentials(ceph);
 
     // RGW stores the thumbprints (SHA-1 of the certificate, hex) and insists
     // on at least one; see the README for what it does with them.
@@ -107,29 +101,20 @@ async fn dev_pool(app: &TestApp, name: &str) -> String {
         .identity_pool_id
 }
 
+/// The JSON answer to a GET of `url`.
+async fn get_json(app: &TestApp, url: &str) -> serde_json::Value {
+    let res = app.http.get(url).send().await.unwrap();
+    res.json().await.unwrap()
+}
+
 /// The SHA-1 thumbprint (hex) of the first JWKS key's certificate, found
 /// as RGW finds it: discovery, then `jwks_uri`. `x5t` is that SHA-1 in
 /// base64url.
 async fn x5c_thumbprint(app: &TestApp) -> String {
     use base64::Engine as _;
-    let discovery: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwks: serde_json::Value = app
-        .http
-        .get(discovery["jwks_uri"].as_str().expect("jwks_uri"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery_url = format!("{}/.well-known/openid-configuration", app.address);
+    let discovery = get_json(app, &discovery_url).await;
+    let jwks = get_json(app, discovery["jwks_uri"].as_str().expect("jwks_uri")).await;
     let key = &jwks["keys"][0];
     assert!(key["x5c"][0].is_string(), "RGW needs x5c: {key}");
     let sha1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -160,58 +145,30 @@ impl World {
     /// `audience`, allowed s3:* while its session carries the principal tag
     /// team=`team`. Returns the role ARN.
     async fn role(&self, name: &str, audience: &str, team: &str) -> String {
-        let provider = format!("arn:aws:iam:::oidc-provider/{}", self.issuer_host);
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Federated": [provider]},
-                "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
-                "Condition": {"StringEquals": {
-                    format!("{}:aud", self.issuer_host): audience
-                }}
-            }]
-        });
-        let reply = self
+        let arn = self
             .rgw
-            .iam(
-                &self.admin,
-                "CreateRole",
-                &[
-                    ("RoleName", name),
-                    ("Path", "/"),
-                    ("AssumeRolePolicyDocument", &trust.to_string()),
-                ],
-            )
+            .create_web_identity_role(&self.admin, name, &self.issuer_host, audience)
             .await;
-        eprintln!("CreateRole -> {} {}", reply.status, reply.body);
-        let arn = reply
-            .expect_status(200, "CreateRole")
-            .field("Arn")
-            .expect("role ARN");
         assert_eq!(arn, format!("arn:aws:iam:::role/{name}"));
-        let permissions = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Action": ["s3:*"],
-                "Resource": ["arn:aws:s3:::*"],
-                "Condition": {"StringEquals": {"aws:PrincipalTag/team": team}}
-            }]
+        let statement = json!({
+            "Effect": "Allow",
+            "Action": ["s3:*"],
+            "Resource": ["arn:aws:s3:::*"],
+            "Condition": {"StringEquals": {"aws:PrincipalTag/team": team}}
         });
         self.rgw
-            .iam(
-                &self.admin,
-                "PutRolePolicy",
-                &[
-                    ("RoleName", name),
-                    ("PolicyName", "s3-for-the-team"),
-                    ("PolicyDocument", &permissions.to_string()),
-                ],
-            )
-            .await
-            .expect_status(200, "PutRolePolicy");
+            .put_role_statement(&self.admin, name, "s3-for-the-team", statement)
+            .await;
         arn
+    }
+
+    /// S3 GetObject of `hello.txt` in `bucket` with `creds` (`what` they
+    /// are, for the log).
+    async fn get_hello(&self, creds: &Credentials, bucket: &str, what: &str) -> Reply {
+        let path = format!("/{bucket}/hello.txt");
+        let reply = self.rgw.s3(creds, "GET", &path, b"").await;
+        eprintln!("S3 GetObject {what} -> {} {}", reply.status, reply.body);
+        reply
     }
 
     async fn assume(&self, role_arn: &str, token: &str) -> Reply {
@@ -388,14 +345,7 @@ async fn radosgw_trades_a_cognate_token_for_s3_credentials_and_refuses_another_p
         None,
         "rgw-sts-red",
     );
-    let denied = world
-        .rgw
-        .s3(&red_creds, "GET", &format!("/{bucket}/hello.txt"), b"")
-        .await;
-    eprintln!(
-        "S3 GetObject as team=red -> {} {}",
-        denied.status, denied.body
-    );
+    let denied = world.get_hello(&red_creds, bucket, "as team=red").await;
     assert_eq!(denied.status, 403, "{}", denied.body);
 
     // The first role still works with a fresh token (nothing was cached
@@ -410,13 +360,8 @@ async fn radosgw_trades_a_cognate_token_for_s3_credentials_and_refuses_another_p
         "no-session-token",
     );
     let denied = world
-        .rgw
-        .s3(&forged, "GET", &format!("/{bucket}/hello.txt"), b"")
+        .get_hello(&forged, bucket, "without the session token")
         .await;
-    eprintln!(
-        "S3 GetObject without the session token -> {} {}",
-        denied.status, denied.body
-    );
     assert_eq!(denied.status, 403, "{}", denied.body);
     eprintln!(
         "proof took {:.1}s (Ceph startup {:.1}s, shared by this binary's tests)",

@@ -200,3 +200,69 @@ impl Rgw {
         }
     }
 }
+
+impl Rgw {
+    /// CreateRole `name`, which web identities of the OIDC provider
+    /// `issuer_host` (Cognate's issuer without its scheme) whose `aud` is
+    /// `audience` may assume (with session tags); its ARN.
+    pub async fn create_web_identity_role(
+        &self,
+        admin: &Credentials,
+        name: &str,
+        issuer_host: &str,
+        audience: &str,
+    ) -> String {
+        let trust = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": [format!("arn:aws:iam:::oidc-provider/{issuer_host}")]},
+                "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+                "Condition": {"StringEquals": {format!("{issuer_host}:aud"): audience}}
+            }]
+        });
+        let trust = trust.to_string();
+        let params = [
+            ("RoleName", name),
+            ("Path", "/"),
+            ("AssumeRolePolicyDocument", trust.as_str()),
+        ];
+        let reply = self.iam(admin, "CreateRole", &params).await;
+        eprintln!("CreateRole -> {} {}", reply.status, reply.body);
+        let created = reply.expect_status(200, "CreateRole");
+        created.field("Arn").expect("role ARN")
+    }
+
+    /// PutRolePolicy `policy` on the role `role`: one `statement`.
+    pub async fn put_role_statement(
+        &self,
+        admin: &Credentials,
+        role: &str,
+        policy: &str,
+        statement: serde_json::Value,
+    ) {
+        let document = serde_json::json!({"Version": "2012-10-17", "Statement": [statement]});
+        let document = document.to_string();
+        let params = [
+            ("RoleName", role),
+            ("PolicyName", policy),
+            ("PolicyDocument", document.as_str()),
+        ];
+        let reply = self.iam(admin, "PutRolePolicy", &params).await;
+        reply.expect_status(200, "PutRolePolicy");
+    }
+}
+
+/// A policy statement allowing s3:* on the buckets named `<bucket_prefix>*`
+/// and their objects.
+pub fn s3_on_buckets(bucket_prefix: &str) -> serde_json::Value {
+    let buckets = format!("arn:aws:s3:::{bucket_prefix}*");
+    let objects = format!("{buckets}/*");
+    serde_json::json!({"Effect": "Allow", "Action": ["s3:*"], "Resource": [buckets, objects]})
+}
+
+/// The credentials of Ceph's admin user (the IAM calls are made as it).
+pub fn admin_credentials(ceph: &cognate_tests::ceph::Ceph) -> Credentials {
+    let (key, secret) = (&ceph.admin_access_key, &ceph.admin_secret_key);
+    Credentials::new(key, secret, None, None, "ceph-admin")
+}
