@@ -65,8 +65,31 @@ impl Row {
     fn cpu_ms_per_call(&self) -> f64 {
         self.server_cores * self.run.elapsed.as_secs_f64() * 1000.0 / (self.run.ok.max(1) as f64)
     }
+
+    /// Print the row under the probe's header.
+    fn print(&self) {
+        println!(
+            "  {:<58} {:>8.0} {:>8.2} {:>8.2} {:>6.2} {:>6.3} ms{}",
+            self.label,
+            self.run.throughput(),
+            self.run.quantile_ms(0.5),
+            self.run.quantile_ms(0.99),
+            self.server_cores,
+            self.cpu_ms_per_call(),
+            if self.run.errors > 0 {
+                format!(
+                    "  <-- {} ERRORS: {}",
+                    self.run.errors,
+                    self.run.first_error.as_deref().unwrap_or("?")
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
+/// Measure one row (and print it).
 async fn measure(
     label: String,
     target: &Arc<Target>,
@@ -80,11 +103,13 @@ async fn measure(
     let before = cpu::Snapshot::take(postmaster);
     let run = load::drive(target, op, concurrency, duration).await;
     let usage = cpu::Snapshot::take(postmaster).since(&before);
-    Row {
+    let row = Row {
         label,
         run,
         server_cores: usage.server,
-    }
+    };
+    row.print();
+    row
 }
 
 fn client_config(
@@ -130,57 +155,28 @@ pub async fn probe(
         "operation / transport", "req/s", "p50 ms", "p99 ms", "srv", "cpu/call"
     );
     println!("{header}");
-    let print = |row: &Row| {
-        println!(
-            "  {:<58} {:>8.0} {:>8.2} {:>8.2} {:>6.2} {:>6.3} ms{}",
-            row.label,
-            row.run.throughput(),
-            row.run.quantile_ms(0.5),
-            row.run.quantile_ms(0.99),
-            row.server_cores,
-            row.cpu_ms_per_call(),
-            if row.run.errors > 0 {
-                format!(
-                    "  <-- {} ERRORS: {}",
-                    row.run.errors,
-                    row.run.first_error.as_deref().unwrap_or("?")
-                )
-            } else {
-                String::new()
-            }
-        );
-    };
     let mut summary = Vec::new();
     for op in [Op::GetId, Op::OpenIdToken] {
-        let keep_alive = Arc::new(plain.over(plain_host, Transport::default()));
-        let plain_row = measure(
-            format!("{} / plain, keep-alive", op.name()),
-            &keep_alive,
-            op,
-            concurrency,
-            duration,
-            postmaster,
-        )
-        .await;
-        print(&plain_row);
-        let fresh = Arc::new(plain.over(
-            plain_host,
-            Transport {
+        let mut plain_rows = Vec::new();
+        for (mode, new_per_request) in [("keep-alive", false), ("new connection per call", true)] {
+            let transport = Transport {
                 tls: None,
-                new_per_request: true,
-            },
-        ));
-        let plain_new = measure(
-            format!("{} / plain, new connection per call", op.name()),
-            &fresh,
-            op,
-            concurrency,
-            duration,
-            postmaster,
-        )
-        .await;
-        print(&plain_new);
-        failed += plain_row.run.errors + plain_new.run.errors;
+                new_per_request,
+            };
+            let target = Arc::new(plain.over(plain_host, transport));
+            let row = measure(
+                format!("{} / plain, {mode}", op.name()),
+                &target,
+                op,
+                concurrency,
+                duration,
+                postmaster,
+            )
+            .await;
+            failed += row.run.errors;
+            plain_rows.push(row);
+        }
+        let plain_row = &plain_rows[0];
         for key in [Key::Rsa2048, Key::EcdsaP256] {
             let (cert_pem, key_pem, der) = key.certificate()?;
             let cert_file = dir.path().join(format!("{key:?}.crt"));
@@ -224,7 +220,6 @@ pub async fn probe(
                     postmaster,
                 )
                 .await;
-                print(&row);
                 failed += row.run.errors;
                 rows.push(row);
             }
