@@ -392,12 +392,9 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
         },
     };
     call.recipient = account.clone();
-    let recipient = account.clone();
     if let Some(account) = &account {
         tracing::Span::current().record("account", account.as_str());
-    }
-    if let Some(account) = account {
-        if state.quotas.admit(&account, &operation).await == Admission::Refused {
+        if state.quotas.admit(account, &operation).await == Admission::Refused {
             state.metrics.throttled(account.as_str(), &operation);
             return Err(ApiError::too_many_requests());
         }
@@ -426,13 +423,15 @@ async fn run_recorded(state: &AppState, request: Checked, call: &mut Call) -> Ra
     let written = recorder.written();
     if let Some(member) = created_member(&operation) {
         if let Some(id) = answer.output.get(member).and_then(Value::as_str) {
-            state.owners.created(id);
             let pool = input.get("IdentityPoolId").and_then(Value::as_str);
             let made = IdentityId::try_from(id)
                 .ok()
                 .zip(pool.and_then(|p| IdentityPoolId::try_from(p).ok()));
-            if let (Some((identity, pool)), Some(account)) = (made, &recipient) {
-                state.owners.identity_made(&identity, &pool, account);
+            match (made, &account) {
+                (Some((identity, pool)), Some(account)) => {
+                    state.owners.identity_made(&identity, &pool, account)
+                }
+                _ => state.owners.created(id),
             }
         }
     }
