@@ -30,28 +30,22 @@ impl IdentityService {
                 "At most {MAX_PRINCIPAL_TAGS} PrincipalTags may be given."
             )));
         }
-        // The returning developer user, the most common call of all: read
-        // from one snapshot, signed without a transaction or a connection
-        // held.
         if req.logins.len() == 1 {
+            // The returning developer user, the most common call of all:
+            // read from one snapshot, signed without a transaction or a
+            // connection held.
             if let Some(issued) = self.returning_developer(account, &req, lifetime).await? {
                 return Ok(issued);
             }
-        }
-        // Fast path, the common call: only the developer login, nothing to
-        // ask an upstream provider, so everything happens in one transaction.
-        if req.logins.len() == 1 {
+            // Else, only the developer login: nothing to ask an upstream
+            // provider, so everything happens in one transaction.
             let fast = self
                 .retrying(|| async {
                     let mut tx = self.begin().await?;
                     let pool = Self::owned_pool(&mut tx, account, &req.pool_id).await?;
                     let dev = Self::developer_provider(&pool)?;
-                    let Some(user) = req.logins.get(dev) else {
+                    let Some(proven) = ProvenLogins::developer_only(dev, &req.logins) else {
                         return Ok(None);
-                    };
-                    let proven = ProvenLogins {
-                        developer: Some(user.clone()),
-                        ..ProvenLogins::default()
                     };
                     let issued = self
                         .developer_token_in(&mut tx, &pool, &req, &proven, lifetime)
@@ -116,17 +110,10 @@ impl IdentityService {
         if pool.account_id != *account {
             return Ok(None);
         }
-        let Some(user) = pool
-            .settings
-            .developer_provider_name
-            .as_deref()
-            .and_then(|dev| req.logins.get(dev))
+        let dev = pool.settings.developer_provider_name.as_ref();
+        let Some(proven) = dev.and_then(|dev| ProvenLogins::developer_only(dev, &req.logins))
         else {
             return Ok(None);
-        };
-        let proven = ProvenLogins {
-            developer: Some(user.clone()),
-            ..ProvenLogins::default()
         };
         let (known, seen) = self
             .returning_user(

@@ -175,6 +175,18 @@ struct ProvenLogins {
     cognito_tags: BTreeMap<String, Vec<String>>,
 }
 
+impl ProvenLogins {
+    /// What a signed call proves with its developer provider's login
+    /// (`dev`) alone: the developer user it names, vouched for by the
+    /// caller's signature. `None` when `logins` has no entry for `dev`.
+    fn developer_only(dev: &ProviderName, logins: &Logins) -> Option<Self> {
+        Some(ProvenLogins {
+            developer: Some(logins.get(dev)?.clone()),
+            ..ProvenLogins::default()
+        })
+    }
+}
+
 /// Which flow a token is issued for, and what it hands back besides the
 /// token: the type says whether a role was chosen, so no caller has to
 /// expect one.
