@@ -528,8 +528,10 @@ async fn measure(
     );
     println!(
         "  server:      in this process at {address}; {workers} HTTP workers; database pool of {} \
-         connections; tokens {} (2048-bit RSA, aws-lc-rs)",
-        settings.database.max_connections, settings.tokens.algorithm
+         connections ({} for public calls); tokens {} (2048-bit RSA, aws-lc-rs)",
+        settings.database.pool_size(),
+        cognate_store::PoolOptions::public_share(settings.database.pool_size()),
+        settings.tokens.algorithm
     );
     println!("  postgres:    {pg_mode}");
     println!(

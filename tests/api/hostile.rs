@@ -598,3 +598,85 @@ async fn readyz_says_saturated_while_bodies_are_refused_for_lack_of_room_and_rec
     let ready = eventually(50, pause, async || readyz().await.0 == 200).await;
     assert!(ready, "ready again once the stalled body is gone");
 }
+
+#[tokio::test]
+async fn public_calls_hold_only_their_share_of_the_database_connections_and_signed_calls_keep_the_rest(
+) {
+    use cognate_domain::ports::{Store as _, StoreError};
+    use cognate_domain::share::{self, Share};
+    use cognate_store::{PgStore, PoolOptions};
+    let app = crate::helpers::spawn_app().await;
+    // A pool of 8: public calls may hold 6 of its connections, 2 are kept.
+    assert_eq!(PoolOptions::public_share(8), 6);
+    let store = PgStore::connect_lazy(
+        &app.database_url,
+        &PoolOptions {
+            max_connections: 8,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let public_begin = |store: &PgStore| {
+        let store = store.clone();
+        tokio::spawn(share::within(
+            Share::Public,
+            async move { store.begin().await },
+        ))
+    };
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        held.push(public_begin(&store).await.unwrap().unwrap());
+    }
+    // A seventh public call waits for a place although two connections
+    // are free...
+    let seventh = public_begin(&store);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !seventh.is_finished(),
+        "a public call took a reserved connection"
+    );
+    // ...which a signed call (or /readyz) gets at once, both of them.
+    let mut reserved = Vec::new();
+    for _ in 0..2 {
+        reserved.push(
+            tokio::time::timeout(Duration::from_millis(500), store.begin())
+                .await
+                .expect("a signed call waited behind public ones")
+                .unwrap(),
+        );
+    }
+    // One public transaction ends: the waiting public call gets its place.
+    drop(held.pop());
+    let seventh = tokio::time::timeout(Duration::from_secs(2), seventh)
+        .await
+        .expect("the waiting public call was never let in")
+        .unwrap();
+    held.push(seventh.unwrap());
+    // With the share full, a public call waits at most the acquire
+    // timeout, then is refused as load (not a lost database), and a read
+    // is held to the same share as a transaction.
+    let started = Instant::now();
+    let refused = share::within(Share::Public, store.read_pool(&no_such_pool())).await;
+    assert!(
+        matches!(refused, Err(StoreError::Busy)),
+        "{:?}",
+        refused.map(|_| ())
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    drop(held);
+    drop(reserved);
+    assert!(
+        share::within(Share::Public, store.read_pool(&no_such_pool()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A well-formed pool id that names no pool.
+fn no_such_pool() -> cognate_domain::ids::IdentityPoolId {
+    cognate_domain::ids::IdentityPoolId::try_from("us-east-1:00000000-0000-4000-8000-000000000000")
+        .unwrap()
+}

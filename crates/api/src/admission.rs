@@ -9,8 +9,9 @@
 //! - **public**: at most `max_in_flight` public requests run at once; a request that cannot
 //!   be admitted within `wait` is answered `TooManyRequestsException` (HTTP 400, the error
 //!   the service model lists for these operations, which the SDKs retry with back-off) instead
-//!   of queueing without bound. Keep the budget below `database.max_connections`, so that
-//!   public requests can never hold every connection.
+//!   of queueing without bound. Whatever this budget, public requests can never hold every
+//!   database connection: the store lets them hold only the public share of its pool
+//!   (`cognate_domain::share`).
 //! - **signed**: its own budget and wait, so signed callers are never queued behind public
 //!   ones (and an account's burst of signed calls cannot starve the public class either).
 //! - **health checks** (`/healthz`, `/readyz`) and the well-known documents are not admitted

@@ -28,6 +28,7 @@ use std::net::IpAddr;
 
 use cognate_domain::audit::AuditRecord;
 use cognate_domain::ids::{AccountId, IdentityId, IdentityPoolId};
+use cognate_domain::share::{self, Share};
 use serde_json::Value;
 
 use crate::admission::{Admitted, BodyShare, Class};
@@ -671,7 +672,14 @@ pub async fn handle(
             client,
             input,
         };
-        let work = run(state.clone(), checked, this_call).instrument(tracing::Span::current());
+        // A public call may hold only the public share of the database
+        // connections: the rest stays for signed calls and /readyz.
+        let share = match class {
+            Class::Public => Share::Public,
+            Class::Signed => Share::Whole,
+        };
+        let work = share::within(share, run(state.clone(), checked, this_call))
+            .instrument(tracing::Span::current());
         let (this_call, ran) = match state.on_database_runtime(work).await {
             Ok(done) => done,
             Err(err) => return Err(err),

@@ -19,6 +19,7 @@
 //! - [`ports`] — storage and clock traits implemented by other crates.
 //! - [`quota`] — request-rate quotas: the table, and the ports that share them.
 //! - [`service`] — the use cases, one module per area.
+//! - [`share`] — which share of the database connections the running call may use.
 //! - [`token`] — claims of Cognate's own tokens, the signer and key-storage ports.
 //! - `test_support` (feature `test-support`) — an in-memory store with the
 //!   store's semantics, fakes of the other ports, and proptest strategies for
@@ -34,6 +35,7 @@ pub mod pool;
 pub mod ports;
 pub mod quota;
 pub mod service;
+pub mod share;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 pub mod token;

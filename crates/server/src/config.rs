@@ -315,7 +315,7 @@ pub struct DatabaseSettings {
     pub data_dir: Option<PathBuf>,
     /// `embedded_port`: 0 = Unix socket only; else also 127.0.0.1:<port>.
     pub embedded_port: u16,
-    /// `max_connections`.
+    /// `max_connections`: 0 = twice the cores plus four (see [`Self::pool_size`]).
     pub max_connections: u32,
     /// `min_connections`: kept open (and opened from the start) even when idle.
     pub min_connections: u32,
@@ -755,13 +755,10 @@ impl Settings {
                 bail!("{key}: must be at least 1");
             }
         }
-        if self.database.max_connections == 0 {
-            bail!("database.max_connections: must be at least 1");
-        }
-        if self.database.min_connections > self.database.max_connections {
+        if self.database.min_connections > self.database.pool_size() {
             bail!(
                 "database.min_connections: must be at most database.max_connections ({})",
-                self.database.max_connections
+                self.database.pool_size()
             );
         }
         for (i, p) in self.oidc_providers.iter().enumerate() {
@@ -927,6 +924,15 @@ fn canonical_quotas(
 }
 
 impl DatabaseSettings {
+    /// The pool's size: `max_connections`, or when it is 0, twice this
+    /// machine's cores plus four ([`cognate_store::PoolOptions::default_max_connections`]).
+    pub fn pool_size(&self) -> u32 {
+        match self.max_connections {
+            0 => cognate_store::PoolOptions::default_max_connections(),
+            n => n,
+        }
+    }
+
     /// The URL to connect to: `url`, with `password` put in when given.
     /// `None` when `url` is unset (the private cluster is used). Errors
     /// name the key and never show the URL or the password.
@@ -1490,7 +1496,13 @@ mod tests {
         assert_eq!(s.server.keep_alive_seconds, 5);
         assert_eq!(s.server.client_disconnect_timeout_seconds, 1);
         assert_eq!(s.server.max_public_requests, 12);
-        assert!(s.server.max_public_requests < s.database.max_connections as usize);
+        // The pool is sized to the machine, and public calls may hold only
+        // part of it: the rest is reserved for signed calls and /readyz.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(s.database.max_connections, 0);
+        assert_eq!(s.database.pool_size() as usize, 2 * cores + 4);
+        let public = cognate_store::PoolOptions::public_share(s.database.pool_size());
+        assert!(public >= 1 && public + 2 <= s.database.pool_size());
         assert_eq!(s.server.public_admission_wait_ms, 500);
         assert_eq!(s.server.max_signed_requests, 64);
         assert_eq!(s.server.signed_admission_wait_ms, 10_000);

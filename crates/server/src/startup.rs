@@ -267,7 +267,7 @@ impl Application {
         let store = PgStore::connect_lazy(
             database_url,
             &PoolOptions {
-                max_connections: settings.database.max_connections,
+                max_connections: settings.database.pool_size(),
                 min_connections: settings.database.min_connections,
                 acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_seconds),
                 failover_wait: Duration::from_secs(settings.database.failover_wait_seconds),
@@ -431,14 +431,6 @@ impl Application {
                 .ok()
                 .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
         });
-        if settings.server.max_public_requests >= settings.database.max_connections as usize {
-            tracing::warn!(
-                max_public_requests = settings.server.max_public_requests,
-                database_max_connections = settings.database.max_connections,
-                "server.max_public_requests is not below database.max_connections: a flood of \
-                 public calls can hold every database connection"
-            );
-        }
         Ok((state, audit, connections))
     }
 

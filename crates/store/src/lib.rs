@@ -41,6 +41,7 @@ use cognate_domain::identity::Identity;
 use cognate_domain::ids::{IdentityId, IdentityPoolId, InvalidId, ProviderName};
 use cognate_domain::pool::IdentityPool;
 use cognate_domain::ports::{LoginOwners, PoolVersion, Store, StoreError, Tx};
+use cognate_domain::share::{self, Share};
 use sqlx::postgres::PgRow;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Row};
@@ -80,10 +81,36 @@ pub struct PoolOptions {
     pub failover_wait: Duration,
 }
 
+impl PoolOptions {
+    /// The pool's size when none is configured: twice this machine's cores,
+    /// plus four. Its public share ([`Self::public_share`]) is then, on
+    /// small machines, PostgreSQL's own rule of thumb (`cores × 2 +
+    /// spindles`, counting 2), and the reserved part comes on top. More
+    /// connections than the cores can serve do not run more at once: they
+    /// take turns, and the pool's first-in-first-out reuse cycles through
+    /// every backend, each with its own caches. On 2 cores with PostgreSQL
+    /// beside the service, 16 connections against 8 cost PostgreSQL 6–16 %
+    /// more CPU per operation and the developer path a third more p99
+    /// (bench/README.md, "A pool the size of the machine").
+    pub fn default_max_connections() -> u32 {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        u32::try_from(cores.saturating_mul(2).saturating_add(4)).unwrap_or(u32::MAX)
+    }
+
+    /// How many of `max_connections` public calls may hold at once
+    /// ([`cognate_domain::share`]): all but a reserved part, kept for
+    /// signed calls, `/readyz` and the service's own work — a quarter of
+    /// the pool, at least two, and at least one connection left public.
+    pub fn public_share(max_connections: u32) -> u32 {
+        let reserved = (max_connections / 4).max(2);
+        max_connections.saturating_sub(reserved).max(1)
+    }
+}
+
 impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
-            max_connections: 16,
+            max_connections: Self::default_max_connections(),
             min_connections: 4,
             acquire_timeout: Duration::from_secs(5),
             failover_wait: Duration::from_secs(15),
@@ -98,6 +125,11 @@ pub struct PgStore {
     health: Arc<health::Health>,
     failover_wait: Duration,
     max_connections: u32,
+    /// The connections public calls may hold at once
+    /// ([`PoolOptions::public_share`]), fair: first come, first served.
+    public: Arc<tokio::sync::Semaphore>,
+    /// How long a public call waits for its share (the pool's acquire timeout).
+    acquire_timeout: Duration,
     /// The [`keep_warm`] task, stopped when the last clone is dropped (it
     /// holds the pool, which would otherwise stay open with it).
     _warm: Option<Arc<WarmTask>>,
@@ -181,6 +213,10 @@ impl PgStore {
             health,
             failover_wait: options.failover_wait,
             max_connections: options.max_connections,
+            public: Arc::new(tokio::sync::Semaphore::new(PoolOptions::public_share(
+                options.max_connections,
+            ) as usize)),
+            acquire_timeout: options.acquire_timeout,
             _warm: warm,
         })
     }
@@ -202,6 +238,33 @@ impl PgStore {
             Err(StoreError::Unavailable(
                 "waiting for a writable database".into(),
             ))
+        }
+    }
+
+    /// [`gate`](Self::gate), then [`public_place`](Self::public_place).
+    pub(crate) async fn enter(&self) -> Result<Option<PublicPlace>, StoreError> {
+        self.gate()?;
+        self.public_place().await
+    }
+
+    /// For a public call, a place in the public share of the connections,
+    /// to hold while the call uses one (`None` for every other call).
+    /// Waits at most the acquire timeout, as the pool itself would: then
+    /// [`StoreError::Busy`].
+    pub(crate) async fn public_place(&self) -> Result<Option<PublicPlace>, StoreError> {
+        if share::current() != Share::Public {
+            return Ok(None);
+        }
+        match tokio::time::timeout(
+            self.acquire_timeout,
+            Arc::clone(&self.public).acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => Ok(Some(PublicPlace { _permit: permit })),
+            // Timed out (the semaphore is never closed): every public
+            // place stayed taken, which is load, not a lost database.
+            _ => Err(StoreError::Busy),
         }
     }
 
@@ -320,6 +383,15 @@ pub struct PgTx {
     /// to learn its outcome if the commit is cut short.
     pub(crate) wrote: bool,
     store: PgStore,
+    /// A public call's place in the public share, freed with the connection.
+    _place: Option<PublicPlace>,
+}
+
+/// A public call's place in the public share of the connections
+/// ([`PgStore::enter`]); dropping it frees the place.
+#[derive(Debug)]
+pub(crate) struct PublicPlace {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// A statement with its arguments bound.
@@ -340,6 +412,7 @@ impl PgTx {
             mut tx,
             wrote,
             store,
+            _place,
         } = self;
         let xid: Option<String> = if wrote {
             Some(
@@ -363,14 +436,15 @@ impl PgTx {
 
 impl PgStore {
     async fn begin_tx(&self) -> Result<PgTx, StoreError> {
-        self.gate()?;
         let asked = std::time::Instant::now();
+        let place = self.enter().await?;
         let tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         telemetry::acquired(asked.elapsed());
         Ok(PgTx {
             tx,
             wrote: false,
             store: self.clone(),
+            _place: place,
         })
     }
 }
@@ -428,7 +502,7 @@ impl Store for PgStore {
         &self,
         identity: &Identity,
     ) -> Result<bool, StoreError> {
-        self.gate()?;
+        let _place = self.enter().await?;
         match identities::insert_guest_identity(&self.pool, identity).await {
             Err(StoreError::Unavailable(why)) => {
                 // One statement, so its own commit: cut short, it may have
@@ -485,7 +559,7 @@ impl PgStore {
         &self,
         read: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        self.gate()?;
+        let _place = self.enter().await?;
         read.await.map_err(|e| self.reported(e))
     }
 

@@ -39,6 +39,7 @@ impl QuotaLedger for PgStore {
         want: u32,
     ) -> Result<Lease, StoreError> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(lease_sql);
+        let _place = self.public_place().await?;
         for _ in 0..2 {
             let row = sqlx::query(SQL.as_str())
                 .bind(account.as_str())
@@ -78,6 +79,7 @@ impl QuotaLedger for PgStore {
 #[async_trait]
 impl OwnerDirectory for PgStore {
     async fn pool_owner(&self, pool_id: &IdentityPoolId) -> Result<Option<AccountId>, StoreError> {
+        let _place = self.public_place().await?;
         let account: Option<String> =
             sqlx::query_scalar("SELECT account_id FROM identity_pools WHERE id = $1")
                 .bind(pool_id.as_str())
@@ -93,6 +95,7 @@ impl OwnerDirectory for PgStore {
         &self,
         identity_id: &IdentityId,
     ) -> Result<Option<(IdentityPoolId, AccountId)>, StoreError> {
+        let _place = self.public_place().await?;
         let row = sqlx::query(
             "SELECT i.pool_id, p.account_id FROM identities i \
              JOIN identity_pools p ON p.id = i.pool_id WHERE i.id = $1",

@@ -16,7 +16,7 @@ static ACQUIRE: LazyLock<Histogram> = LazyLock::new(|| {
     Histogram::with_opts(
         HistogramOpts::new(
             "cognate_db_pool_acquire_duration_seconds",
-            "Time to get a pooled database connection (and begin a transaction on it).",
+            "Time to get a pooled database connection (for a public call, a place in the public share of the pool first) and begin a transaction on it.",
         )
         .buckets(vec![
             0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
