@@ -340,7 +340,7 @@ async fn bench(
     // (multi-threaded, a worker per core): its database work and token
     // signing then run on threads of their own, not on the load
     // generator's, and the CPU columns tell them apart.
-    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+    let server_runtime = cognate_server::runtime_builder()
         .thread_name("cognate-server")
         .enable_all()
         .build()

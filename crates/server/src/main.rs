@@ -91,10 +91,7 @@ fn main() -> std::process::ExitCode {
     };
     let json_log = settings.log.format == cognate_server::config::LogFormat::Json;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match cognate_server::runtime_builder().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("cognate: cannot start the async runtime: {err}");
