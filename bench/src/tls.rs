@@ -89,27 +89,33 @@ impl Row {
     }
 }
 
-/// Measure one row (and print it).
-async fn measure(
-    label: String,
-    target: &Arc<Target>,
-    op: Op,
+/// How every row of the probe is measured, and the requests that failed
+/// so far.
+struct Measuring {
     concurrency: usize,
     duration: Duration,
     postmaster: Option<u32>,
-) -> Row {
-    // A short warm-up: connections, caches, a first ticket.
-    let _ = load::drive(target, op, concurrency, Duration::from_millis(500)).await;
-    let before = cpu::Snapshot::take(postmaster);
-    let run = load::drive(target, op, concurrency, duration).await;
-    let usage = cpu::Snapshot::take(postmaster).since(&before);
-    let row = Row {
-        label,
-        run,
-        server_cores: usage.server,
-    };
-    row.print();
-    row
+    failed: u64,
+}
+
+impl Measuring {
+    /// Measure one row of `op` against `target` (and print it), counting
+    /// its failed requests.
+    async fn row(&mut self, label: String, target: &Arc<Target>, op: Op) -> Row {
+        // A short warm-up: connections, caches, a first ticket.
+        let _ = load::drive(target, op, self.concurrency, Duration::from_millis(500)).await;
+        let before = cpu::Snapshot::take(self.postmaster);
+        let run = load::drive(target, op, self.concurrency, self.duration).await;
+        let usage = cpu::Snapshot::take(self.postmaster).since(&before);
+        self.failed += run.errors;
+        let row = Row {
+            label,
+            run,
+            server_cores: usage.server,
+        };
+        row.print();
+        row
+    }
 }
 
 fn client_config(
@@ -143,7 +149,12 @@ pub async fn probe(
     postmaster: Option<u32>,
 ) -> anyhow::Result<u64> {
     let dir = tempfile::tempdir()?;
-    let mut failed = 0;
+    let mut measuring = Measuring {
+        concurrency,
+        duration,
+        postmaster,
+        failed: 0,
+    };
     println!();
     println!(
         "TLS probe: {concurrency} calls in flight, {:.0} s a row; srv = server cores, cpu/call = \
@@ -164,16 +175,9 @@ pub async fn probe(
                 new_per_request,
             };
             let target = Arc::new(plain.over(plain_host, transport));
-            let row = measure(
-                format!("{} / plain, {mode}", op.name()),
-                &target,
-                op,
-                concurrency,
-                duration,
-                postmaster,
-            )
-            .await;
-            failed += row.run.errors;
+            let row = measuring
+                .row(format!("{} / plain, {mode}", op.name()), &target, op)
+                .await;
             plain_rows.push(row);
         }
         let plain_row = &plain_rows[0];
@@ -211,16 +215,13 @@ pub async fn probe(
                     new_per_request,
                 };
                 let target = Arc::new(plain.over(&host, transport));
-                let row = measure(
-                    format!("{} / TLS {}, {mode}", op.name(), key.name()),
-                    &target,
-                    op,
-                    concurrency,
-                    duration,
-                    postmaster,
-                )
-                .await;
-                failed += row.run.errors;
+                let row = measuring
+                    .row(
+                        format!("{} / TLS {}, {mode}", op.name(), key.name()),
+                        &target,
+                        op,
+                    )
+                    .await;
                 rows.push(row);
             }
             server.abort();
@@ -241,5 +242,5 @@ pub async fn probe(
     for line in summary {
         println!("{line}");
     }
-    Ok(failed)
+    Ok(measuring.failed)
 }
