@@ -11,6 +11,7 @@
 mod console;
 mod cpu;
 mod flood;
+mod handshake;
 mod load;
 mod memory;
 mod sts;

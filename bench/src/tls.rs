@@ -8,7 +8,9 @@
 //! call), so that every ratio comes from one run.
 //!
 //! The handshake's cost per call is the server's CPU time per call over a
-//! new connection less its CPU time per call over keep-alive.
+//! new connection less its CPU time per call over keep-alive. Its
+//! cryptography alone is timed in memory too ([`crate::handshake`]), for
+//! each key, key exchange, and with and without resumption.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use cognate_server::config::Settings;
 use cognate_server::startup::Application;
 
 use crate::cpu;
+use crate::handshake::{self, Exchange};
 use crate::load::{self, Op, Run, Target};
 use crate::wire::Transport;
 
@@ -118,24 +121,6 @@ impl Measuring {
     }
 }
 
-fn client_config(
-    root: rustls::pki_types::CertificateDer<'static>,
-    resume: bool,
-) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root)?;
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    if !resume {
-        config.resumption = rustls::client::Resumption::disabled();
-    }
-    Ok(Arc::new(config))
-}
-
 /// Run the probe; `plain` is the main instance's target (plain HTTP).
 #[allow(clippy::too_many_arguments)]
 pub async fn probe(
@@ -167,6 +152,7 @@ pub async fn probe(
     );
     println!("{header}");
     let mut summary = Vec::new();
+    let mut handshakes = Vec::new();
     for op in [Op::GetId, Op::OpenIdToken] {
         let mut plain_rows = Vec::new();
         for (mode, new_per_request) in [("keep-alive", false), ("new connection per call", true)] {
@@ -187,6 +173,9 @@ pub async fn probe(
             let key_file = dir.path().join(format!("{key:?}.key"));
             std::fs::write(&cert_file, cert_pem)?;
             std::fs::write(&key_file, key_pem)?;
+            if op == Op::GetId {
+                handshakes.push(in_memory(&cert_file, &key_file, key, &der)?);
+            }
             let listener = TcpListener::bind("127.0.0.1:0")?;
             let host = listener.local_addr()?.to_string();
             let mut tls_settings = settings.clone();
@@ -211,7 +200,11 @@ pub async fn probe(
                 ("new connection per call, resumed", true, true),
             ] {
                 let transport = Transport {
-                    tls: Some(client_config(der.clone(), resume)?),
+                    tls: Some(handshake::client_config(
+                        der.clone(),
+                        Exchange::X25519MlKem768,
+                        resume,
+                    )?),
                     new_per_request,
                 };
                 let target = Arc::new(plain.over(&host, transport));
@@ -242,5 +235,41 @@ pub async fn probe(
     for line in summary {
         println!("{line}");
     }
+    println!(
+        "  the handshake in memory (rustls client, the service's TLS configuration, no \
+         socket): server CPU per handshake"
+    );
+    for line in handshakes.concat() {
+        println!("{line}");
+    }
     Ok(measuring.failed)
+}
+
+/// The server's CPU per handshake with `key`, in memory, for each key
+/// exchange, full and resumed: the lines to print.
+fn in_memory(
+    cert_file: &std::path::Path,
+    key_file: &std::path::Path,
+    key: Key,
+    der: &rustls::pki_types::CertificateDer<'static>,
+) -> anyhow::Result<Vec<String>> {
+    let server = Arc::new(cognate_server::tls::server_config(
+        cert_file, key_file, "server",
+    )?);
+    let mut lines = Vec::new();
+    for exchange in [Exchange::X25519MlKem768, Exchange::X25519] {
+        let mut cost = Vec::new();
+        for resume in [false, true] {
+            let client = handshake::client_config(der.clone(), exchange, resume)?;
+            cost.push(handshake::server_time_per_handshake(&server, &client, 400)?);
+        }
+        lines.push(format!(
+            "  {:<16} {:<16} full {:>7.3} ms   resumed {:>7.3} ms",
+            key.name(),
+            exchange.name(),
+            cost[0].as_secs_f64() * 1000.0,
+            cost[1].as_secs_f64() * 1000.0,
+        ));
+    }
+    Ok(lines)
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod embedded_pg;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;
 
 /// The service's runtime: multi-threaded, a worker per core, where the
 /// database work and token signing of every call run.

@@ -509,7 +509,7 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let server = match tls_config(settings)? {
+        let server = match crate::tls::config(settings)? {
             Some(tls) => server.listen_rustls_0_23(listener, tls)?.run(),
             None => server.listen(listener)?.run(),
         };
@@ -535,7 +535,7 @@ impl Application {
             .with_context(|| format!("console.bind: cannot listen on {bind}"))?;
         let port = listener.local_addr()?.port();
         let tls = match (&console.tls_cert_file, &console.tls_key_file) {
-            (Some(cert), Some(key)) => Some(tls_server_config(cert, key, "console")?),
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, "console")?),
             _ => None,
         };
         let public_url = match (&console.public_url, bind.port()) {
@@ -737,56 +737,6 @@ fn issuer_path(issuer: &str) -> String {
         Some(i) => without_scheme[i..].trim_end_matches('/').to_owned(),
         None => String::new(),
     }
-}
-
-/// The TLS configuration of `server.tls_cert_file` / `server.tls_key_file`.
-fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
-    let (Some(cert), Some(key)) = (
-        &settings.server.tls_cert_file,
-        &settings.server.tls_key_file,
-    ) else {
-        return Ok(None);
-    };
-    tls_server_config(cert, key, "server").map(Some)
-}
-
-/// A TLS configuration from `<section>.tls_cert_file` and `<section>.tls_key_file`.
-fn tls_server_config(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-    section: &str,
-) -> anyhow::Result<rustls::ServerConfig> {
-    use rustls_pki_types::pem::PemObject as _;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow::anyhow!("{section}.tls_cert_file: {}: {e}", cert.display()))?;
-    if chain.is_empty() {
-        anyhow::bail!(
-            "{section}.tls_cert_file: {}: no certificate",
-            cert.display()
-        );
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow::anyhow!("{section}.tls_key_file: {}: {e}", key.display()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("TLS protocol versions")?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .with_context(|| {
-        format!("{section}.tls_cert_file / {section}.tls_key_file: the key does not fit the certificate")
-    })?;
-    // Resumption: a mobile app opens a new connection per call after a
-    // pause, and a full handshake costs the server a private-key operation.
-    // Stateless tickets (TLS 1.3 and 1.2; the ticket keys rotate every six
-    // hours) need no per-client memory; the session cache serves clients
-    // that resume by id.
-    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().context("TLS session tickets")?;
-    config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
-    Ok(config)
 }
 
 /// `[audit]` as the audit log takes it.
