@@ -44,6 +44,7 @@ pub mod ops;
 pub mod owners;
 pub mod protocol;
 pub mod quota;
+pub mod runtime_metrics;
 pub mod sigv4;
 pub mod validation;
 pub mod wellknown;

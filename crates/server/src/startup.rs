@@ -353,6 +353,15 @@ impl Application {
         let mut collectors = cognate_store::telemetry::collectors();
         collectors.push(Box::new(pg.pool_collector()));
         collectors.extend(cognate_token::telemetry::collectors());
+        let database_runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if let Some(runtime) = &database_runtime {
+            collectors.push(Box::new(
+                cognate_api::runtime_metrics::RuntimeCollector::new(runtime.clone())
+                    .context("registering metrics")?,
+            ));
+        }
         metrics
             .register(collectors)
             .context("registering metrics")?;
@@ -427,9 +436,7 @@ impl Application {
                     per_client: server_settings.max_signed_requests_per_client,
                 },
             ),
-            database_runtime: tokio::runtime::Handle::try_current()
-                .ok()
-                .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
+            database_runtime,
         });
         Ok((state, audit, connections))
     }

@@ -185,6 +185,9 @@ token_info_url = "http://127.0.0.1:{dead}/debug_token"
         "cognate_signing_key_rotation_due_seconds 2",
         "process_resident_memory_bytes",
         "process_open_fds",
+        "cognate_runtime_workers ",
+        "cognate_runtime_global_queue_depth ",
+        "cognate_runtime_alive_tasks ",
     ]) {
         assert!(page.contains(expected), "no {expected:?} in:\n{page}");
     }
@@ -194,6 +197,12 @@ token_info_url = "http://127.0.0.1:{dead}/debug_token"
         .and_then(|v| v.parse().ok())
         .expect("cognate_open_connections");
     assert!(open >= 1.0, "the SDK's connection is open: {open}");
+    let busy: f64 = page
+        .lines()
+        .find_map(|l| l.strip_prefix("cognate_runtime_busy_seconds_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("cognate_runtime_busy_seconds_total");
+    assert!(busy > 0.0, "the calls ran on the runtime: {busy}");
     let live = dir.path().join("metrics.txt");
     fs::write(&live, &page).unwrap();
     let grafana = repo().join("deploy/grafana");
