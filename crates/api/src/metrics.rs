@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests by operation and outcome code, latency,
 //! calls refused over quota or at admission, the audit buffer, the
-//! database's availability, the signing key's age, and the process.
+//! database's availability, the signing key's age, the runtimes' threads
+//! ([`crate::runtime_metrics`]), and the process.
 //!
 //! The lower crates keep their own collectors (the store's pool, the token
 //! crate's identity-provider and STS calls); [`Metrics::register`] adds
@@ -36,6 +37,7 @@ pub struct Metrics {
     open_connections: IntGauge,
     key_age: Gauge,
     key_rotation_due: Gauge,
+    runtimes: crate::runtime_metrics::Runtimes,
 }
 
 fn rejection_label(reason: Rejection) -> &'static str {
@@ -83,6 +85,11 @@ impl Registering<'_> {
     fn add<M: Collector + Clone + 'static>(&self, metric: M) -> Result<M, prometheus::Error> {
         self.0.register(Box::new(metric.clone()))?;
         Ok(metric)
+    }
+
+    /// A collector that is not cloned, registered.
+    fn add_collector(&self, collector: impl Collector + 'static) -> Result<(), prometheus::Error> {
+        self.0.register(Box::new(collector))
     }
 
     fn gauge(&self, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
@@ -181,8 +188,12 @@ impl Metrics {
                 "cognate_signing_key_rotation_due_seconds",
                 "Seconds until the signing key is due for rotation; negative when overdue.",
             )?,
+            runtimes: crate::runtime_metrics::Runtimes::default(),
             registry: registry.clone(),
         };
+        reg.add_collector(crate::runtime_metrics::RuntimeCollector::new(
+            metrics.runtimes.clone(),
+        )?)?;
         // Series whose labels are known in advance, at zero from the start.
         for class in [Class::Public, Class::Signed] {
             for reason in [
@@ -217,6 +228,12 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         Ok(metrics)
+    }
+
+    /// Count `runtime`'s threads in the `runtime` label's `group` of the
+    /// `cognate_runtime_*` metrics (`calls`, `http`); once per runtime.
+    pub fn watch_runtime(&self, group: &'static str, runtime: tokio::runtime::Handle) {
+        self.runtimes.watch(group, runtime);
     }
 
     /// Add another crate's collectors (the store's, the token crate's).

@@ -357,10 +357,7 @@ impl Application {
             .ok()
             .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if let Some(runtime) = &database_runtime {
-            collectors.push(Box::new(
-                cognate_api::runtime_metrics::RuntimeCollector::new(runtime.clone())
-                    .context("registering metrics")?,
-            ));
+            metrics.watch_runtime("calls", runtime.clone());
         }
         metrics
             .register(collectors)
@@ -465,6 +462,10 @@ impl Application {
         .listen(management_listener)?
         .run();
         let mut server = HttpServer::new(move || {
+            // Built on each HTTP worker's thread, within its runtime.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                state.metrics.watch_runtime("http", runtime);
+            }
             App::new()
                 .wrap(actix_web::middleware::DefaultHeaders::new().add(("Server", "Cognate")))
                 .wrap_fn(|req, srv| {

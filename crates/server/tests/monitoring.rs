@@ -185,9 +185,10 @@ token_info_url = "http://127.0.0.1:{dead}/debug_token"
         "cognate_signing_key_rotation_due_seconds 2",
         "process_resident_memory_bytes",
         "process_open_fds",
-        "cognate_runtime_workers ",
-        "cognate_runtime_global_queue_depth ",
-        "cognate_runtime_alive_tasks ",
+        "cognate_runtime_workers{runtime=\"calls\"} ",
+        "cognate_runtime_workers{runtime=\"http\"} ",
+        "cognate_runtime_global_queue_depth{runtime=\"calls\"} ",
+        "cognate_runtime_alive_tasks{runtime=\"http\"} ",
     ]) {
         assert!(page.contains(expected), "no {expected:?} in:\n{page}");
     }
@@ -199,10 +200,20 @@ token_info_url = "http://127.0.0.1:{dead}/debug_token"
     assert!(open >= 1.0, "the SDK's connection is open: {open}");
     let busy: f64 = page
         .lines()
-        .find_map(|l| l.strip_prefix("cognate_runtime_busy_seconds_total "))
+        .find_map(|l| l.strip_prefix("cognate_runtime_busy_seconds_total{runtime=\"calls\"} "))
         .and_then(|v| v.parse().ok())
         .expect("cognate_runtime_busy_seconds_total");
     assert!(busy > 0.0, "the calls ran on the runtime: {busy}");
+    // One HTTP worker per core by default, each counted once.
+    let http_workers: usize = page
+        .lines()
+        .find_map(|l| l.strip_prefix("cognate_runtime_workers{runtime=\"http\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("cognate_runtime_workers{runtime=\"http\"}");
+    assert_eq!(
+        http_workers,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let live = dir.path().join("metrics.txt");
     fs::write(&live, &page).unwrap();
     let grafana = repo().join("deploy/grafana");
