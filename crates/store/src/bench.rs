@@ -31,6 +31,8 @@ const PRELOAD_CHUNK: u64 = 1_000_000;
 const PRELOADED_ID: &str = "$2 || md5('cognate-bench-' || i)::uuid::text";
 
 /// A connection pool of `connections` for the benchmark's own statements.
+/// The ceilings are what PostgreSQL does, as pgbench measures it: one
+/// round trip per statement, without sqlx's ping before each use.
 pub async fn connect(url: &str, connections: u32) -> Result<PgPool, StoreError> {
     let options: PgConnectOptions = url
         .parse()
@@ -38,6 +40,7 @@ pub async fn connect(url: &str, connections: u32) -> Result<PgPool, StoreError> 
     PgPoolOptions::new()
         .max_connections(connections)
         .min_connections(connections)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await
