@@ -47,11 +47,6 @@ pub fn client_config(
         ],
         Exchange::X25519 => vec![rustls::crypto::aws_lc_rs::kx_group::X25519],
     };
-    if std::env::var_os("HS_AES128").is_some() {
-        provider
-            .cipher_suites
-            .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
-    }
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root)?;
     let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
