@@ -77,6 +77,11 @@ fn class_label(class: Class) -> &'static str {
     }
 }
 
+/// A count as an integer gauge's value.
+pub(crate) fn gauge_count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Makes metrics and registers each in one registry.
 struct Registering<'a>(&'a Registry);
 
@@ -265,8 +270,7 @@ impl Metrics {
 
     /// Open connections of the API listener.
     pub fn open_connections(&self, open: usize) {
-        self.open_connections
-            .set(i64::try_from(open).unwrap_or(i64::MAX));
+        self.open_connections.set(gauge_count(open));
     }
 
     /// The signing key's age and the time to its rotation, in seconds.
@@ -292,8 +296,7 @@ impl Metrics {
 
     /// Audit records waiting to be written now.
     pub fn audit_buffered(&self, records: usize) {
-        self.audit_buffered
-            .set(i64::try_from(records).unwrap_or(i64::MAX));
+        self.audit_buffered.set(gauge_count(records));
     }
 
     /// Audit records written.

@@ -75,23 +75,22 @@ pub struct RuntimeCollector {
 impl RuntimeCollector {
     /// The collector of the runtimes `runtimes` watches (now and later).
     pub fn new(runtimes: Runtimes) -> Result<Self, prometheus::Error> {
-        let by_group = |name: &str, help: &str| Opts::new(name, help);
         let workers = IntGaugeVec::new(
-            by_group(
+            Opts::new(
                 "cognate_runtime_workers",
                 "Worker threads, by group: calls (database work and signing), http (requests, TLS).",
             ),
             &["runtime"],
         )?;
         let alive_tasks = IntGaugeVec::new(
-            by_group(
+            Opts::new(
                 "cognate_runtime_alive_tasks",
                 "Tasks alive on the group's runtimes (calls and connections in progress, background work).",
             ),
             &["runtime"],
         )?;
         let queue_depth = IntGaugeVec::new(
-            by_group(
+            Opts::new(
                 "cognate_runtime_global_queue_depth",
                 "Tasks waiting in the group's shared queues for a thread; above zero scrape after \
                  scrape, the instance's CPU does not keep up.",
@@ -99,7 +98,7 @@ impl RuntimeCollector {
             &["runtime"],
         )?;
         let busy = CounterVec::new(
-            by_group(
+            Opts::new(
                 "cognate_runtime_busy_seconds_total",
                 "Time the group's worker threads spent running tasks, summed over the threads; \
                  its rate divided by cognate_runtime_workers is their busy share.",
@@ -146,10 +145,6 @@ impl RuntimeCollector {
     }
 }
 
-fn gauge_value(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 impl Collector for RuntimeCollector {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
@@ -162,13 +157,13 @@ impl Collector for RuntimeCollector {
             let labels = [*group];
             self.workers
                 .with_label_values(&labels)
-                .set(gauge_value(figures.workers));
+                .set(crate::metrics::gauge_count(figures.workers));
             self.alive_tasks
                 .with_label_values(&labels)
-                .set(gauge_value(figures.alive_tasks));
+                .set(crate::metrics::gauge_count(figures.alive_tasks));
             self.queue_depth
                 .with_label_values(&labels)
-                .set(gauge_value(figures.queue_depth));
+                .set(crate::metrics::gauge_count(figures.queue_depth));
             let before = counted.entry(group).or_insert(0.0);
             if figures.busy_seconds > *before {
                 self.busy

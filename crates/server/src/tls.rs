@@ -76,7 +76,7 @@ pub fn server_config(
 /// Many clients (OpenSSL's defaults, rustls's) list AES-256-GCM-SHA384
 /// first, so the server chooses; AES-128-GCM is what browsers, iOS and
 /// Android choose on their own.
-pub fn provider() -> CryptoProvider {
+fn provider() -> CryptoProvider {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     provider
         .cipher_suites
